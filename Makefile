@@ -1,0 +1,34 @@
+# GridDesk — see README.md. Every target bootstraps .venv first.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint ui docs bench bench-forecast bench-bidding lock venv clean
+
+venv: $(STAMP)
+$(STAMP): requirements.txt include/pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --disable-pip-version-check uv
+	$(BIN)/uv pip install -q -p $(BIN)/python -r requirements.txt -e include
+	@touch $(STAMP)
+
+lock:
+	$(BIN)/uv pip compile requirements.in --python-version 3.11 --no-header --no-annotate -q -o requirements.txt
+
+run: venv
+	$(BIN)/python -m griddesk.cli run
+
+test: venv
+	$(BIN)/python -m pytest
+
+lint: venv
+	$(BIN)/ruff check include dags plugins tests
+	$(BIN)/sqlfluff lint dbt_project/models
+
+ui: venv
+	$(BIN)/python -m griddesk.cli ui
+
+clean:
+	rm -rf .griddesk reports dbt_project/target dbt_project/logs

@@ -1,0 +1,1 @@
+"""Warehouse access: the embedded default server, connections, the raw schema and the point-in-time loader."""
