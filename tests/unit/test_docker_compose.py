@@ -1,0 +1,552 @@
+"""docker-compose.yml and docker/Dockerfile, checked without a Docker engine.
+
+The compose file is validated against the vendored Compose Specification schema
+(tests/fixtures/compose-spec.json, see COMPOSE_SPEC_SOURCE.md), then cross-checked against the
+project's own pins and contracts: requirements.txt, griddesk.settings.Settings, the embedded
+PostgreSQL of pgserver, and the wiring between services (URLs, connections, ports).
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+import re
+import shutil
+import subprocess
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import jsonschema
+import pytest
+import yaml
+from packaging.specifiers import SpecifierSet
+
+from griddesk.settings import PROJECT_ROOT, Settings
+from griddesk.warehouse import db
+
+COMPOSE_FILE = PROJECT_ROOT / "docker-compose.yml"
+DOCKERFILE = PROJECT_ROOT / "docker" / "Dockerfile"
+ENV_EXAMPLE = PROJECT_ROOT / "docker" / ".env.example"
+POSTGRES_INIT_SQL = PROJECT_ROOT / "docker" / "postgres-init.sql"
+COMPOSE_SCHEMA = Path(__file__).resolve().parents[1] / "fixtures" / "compose-spec.json"
+
+#: The warehouse runs PostgreSQL 16 everywhere: docker, the embedded pgserver, and the docs.
+POSTGRES_MAJOR = 16
+PYTHON_VERSION = "3.11"
+
+#: Service name -> the Airflow sub-command it runs (None: not an Airflow component).
+REQUIRED_SERVICES: dict[str, str | None] = {
+    "postgres": None,
+    "airflow-init": None,
+    "airflow-apiserver": "api-server",
+    "airflow-scheduler": "scheduler",
+    "airflow-dag-processor": "dag-processor",
+    "airflow-triggerer": "triggerer",
+    "simulator": None,
+    "mailcatcher": None,
+}
+AIRFLOW_SERVICES = [name for name in REQUIRED_SERVICES if name.startswith("airflow-")]
+#: Services running griddesk code, whose GRIDDESK_* variables must be Settings fields.
+GRIDDESK_SERVICES = [*AIRFLOW_SERVICES, "simulator"]
+
+FLOATING_TAGS = {"latest", "edge", "stable", "main", "master", "nightly", "dev"}
+_VARIABLE = re.compile(
+    r"\$\$"  # escaped dollar
+    r"|\$\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>[^}]*))?\}"
+    r"|\$(?P<bare>[A-Za-z_][A-Za-z0-9_]*)"
+)
+_DRAFT7_IDS = {"http://json-schema.org/draft-07/schema", "https://json-schema.org/draft-07/schema"}
+
+
+# ---------------------------------------------------------------- helpers (pure)
+
+
+def interpolate(text: str, env: Mapping[str, str]) -> str:
+    """Resolve Compose variable interpolation (``${VAR}``, ``${VAR:-default}``, ``$$``...).
+
+    Args:
+        text: A string from the compose file.
+        env: The variables set in the shell or .env; unset ones take their defaults.
+
+    Returns:
+        The string as Compose would pass it on.
+
+    Raises:
+        KeyError: a ``${VAR:?message}`` / ``${VAR?message}`` variable is missing.
+    """
+
+    def resolve(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name = match.group("braced") or match.group("bare")
+        op, arg = match.group("op"), match.group("arg") or ""
+        value = env.get(name)
+        empty = value is None or (op is not None and op.startswith(":") and value == "")
+        if op in (":-", "-"):
+            return arg if empty else value
+        if op in (":?", "?"):
+            if empty:
+                raise KeyError(f"{name}: {arg}")
+            return value
+        if op in (":+", "+"):
+            return "" if empty else arg
+        return value or ""
+
+    return _VARIABLE.sub(resolve, text)
+
+
+def referenced_variables(node: Any) -> set[str]:
+    """Names of the interpolation variables used anywhere in a compose node (``$$`` excluded)."""
+    text = json.dumps(node)
+    return {m.group("braced") or m.group("bare") for m in _VARIABLE.finditer(text) if m.group(0) != "$$"}
+
+
+def image_pin_problem(image: str) -> str | None:
+    """Why an image reference is not pinned to a release, or None when it is.
+
+    Pinned means a digest, or a tag naming at least major.minor (``16.10``, ``v1.22.3``,
+    ``3.3.2-python3.11``); ``latest``, no tag, or a bare major (``postgres:16``) float.
+    """
+    if "@sha256:" in image:
+        return None
+    name, _, tag = image.rpartition(":")
+    # A colon before the last slash is a registry port, not a tag.
+    if not name or "/" in tag:
+        return f"{image!r} has no tag, so it means :latest"
+    if tag.lower() in FLOATING_TAGS:
+        return f"{image!r} uses the floating tag {tag!r}"
+    if not re.search(r"\d+\.\d+", tag):
+        return f"{image!r} tag {tag!r} does not name a major.minor release"
+    return None
+
+
+def environment_of(service: Mapping[str, Any]) -> dict[str, str | None]:
+    """A service's ``environment`` as a mapping, whichever of the list or mapping forms it uses."""
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        return dict(item.split("=", 1) if "=" in item else (item, None) for item in env)
+    return {key: None if value is None else str(value) for key, value in env.items()}
+
+
+def depends_on_of(service: Mapping[str, Any]) -> list[str]:
+    """Names a service depends on, from the list or mapping form of ``depends_on``."""
+    deps = service.get("depends_on") or []
+    return list(deps) if isinstance(deps, list) else list(deps.keys())
+
+
+def pinned_version(requirements: str, package: str) -> str:
+    """The ``package==version`` pin in a requirements.txt text.
+
+    Raises:
+        LookupError: the package is not pinned with ``==``.
+    """
+    pattern = re.compile(rf"^{re.escape(package)}==([^\s;#]+)", re.MULTILINE | re.IGNORECASE)
+    match = pattern.search(requirements)
+    if match is None:
+        raise LookupError(f"{package} is not pinned with == in requirements.txt")
+    return match.group(1)
+
+
+def dockerfile_base_images(dockerfile: str) -> list[str]:
+    """Images named by the ``FROM`` lines of a Dockerfile (build-stage aliases left out)."""
+    return re.findall(r"^FROM\s+(?:--platform=\S+\s+)?(\S+)", dockerfile, flags=re.MULTILINE | re.IGNORECASE)
+
+
+def dockerfile_copy_sources(dockerfile: str) -> list[str]:
+    """Build-context paths read by the ``COPY``/``ADD`` lines of a Dockerfile (not ``--from`` stages)."""
+    sources: list[str] = []
+    for line in re.findall(r"^(?:COPY|ADD)\s+(.+)$", dockerfile, flags=re.MULTILINE | re.IGNORECASE):
+        words = line.split()
+        if any(word.startswith("--from") for word in words):
+            continue
+        paths = [word for word in words if not word.startswith("--")]
+        sources.extend(paths[:-1])
+    return sources
+
+
+def compose_validator(schema: dict[str, Any]) -> jsonschema.protocols.Validator:
+    """A validator for the draft the compose schema declares (draft-07 for the Compose Specification).
+
+    Raises:
+        ValueError: the schema declares a draft this test does not know.
+    """
+    declared = schema.get("$schema", "").rstrip("#")
+    if declared not in _DRAFT7_IDS:
+        raise ValueError(f"compose schema declares {declared!r}; expected JSON Schema draft-07")
+    jsonschema.Draft7Validator.check_schema(schema)
+    return jsonschema.Draft7Validator(schema)
+
+
+def schema_errors(validator: jsonschema.protocols.Validator, document: Any) -> list[str]:
+    """Readable ``path: message`` lines for every schema violation in a compose document."""
+    return [
+        f"{'/'.join(map(str, error.absolute_path)) or '<root>'}: {error.message}"
+        for error in sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.absolute_path)))
+    ]
+
+
+# ---------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return yaml.safe_load(COMPOSE_FILE.read_text())
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return compose["services"]
+
+
+@pytest.fixture(scope="module")
+def validator() -> jsonschema.protocols.Validator:
+    return compose_validator(json.loads(COMPOSE_SCHEMA.read_text()))
+
+
+@pytest.fixture(scope="module")
+def defaults_env() -> dict[str, str]:
+    """No shell variables: every ``${VAR:-default}`` takes its default, as on a fresh checkout."""
+    return {}
+
+
+# ---------------------------------------------------------------- schema
+
+
+def test_vendored_schema_is_the_compose_specification_in_draft7() -> None:
+    schema = json.loads(COMPOSE_SCHEMA.read_text())
+    assert schema["title"] == "Compose Specification"
+    compose_validator(schema)  # raises on an unknown draft or an invalid schema
+
+
+def test_compose_file_validates_against_compose_spec(compose, validator) -> None:
+    assert schema_errors(validator, compose) == []
+
+
+@pytest.mark.parametrize(
+    ("breakage", "expected"),
+    [
+        pytest.param(lambda doc: doc.update(servcies={}), "servcies", id="unknown-top-level-key"),
+        pytest.param(lambda doc: doc["services"]["postgres"].update(imag="postgres:16.10"), "imag", id="typo-key"),
+        pytest.param(
+            lambda doc: doc["services"]["airflow-apiserver"]["depends_on"]["postgres"].update(condition="healthy"),
+            "healthy",
+            id="bad-depends-on-condition",
+        ),
+        pytest.param(lambda doc: doc["services"]["simulator"].update(ports="8765"), "8765", id="ports-not-a-list"),
+    ],
+)
+def test_validator_rejects_broken_compose_document(compose, validator, breakage, expected: str) -> None:
+    broken = copy.deepcopy(compose)
+    breakage(broken)
+    errors = schema_errors(validator, broken)
+    assert errors, "the schema accepted a broken compose document"
+    assert any(expected in error for error in errors), errors
+
+
+# ---------------------------------------------------------------- images and pins
+
+
+@pytest.mark.parametrize(
+    ("image", "pinned"),
+    [
+        ("postgres", False),
+        ("postgres:latest", False),
+        ("postgres:16", False),
+        ("localhost:5000/griddesk", False),
+        ("axllent/mailpit:edge", False),
+        ("postgres:16.10", True),
+        ("axllent/mailpit:v1.22.3", True),
+        ("apache/airflow:3.3.2-python3.11", True),
+        ("localhost:5000/griddesk:0.1.0", True),
+        ("postgres@sha256:" + "0" * 64, True),
+    ],
+)
+def test_image_pin_check_tells_floating_from_pinned(image: str, pinned: bool) -> None:
+    assert (image_pin_problem(image) is None) is pinned
+
+
+def test_every_service_pins_its_image_or_builds_it(services) -> None:
+    problems = {}
+    for name, service in services.items():
+        if "image" not in service and "build" not in service:
+            problems[name] = "neither image nor build"
+        elif "image" in service and (problem := image_pin_problem(interpolate(service["image"], {}))):
+            problems[name] = problem
+    assert problems == {}
+
+
+def test_built_image_is_tagged_with_griddesk_version(services) -> None:
+    version = tomllib.loads((PROJECT_ROOT / "include" / "pyproject.toml").read_text())["project"]["version"]
+    built = {name: s["image"] for name, s in services.items() if "build" in s}
+    assert built, "no service builds the GridDesk image"
+    assert {image.rpartition(":")[2] for image in built.values()} == {version}, built
+
+
+def test_airflow_base_image_matches_requirements_pin(services) -> None:
+    airflow_pin = pinned_version((PROJECT_ROOT / "requirements.txt").read_text(), "apache-airflow")
+    expected_tag = f"{airflow_pin}-python{PYTHON_VERSION}"
+    base_images = dockerfile_base_images(DOCKERFILE.read_text())
+    compose_images = [interpolate(s["image"], {}) for s in services.values() if "image" in s]
+    airflow_images = [img for img in [*base_images, *compose_images] if img.split(":")[0] == "apache/airflow"]
+    assert base_images and base_images[0].startswith("apache/airflow:"), base_images
+    assert {img.split(":", 1)[1] for img in airflow_images} == {expected_tag}
+
+
+def test_image_python_satisfies_griddesk_requires_python() -> None:
+    requires = tomllib.loads((PROJECT_ROOT / "include" / "pyproject.toml").read_text())["project"]["requires-python"]
+    tag = dockerfile_base_images(DOCKERFILE.read_text())[0].split(":", 1)[1]
+    python = re.search(r"python(\d+\.\d+)", tag)
+    assert python is not None, f"base image tag {tag!r} does not name its Python"
+    assert python.group(1) == PYTHON_VERSION
+    assert SpecifierSet(requires).contains(f"{PYTHON_VERSION}.0"), requires
+
+
+def test_postgres_major_matches_pgserver_and_docs(services) -> None:
+    tag = services["postgres"]["image"].split(":", 1)[1]
+    assert int(re.match(r"\d+", tag).group(0)) == POSTGRES_MAJOR
+
+    spec = importlib.util.find_spec("pgserver")
+    assert spec is not None and spec.submodule_search_locations, "pgserver (embedded warehouse) is not installed"
+    pg_config = Path(spec.submodule_search_locations[0]) / "pginstall" / "include" / "pg_config.h"
+    embedded = re.search(r'#define PG_MAJORVERSION "(\d+)"', pg_config.read_text())
+    assert embedded is not None and int(embedded.group(1)) == POSTGRES_MAJOR
+
+    docs = [PROJECT_ROOT / "README.md", *sorted((PROJECT_ROOT / "docs").rglob("*.md"))]
+    mentioned = {
+        (doc.name, int(major))
+        for doc in docs
+        if doc.is_file()
+        for major in re.findall(r"PostgreSQL\s+(\d{2})\b", doc.read_text())
+    }
+    assert {major for _, major in mentioned} <= {POSTGRES_MAJOR}, mentioned
+
+
+def test_dockerfile_copies_only_files_in_the_build_context(services) -> None:
+    builds = {json.dumps(s["build"], sort_keys=True) for s in services.values() if "build" in s}
+    assert len(builds) == 1, "Airflow components and the simulator must share one image build"
+    build = services["airflow-scheduler"]["build"]
+    context = (PROJECT_ROOT / build["context"]).resolve()
+    dockerfile = context / build["dockerfile"]
+    assert dockerfile == DOCKERFILE
+    sources = dockerfile_copy_sources(dockerfile.read_text())
+    assert sources, "the Dockerfile copies nothing from the repository"
+    assert [src for src in sources if not (context / src).exists()] == []
+    # The per-Dockerfile ignore file excludes everything else, so each source must be let back in.
+    ignore = (DOCKERFILE.parent / "Dockerfile.dockerignore").read_text().splitlines()
+    assert [src for src in sources if f"!{src}" not in ignore and f"!{src}/" not in ignore] == []
+
+
+# ---------------------------------------------------------------- services and wiring
+
+
+def test_services_required_by_the_platform_exist(services) -> None:
+    assert sorted(set(REQUIRED_SERVICES) - set(services)) == []
+    assert services["mailcatcher"]["image"].startswith("axllent/mailpit:")
+
+
+@pytest.mark.parametrize("name", [n for n, cmd in REQUIRED_SERVICES.items() if cmd])
+def test_airflow_components_run_their_subcommand_from_the_shared_image(services, name: str) -> None:
+    service = services[name]
+    command = service["command"] if isinstance(service["command"], str) else " ".join(service["command"])
+    assert command == REQUIRED_SERVICES[name]
+    assert service["image"] == services["airflow-init"]["image"]
+    assert "healthcheck" in service
+
+
+def test_airflow_init_bootstraps_warehouse_then_migrates_airflow(services) -> None:
+    script = " ".join(services["airflow-init"]["command"])
+    assert "db.bootstrap()" in script and callable(db.bootstrap)
+    assert script.index("db.bootstrap()") < script.index("airflow db migrate")
+    assert services["airflow-init"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    for name in AIRFLOW_SERVICES:
+        if name != "airflow-init":
+            assert services[name]["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
+
+
+def test_depends_on_refers_to_existing_services_without_cycles(services) -> None:
+    graph = {name: depends_on_of(service) for name, service in services.items()}
+    unknown = {name: sorted(set(deps) - set(services)) for name, deps in graph.items() if set(deps) - set(services)}
+    assert unknown == {}
+
+    visiting: set[str] = set()
+    done: set[str] = set()
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        assert name not in visiting, f"depends_on cycle: {' -> '.join((*path, name))}"
+        if name in done:
+            return
+        visiting.add(name)
+        for dep in graph[name]:
+            visit(dep, (*path, name))
+        visiting.discard(name)
+        done.add(name)
+
+    for name in graph:
+        visit(name, ())
+
+
+@pytest.mark.parametrize("name", GRIDDESK_SERVICES)
+def test_griddesk_variables_are_settings_fields(services, name: str) -> None:
+    assert Settings.model_config["env_prefix"] == "GRIDDESK_"
+    service = services[name]
+    used = {key for key in environment_of(service) if key.startswith("GRIDDESK_")}
+    used |= {var for var in referenced_variables(service) if var.startswith("GRIDDESK_")}
+    unknown = sorted(var for var in used if var.removeprefix("GRIDDESK_").lower() not in Settings.model_fields)
+    assert unknown == [], f"{name} sets GRIDDESK_ variables that griddesk.settings.Settings does not read"
+
+
+def test_env_example_documents_every_variable_compose_reads(compose) -> None:
+    documented = {
+        line.split("=", 1)[0].strip()
+        for line in ENV_EXAMPLE.read_text().splitlines()
+        if "=" in line and not line.lstrip().startswith("#")
+    }
+    assert sorted(referenced_variables(compose) - documented) == []
+    unknown = sorted(
+        var
+        for var in documented
+        if var.startswith("GRIDDESK_") and var.removeprefix("GRIDDESK_").lower() not in Settings.model_fields
+    )
+    assert unknown == []
+
+
+def test_warehouse_url_and_connection_point_at_the_griddesk_database(services, defaults_env) -> None:
+    env = environment_of(services["airflow-scheduler"])
+    postgres_env = environment_of(services["postgres"])
+    user = interpolate(postgres_env["POSTGRES_USER"], defaults_env)
+    database = postgres_env["POSTGRES_DB"]
+    assert database == db.WAREHOUSE_DB
+
+    url = urlsplit(interpolate(env["GRIDDESK_WAREHOUSE_URL"], defaults_env))
+    assert (url.scheme, url.hostname, url.port, url.path, url.username) == (
+        "postgresql",
+        "postgres",
+        5432,
+        f"/{database}",
+        user,
+    )
+    conn = json.loads(interpolate(env["AIRFLOW_CONN_GRIDDESK_WAREHOUSE"], defaults_env))
+    assert (conn["conn_type"], conn["host"], conn["port"], conn["schema"], conn["login"]) == (
+        "postgres",
+        "postgres",
+        5432,
+        database,
+        user,
+    )
+
+
+def test_airflow_metadata_database_is_created_by_the_postgres_init_script(services, defaults_env) -> None:
+    env = environment_of(services["airflow-scheduler"])
+    url = urlsplit(interpolate(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"], defaults_env))
+    assert (url.hostname, url.path) == ("postgres", f"/{db.AIRFLOW_DB}")
+    created = re.findall(r"CREATE\s+DATABASE\s+(\w+)", POSTGRES_INIT_SQL.read_text(), flags=re.IGNORECASE)
+    assert url.path.lstrip("/") in created
+    mounts = [interpolate(v, defaults_env) for v in services["postgres"]["volumes"] if isinstance(v, str)]
+    assert any(m.startswith("./docker/postgres-init.sql:/docker-entrypoint-initdb.d/") for m in mounts), (
+        "postgres-init.sql is not mounted where the postgres image runs init scripts"
+    )
+
+
+def test_smtp_connection_points_at_the_mail_catcher(services, defaults_env) -> None:
+    env = environment_of(services["airflow-scheduler"])
+    conn = json.loads(interpolate(env["AIRFLOW_CONN_SMTP_DEFAULT"], defaults_env))
+    smtp_bind = environment_of(services["mailcatcher"])["MP_SMTP_BIND_ADDR"]
+    assert conn["conn_type"] == "smtp"
+    assert conn["host"] == "mailcatcher"
+    assert str(conn["port"]) == smtp_bind.rpartition(":")[2]
+    assert conn["extra"]["from_email"]
+
+
+def test_simulator_url_matches_the_port_the_simulator_listens_on(services, defaults_env) -> None:
+    command = services["simulator"]["command"]
+    listen_port = int(command[command.index("--port") + 1])
+    for name in AIRFLOW_SERVICES:
+        url = urlsplit(interpolate(environment_of(services[name])["GRIDDESK_SIMULATOR_URL"], defaults_env))
+        assert (url.hostname, url.port) == ("simulator", listen_port), name
+    assert services["simulator"]["entrypoint"][-2:] == ["-m", "griddesk.simulator"]
+
+
+def test_execution_api_url_points_at_the_api_server(services, defaults_env) -> None:
+    env = environment_of(services["airflow-scheduler"])
+    url = urlsplit(interpolate(env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"], defaults_env))
+    assert (url.hostname, url.port, url.path) == ("airflow-apiserver", 8080, "/execution/")
+    assert any(str(p).endswith(":8080") for p in services["airflow-apiserver"]["ports"])
+
+
+def test_airflow_services_share_one_configuration(services) -> None:
+    reference = environment_of(services["airflow-scheduler"])
+    assert reference["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    assert reference["AIRFLOW__CORE__LOAD_EXAMPLES"] == "false"
+    assert reference["AIRFLOW__CORE__AUTH_MANAGER"].endswith("SimpleAuthManager")
+    for name in AIRFLOW_SERVICES:
+        env = environment_of(services[name])
+        # JWTs and the metadata database must be identical across components, or tasks fail to report.
+        for key in ("AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "GRIDDESK_WAREHOUSE_URL"):
+            assert env[key] == reference[key], (name, key)
+
+
+@pytest.mark.parametrize("target", ["dags", "plugins", "dbt_project", "expectations"])
+def test_project_folders_are_mounted_into_airflow(services, target: str) -> None:
+    for name in AIRFLOW_SERVICES:
+        mounts = [v for v in services[name]["volumes"] if isinstance(v, str)]
+        assert f"./{target}:/opt/airflow/{target}" in mounts, name
+
+
+def test_bind_mount_sources_exist_in_the_repository(services) -> None:
+    # Git keeps no empty folders, and Compose creates a missing short-syntax folder, so those may be absent.
+    may_be_absent = {"./plugins", "./dags", "./dbt_project", "./expectations"}
+    missing = set()
+    for name, service in services.items():
+        for volume in service.get("volumes", []):
+            source = volume.split(":", 1)[0] if isinstance(volume, str) else volume.get("source", "")
+            if source.startswith("./") and source not in may_be_absent and not (PROJECT_ROOT / source).exists():
+                missing.add((name, source))
+    assert missing == set()
+
+
+def test_simulator_mounts_the_data_folder_read_only(services, defaults_env) -> None:
+    simulator = services["simulator"]
+    target = environment_of(simulator)["GRIDDESK_DATA_DIR"]
+    [mount] = [v for v in simulator["volumes"] if isinstance(v, dict) and v["target"] == target]
+    assert mount["read_only"] is True
+    assert interpolate(mount["source"], defaults_env) == "../shared/data/epftoolbox_datasets"
+    assert interpolate(mount["source"], {"GRIDDESK_DATA_DIR": "/srv/epf"}) == "/srv/epf"
+
+
+def test_interpolation_follows_compose_rules() -> None:
+    env = {"SET": "x", "EMPTY": ""}
+    assert interpolate("${SET:-d}|${EMPTY:-d}|${EMPTY-d}|${UNSET-d}|$$SET|$SET", env) == "x|d||d|$SET|x"
+    with pytest.raises(KeyError, match="UNSET"):
+        interpolate("${UNSET:?required}", env)
+    assert referenced_variables({"a": "${A:-1} $$B $C"}) == {"A", "C"}
+
+
+# ---------------------------------------------------------------- optional: the real Compose CLI
+
+
+def _compose_cli() -> list[str] | None:
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    if shutil.which("docker"):
+        probe = subprocess.run(["docker", "compose", "version"], capture_output=True, timeout=30)
+        if probe.returncode == 0:
+            return ["docker", "compose"]
+    return None
+
+
+def test_compose_cli_accepts_the_file_when_available() -> None:
+    cli = _compose_cli()
+    if cli is None:
+        pytest.skip("no Docker Compose CLI here (neither `docker compose` nor `docker-compose`); schema test covers it")
+    result = subprocess.run(
+        [*cli, "-f", str(COMPOSE_FILE), "config", "--quiet"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
