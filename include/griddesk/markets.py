@@ -27,7 +27,7 @@ class ExogenousSeries:
     """One day-ahead exogenous forecast of a market, as published on the (simulated) ENTSO-E API."""
 
     series_code: str  # e.g. "load_forecast"; column name in marts
-    dataset_column: int  # 1-based column index of the epftoolbox CSV after the timestamp (2 or 3)
+    dataset_column: int  # 1 or 2: which exogenous column of the epftoolbox CSV (exog_1 or exog_2)
     document_type: str  # A65 load forecast, A69 wind/solar forecast, A71 generation forecast
     process_type: str  # A01 day ahead
     domain_eic: str  # area the series is published for
