@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     )
     simulator_url: str = Field("http://127.0.0.1:8765", description="Base URL of the market simulator (or ENTSO-E).")
     entsoe_token: str = Field("griddesk-dev-token", description="ENTSO-E securityToken sent by the client.")
+    sim_tokens: str = Field(
+        "", description="Simulator only: comma-separated accepted security tokens (empty: any non-empty token)."
+    )
     history_days: int = Field(365, description="Days of history before the run window that the backfill loads.")
     run_days: int = Field(7, description="Delivery days that `make run` runs the daily pipeline for.")
     forecast_history_days: int = Field(365, description="Days of price history the forecaster trains on.")

@@ -85,9 +85,7 @@ def split_by_delivery_day(points: pd.DataFrame, market: Market) -> dict[date, pd
     return {day: frame for day, frame in points.groupby("delivery_date_local", sort=True)}
 
 
-def extract_feed(
-    client: EntsoeClient, conn, spec: FeedSpec, first_day: date, last_day: date
-) -> list[LoadOutcome]:
+def extract_feed(client: EntsoeClient, conn, spec: FeedSpec, first_day: date, last_day: date) -> list[LoadOutcome]:
     """Extract ``spec`` for local delivery days ``first_day``..``last_day`` (inclusive) and load them.
 
     Days the API has not published yet (as of ``client.sim_now``) are simply absent. Only complete days

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import bisect
 import logging
-import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -424,10 +423,9 @@ def _add_revision(state: SimulatorState, body: RevisionIn) -> dict:
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def _configured_tokens(tokens: Iterable[str] | None) -> frozenset[str] | None:
+def _configured_tokens(tokens: Iterable[str] | None, settings: Settings) -> frozenset[str] | None:
     if tokens is None:
-        env = os.environ.get("GRIDDESK_SIM_TOKENS", "")
-        tokens = env.split(",")
+        tokens = settings.sim_tokens.split(",")
     cleaned = frozenset(t.strip() for t in tokens if t.strip())
     return cleaned or None
 
@@ -466,7 +464,7 @@ def create_app(
         sources=_build_sources(market_list, loaded, settings.pt15m_market_codes),
         frames=loaded,
         data_kind="synthetic" if synthetic else "real",
-        tokens=_configured_tokens(tokens),
+        tokens=_configured_tokens(tokens, settings),
     )
     if synthetic:
         log.warning("SYNTHETIC DATA: the simulator serves synthetic series for %s", ", ".join(synthetic))
