@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -22,23 +23,52 @@ def shared_data_dir() -> Path:
     return SHARED_DATA
 
 
-@pytest.fixture(scope="session")
-def pg_server_url(tmp_path_factory) -> str:
-    """A real PostgreSQL server for the tests.
+_SERVER: dict = {}
 
-    ``GRIDDESK_TEST_SERVER_URL`` names one (e.g. postgresql://postgres@127.0.0.1:5432/postgres); unset,
-    a throw-away embedded pgserver is started for the session, as on a fresh machine.
+
+def pytest_configure(config) -> None:
+    """Start the test PostgreSQL server and point Airflow at it, before any test imports Airflow.
+
+    ``GRIDDESK_TEST_SERVER_URL`` names a server (e.g. postgresql://postgres@127.0.0.1:5432/postgres);
+    unset, a throw-away embedded pgserver is started for the session, as on a fresh machine.
+    Airflow's metadata database for the tests is ``airflow_tests`` on that server.
     """
-    url = os.environ.get("GRIDDESK_TEST_SERVER_URL")
-    if url:
-        return url
-    import pgserver
+    import tempfile
 
-    pgdata = tmp_path_factory.mktemp("pg") / "data"
-    server = pgserver.get_server(pgdata, cleanup_mode="stop")
-    # Keep a reference so the server lives as long as the session.
-    pg_server_url._server = server  # type: ignore[attr-defined]
-    return server.get_uri()
+    from griddesk.warehouse.db import AIRFLOW_DB, ensure_database, sqlalchemy_url, with_database
+
+    base = Path(tempfile.mkdtemp(prefix="gd-tests-"))
+    url = os.environ.get("GRIDDESK_TEST_SERVER_URL")
+    if not url:
+        import pgserver
+
+        server = pgserver.get_server(base / "pg", cleanup_mode=None)
+        _SERVER["server"] = server
+        url = server.get_uri()
+    _SERVER["url"] = url
+    metadata_db = f"{AIRFLOW_DB}_tests"
+    ensure_database(url, metadata_db)
+    os.environ["AIRFLOW_HOME"] = str(base / "airflow")
+    os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = sqlalchemy_url(with_database(url, metadata_db))
+    os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+    os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(PROJECT_ROOT / "dags")
+    os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
+    # The tests' own state (dbt targets, GX results) stays out of the developer's .griddesk.
+    os.environ["GRIDDESK_STATE_DIR"] = str(base / "state")
+
+
+def pytest_unconfigure(config) -> None:
+    server = _SERVER.get("server")
+    if server is not None:
+        # A stuck test server must not fail the run.
+        with contextlib.suppress(Exception):
+            server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> str:
+    """URL of the session's real PostgreSQL server (see ``pytest_configure``)."""
+    return _SERVER["url"]
 
 
 def _fresh_database(server_url: str, name: str) -> str:

@@ -1,0 +1,66 @@
+"""
+### GridDesk afternoon run (D-1, after the day-ahead auction results for D)
+
+For delivery day **D** (param `delivery_date`, default: the day after the logical date), on the simulated
+clock 15 minutes after each market's price publication:
+
+1. **extract** D's day-ahead prices (one mapped task per market);
+2. **validate** them with Great Expectations (alert email on failure);
+3. **dbt build**: the marts score the morning's forecast against the realised prices.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import dag, get_current_context, task
+from airflow.timetables.trigger import CronTriggerTimetable
+
+from griddesk.pipeline import assets
+from griddesk.pipeline.clock import AFTERNOON
+from griddesk.pipeline.dag_support import DEFAULT_ARGS, PARAMS, clock_from_context, market_codes
+
+
+@dag(
+    schedule=CronTriggerTimetable("0 14 * * *", timezone="Europe/Brussels"),
+    start_date=pendulum.datetime(2016, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    params=PARAMS,
+    tags=["griddesk", "daily"],
+    doc_md=__doc__,
+)
+def griddesk_afternoon():
+    @task
+    def plan() -> list[dict]:
+        """One price-extraction job per configured market."""
+        from griddesk.pipeline.tasks import feed_jobs
+
+        return [j for j in feed_jobs(market_codes(get_current_context())) if j["feed"] == "day_ahead_prices"]
+
+    @task(outlets=[assets.RAW_PRICES], max_active_tis_per_dagrun=4)
+    def extract(job: dict) -> dict:
+        """Extract D's prices as of the afternoon clock."""
+        from griddesk.pipeline.tasks import extract_for_run
+
+        return extract_for_run(job, clock_from_context(AFTERNOON))
+
+    @task(outlets=[assets.DQ_RESULTS])
+    def validate(extracted: list[dict]) -> dict[str, bool]:
+        """Great Expectations on D's prices."""
+        from griddesk.pipeline.quality_tasks import validate_for_run
+
+        ctx = get_current_context()
+        return validate_for_run(market_codes(ctx), clock_from_context(AFTERNOON), ctx["run_id"])
+
+    @task(outlets=[assets.MARTS])
+    def dbt_build(gate: dict[str, bool]) -> None:
+        """Rebuild the marts: D's prices arrive and the morning forecast is scored."""
+        from griddesk.pipeline.transform_tasks import dbt_build_for_run
+
+        dbt_build_for_run(clock_from_context(AFTERNOON))
+
+    dbt_build(validate(extract.expand(job=plan())))
+
+
+griddesk_afternoon()

@@ -1,0 +1,12 @@
+"""Airflow Assets naming the warehouse tables the DAGs produce, so the UI shows the data flow."""
+
+from __future__ import annotations
+
+from airflow.sdk import Asset
+
+RAW_PRICES = Asset("griddesk://warehouse/raw/entsoe_day_ahead_prices")
+RAW_EXOGENOUS = Asset("griddesk://warehouse/raw/entsoe_exogenous_forecasts")
+DQ_RESULTS = Asset("griddesk://warehouse/raw/dq_validation_results")
+MARTS = Asset("griddesk://warehouse/marts")
+PRICE_FORECASTS = Asset("griddesk://warehouse/raw/price_forecasts")
+BID_SCHEDULES = Asset("griddesk://warehouse/raw/bid_schedules")

@@ -1,0 +1,217 @@
+"""Bodies of the Airflow tasks. DAG files call these; each is one unit of I/O around a pure component."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, timedelta
+
+import pandas as pd
+
+from griddesk.entsoe.client import EntsoeClient
+from griddesk.extraction.entsoe_feeds import FeedSpec, backfill_feed, extract_feed, feeds_of
+from griddesk.markets import get_market, price_bounds_on
+from griddesk.pipeline.clock import MORNING, RunClock
+from griddesk.settings import Settings, get_settings
+from griddesk.warehouse import db
+from griddesk.warehouse.pit import exogenous_as_of, prices_as_of
+
+log = logging.getLogger(__name__)
+
+
+def feed_jobs(market_codes: list[str]) -> list[dict[str, str]]:
+    """One mapped extraction job per (market, feed, series), for dynamic task mapping."""
+    return [
+        {"market": s.market.code, "feed": s.feed, "series": s.series_code}
+        for code in market_codes
+        for s in feeds_of(get_market(code))
+    ]
+
+
+def _spec(job: dict[str, str]) -> FeedSpec:
+    for spec in feeds_of(get_market(job["market"])):
+        if spec.feed == job["feed"] and spec.series_code == job["series"]:
+            return spec
+    raise KeyError(f"no feed {job} for market {job['market']}")
+
+
+def _client(settings: Settings, sim_now) -> EntsoeClient:
+    return EntsoeClient(settings.simulator_url, settings.entsoe_token, sim_now=sim_now)
+
+
+def extract_for_run(job: dict[str, str], clock: RunClock, settings: Settings | None = None) -> dict:
+    """Extract one feed of one market for a morning or afternoon run, as of that run's simulated clock."""
+    settings = settings or get_settings()
+    spec = _spec(job)
+    first, last = clock.price_days if spec.feed == "day_ahead_prices" else clock.exogenous_days
+    with db.connect(db.warehouse_url(settings)) as conn:
+        outcomes = extract_feed(_client(settings, clock.sim_now(spec.market)), conn, spec, first, last)
+    return _summary(job, outcomes)
+
+
+def backfill_job(job: dict[str, str], first_day: date, last_day: date, settings: Settings | None = None) -> dict:
+    """Load history for one feed through the extraction path, as of the first run's morning; skips loaded days."""
+    settings = settings or get_settings()
+    spec = _spec(job)
+    # History must be what was public before the first run: no later correction leaks into it.
+    sim_now = RunClock(last_day + timedelta(days=1), MORNING).sim_now(spec.market)
+    with db.connect(db.warehouse_url(settings)) as conn:
+        outcomes = backfill_feed(_client(settings, sim_now), conn, spec, first_day, last_day)
+    return _summary(job, outcomes)
+
+
+def _summary(job: dict[str, str], outcomes) -> dict:
+    inserted = [o for o in outcomes if o.status == "inserted"]
+    return {
+        **job,
+        "days_seen": len(outcomes),
+        "versions_inserted": len(inserted),
+        "points_inserted": sum(o.n_points for o in inserted),
+    }
+
+
+def forecast_for_run(market_code: str, clock: RunClock, settings: Settings | None = None) -> dict:
+    """Forecast D's prices from data published before the cut-off, and store them in raw.price_forecasts."""
+    from griddesk.forecasting.prophet_model import forecast_day
+
+    settings = settings or get_settings()
+    market = get_market(market_code)
+    cutoff = clock.cutoff(market)
+    day_start, day_end = market.delivery_day_bounds_utc(clock.delivery_date)
+    history_start = day_start - timedelta(days=settings.forecast_history_days + 8)
+    with db.connect(db.warehouse_url(settings)) as conn:
+        prices = prices_as_of(conn, market.code, history_start, day_start, cutoff)
+        exogenous = exogenous_as_of(conn, market.code, history_start, day_end, cutoff)
+    forecast, info = forecast_day(
+        prices, exogenous, market, clock.delivery_date, history_days=settings.forecast_history_days
+    )
+    rows = forecast.assign(
+        market_code=market.code,
+        delivery_date_local=clock.delivery_date,
+        currency=market.currency,
+        model_family=info["model_family"],
+        model_version=info["model_version"],
+        training_start_utc=info["training_start_utc"],
+        training_end_utc=info["training_end_utc"],
+        cutoff_utc=cutoff,
+        interval_width_pct=int(round(info["interval_width"] * 100)),
+    )
+    rows["forecast_run_id"] = f"{market.code}|{clock.delivery_date}|{info['model_version']}"
+    if "resolution_minutes" not in rows:
+        rows["resolution_minutes"] = int(prices["resolution_minutes"].iloc[-1])
+    cols = [
+        "forecast_run_id", "market_code", "delivery_date_local", "delivery_start_utc", "resolution_minutes",
+        "forecast_price_per_mwh", "lower_price_per_mwh", "upper_price_per_mwh", "interval_width_pct", "currency",
+        "model_family", "model_version", "training_start_utc", "training_end_utc", "cutoff_utc",
+    ]  # fmt: skip
+    with db.connect(db.warehouse_url(settings)) as conn, conn.cursor() as cur:
+        # Replace this day's forecast of this model: a rerun leaves one identical set of rows.
+        cur.execute(
+            "delete from raw.price_forecasts where market_code=%s and delivery_date_local=%s and model_version=%s",
+            (market.code, clock.delivery_date, info["model_version"]),
+        )
+        _insert_frame(cur, "raw.price_forecasts", rows[cols])
+    return {
+        "market": market.code,
+        "delivery_date": str(clock.delivery_date),
+        "mtus": len(rows),
+        **{k: str(v) for k, v in info.items()},
+    }
+
+
+def bid_for_run(market_code: str, clock: RunClock, settings: Settings | None = None) -> dict:
+    """Optimise the battery on D's forecast and store the schedule and the (paper) orders."""
+    from griddesk.bidding.battery import BatteryConfig
+    from griddesk.bidding.optimiser import optimise_schedule
+    from griddesk.bidding.orders import schedule_to_orders
+
+    settings = settings or get_settings()
+    market = get_market(market_code)
+    battery = BatteryConfig(power_mw=settings.battery_power_mw, energy_mwh=settings.battery_energy_mwh)
+    with db.connect(db.warehouse_url(settings)) as conn:
+        forecast = latest_forecast(conn, market.code, clock.delivery_date, clock.cutoff(market))
+    if forecast.empty:
+        raise LookupError(f"no forecast for {market.code} {clock.delivery_date} created before the cut-off")
+    mtu_minutes = int(forecast["resolution_minutes"].iloc[0])
+    bounds = price_bounds_on(market.code, clock.delivery_date)
+    result = optimise_schedule(
+        forecast["forecast_price_per_mwh"].tolist(),
+        mtu_minutes,
+        battery,
+        price_bounds=(bounds.min_price_per_mwh, bounds.max_price_per_mwh),
+    )
+    schedule = result.schedule.assign(
+        delivery_start_utc=forecast["delivery_start_utc"].to_numpy(),
+        forecast_price_per_mwh=forecast["forecast_price_per_mwh"].to_numpy(),
+    )
+    schedule_id = f"{market.code}|{clock.delivery_date}|{forecast['model_version'].iloc[0]}"
+    rows = schedule.assign(
+        schedule_id=schedule_id,
+        market_code=market.code,
+        delivery_date_local=clock.delivery_date,
+        resolution_minutes=mtu_minutes,
+        currency=market.currency,
+        forecast_model_version=forecast["model_version"].iloc[0],
+        battery_power_mw=battery.power_mw,
+        battery_energy_mwh=battery.energy_mwh,
+    )
+    orders = schedule_to_orders(schedule).assign(
+        schedule_id=schedule_id,
+        market_code=market.code,
+        delivery_date_local=clock.delivery_date,
+        currency=market.currency,
+        limit_price_per_mwh=None,
+        status="recorded",  # paper trading: recorded, not submitted
+    )
+    sched_cols = [
+        "schedule_id", "market_code", "delivery_date_local", "delivery_start_utc", "mtu_index", "resolution_minutes",
+        "action", "charge_mw", "discharge_mw", "net_position_mw", "soc_mwh", "soc_pct", "forecast_price_per_mwh",
+        "currency", "expected_revenue", "forecast_model_version", "battery_power_mw", "battery_energy_mwh",
+    ]  # fmt: skip
+    order_cols = [
+        "schedule_id", "market_code", "delivery_date_local", "delivery_start_utc", "side", "volume_mw",
+        "limit_price_per_mwh", "currency", "status",
+    ]  # fmt: skip
+    with db.connect(db.warehouse_url(settings)) as conn, conn.cursor() as cur:
+        for table in ("raw.bid_orders", "raw.bid_schedules"):
+            cur.execute(
+                f"delete from {table} where market_code=%s and delivery_date_local=%s",
+                (market.code, clock.delivery_date),
+            )
+        _insert_frame(cur, "raw.bid_schedules", rows[sched_cols])
+        if not orders.empty:
+            _insert_frame(cur, "raw.bid_orders", orders[order_cols])
+    return {
+        "market": market.code,
+        "delivery_date": str(clock.delivery_date),
+        "orders": len(orders),
+        "expected_revenue": round(float(rows["expected_revenue"].sum()), 2),
+        "solve_ms": round(result.solve_ms, 1),
+    }
+
+
+def latest_forecast(conn, market_code: str, delivery_date: date, cutoff) -> pd.DataFrame:
+    """The newest forecast run for (market, D) whose cut-off is not after ``cutoff``, in MTU order."""
+    with conn.cursor() as cur:
+        cur.execute(
+            """select * from raw.price_forecasts
+               where market_code=%s and delivery_date_local=%s and cutoff_utc <= %s
+                 and forecast_run_id = (
+                     select forecast_run_id from raw.price_forecasts
+                     where market_code=%s and delivery_date_local=%s and cutoff_utc <= %s
+                     order by created_at_utc desc limit 1)
+               order by delivery_start_utc""",
+            (market_code, delivery_date, cutoff) * 2,
+        )
+        cols = [d.name for d in cur.description]
+        return pd.DataFrame(cur.fetchall(), columns=cols)
+
+
+def _insert_frame(cur, table: str, frame: pd.DataFrame) -> None:
+    """Insert a small frame with one multi-row INSERT (forecasts and schedules are tens of rows)."""
+    from psycopg2.extras import execute_values
+
+    values = [
+        tuple(None if pd.isna(v) else (v.to_pydatetime() if isinstance(v, pd.Timestamp) else v) for v in row)
+        for row in frame.itertuples(index=False)
+    ]
+    execute_values(cur, f"insert into {table} ({', '.join(frame.columns)}) values %s", values)

@@ -1,0 +1,5 @@
+"""Data-quality gate: Great Expectations suites on the raw feeds, stored results and alert emails.
+
+``gx_runner`` runs the file-based GX context in ``expectations/`` (GX is imported lazily: ~7 s);
+``alerts`` renders and sends the alert email once per alert key.
+"""
