@@ -63,4 +63,4 @@ def griddesk_afternoon():
     dbt_build(validate(extract.expand(job=plan())))
 
 
-griddesk_afternoon()
+griddesk_afternoon_dag = griddesk_afternoon()

@@ -50,4 +50,4 @@ def griddesk_backfill():
     backfill.expand(job=plan())
 
 
-griddesk_backfill()
+griddesk_backfill_dag = griddesk_backfill()

@@ -89,4 +89,4 @@ def griddesk_morning():
     dbt_build_trading(bid.expand(forecasted=forecast.expand(market=tradable)))
 
 
-griddesk_morning()
+griddesk_morning_dag = griddesk_morning()

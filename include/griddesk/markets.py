@@ -208,7 +208,9 @@ PRICE_BOUNDS: list[PriceBounds] = [
             PriceBounds(code, date(2022, 5, 10), None, -500.0, 4000.0, _SDAC + ": +4,000 from 10 May 2022"),
         )
     ),
-    PriceBounds("PJM", date(2006, 1, 1), None, -1000.0, 2000.0, "PJM energy offer cap with cost verification (approx.)"),
+    PriceBounds(
+        "PJM", date(2006, 1, 1), None, -1000.0, 2000.0, "PJM energy offer cap with cost verification (approx.)"
+    ),
 ]
 
 
@@ -223,6 +225,10 @@ def get_market(code: str) -> Market:
 def price_bounds_on(code: str, delivery_date: date) -> PriceBounds:
     """The price bounds valid for ``code`` on ``delivery_date``."""
     for b in PRICE_BOUNDS:
-        if b.market_code == code and b.valid_from <= delivery_date and (b.valid_to is None or delivery_date < b.valid_to):
+        if (
+            b.market_code == code
+            and b.valid_from <= delivery_date
+            and (b.valid_to is None or delivery_date < b.valid_to)
+        ):
             return b
     raise LookupError(f"no price bounds for market {code} on {delivery_date}")

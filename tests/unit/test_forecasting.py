@@ -331,3 +331,23 @@ def test_prophet_beats_weekly_naive_on_five_fr_days_of_december_2016(fr_csv_fram
         f"forecast_day {np.mean(seconds):.2f} s/day, {info.n_training_rows} training rows"
     )
     assert model_mae < naive_mae
+
+
+def test_hourly_exogenous_is_repeated_onto_quarter_hours_not_interpolated():
+    from griddesk.forecasting.features import align_exogenous_to_resolution
+
+    start = pd.Timestamp("2016-10-29T22:00Z")
+    hourly = pd.DataFrame(
+        {
+            "series_code": "load_forecast",
+            "delivery_start_utc": pd.date_range(start, periods=2, freq="h"),
+            "resolution_minutes": 60,
+            "quantity_mw": [100.0, 200.0],
+        }
+    )
+    out = align_exogenous_to_resolution(hourly, 15)
+    assert list(out["quantity_mw"]) == [100.0] * 4 + [200.0] * 4
+    assert list(out["delivery_start_utc"]) == list(pd.date_range(start, periods=8, freq="15min"))
+    assert set(out["resolution_minutes"]) == {15}
+    with pytest.raises(ValueError, match="cannot be repeated"):
+        align_exogenous_to_resolution(out, 60)

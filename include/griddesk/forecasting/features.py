@@ -327,3 +327,32 @@ def _describe_mtus(index: pd.DatetimeIndex) -> str:
     shown = ", ".join(ts.isoformat() for ts in index[:_MAX_LISTED_MTUS])
     more = len(index) - _MAX_LISTED_MTUS
     return shown + (f" and {more} more" if more > 0 else "")
+
+
+def align_exogenous_to_resolution(exogenous: pd.DataFrame, resolution_minutes: int) -> pd.DataFrame:
+    """Repeat coarser exogenous forecasts on a finer MTU grid (e.g. hourly load forecast onto quarter-hours).
+
+    An hourly forecast of mean power applies to each quarter-hour of that hour, so values are repeated,
+    never interpolated. Series already at ``resolution_minutes`` pass unchanged; finer series raise
+    ``ValueError`` (aggregating them is a modelling choice the caller must make).
+    """
+    if exogenous.empty:
+        return exogenous
+    parts = []
+    for (series, res), frame in exogenous.groupby(["series_code", "resolution_minutes"], sort=False):
+        res = int(res)
+        if res == resolution_minutes:
+            parts.append(frame)
+            continue
+        if res < resolution_minutes or res % resolution_minutes:
+            raise ValueError(
+                f"exogenous series {series!r} is at {res} min, which cannot be repeated onto {resolution_minutes} min"
+            )
+        steps = res // resolution_minutes
+        offsets = pd.to_timedelta(np.arange(steps) * resolution_minutes, unit="min")
+        repeated = frame.loc[frame.index.repeat(steps)].copy()
+        starts = pd.DatetimeIndex(pd.to_datetime(repeated["delivery_start_utc"], utc=True))
+        repeated["delivery_start_utc"] = starts + pd.TimedeltaIndex(np.tile(offsets, len(frame)))
+        repeated["resolution_minutes"] = resolution_minutes
+        parts.append(repeated)
+    return pd.concat(parts, ignore_index=True)

@@ -71,7 +71,8 @@ def _summary(job: dict[str, str], outcomes) -> dict:
 
 def forecast_for_run(market_code: str, clock: RunClock, settings: Settings | None = None) -> dict:
     """Forecast D's prices from data published before the cut-off, and store them in raw.price_forecasts."""
-    from griddesk.forecasting.prophet_model import forecast_day
+    from griddesk.forecasting.features import align_exogenous_to_resolution
+    from griddesk.forecasting.prophet_model import PriceForecasterConfig, forecast_day
 
     settings = settings or get_settings()
     market = get_market(market_code)
@@ -81,23 +82,26 @@ def forecast_for_run(market_code: str, clock: RunClock, settings: Settings | Non
     with db.connect(db.warehouse_url(settings)) as conn:
         prices = prices_as_of(conn, market.code, history_start, day_start, cutoff)
         exogenous = exogenous_as_of(conn, market.code, history_start, day_end, cutoff)
+    if prices.empty:
+        raise LookupError(f"no {market.code} prices published before the cut-off {cutoff}")
+    exogenous = align_exogenous_to_resolution(exogenous, int(prices["resolution_minutes"].iloc[-1]))
+    config = PriceForecasterConfig()
     forecast, info = forecast_day(
-        prices, exogenous, market, clock.delivery_date, history_days=settings.forecast_history_days
+        prices, exogenous, market, clock.delivery_date, history_days=settings.forecast_history_days, config=config
     )
     rows = forecast.assign(
         market_code=market.code,
         delivery_date_local=clock.delivery_date,
+        resolution_minutes=int(prices["resolution_minutes"].iloc[-1]),
         currency=market.currency,
-        model_family=info["model_family"],
-        model_version=info["model_version"],
-        training_start_utc=info["training_start_utc"],
-        training_end_utc=info["training_end_utc"],
+        model_family="prophet",
+        model_version=info.model_version,
+        training_start_utc=info.training_start_utc,
+        training_end_utc=info.training_end_utc,
         cutoff_utc=cutoff,
-        interval_width_pct=int(round(info["interval_width"] * 100)),
+        interval_width_pct=round(config.interval_width * 100),
+        forecast_run_id=f"{market.code}|{clock.delivery_date}|{info.model_version}",
     )
-    rows["forecast_run_id"] = f"{market.code}|{clock.delivery_date}|{info['model_version']}"
-    if "resolution_minutes" not in rows:
-        rows["resolution_minutes"] = int(prices["resolution_minutes"].iloc[-1])
     cols = [
         "forecast_run_id", "market_code", "delivery_date_local", "delivery_start_utc", "resolution_minutes",
         "forecast_price_per_mwh", "lower_price_per_mwh", "upper_price_per_mwh", "interval_width_pct", "currency",
@@ -107,14 +111,16 @@ def forecast_for_run(market_code: str, clock: RunClock, settings: Settings | Non
         # Replace this day's forecast of this model: a rerun leaves one identical set of rows.
         cur.execute(
             "delete from raw.price_forecasts where market_code=%s and delivery_date_local=%s and model_version=%s",
-            (market.code, clock.delivery_date, info["model_version"]),
+            (market.code, clock.delivery_date, info.model_version),
         )
         _insert_frame(cur, "raw.price_forecasts", rows[cols])
     return {
         "market": market.code,
         "delivery_date": str(clock.delivery_date),
         "mtus": len(rows),
-        **{k: str(v) for k, v in info.items()},
+        "model_version": info.model_version,
+        "training_rows": info.n_training_rows,
+        "fit_seconds": round(info.fit_seconds, 2),
     }
 
 
@@ -154,12 +160,14 @@ def bid_for_run(market_code: str, clock: RunClock, settings: Settings | None = N
         battery_power_mw=battery.power_mw,
         battery_energy_mwh=battery.energy_mwh,
     )
-    orders = schedule_to_orders(schedule).assign(
+    bounds_pair = (bounds.min_price_per_mwh, bounds.max_price_per_mwh)
+    orders = schedule_to_orders(schedule, price_bounds=bounds_pair)
+    orders = orders.assign(
+        delivery_start_utc=schedule.set_index("mtu_index").loc[orders["mtu_index"], "delivery_start_utc"].to_numpy(),
         schedule_id=schedule_id,
         market_code=market.code,
         delivery_date_local=clock.delivery_date,
         currency=market.currency,
-        limit_price_per_mwh=None,
         status="recorded",  # paper trading: recorded, not submitted
     )
     sched_cols = [

@@ -113,11 +113,20 @@ def apply_schema(url: str) -> None:
     """Create the raw schema and tables (idempotent) and refresh the market reference tables."""
     from griddesk.warehouse.reference import write_market_reference
 
-    ddl = resources.files("griddesk.warehouse").joinpath("schema.sql").read_text()
+    # schema.sql first, then each capability's own schema_<name>.sql, in name order.
+    files = sorted(
+        (
+            f
+            for f in resources.files("griddesk.warehouse").iterdir()
+            if f.name.startswith("schema") and f.name.endswith(".sql")
+        ),
+        key=lambda f: (f.name != "schema.sql", f.name),
+    )
     with connect(url) as conn, conn.cursor() as cur:
         # One bootstrap at a time: concurrent `create table if not exists` can race on the catalog.
         cur.execute("select pg_advisory_xact_lock(4711)")
-        cur.execute(ddl)
+        for f in files:
+            cur.execute(f.read_text())
         write_market_reference(cur)
 
 

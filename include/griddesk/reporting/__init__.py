@@ -1,0 +1,1 @@
+"""Human-readable summaries and benchmark reports."""

@@ -1,0 +1,89 @@
+"""The summary `make run` prints: marts, forecast accuracy against the weekly naive, the last bid schedule."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+import psycopg2
+
+from griddesk.settings import Settings
+from griddesk.warehouse.db import redact
+
+
+def _query(conn, sql: str, params=None) -> pd.DataFrame:
+    with conn.cursor() as cur:
+        cur.execute(sql, params)
+        return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
+
+
+def mart_row_counts(conn) -> pd.DataFrame:
+    """Rows per table or view in the ``marts`` schema."""
+    names = _query(
+        conn,
+        "select table_name from information_schema.tables where table_schema = 'marts' order by table_name",
+    )["table_name"]
+    counts = [(n, _query(conn, f'select count(*) as n from marts."{n}"')["n"].iloc[0]) for n in names]
+    return pd.DataFrame(counts, columns=["mart", "rows"])
+
+
+def forecast_accuracy(conn, days: list[date]) -> pd.DataFrame:
+    """MAE of GridDesk's forecasts and of the weekly naive over the scored hours of ``days``, per market."""
+    return _query(
+        conn,
+        """select market_code, currency, count(distinct delivery_date_local) as days,
+                  sum(scored_mtu_count) as hours,
+                  sum(forecast_mae_per_mwh * scored_mtu_count) / nullif(sum(scored_mtu_count), 0) as forecast_mae,
+                  sum(weekly_naive_mae_per_mwh * naive_scored_mtu_count)
+                      / nullif(sum(naive_scored_mtu_count), 0) as weekly_naive_mae,
+                  avg(interval_coverage_pct) as interval_coverage_pct
+           from marts.fct_price_forecast_daily_scores
+           where delivery_date_local = any(%s)
+           group by market_code, currency order by market_code""",
+        (days,),
+    )
+
+
+def last_schedule(conn, day: date) -> pd.DataFrame:
+    """The bid schedule of ``day`` per market and MTU."""
+    return _query(
+        conn,
+        """select market_code, delivery_label_local as mtu, action,
+                  round((discharge_mw - charge_mw)::numeric, 1) as net_mw,
+                  round(soc_pct::numeric, 1) as soc_pct,
+                  round(forecast_price_per_mwh::numeric, 2) as forecast_price,
+                  currency
+           from marts.fct_bid_schedules where delivery_date_local = %s
+           order by market_code, delivery_start_utc""",
+        (day,),
+    )
+
+
+def print_run_summary(url: str, settings: Settings, days: list[date], wall_seconds: float | None) -> None:
+    """Print the run summary to stdout."""
+    with psycopg2.connect(url) as conn:
+        counts = mart_row_counts(conn)
+        accuracy = forecast_accuracy(conn, days)
+        schedule = last_schedule(conn, days[-1])
+    line = "=" * 78
+    print(f"\n{line}\nGridDesk summary: delivery days {days[0]} .. {days[-1]}, markets {settings.markets}\n{line}")
+    print("\nRows per mart:")
+    print(counts.to_string(index=False))
+    print("\nForecast accuracy over those days (per MWh, market currency):")
+    if accuracy.empty:
+        print("  (no scored forecasts)")
+    else:
+        acc = accuracy.assign(
+            ratio=(accuracy["forecast_mae"] / accuracy["weekly_naive_mae"]).round(3),
+            forecast_mae=accuracy["forecast_mae"].astype(float).round(3),
+            weekly_naive_mae=accuracy["weekly_naive_mae"].astype(float).round(3),
+            interval_coverage_pct=accuracy["interval_coverage_pct"].astype(float).round(1),
+        )
+        print(acc.to_string(index=False))
+    print(f"\nBid schedule for {days[-1]} (+ sell / - buy; SoC at the end of the MTU; paper orders):")
+    print(schedule.to_string(index=False) if not schedule.empty else "  (no schedule: see the quality gate)")
+    print(f"\nWarehouse: {redact(url)}")
+    print("Airflow UI: `make ui`, then http://127.0.0.1:8080 (runs, task logs, DAG docs).")
+    print(f"Alert emails caught in: {settings.state_dir / 'mail'}")
+    if wall_seconds is not None:
+        print(f"Wall time: {wall_seconds:.0f} s")
