@@ -349,13 +349,12 @@ def test_dim_markets_has_one_row_per_price_bounds_interval(built_url):
     assert query(built_url, "select count(*) from marts.dim_markets") == [(9,)]
 
 
-def test_data_quality_results_mark_the_latest_run(built_url):
+def test_data_quality_results_hold_the_newest_verdict(built_url):
     rows = query(
         built_url,
-        "select run_id, is_success, is_latest_run, is_blocking_failure from marts.fct_data_quality_results "
-        "order by run_id",
+        "select audit_run_id, is_success, is_blocking_failure from marts.fct_data_quality_results",
     )
-    assert rows == [("run-1", False, False, True), ("run-2", True, True, False)]
+    assert rows == [("run-2", True, False)]  # run-1's failure is history, kept in staging
 
 
 def test_rerun_on_unchanged_raw_is_idempotent(built_url, dbt_work_dir):

@@ -115,7 +115,9 @@ def test_morning_and_afternoon_dags_run_end_to_end(pipeline):
     dq = pipeline.query("select distinct market_code, is_success from marts.fct_data_quality_results")
     assert set(dq["market_code"]) == set(MARKETS)
     forecasts = pipeline.query("select * from marts.fct_price_forecasts where delivery_date_local=%s", d)
-    assert (forecasts["training_end_utc"] <= forecasts["cutoff_utc"]).all()
+    # Trained on delivery hours before D only (D-1's prices were published on D-2, before the cut-off).
+    assert (forecasts["training_end_utc"] <= forecasts["delivery_start_utc"].min()).all()
+    assert (forecasts["cutoff_utc"] == get_market("FR").gate_closure_utc(d)).all()
     assert forecasts["model_version"].str.startswith("prophet-").all()
 
 

@@ -5,22 +5,22 @@
         unique_key=['market_code', 'delivery_date_local'],
         on_schema_change='fail',
         indexes=[
-            {'columns': ['run_id', 'suite_name', 'market_code', 'delivery_date_local', 'expectation_id'], 'unique': true},
+            {'columns': ['suite_name', 'market_code', 'delivery_date_local', 'expectation_id'], 'unique': true},
             {'columns': ['market_code', 'delivery_date_local']},
         ],
     )
 }}
 
-{#- Day lineage: the results of each validation run (count, newest validation). -#}
+{#- Day lineage: the newest validation of each suite on the day. -#}
 {% set source_lineage %}
-    select market_code, delivery_date_local, run_id, suite_name, count(*), max(validated_at_utc)
+    select market_code, delivery_date_local, suite_name, max(validated_at_utc)
     from {{ ref('stg_griddesk__dq_validation_results') }}
-    group by 1, 2, 3, 4
+    group by 1, 2, 3
 {% endset %}
 {% set built_lineage %}
-    select market_code, delivery_date_local, run_id, suite_name, count(*), max(validated_at_utc)
+    select market_code, delivery_date_local, suite_name, max(audit_validated_at_utc)
     from {{ this }}
-    group by 1, 2, 3, 4
+    group by 1, 2, 3
 {% endset %}
 
 with
@@ -58,8 +58,10 @@ ranked_runs as (
 
 final as (
 
+    -- The current verdict: the newest run of each suite on each market-day. Older runs stay in
+    -- stg_griddesk__dq_validation_results; which run and when are audit columns, so a rerun that reaches
+    -- the same verdict leaves the business columns unchanged.
     select
-        results.run_id,
         results.suite_name,
         results.expectation_type,
         results.expectation_id,
@@ -69,10 +71,9 @@ final as (
         results.is_success,
         results.observed_value,
         results.expected_value,
-        results.validated_at_utc,
-        -- the newest run of a suite on a market-day is the current verdict; older runs are history
-        ranked_runs.run_recency_rank = 1 as is_latest_run,
         not results.is_success and results.severity = 'critical' as is_blocking_failure,
+        results.run_id as audit_run_id,
+        results.validated_at_utc as audit_validated_at_utc,
         {{ audit_columns() }}
     from results
     inner join ranked_runs
@@ -81,6 +82,7 @@ final as (
             and results.suite_name = ranked_runs.suite_name
             and results.market_code = ranked_runs.market_code
             and results.delivery_date_local = ranked_runs.delivery_date_local
+    where ranked_runs.run_recency_rank = 1
 
 )
 

@@ -18,7 +18,7 @@
     group by 1, 2, 3
 {% endset %}
 {% set built_lineage %}
-    select market_code, delivery_date_local, schedule_id, count(*), max(created_at_utc)
+    select market_code, delivery_date_local, schedule_id, count(*), max(audit_created_at_utc)
     from {{ this }}
     group by 1, 2, 3
 {% endset %}
@@ -51,7 +51,7 @@ final as (
         orders.limit_price_per_mwh is null as is_price_taker,
         orders.currency,
         orders.status,
-        orders.created_at_utc,
+        orders.created_at_utc as audit_created_at_utc,
         {{ audit_columns() }}
     from orders
     inner join markets

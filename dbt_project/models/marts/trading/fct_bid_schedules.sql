@@ -31,7 +31,7 @@
     group by 1, 2, 3
 {% endset %}
 {% set built_lineage %}
-    select market_code, delivery_date_local, schedule_id, count(*), max(created_at_utc), max(realised_price_version)
+    select market_code, delivery_date_local, schedule_id, count(*), max(audit_created_at_utc), max(realised_price_version)
     from {{ this }}
     group by 1, 2, 3
 {% endset %}
@@ -123,7 +123,7 @@ final as (
         forecast_model_version,
         battery_power_mw,
         battery_energy_mwh,
-        created_at_utc,
+        created_at_utc as audit_created_at_utc,
         realised_price_per_mwh,
         realised_price_version,
         realised_price_per_mwh is not null as has_realised_price,

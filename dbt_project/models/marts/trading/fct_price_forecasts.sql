@@ -32,7 +32,7 @@
     group by 1, 2, 3
 {% endset %}
 {% set built_lineage %}
-    select market_code, delivery_date_local, model_version, count(*), max(created_at_utc), max(actual_version)
+    select market_code, delivery_date_local, model_version, count(*), max(audit_created_at_utc), max(actual_version)
     from {{ this }}
     group by 1, 2, 3
 {% endset %}
@@ -126,7 +126,7 @@ final as (
         training_window_days,
         cutoff_utc,
         lead_time_hours,
-        created_at_utc,
+        created_at_utc as audit_created_at_utc,
         actual_price_per_mwh,
         actual_version,
         actual_published_at_utc,
