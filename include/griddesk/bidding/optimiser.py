@@ -1,0 +1,655 @@
+"""Day-ahead schedule of one battery: a price-taker MILP solved with PuLP and its bundled CBC.
+
+Pure functions: prices (one per MTU of the local delivery day, in the market currency per MWh) and a
+``BatteryConfig`` in, a per-MTU schedule out. No I/O, no clock; the caller maps ``mtu_index`` to
+``delivery_start_utc``.
+
+The model, for MTU ``t`` of length ``dt_h`` hours and volume tick ``tick`` MW::
+
+    charge_mw[t] = tick * n_charge[t],  discharge_mw[t] = tick * n_discharge[t]   (integer n, 0..floor(power/tick))
+    n_charge[t] <= n_max * is_charging[t],  n_discharge[t] <= n_max * (1 - is_charging[t])   (binary is_charging)
+    soc[t] = soc[t-1] + charge_mw[t] * eta_c * dt_h - discharge_mw[t] / eta_d * dt_h,  soc[-1] = initial SoC
+    soc_min <= soc[t] <= soc_max                                (every MTU end)
+    |soc[T-1] - end target| <= end tolerance                   (default: end = start, exactly)
+    sum_t discharge_mw[t] / eta_d * dt_h <= cycles * usable     (only with max_cycles_per_day)
+    maximise sum_t price[t] * (discharge_mw[t] - charge_mw[t]) * dt_h
+             - degradation_cost_per_mwh * sum_t (charge_mw[t] + discharge_mw[t]) * dt_h
+
+Whole ticks put the SoC on a grid. When the round trip eta_c * eta_d is a fraction p/q (0.9 = 9/10 by
+default), one charge tick moves the SoC up p grid steps and one discharge tick down q steps, where a step is
+``tick * dt_h / eta_d / q`` MWh. The MILP then carries the SoC as an integer count of steps (the same
+schedules are feasible) and the grid makes the problem hard for branch and bound: the LP relaxation sits a few
+% of revenue above the best whole-tick schedule, and CBC alone needed seconds to minutes on real price days
+and often stopped with schedules up to 10 % worse. On the grid, though, the MILP is a small dynamic
+programme (grid levels x MTUs x 2 * n_max + 1 choices), which ``plan_on_soc_grid`` solves exactly in
+milliseconds. That plan is CBC's warm start; CBC checks it against the MILP at the root and may improve
+on it only if the plan were wrong. Without a grid (round trips like 0.9021, which need an end tolerance)
+CBC runs alone, from idle, up to ``max_nodes`` nodes: deterministic, unlike a time limit.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+import pandas as pd
+import pulp
+
+from griddesk.bidding.battery import BatteryConfig
+
+#: MTU lengths the day-ahead markets use, minutes.
+VALID_MTU_MINUTES = (15, 60)
+DEFAULT_VOLUME_TICK_MW = 0.1
+#: Branch-and-bound nodes before CBC stops with its best schedule (a few seconds on two cores).
+DEFAULT_MAX_NODES = 20_000
+#: Largest denominator q of a round trip p/q that gets the integer SoC grid.
+MAX_GRID_DENOMINATOR = 1000
+#: Columns of ``ScheduleResult.schedule``, in order.
+SCHEDULE_COLUMNS = [
+    "mtu_index",
+    "charge_mw",
+    "discharge_mw",
+    "net_position_mw",
+    "soc_mwh",
+    "soc_pct",
+    "action",
+    "price_per_mwh",
+    "expected_revenue",
+    "degradation_cost",
+]
+STATUS_OPTIMAL = "Optimal"
+STATUS_NODE_LIMIT = "Node limit"
+STATUS_IDLE = "Idle fallback"
+PROVEN_BY_CBC = "CBC"
+PROVEN_BY_GRID = "SoC-grid DP"
+#: CBC nodes after the root to confirm a grid plan, which is optimal already: none (see ``plan_on_soc_grid``).
+CONFIRM_NODES = 0
+#: Largest state table (grid levels x discharge ticks used) that ``plan_on_soc_grid`` builds.
+MAX_DP_STATES = 200_000
+#: Slack on tick and grid counts: 1.0 / 0.1 is 10.000000000000002 in floating point, 0.3 / 0.1 is 2.9999999999999996.
+_COUNT_SLACK = 1e-9
+
+
+class InfeasibleScheduleError(Exception):
+    """No schedule satisfies the battery's constraints; ``reasons`` says which ones conflict, in plain words."""
+
+    def __init__(self, reasons: list[str]) -> None:
+        self.reasons = list(reasons)
+        super().__init__("infeasible battery schedule: " + "; ".join(self.reasons))
+
+
+@dataclass(frozen=True)
+class ScheduleResult:
+    """A battery schedule for one delivery day.
+
+    Attributes:
+        schedule: One row per MTU, columns ``SCHEDULE_COLUMNS``. ``net_position_mw`` is +sell / -buy;
+            ``soc_mwh``/``soc_pct`` are at the end of the MTU; ``expected_revenue`` is
+            ``price_per_mwh * net_position_mw * dt_h`` and ``degradation_cost`` the wear cost of the MTU,
+            both in the market currency.
+        objective_value: Sum of expected_revenue minus sum of degradation_cost (market currency).
+        solve_ms: Wall-clock time of the grid plan and the CBC call, ms (0 for the idle fallback).
+        solver_status: ``"Optimal"`` (proven), ``"Node limit"`` (best schedule found within ``max_nodes``;
+            feasible, maybe not optimal) or ``"Idle fallback"``.
+        mtu_minutes: MTU length, 15 or 60.
+        volume_tick_mw: Volume granularity; every volume is a whole number of ticks.
+        build_ms: Wall-clock time to build the model, ms.
+        objective_bound: No schedule earns more than this: ``objective_value`` when optimal, the LP
+            relaxation's value after a node limit, None for the idle fallback.
+        proven_by: What proves optimality: ``"CBC"`` (branch and bound closed), ``"SoC-grid DP"`` (the exact
+            dynamic programme of ``plan_on_soc_grid``, confirmed feasible by CBC), or None.
+    """
+
+    schedule: pd.DataFrame
+    objective_value: float
+    solve_ms: float
+    solver_status: str
+    mtu_minutes: int
+    volume_tick_mw: float
+    build_ms: float = 0.0
+    objective_bound: float | None = None
+    proven_by: str | None = None
+
+    @property
+    def is_optimal(self) -> bool:
+        return self.solver_status == STATUS_OPTIMAL
+
+
+@dataclass(frozen=True)
+class SocGrid:
+    """The SoC grid of whole ticks when the round trip is ``charge_steps / discharge_steps``.
+
+    One charge tick for one MTU raises the SoC by ``charge_steps`` steps of ``step_mwh``; one discharge
+    tick lowers it by ``discharge_steps`` steps.
+    """
+
+    step_mwh: float
+    charge_steps: int
+    discharge_steps: int
+
+    def steps_at_least(self, delta_mwh: float) -> int:
+        """Fewest whole steps covering ``delta_mwh`` (a lower bound rounded inward)."""
+        return math.ceil(delta_mwh / self.step_mwh - _COUNT_SLACK)
+
+    def steps_at_most(self, delta_mwh: float) -> int:
+        """Most whole steps within ``delta_mwh`` (an upper bound rounded inward)."""
+        return math.floor(delta_mwh / self.step_mwh + _COUNT_SLACK)
+
+
+def max_ticks(power_mw: float, volume_tick_mw: float) -> int:
+    """Whole ticks that fit in ``power_mw``. Raises ``ValueError`` if the tick is not positive or exceeds the power."""
+    if not (math.isfinite(volume_tick_mw) and volume_tick_mw > 0):
+        raise ValueError(f"volume_tick_mw must be a positive number, got {volume_tick_mw}")
+    n_max = math.floor(power_mw / volume_tick_mw + _COUNT_SLACK)
+    if n_max < 1:
+        raise ValueError(f"volume_tick_mw {volume_tick_mw} exceeds power_mw {power_mw}: not one whole tick fits")
+    return n_max
+
+
+def mtu_hours(mtu_minutes: int) -> float:
+    """MTU length in hours; raises ``ValueError`` unless ``mtu_minutes`` is 15 or 60."""
+    if mtu_minutes not in VALID_MTU_MINUTES:
+        raise ValueError(f"mtu_minutes must be one of {VALID_MTU_MINUTES}, got {mtu_minutes}")
+    return mtu_minutes / 60.0
+
+
+def soc_grid(battery: BatteryConfig, mtu_minutes: int, volume_tick_mw: float) -> SocGrid | None:
+    """The SoC grid of whole ticks, or None when the round trip is no fraction p/q with q <= 1000."""
+    rt = battery.round_trip_efficiency
+    fraction = Fraction(rt).limit_denominator(MAX_GRID_DENOMINATOR)
+    if abs(float(fraction) - rt) > 1e-12:
+        return None
+    draw_per_tick_mwh = volume_tick_mw * mtu_hours(mtu_minutes) / battery.discharge_efficiency
+    return SocGrid(draw_per_tick_mwh / fraction.denominator, fraction.numerator, fraction.denominator)
+
+
+def validate_prices(prices_per_mwh: Sequence[float], price_bounds: tuple[float, float] | None = None) -> np.ndarray:
+    """Prices as a float array, checked: at least one, all finite, all within ``price_bounds`` (inclusive).
+
+    Raises:
+        ValueError: naming the first offending MTU (0-based) and the bound it breaks.
+    """
+    prices = np.asarray(prices_per_mwh, dtype=float)
+    if prices.ndim != 1 or prices.size == 0:
+        raise ValueError(f"prices_per_mwh must be a non-empty 1-D sequence, got shape {prices.shape}")
+    bad = np.flatnonzero(~np.isfinite(prices))
+    if bad.size:
+        raise ValueError(f"price at MTU {bad[0]} is {prices[bad[0]]}, not a finite number")
+    if price_bounds is not None:
+        low, high = price_bounds
+        if low > high:
+            raise ValueError(f"price_bounds minimum {low} is above the maximum {high}")
+        below = np.flatnonzero(prices < low)
+        if below.size:
+            t = below[0]
+            raise ValueError(f"price {prices[t]} at MTU {t} is below the minimum price bound {low}")
+        above = np.flatnonzero(prices > high)
+        if above.size:
+            t = above[0]
+            raise ValueError(f"price {prices[t]} at MTU {t} is above the maximum price bound {high}")
+    return prices
+
+
+def check_end_soc_reachable(n_mtus: int, mtu_minutes: int, battery: BatteryConfig, volume_tick_mw: float) -> None:
+    """Refuse batteries that whole ticks would leave idle all day, however the prices look.
+
+    With an exact end SoC (``end_soc_tolerance_pct`` 0), whole ticks return to the target only if the round
+    trip is a fraction p/q and a day has room for q charge and p discharge ticks; otherwise only the idle
+    schedule qualifies (or none), which would look like a flat market rather than a configuration problem.
+
+    Raises:
+        ValueError: naming the round trip and the tolerance that would help.
+    """
+    b = battery
+    if b.end_soc_tolerance_pct > 0:
+        return
+    grid = soc_grid(b, mtu_minutes, volume_tick_mw)
+    # A band as wide as one discharge tick's energy always contains a whole-tick end SoC.
+    half_tick_pct = volume_tick_mw * mtu_hours(mtu_minutes) / b.discharge_efficiency / b.energy_mwh * 100 / 2
+    hint = f"set end_soc_tolerance_pct > 0 ({half_tick_pct:.3g} always suffices)"
+    if grid is None:
+        raise ValueError(
+            f"round trip {b.round_trip_efficiency:.6g} is not a fraction p/q with q <= {MAX_GRID_DENOMINATOR}, so whole "
+            f"{volume_tick_mw:g} MW ticks can never return exactly to end SoC {b.end_soc_target_pct:g}%; {hint}"
+        )
+    ticks_per_day = n_mtus * max_ticks(b.power_mw, volume_tick_mw)
+    if grid.charge_steps + grid.discharge_steps > ticks_per_day:
+        raise ValueError(
+            f"round trip {b.round_trip_efficiency:.6g} = {grid.charge_steps}/{grid.discharge_steps}: returning exactly "
+            f"to end SoC {b.end_soc_target_pct:g}% needs {grid.discharge_steps} charge and {grid.charge_steps} "
+            f"discharge ticks, more than the {ticks_per_day} ticks of {n_mtus} MTUs, so the battery could only idle; {hint}"
+        )
+
+
+def explain_infeasibility(n_mtus: int, mtu_minutes: int, battery: BatteryConfig, volume_tick_mw: float) -> list[str]:
+    """The obvious conflicts between the battery's constraints over ``n_mtus`` MTUs, in plain words.
+
+    Only checks that need no solver: end SoC outside the SoC window or off the SoC grid of whole ticks, a
+    start outside the window that one MTU cannot repair, an end SoC too far from the start for the power,
+    and a cycle cap too small to reach the end SoC. Empty list: nothing obvious (the solver may still find a
+    subtler conflict).
+    """
+    dt_h = mtu_hours(mtu_minutes)
+    b = battery
+    power_mw = max_ticks(b.power_mw, volume_tick_mw) * volume_tick_mw
+    store_per_mtu_mwh = power_mw * b.charge_efficiency * dt_h
+    draw_per_mtu_mwh = power_mw / b.discharge_efficiency * dt_h
+    end_low_mwh = b.end_soc_target_mwh - b.end_soc_tolerance_mwh
+    end_high_mwh = b.end_soc_target_mwh + b.end_soc_tolerance_mwh
+    tol = f" (± {b.end_soc_tolerance_pct:g} points)" if b.end_soc_tolerance_pct else ""
+    eps = 1e-9
+    reasons: list[str] = []
+
+    if end_low_mwh > b.soc_max_mwh + eps:
+        reasons.append(f"end SoC {b.end_soc_target_pct:g}%{tol} above soc_max {b.soc_max_pct:g}%")
+    if end_high_mwh < b.soc_min_mwh - eps:
+        reasons.append(f"end SoC {b.end_soc_target_pct:g}%{tol} below soc_min {b.soc_min_pct:g}%")
+    grid = soc_grid(b, mtu_minutes, volume_tick_mw)
+    if grid is not None and not reasons:
+        low = max(
+            grid.steps_at_least(end_low_mwh - b.initial_soc_mwh), grid.steps_at_least(b.soc_min_mwh - b.initial_soc_mwh)
+        )
+        high = min(
+            grid.steps_at_most(end_high_mwh - b.initial_soc_mwh), grid.steps_at_most(b.soc_max_mwh - b.initial_soc_mwh)
+        )
+        if low > high:
+            step_pct = grid.step_mwh / b.energy_mwh * 100
+            below, above = b.initial_soc_pct + high * step_pct, b.initial_soc_pct + low * step_pct
+            reasons.append(
+                f"end SoC {b.end_soc_target_pct:g}%{tol} is off the SoC grid of whole {volume_tick_mw:g} MW ticks "
+                f"(steps of {step_pct:.4g}% from initial SoC {b.initial_soc_pct:g}%; nearest {below:.4g}% and "
+                f"{above:.4g}%); set end_soc_tolerance_pct to reach one"
+            )
+    if b.initial_soc_mwh + store_per_mtu_mwh < b.soc_min_mwh - eps:
+        reasons.append(
+            f"initial SoC {b.initial_soc_pct:g}% cannot rise to soc_min {b.soc_min_pct:g}% within the first MTU "
+            f"({power_mw:g} MW for {mtu_minutes} min stores {store_per_mtu_mwh:.4g} MWh)"
+        )
+    if b.initial_soc_mwh - draw_per_mtu_mwh > b.soc_max_mwh + eps:
+        reasons.append(
+            f"initial SoC {b.initial_soc_pct:g}% cannot fall to soc_max {b.soc_max_pct:g}% within the first MTU "
+            f"({power_mw:g} MW for {mtu_minutes} min draws {draw_per_mtu_mwh:.4g} MWh)"
+        )
+    rise_needed_mwh = end_low_mwh - b.initial_soc_mwh
+    if rise_needed_mwh > n_mtus * store_per_mtu_mwh + eps:
+        reasons.append(
+            f"end SoC {b.end_soc_target_pct:g}% unreachable from initial SoC {b.initial_soc_pct:g}%: {n_mtus} MTUs "
+            f"at {power_mw:g} MW store at most {n_mtus * store_per_mtu_mwh:.4g} MWh, {rise_needed_mwh:.4g} MWh needed"
+        )
+    fall_needed_mwh = b.initial_soc_mwh - end_high_mwh
+    if fall_needed_mwh > n_mtus * draw_per_mtu_mwh + eps:
+        reasons.append(
+            f"end SoC {b.end_soc_target_pct:g}% unreachable from initial SoC {b.initial_soc_pct:g}%: {n_mtus} MTUs "
+            f"at {power_mw:g} MW draw at most {n_mtus * draw_per_mtu_mwh:.4g} MWh, {fall_needed_mwh:.4g} MWh needed"
+        )
+    if b.max_cycles_per_day is not None:
+        cap_mwh = b.max_cycles_per_day * b.usable_energy_mwh
+        draw_needed_mwh = max(fall_needed_mwh, b.initial_soc_mwh - b.soc_max_mwh, 0.0)
+        if draw_needed_mwh > cap_mwh + eps:
+            reasons.append(
+                f"max_cycles_per_day {b.max_cycles_per_day:g} allows drawing {cap_mwh:.4g} MWh from storage, but "
+                f"going from initial SoC {b.initial_soc_pct:g}% into the SoC window and to end SoC "
+                f"{b.end_soc_target_pct:g}% needs {draw_needed_mwh:.4g} MWh"
+            )
+    return reasons
+
+
+@dataclass(frozen=True)
+class _Model:
+    problem: pulp.LpProblem
+    n_charge: list[pulp.LpVariable]
+    n_discharge: list[pulp.LpVariable]
+    is_charging: list[pulp.LpVariable]
+    soc: list[pulp.LpVariable]  # whole grid steps above the start with a grid, else MWh
+    soc_start: float  # SoC before the first MTU, in the units of ``soc``
+    soc_change: tuple[float, float]  # SoC change per charge tick and per discharge tick, in the units of ``soc``
+
+
+def _build_model(
+    prices: np.ndarray, mtu_minutes: int, battery: BatteryConfig, tick: float, n_max: int, integral: bool = True
+) -> _Model:
+    """The MILP of the module docstring, as minimising minus the objective; ``integral=False`` relaxes it to an LP."""
+    b = battery
+    n = len(prices)
+    dt_h = mtu_hours(mtu_minutes)
+    cat_int = pulp.LpInteger if integral else pulp.LpContinuous
+    # Minimise the net cost (minus revenue): CBC's -max mode mis-signs a warm start's objective and drops it.
+    prob = pulp.LpProblem("battery_day_ahead", pulp.LpMinimize)
+    n_charge = [pulp.LpVariable(f"n_charge_{t:04d}", 0, n_max, cat_int) for t in range(n)]
+    n_discharge = [pulp.LpVariable(f"n_discharge_{t:04d}", 0, n_max, cat_int) for t in range(n)]
+    is_charging = [pulp.LpVariable(f"is_charging_{t:04d}", 0, 1, cat_int) for t in range(n)]
+
+    prob += pulp.lpSum(
+        (float(prices[t]) + b.degradation_cost_per_mwh) * tick * dt_h * n_charge[t]
+        - (float(prices[t]) - b.degradation_cost_per_mwh) * tick * dt_h * n_discharge[t]
+        for t in range(n)
+    )
+    for t in range(n):
+        prob += n_charge[t] <= n_max * is_charging[t], f"charge_only_while_charging_{t:04d}"
+        prob += n_discharge[t] <= n_max * (1 - is_charging[t]), f"discharge_only_while_not_charging_{t:04d}"
+
+    store_per_tick_mwh = tick * b.charge_efficiency * dt_h
+    draw_per_tick_mwh = tick / b.discharge_efficiency * dt_h
+    end_low_mwh = b.end_soc_target_mwh - b.end_soc_tolerance_mwh
+    end_high_mwh = b.end_soc_target_mwh + b.end_soc_tolerance_mwh
+    grid = soc_grid(b, mtu_minutes, tick)
+    if grid is not None:
+        # SoC as whole grid steps above the initial SoC: the window and the end band round inward to the grid.
+        soc_start, soc_change = 0.0, (float(grid.charge_steps), float(grid.discharge_steps))
+        soc_low = grid.steps_at_least(b.soc_min_mwh - b.initial_soc_mwh)
+        soc_high = grid.steps_at_most(b.soc_max_mwh - b.initial_soc_mwh)
+        end_low = grid.steps_at_least(end_low_mwh - b.initial_soc_mwh)
+        end_high = grid.steps_at_most(end_high_mwh - b.initial_soc_mwh)
+        soc = [pulp.LpVariable(f"soc_steps_{t:04d}", soc_low, soc_high, cat_int) for t in range(n)]
+    else:
+        soc_start, soc_change = b.initial_soc_mwh, (store_per_tick_mwh, draw_per_tick_mwh)
+        end_low, end_high = end_low_mwh, end_high_mwh
+        soc = [pulp.LpVariable(f"soc_mwh_{t:04d}", b.soc_min_mwh, b.soc_max_mwh) for t in range(n)]
+    for t in range(n):
+        previous = soc[t - 1] if t else soc_start
+        prob += soc[t] == previous + soc_change[0] * n_charge[t] - soc_change[1] * n_discharge[t], f"soc_{t:04d}"
+    prob += soc[-1] >= end_low, "end_soc_low"
+    prob += soc[-1] <= end_high, "end_soc_high"
+    if b.max_cycles_per_day is not None:
+        # Whole discharge ticks within the cap: the same limit, rounded down, which tightens the LP relaxation.
+        cap_ticks = math.floor(b.max_cycles_per_day * b.usable_energy_mwh / draw_per_tick_mwh + _COUNT_SLACK)
+        prob += pulp.lpSum(n_discharge) <= cap_ticks, "max_cycles"
+    return _Model(prob, n_charge, n_discharge, is_charging, soc, soc_start, soc_change)
+
+
+def _solver(max_nodes: int, warm_start: bool = False) -> pulp.LpSolver:
+    # One thread and a node limit rather than a time limit: the same input gives the same schedule anywhere.
+    return pulp.PULP_CBC_CMD(msg=False, threads=1, gapRel=0.0, maxNodes=max_nodes, warmStart=warm_start)
+
+
+@dataclass(frozen=True)
+class GridPlan:
+    """A whole-tick schedule from ``plan_on_soc_grid``: ticks per MTU and its objective (market currency)."""
+
+    ticks_charge: np.ndarray
+    ticks_discharge: np.ndarray
+    objective_value: float
+
+
+def plan_on_soc_grid(
+    prices_per_mwh: np.ndarray, mtu_minutes: int, battery: BatteryConfig, volume_tick_mw: float
+) -> GridPlan | None:
+    """The MILP's optimum by dynamic programming over the SoC grid, or None where that does not apply.
+
+    With a grid (round trip p/q), the MILP's states are the whole grid levels in the SoC window, times the
+    discharge ticks used so far when there is a cycle cap, and its per-MTU choices are the 2 * n_max + 1 net
+    tick counts; a forward pass over them finds the best schedule exactly. Ties go to idle, then to the
+    smallest volume, so the plan is deterministic. None: no grid, more than ``MAX_DP_STATES`` states, or no
+    feasible schedule.
+    """
+    b = battery
+    grid = soc_grid(b, mtu_minutes, volume_tick_mw)
+    if grid is None:
+        return None
+    dt_h = mtu_hours(mtu_minutes)
+    n_max = max_ticks(b.power_mw, volume_tick_mw)
+    low = grid.steps_at_least(b.soc_min_mwh - b.initial_soc_mwh)
+    high = grid.steps_at_most(b.soc_max_mwh - b.initial_soc_mwh)
+    end_low = max(low, grid.steps_at_least(b.end_soc_target_mwh - b.end_soc_tolerance_mwh - b.initial_soc_mwh))
+    end_high = min(high, grid.steps_at_most(b.end_soc_target_mwh + b.end_soc_tolerance_mwh - b.initial_soc_mwh))
+    # Rows are grid levels base..top; the start (level 0) may lie outside the window [low, high].
+    base, top = min(low, 0), max(high, 0)
+    n_levels = top - base + 1
+    cap_ticks = None
+    if b.max_cycles_per_day is not None:
+        draw_per_tick_mwh = volume_tick_mw * dt_h / b.discharge_efficiency
+        cap_ticks = math.floor(b.max_cycles_per_day * b.usable_energy_mwh / draw_per_tick_mwh + _COUNT_SLACK)
+    n_used = 1 if cap_ticks is None else cap_ticks + 1
+    if end_low > end_high or n_levels * n_used > MAX_DP_STATES:
+        return None
+
+    # Net ticks per choice: 0 (idle) first so that ties go to idle, then +1, -1, +2, -2, ...
+    net_ticks = [0] + [sign * k for k in range(1, n_max + 1) for sign in (1, -1)]
+    outside_window = np.ones(n_levels, dtype=bool)
+    outside_window[low - base : high - base + 1] = False
+    value = np.full((n_levels, n_used), -np.inf)
+    value[-base, 0] = 0.0
+    choices = np.zeros((len(prices_per_mwh), n_levels, n_used), dtype=np.int16)
+    for t, price in enumerate(prices_per_mwh):
+        best = np.full_like(value, -np.inf)
+        choice = np.zeros(value.shape, dtype=np.int16)
+        for i, k in enumerate(net_ticks):
+            d_level = grid.charge_steps * k if k >= 0 else grid.discharge_steps * k
+            d_used = -k if (k < 0 and cap_ticks is not None) else 0
+            if abs(d_level) >= n_levels or d_used >= n_used:
+                continue
+            wear = b.degradation_cost_per_mwh * abs(k) * volume_tick_mw * dt_h
+            reward = float(price) * (-k) * volume_tick_mw * dt_h - wear
+            target = best[max(d_level, 0) : n_levels + min(d_level, 0), d_used:]
+            source = value[max(-d_level, 0) : n_levels + min(-d_level, 0), : n_used - d_used]
+            candidate = source + reward
+            better = candidate > target
+            target[better] = candidate[better]
+            choice[max(d_level, 0) : n_levels + min(d_level, 0), d_used:][better] = i
+        best[outside_window] = -np.inf
+        value, choices[t] = best, choice
+
+    final = value[end_low - base : end_high - base + 1]
+    if not np.isfinite(final).any():
+        return None
+    end_row, used = np.unravel_index(int(np.argmax(final)), final.shape)
+    objective = float(final[end_row, used])
+    row = int(end_row) + end_low - base  # back from the best end state, undoing each MTU's choice
+    ticks_charge = np.zeros(len(prices_per_mwh), dtype=np.int64)
+    ticks_discharge = np.zeros(len(prices_per_mwh), dtype=np.int64)
+    for t in range(len(prices_per_mwh) - 1, -1, -1):
+        k = net_ticks[choices[t, row, used]]
+        ticks_charge[t], ticks_discharge[t] = max(k, 0), max(-k, 0)
+        row -= grid.charge_steps * k if k >= 0 else grid.discharge_steps * k
+        used -= -k if (k < 0 and cap_ticks is not None) else 0
+    return GridPlan(ticks_charge, ticks_discharge, objective)
+
+
+def _set_warm_start(model: _Model, ticks_charge: np.ndarray, ticks_discharge: np.ndarray) -> None:
+    """Give every MILP variable its value in the schedule of these tick counts (CBC's first incumbent)."""
+    soc = model.soc_start
+    for t, (charge, discharge) in enumerate(zip(ticks_charge, ticks_discharge, strict=True)):
+        model.n_charge[t].setInitialValue(int(charge))
+        model.n_discharge[t].setInitialValue(int(discharge))
+        model.is_charging[t].setInitialValue(1 if charge > 0 else 0)
+        soc += model.soc_change[0] * int(charge) - model.soc_change[1] * int(discharge)
+        model.soc[t].setInitialValue(soc)
+
+
+def _idle_is_feasible(battery: BatteryConfig, mtu_minutes: int, tick: float) -> bool:
+    b = battery
+    if not b.soc_min_mwh <= b.initial_soc_mwh <= b.soc_max_mwh:
+        return False
+    grid = soc_grid(b, mtu_minutes, tick)
+    if grid is None:
+        return abs(b.initial_soc_mwh - b.end_soc_target_mwh) <= b.end_soc_tolerance_mwh
+    low = grid.steps_at_least(b.end_soc_target_mwh - b.end_soc_tolerance_mwh - b.initial_soc_mwh)
+    high = grid.steps_at_most(b.end_soc_target_mwh + b.end_soc_tolerance_mwh - b.initial_soc_mwh)
+    return low <= 0 <= high
+
+
+def optimise_schedule(
+    prices_per_mwh: Sequence[float],
+    mtu_minutes: int,
+    battery: BatteryConfig,
+    price_bounds: tuple[float, float] | None = None,
+    volume_tick_mw: float = DEFAULT_VOLUME_TICK_MW,
+    max_nodes: int = DEFAULT_MAX_NODES,
+) -> ScheduleResult:
+    """The revenue-maximising price-taker schedule of ``battery`` for one delivery day.
+
+    CBC solves the MILP of the module docstring, starting from the exact grid plan (``plan_on_soc_grid``)
+    where there is one, else from idling where that is feasible. A grid plan proves the optimum, so CBC
+    then only gets ``CONFIRM_NODES`` nodes to confirm it; otherwise it gets ``max_nodes``.
+
+    Args:
+        prices_per_mwh: Expected price per MTU of the local delivery day, in order, market currency per MWh.
+            Any length: 23/24/25 hourly or 92/96/100 quarter-hourly MTUs on DST and normal days.
+        mtu_minutes: MTU length, 60 or 15.
+        battery: The battery and its daily constraints.
+        price_bounds: (minimum, maximum) clearing price of the market (see ``griddesk.markets.price_bounds_on``);
+            None skips the check.
+        volume_tick_mw: Volume granularity, MW. Volumes are whole numbers of ticks inside the MILP.
+        max_nodes: CBC branch-and-bound node limit without a grid plan. Reaching it gives status
+            ``"Node limit"``: the best schedule found, feasible but not proven optimal, below ``objective_bound``.
+
+    Returns:
+        The schedule (see ``ScheduleResult``); status ``"Optimal"`` or ``"Node limit"``.
+
+    Raises:
+        ValueError: bad input: mtu_minutes not 15/60, a non-finite price or one outside ``price_bounds``
+            (naming the MTU and bound), a tick larger than the power, or an exact end SoC that whole ticks
+            can only meet by idling (see ``check_end_soc_reachable``).
+        InfeasibleScheduleError: no schedule meets the constraints; its message names the conflict.
+    """
+    prices = validate_prices(prices_per_mwh, price_bounds)
+    n_max = max_ticks(battery.power_mw, volume_tick_mw)
+    reasons = explain_infeasibility(len(prices), mtu_minutes, battery, volume_tick_mw)
+    if reasons:
+        raise InfeasibleScheduleError(reasons)
+    check_end_soc_reachable(len(prices), mtu_minutes, battery, volume_tick_mw)
+
+    started = time.perf_counter()
+    model = _build_model(prices, mtu_minutes, battery, volume_tick_mw, n_max)
+    built = time.perf_counter()
+    plan = plan_on_soc_grid(prices, mtu_minutes, battery, volume_tick_mw)
+    node_limit = max_nodes
+    warm_start = True
+    if plan is not None:
+        _set_warm_start(model, plan.ticks_charge, plan.ticks_discharge)
+        node_limit = min(max_nodes, CONFIRM_NODES)
+    elif _idle_is_feasible(battery, mtu_minutes, volume_tick_mw):
+        # Idle as the first incumbent: CBC then always has a schedule to return at the node limit.
+        zeros = np.zeros(len(prices), dtype=np.int64)
+        _set_warm_start(model, zeros, zeros)
+    else:
+        warm_start = False
+    model.problem.solve(_solver(node_limit, warm_start))
+    solved = time.perf_counter()
+
+    prob = model.problem
+    if prob.status != pulp.LpStatusOptimal:
+        raise InfeasibleScheduleError(_explain_solver_failure(prob, battery, node_limit))
+    # CBC reports integers with a small tolerance (2.9999999); the schedule uses the exact whole numbers.
+    ticks_charge = np.array([round(v.value() or 0.0) for v in model.n_charge], dtype=np.int64)
+    ticks_discharge = np.array([round(v.value() or 0.0) for v in model.n_discharge], dtype=np.int64)
+    schedule = schedule_frame(ticks_charge, ticks_discharge, prices, mtu_minutes, battery, volume_tick_mw)
+    objective = float(schedule["expected_revenue"].sum() - schedule["degradation_cost"].sum())
+    if prob.sol_status == pulp.LpSolutionOptimal:
+        status, bound, proven_by = STATUS_OPTIMAL, objective, PROVEN_BY_CBC
+    elif plan is not None and math.isclose(objective, plan.objective_value, rel_tol=1e-9, abs_tol=1e-6):
+        status, bound, proven_by = STATUS_OPTIMAL, objective, PROVEN_BY_GRID
+    else:
+        bound = _lp_bound(prices, mtu_minutes, battery, volume_tick_mw, n_max, max_nodes)
+        status, proven_by = STATUS_NODE_LIMIT, None
+    return ScheduleResult(
+        schedule=schedule,
+        objective_value=objective,
+        solve_ms=(solved - built) * 1000.0,
+        solver_status=status,
+        mtu_minutes=mtu_minutes,
+        volume_tick_mw=volume_tick_mw,
+        build_ms=(built - started) * 1000.0,
+        objective_bound=bound,
+        proven_by=proven_by,
+    )
+
+
+def _lp_bound(
+    prices: np.ndarray, mtu_minutes: int, battery: BatteryConfig, tick: float, n_max: int, max_nodes: int
+) -> float | None:
+    relaxed = _build_model(prices, mtu_minutes, battery, tick, n_max, integral=False).problem
+    relaxed.solve(_solver(max_nodes))
+    return -float(pulp.value(relaxed.objective)) if relaxed.status == pulp.LpStatusOptimal else None
+
+
+def _explain_solver_failure(prob: pulp.LpProblem, battery: BatteryConfig, max_nodes: int) -> list[str]:
+    b = battery
+    tol = f" ± {b.end_soc_tolerance_pct:g} points" if b.end_soc_tolerance_pct else ""
+    status = pulp.LpStatus[prob.status]
+    if prob.status == pulp.LpStatusNotSolved:
+        return [
+            f"CBC found no schedule within {max_nodes} branch-and-bound nodes (status {status}; infeasibility not "
+            f"proven): the SoC window, power and end SoC {b.end_soc_target_pct:g}%{tol} leave few whole-tick schedules"
+        ]
+    return [
+        f"solver status {status}: the SoC window {b.soc_min_pct:g}-{b.soc_max_pct:g}%, power {b.power_mw:g} MW, "
+        f"end SoC {b.end_soc_target_pct:g}%{tol} and max_cycles_per_day {b.max_cycles_per_day} cannot all hold "
+        "with whole volume ticks"
+    ]
+
+
+def schedule_frame(
+    ticks_charge: np.ndarray,
+    ticks_discharge: np.ndarray,
+    prices_per_mwh: np.ndarray | None,
+    mtu_minutes: int,
+    battery: BatteryConfig,
+    volume_tick_mw: float,
+) -> pd.DataFrame:
+    """The per-MTU schedule table from whole tick counts; SoC follows from the volumes and efficiencies.
+
+    ``prices_per_mwh`` None gives NaN prices and zero revenue (used by the idle fallback).
+    """
+    dt_h = mtu_hours(mtu_minutes)
+    charge_mw = ticks_charge * volume_tick_mw
+    discharge_mw = ticks_discharge * volume_tick_mw
+    net_position_mw = discharge_mw - charge_mw
+    b = battery
+    soc_mwh = b.initial_soc_mwh + np.cumsum(
+        charge_mw * b.charge_efficiency * dt_h - discharge_mw / b.discharge_efficiency * dt_h
+    )
+    action = np.where(ticks_charge > 0, "charge", np.where(ticks_discharge > 0, "discharge", "idle"))
+    n = len(charge_mw)
+    prices = np.full(n, np.nan) if prices_per_mwh is None else np.asarray(prices_per_mwh, dtype=float)
+    revenue = np.zeros(n) if prices_per_mwh is None else prices * net_position_mw * dt_h
+    return pd.DataFrame(
+        {
+            "mtu_index": np.arange(n, dtype=np.int64),
+            "charge_mw": charge_mw,
+            "discharge_mw": discharge_mw,
+            "net_position_mw": net_position_mw,
+            "soc_mwh": soc_mwh,
+            "soc_pct": soc_mwh / b.energy_mwh * 100.0,
+            "action": action.astype(object),
+            "price_per_mwh": prices,
+            "expected_revenue": revenue,
+            "degradation_cost": b.degradation_cost_per_mwh * (charge_mw + discharge_mw) * dt_h,
+        },
+        columns=SCHEDULE_COLUMNS,
+    )
+
+
+def idle_schedule(
+    n_mtus: int,
+    mtu_minutes: int,
+    battery: BatteryConfig,
+    prices_per_mwh: Sequence[float] | None = None,
+    volume_tick_mw: float = DEFAULT_VOLUME_TICK_MW,
+) -> ScheduleResult:
+    """The safe fallback: no trades, SoC constant at ``battery.initial_soc_pct``, status ``"Idle fallback"``.
+
+    It ignores ``end_soc_pct`` (the battery stays where it is). ``prices_per_mwh``, if given, only fills the
+    price column. Raises ``ValueError`` for ``n_mtus`` < 1, a bad ``mtu_minutes`` or prices of another length.
+    """
+    mtu_hours(mtu_minutes)
+    if n_mtus < 1:
+        raise ValueError(f"n_mtus must be at least 1, got {n_mtus}")
+    prices = None
+    if prices_per_mwh is not None:
+        prices = np.asarray(prices_per_mwh, dtype=float)
+        if prices.shape != (n_mtus,):
+            raise ValueError(f"prices_per_mwh has {prices.size} values for {n_mtus} MTUs")
+    zeros = np.zeros(n_mtus, dtype=np.int64)
+    return ScheduleResult(
+        schedule=schedule_frame(zeros, zeros, prices, mtu_minutes, battery, volume_tick_mw),
+        objective_value=0.0,
+        solve_ms=0.0,
+        solver_status=STATUS_IDLE,
+        mtu_minutes=mtu_minutes,
+        volume_tick_mw=volume_tick_mw,
+    )
