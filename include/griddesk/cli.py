@@ -98,6 +98,18 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_digest(args: argparse.Namespace) -> int:
+    """Print a digest of every mart's business columns: equal digests mean a rerun changed nothing."""
+    import psycopg2
+
+    from griddesk.reporting.summary import mart_digests
+
+    with psycopg2.connect(db.bootstrap(get_settings())) as conn:
+        for name, digest in mart_digests(conn).items():
+            print(f"{name:<40} {digest}")
+    return 0
+
+
 def cmd_ui(args: argparse.Namespace) -> int:
     """Start the Airflow API server (UI on :8080), scheduler, dag-processor and triggerer on the embedded default."""
     import os
@@ -130,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         func=cmd_run
     )
     sub.add_parser("summary", help="print the summary of the last run").set_defaults(func=cmd_summary)
+    sub.add_parser("digest", help="digest of every mart's business columns").set_defaults(func=cmd_digest)
     sub.add_parser("ui", help="start the Airflow UI and scheduler on the embedded default").set_defaults(func=cmd_ui)
     args = parser.parse_args(argv)
     return args.func(args)

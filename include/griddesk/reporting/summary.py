@@ -87,3 +87,25 @@ def print_run_summary(url: str, settings: Settings, days: list[date], wall_secon
     print(f"Alert emails caught in: {settings.state_dir / 'mail'}")
     if wall_seconds is not None:
         print(f"Wall time: {wall_seconds:.0f} s")
+
+
+def mart_digests(conn) -> dict[str, str]:
+    """SHA-256 of each mart's business columns (every column but ``audit_*``), in a stable row order.
+
+    Two runs that leave the marts' business content identical give identical digests.
+    """
+    import hashlib
+
+    digests = {}
+    for name in mart_row_counts(conn)["mart"]:
+        cols = _query(
+            conn,
+            """select column_name from information_schema.columns
+               where table_schema = 'marts' and table_name = %s and column_name not like 'audit\\_%%'
+               order by column_name""",
+            (name,),
+        )["column_name"].tolist()
+        col_list = ", ".join(f'"{c}"' for c in cols)
+        rows = _query(conn, f'select {col_list} from marts."{name}" order by {col_list}')
+        digests[name] = hashlib.sha256(rows.to_csv(index=False).encode()).hexdigest()[:16]
+    return digests

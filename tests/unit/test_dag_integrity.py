@@ -1,0 +1,35 @@
+"""Every DAG file imports cleanly and follows the house rules: docs, tags, retries, no logic at import."""
+
+from __future__ import annotations
+
+import pytest
+
+from griddesk.settings import PROJECT_ROOT
+
+
+@pytest.fixture(scope="module")
+def dagbag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
+
+
+def test_dags_import_without_errors(dagbag):
+    assert dagbag.import_errors == {}
+    assert {"griddesk_backfill", "griddesk_morning", "griddesk_afternoon"} <= set(dagbag.dag_ids)
+
+
+def test_every_dag_has_docs_tags_and_retries(dagbag):
+    for dag_id, dag in dagbag.dags.items():
+        assert dag.doc_md and len(dag.doc_md) > 80, f"{dag_id} needs a markdown docstring"
+        assert "griddesk" in dag.tags, dag_id
+        assert dag.max_active_runs == 1, dag_id
+        for task in dag.tasks:
+            assert task.retries >= 1, f"{dag_id}.{task.task_id} has no retries"
+
+
+def test_morning_run_blocks_forecast_on_the_quality_gate(dagbag):
+    dag = dagbag.dags["griddesk_morning"]
+    order = ["plan", "extract", "validate", "dbt_build", "forecast", "bid", "dbt_build_trading"]
+    for upstream, downstream in zip(order, order[1:], strict=False):
+        assert upstream in dag.get_task(downstream).upstream_task_ids, f"{upstream} -> {downstream}"
