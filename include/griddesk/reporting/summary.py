@@ -67,6 +67,8 @@ def print_run_summary(url: str, settings: Settings, days: list[date], wall_secon
         schedule = last_schedule(conn, days[-1])
     line = "=" * 78
     print(f"\n{line}\nGridDesk summary: delivery days {days[0]} .. {days[-1]}, markets {settings.markets}\n{line}")
+    data_dir = settings.resolved_data_dir
+    print(f"Data: {data_dir}" if data_dir else "Data: SYNTHETIC (no GRIDDESK_DATA_DIR, no ../shared): not real prices")
     print("\nRows per mart:")
     print(counts.to_string(index=False))
     print("\nForecast accuracy over those days (per MWh, market currency):")
