@@ -45,6 +45,60 @@ class Settings(BaseSettings):
     alert_email_to: str = Field("trading-desk@example.com", description="Recipients of data-quality alerts.")
     battery_power_mw: float = Field(1.0, description="Battery power rating in MW.")
     battery_energy_mwh: float = Field(2.0, description="Battery usable energy in MWh.")
+    # ---- operational feeds (griddesk.feeds; see docs/feeds.md)
+    feeds_data_dir: Path | None = Field(
+        None,
+        description="Folder holding the shared data sets the feed simulator serves (cambridge_estates_..., "
+        "era_nuts_...). Unset: ../shared/data if it exists, else the documented synthetic generators.",
+    )
+    ckw_base_url: str = Field(
+        "", description="Base URL of the CKW public-data API ('.../api'). Empty: <simulator_url>/ckw/api."
+    )
+    ckw_auth: bool = Field(
+        True,
+        description="Use OAuth2 client credentials against the CKW API (the simulator requires them; the real "
+        "public endpoints are open, so set false there).",
+    )
+    ckw_token_url: str = Field("", description="OAuth2 token endpoint. Empty: <simulator_url>/oauth/token.")
+    ckw_client_id: str = Field("griddesk", description="OAuth2 client id for the CKW API.")
+    ckw_client_secret: str = Field(
+        "griddesk-dev-secret", description="OAuth2 client secret for the CKW API; never logged."
+    )
+    ckw_tariff_names: str = Field(
+        "home_dynamic,business_dynamic", description="Comma-separated CKW dynamic tariff names to extract."
+    )
+    ckw_plants: str = Field("lutersarni", description="Comma-separated CKW plant ids whose live telemetry is polled.")
+    ckw_reference_market: str = Field(
+        "DE",
+        description="Simulator only: market whose day-ahead price drives the generated CKW electricity tariff "
+        "(falls back to the first market the simulator serves).",
+    )
+    sim_token_ttl_s: int = Field(900, description="Simulator only: lifetime of the JWTs /oauth/token issues, s.")
+    sim_token_secret: str = Field(
+        "griddesk-sim-jwt-secret", description="Simulator only: HS256 key the simulator signs its JWTs with."
+    )
+    sim_rate_limit: int = Field(
+        600, description="Simulator only: requests per client and rate-limit window on the CKW endpoints."
+    )
+    sim_rate_window_ms: int = Field(60_000, description="Simulator only: length of the rate-limit window, ms.")
+    weather_locations: str = Field(
+        "",
+        description="Comma-separated weather locations to extract: ERA5 country codes (DE, FR, BE, NL, DK, NO, SE, "
+        "FI) and 'bedford'. Empty: the configured markets that have ERA5 data, plus bedford.",
+    )
+    weather_observation_lag_minutes: int = Field(
+        60,
+        description="Simulator only: minutes after the end of an hour before its observation is published "
+        "(archive endpoint and forecast inputs).",
+    )
+    feeds_retention_days: int = Field(
+        90,
+        description="Days 5-minute telemetry and the API call log are kept raw; older rows are folded into "
+        "hourly aggregates and deleted.",
+    )
+    feeds_timeout_s: float = Field(30.0, description="Read timeout of one feed HTTP request, s.")
+    feeds_max_attempts: int = Field(4, description="Attempts per feed request (first try included) before failing.")
+    feeds_backoff_s: float = Field(0.5, description="Base of the exponential backoff between feed attempts, s.")
 
     @property
     def market_codes(self) -> list[str]:

@@ -476,6 +476,9 @@ def create_app(
         docs_url="/docs",
     )
     app.state.simulator = state
+    from griddesk.simulator.feeds import install_feeds  # operational feeds, see docs/feeds.md
+
+    install_feeds(app, settings, loaded)
 
     @app.get("/health")
     def health() -> dict:

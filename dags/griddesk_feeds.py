@@ -1,0 +1,88 @@
+"""
+### GridDesk operational feeds (daily, run day X, 18:00 Europe/Zurich)
+
+On the simulated clock of run day **X** (param `run_date`, default: the logical date) at 18:00 Zurich time,
+after CKW published X+1's dynamic tariffs:
+
+1. **submit orders**: the recorded battery orders of recent delivery days go to the simulated exchange, which
+   clears them, so the battery telemetry follows what was traded;
+2. **extract** every feed job (one mapped task per feed and key): CKW dynamic tariffs per tariff name (OAuth2,
+   paged by 30 days), TRA signals, weather observations and forecasts per location, battery status per market,
+   meter consumption. A week of history per run heals late data; unchanged days are not written again;
+3. **retention**: 5-minute telemetry and the API call log older than `GRIDDESK_FEEDS_RETENTION_DAYS` become
+   hourly aggregates;
+4. **dbt build** of the feed staging models and the operations marts (one invocation).
+
+Plant live telemetry is polled every 5 minutes by `griddesk_plant_telemetry`. See docs/feeds.md.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import Asset, Param, dag, get_current_context, task
+from airflow.timetables.trigger import CronTriggerTimetable
+
+from griddesk.pipeline.dag_support import DEFAULT_ARGS
+
+RAW_FEEDS = Asset("griddesk://warehouse/raw/feeds")
+OPERATIONS_MARTS = Asset("griddesk://warehouse/marts/operations")
+
+
+def _run_date():
+    from datetime import date
+
+    ctx = get_current_context()
+    value = (ctx["params"].get("run_date") or "").strip()
+    return date.fromisoformat(value) if value else ctx["logical_date"].date()
+
+
+@dag(
+    schedule=CronTriggerTimetable("0 18 * * *", timezone="Europe/Zurich"),
+    start_date=pendulum.datetime(2016, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    params={"run_date": Param("", type="string", description="Run day X (YYYY-MM-DD). Empty: the logical date.")},
+    tags=["griddesk", "daily", "feeds"],
+    doc_md=__doc__,
+)
+def griddesk_feeds():
+    @task
+    def submit_orders() -> dict:
+        """Clear the recorded battery orders at the simulated exchange (idempotent per delivery day)."""
+        from griddesk.pipeline.feed_tasks import submit_orders_for_run
+
+        return submit_orders_for_run(_run_date(), run_id=get_current_context()["run_id"])
+
+    @task(trigger_rule="all_done")
+    def plan(submitted: dict) -> list[dict]:
+        """Feed jobs: one per (feed, key); they run even if the orders could not be submitted."""
+        from griddesk.pipeline.feed_tasks import feed_jobs
+
+        return feed_jobs()
+
+    @task(outlets=[RAW_FEEDS], max_active_tis_per_dagrun=4)
+    def extract(job: dict) -> dict:
+        """Extract one feed job as of the run's clock and load it, one batch per day."""
+        from griddesk.pipeline.feed_tasks import extract_feed_job
+
+        return extract_feed_job(job, _run_date(), run_id=get_current_context()["run_id"])
+
+    @task(trigger_rule="all_done")
+    def retention(extracted: list[dict]) -> dict:
+        """Fold old 5-minute telemetry and call-log rows into hourly aggregates."""
+        from griddesk.pipeline.feed_tasks import apply_retention_for_run
+
+        return apply_retention_for_run(_run_date())
+
+    @task(trigger_rule="all_done", outlets=[OPERATIONS_MARTS])
+    def dbt_build(folded: dict) -> dict:
+        """One dbt build of the feed staging models and the operations marts (also after a failed feed job)."""
+        from griddesk.pipeline.feed_tasks import dbt_build_feeds
+
+        return dbt_build_feeds()
+
+    dbt_build(retention(extract.expand(job=plan(submit_orders()))))
+
+
+griddesk_feeds_dag = griddesk_feeds()

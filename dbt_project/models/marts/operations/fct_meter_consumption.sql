@@ -1,0 +1,83 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['reading_date_local'],
+        on_schema_change='fail',
+        indexes=[
+            {'columns': ['meter_id', 'interval_start_utc'], 'unique': true},
+            {'columns': ['reading_date_local']},
+            {'columns': ['batch_id']},
+        ],
+    )
+}}
+
+with
+
+feed_batches as (
+
+    select * from {{ ref('stg_griddesk_api__feed_batches') }}
+    where feed = 'meter_readings'
+
+),
+
+-- the newest version of every local (Europe/London) day of the portfolio
+latest_batches as (
+
+    select
+        batch_id,
+        window_start_utc,
+        loaded_at_utc
+    from (
+        select
+            *,
+            row_number() over (
+                partition by source_key, window_start_utc, window_end_utc order by version desc
+            ) as version_rank
+        from feed_batches
+    ) as ranked
+    where
+        version_rank = 1
+        {% if is_incremental() %}
+        -- a window whose newest version is not in the mart yet (new, or newly corrected) is rebuilt whole
+        and not exists (
+            select 1 from {{ this }} as built
+            where built.batch_id = ranked.batch_id
+        )
+        {% endif %}
+
+),
+
+readings as (
+
+    select
+        stg.*,
+        latest_batches.window_start_utc,
+        latest_batches.loaded_at_utc
+    from {{ ref('stg_meters__readings') }} as stg
+    inner join latest_batches on stg.batch_id = latest_batches.batch_id
+
+),
+
+final as (
+
+    select
+        meter_id,
+        (window_start_utc at time zone 'Europe/London')::date as reading_date_local,
+        interval_start_utc,
+        interval_end_utc,
+        resolution_minutes,
+        'Europe/London'::text as timezone,
+        {{ local_time_columns('interval_start_utc', "'Europe/London'") }},
+        energy_kwh,
+        reported_energy_kwh,
+        is_missing,
+        missing_reason,
+        batch_id,
+        loaded_at_utc as audit_loaded_at_utc,
+        {{ audit_columns() }}
+    from readings
+
+)
+
+select * from final

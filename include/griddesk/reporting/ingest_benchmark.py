@@ -1,0 +1,145 @@
+"""Ingest benchmark (``make bench-ingest``): parse meter-consumption payloads and load them into ``raw``.
+
+What is measured, on a scratch database of the configured server (created, schema applied, dropped after):
+
+1. The payloads: the simulator's ``/meters/v1/consumption`` answers (``consumption_payload``, 31-day requests)
+   for a portfolio of ``meters`` meters: the 20 real Cambridge buildings (or their synthetic stand-in),
+   replicated under new ids to a utility-sized portfolio. Built before the clock starts.
+2. ``parse``: JSON decoding, :func:`griddesk.feeds.meters.meter_batches` (field checks, times, deduplication,
+   zero-reading gaps, one batch per local day): ``parse_rows_per_second``.
+3. ``load``: :func:`griddesk.feeds.loader.load_batch` for every batch into ``raw.meter_readings`` with its primary
+   key, through the real loader (hash, version check, binary COPY, gaps, one transaction per batch):
+   ``rows_per_second`` is ``rows / seconds`` of this step alone.
+
+Writes ``reports/ingest_benchmark.json``: ``{"rows", "seconds", "rows_per_second", "parse_rows_per_second"}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import psycopg2
+
+from griddesk.feeds import meters
+from griddesk.feeds.batch import Page
+from griddesk.feeds.loader import load_batch
+from griddesk.settings import PROJECT_ROOT, Settings, get_settings
+from griddesk.simulator.feeds.data import load_buildings, shared_data_root
+from griddesk.simulator.feeds.meters import consumption_payload
+from griddesk.warehouse import db
+
+log = logging.getLogger(__name__)
+
+REPORT = PROJECT_ROOT / "reports" / "ingest_benchmark.json"
+BENCH_DB = "griddesk_bench_ingest"
+#: A summer stretch of the data (no DST change inside, so every day has 24 hours).
+FIRST_DAY = date(2017, 5, 1)
+
+
+def portfolio(n_meters: int, settings: Settings) -> pd.DataFrame:
+    """Hourly kWh of ``n_meters`` meters: the real buildings repeated under ids ``<id>-<copy>``."""
+    base = load_buildings(shared_data_root(settings))
+    copies = -(-n_meters // base.shape[1])
+    frames = [base.rename(columns=lambda c, k=k: f"{c}-{k:03d}") for k in range(copies)]
+    return pd.concat(frames, axis=1).iloc[:, :n_meters]
+
+
+def build_payloads(df: pd.DataFrame, first_day: date, days: int) -> list[tuple[dict[str, str], bytes]]:
+    """The consumption answers (31 local days each) as JSON bytes, with their request parameters."""
+    pages = []
+    day, last = first_day, first_day + timedelta(days=days - 1)
+    while day <= last:
+        end_day = min(day + timedelta(days=meters.MAX_CONSUMPTION_DAYS - 1), last)
+        start = pd.Timestamp(datetime.combine(day, datetime.min.time()), tz=meters.METER_TZ).tz_convert("UTC")
+        end = pd.Timestamp(datetime.combine(end_day + timedelta(days=1), datetime.min.time()), tz=meters.METER_TZ)
+        payload = consumption_payload(df, start, end.tz_convert("UTC"), list(df.columns))
+        params = {"start": start.isoformat(), "end": end.tz_convert("UTC").isoformat()}
+        pages.append((params, json.dumps(payload, separators=(",", ":")).encode()))
+        day = end_day + timedelta(days=1)
+    return pages
+
+
+def _scratch_database(settings: Settings) -> str:
+    server = db.server_url(settings)
+    _drop(server)
+    db.ensure_database(server, BENCH_DB)
+    url = db.with_database(server, BENCH_DB)
+    db.apply_schema(url)
+    return url
+
+
+def _drop(server: str) -> None:
+    conn = psycopg2.connect(db.with_database(server, "postgres"))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'drop database if exists "{BENCH_DB}" with (force)')
+    conn.close()
+
+
+def run(rows: int = 1_000_000, n_meters: int = 1000, settings: Settings | None = None, report: Path = REPORT) -> dict:
+    """Run the benchmark for about ``rows`` rows (whole days of ``n_meters`` meters) and write the report."""
+    settings = settings or get_settings()
+    days = max(1, -(-rows // (24 * n_meters)))
+    df = portfolio(n_meters, settings)
+    payloads = build_payloads(df, FIRST_DAY, days)
+    last_day = FIRST_DAY + timedelta(days=days - 1)
+    url = _scratch_database(settings)
+    try:
+        started = time.perf_counter()
+        pages = [Page(params, json.loads(body), meters.CONSUMPTION_PATH) for params, body in payloads]
+        batches = meters.meter_batches(pages, list(df.columns), FIRST_DAY, last_day, datetime.now(UTC))
+        parse_s = time.perf_counter() - started
+        n_rows = sum(b.n_rows for b in batches)
+
+        conn = psycopg2.connect(url)
+        try:
+            started = time.perf_counter()
+            outcomes = [load_batch(conn, b) for b in batches]
+            load_s = time.perf_counter() - started
+            with conn.cursor() as cur:
+                cur.execute("select count(*) from raw.meter_readings")
+                stored = cur.fetchone()[0]
+        finally:
+            conn.close()
+    finally:
+        _drop(db.server_url(settings))
+    if stored != n_rows or any(o.status != "inserted" for o in outcomes):
+        raise RuntimeError(f"benchmark loaded {stored} rows, expected {n_rows}")
+    result = {
+        "rows": int(n_rows),
+        "seconds": round(load_s, 4),
+        "rows_per_second": round(n_rows / load_s, 1),
+        "parse_rows_per_second": round(n_rows / parse_s, 1),
+    }
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text(json.dumps(result, indent=2) + "\n")
+    log.info(
+        "ingest benchmark: %d rows in %d batches of %d meters; parse %.2f s, load %.2f s -> %s",
+        n_rows,
+        len(batches),
+        n_meters,
+        parse_s,
+        load_s,
+        report,
+    )
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m griddesk.reporting.ingest_benchmark", description=__doc__)
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows to load (rounded up to whole days)")
+    parser.add_argument("--meters", type=int, default=1000, help="meters in the portfolio (one batch per day)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    print(json.dumps(run(args.rows, args.meters), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
