@@ -32,3 +32,8 @@ ui: venv
 
 clean:
 	rm -rf .griddesk reports dbt_project/target dbt_project/logs
+
+.PHONY: bench-ingest
+bench-ingest: venv
+	$(BIN)/python -m griddesk.reporting.ingest_benchmark
+
