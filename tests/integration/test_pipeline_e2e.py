@@ -129,7 +129,7 @@ def test_rerun_same_day_is_idempotent(pipeline):
     after = _mart_snapshot(pipeline)
     assert before.keys() == after.keys()
     for table in before:
-        pd.testing.assert_frame_equal(before[table], after[table], obj=table)
+        pd.testing.assert_frame_equal(before[table], after[table], obj=table, check_exact=True)
 
 
 def test_poisoned_rows_published_after_the_cutoff_change_no_forecast_and_no_order(pipeline):

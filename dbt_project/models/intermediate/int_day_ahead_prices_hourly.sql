@@ -28,7 +28,7 @@ hourly as (
         min(resolution_minutes) as source_resolution_minutes,
         count(*)::integer as source_mtu_count,
         -- the convention: the hourly price is the arithmetic mean of the MTU prices (see the yml)
-        avg(price_per_mwh) as price_per_mwh,
+        avg(price_per_mwh order by delivery_start_utc) as price_per_mwh,
         bool_or(is_imputed) as is_imputed,
         max(version) as version,
         max(published_at_utc) as published_at_utc,

@@ -30,7 +30,7 @@ hourly as (
         min(resolution_minutes) as source_resolution_minutes,
         count(*)::integer as source_mtu_count,
         -- mean power over the hour: the hour's energy in MWh, exact for a power forecast
-        avg(quantity_mw) as quantity_mw,
+        avg(quantity_mw order by delivery_start_utc) as quantity_mw,
         bool_or(is_imputed) as is_imputed,
         max(version) as version,
         max(published_at_utc) as published_at_utc,

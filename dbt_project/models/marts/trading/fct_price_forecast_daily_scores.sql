@@ -51,10 +51,15 @@ daily as (
         count(*) filter (
             where has_actual and weekly_naive_price_per_mwh is not null
         )::integer as naive_scored_mtu_count,
-        avg(absolute_error_per_mwh) as forecast_mae_per_mwh,
-        avg(abs(weekly_naive_price_per_mwh - actual_price_per_mwh)) as weekly_naive_mae_per_mwh,
-        avg(actual_price_per_mwh) as mean_actual_price_per_mwh,
-        100 * avg(case when is_actual_within_interval then 1.0 else 0.0 end) filter (
+        -- floating-point sums depend on the order of the rows: fix it, so a rerun gives identical bits
+        avg(absolute_error_per_mwh order by delivery_start_utc) as forecast_mae_per_mwh,
+        avg(
+            abs(weekly_naive_price_per_mwh - actual_price_per_mwh) order by delivery_start_utc
+        ) as weekly_naive_mae_per_mwh,
+        avg(actual_price_per_mwh order by delivery_start_utc) as mean_actual_price_per_mwh,
+        100 * avg(
+            case when is_actual_within_interval then 1.0 else 0.0 end order by delivery_start_utc
+        ) filter (
             where has_actual
         ) as interval_coverage_pct
     from with_weekly_naive
