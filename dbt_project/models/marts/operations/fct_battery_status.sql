@@ -2,25 +2,10 @@
 
 with
 
-feed_batches as (
-
-    select * from {{ ref('stg_griddesk_api__feed_batches') }}
-    where feed = 'battery_status'
-
-),
-
 latest_batches as (
 
-    select batch_id
-    from (
-        select
-            batch_id,
-            row_number() over (
-                partition by source_key, window_start_utc, window_end_utc order by version desc
-            ) as version_rank
-        from feed_batches
-    ) as ranked
-    where version_rank = 1
+    select * from {{ ref('int_feed_batches_latest') }}
+    where feed = 'battery_status'
 
 ),
 

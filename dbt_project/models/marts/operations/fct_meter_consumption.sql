@@ -14,37 +14,13 @@
 
 with
 
-feed_batches as (
-
-    select * from {{ ref('stg_griddesk_api__feed_batches') }}
-    where feed = 'meter_readings'
-
-),
-
--- the newest version of every local (Europe/London) day of the portfolio
+-- the newest version of every feed window; one not in the mart yet (new, or newly corrected) is rebuilt whole
 latest_batches as (
 
-    select
-        batch_id,
-        window_start_utc,
-        loaded_at_utc
-    from (
-        select
-            *,
-            row_number() over (
-                partition by source_key, window_start_utc, window_end_utc order by version desc
-            ) as version_rank
-        from feed_batches
-    ) as ranked
+    select * from {{ ref('int_feed_batches_latest') }} as latest
     where
-        version_rank = 1
-        {% if is_incremental() %}
-        -- a window whose newest version is not in the mart yet (new, or newly corrected) is rebuilt whole
-        and not exists (
-            select 1 from {{ this }} as built
-            where built.batch_id = ranked.batch_id
-        )
-        {% endif %}
+        feed = 'meter_readings'
+        and {{ not_yet_built('latest.batch_id') }}
 
 ),
 
