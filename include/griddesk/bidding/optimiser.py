@@ -11,9 +11,16 @@ The model, for MTU ``t`` of length ``dt_h`` hours and volume tick ``tick`` MW::
     soc[t] = soc[t-1] + charge_mw[t] * eta_c * dt_h - discharge_mw[t] / eta_d * dt_h,  soc[-1] = initial SoC
     soc_min <= soc[t] <= soc_max                                (every MTU end)
     |soc[T-1] - end target| <= end tolerance                   (default: end = start, exactly)
+    min_charge[t] <= charge_mw[t] <= max_charge[t], discharge_mw[t] <= max_discharge[t]   (MTU constraints,
+        e.g. demand-response windows; whole ticks, rounded inward)
     sum_t discharge_mw[t] / eta_d * dt_h <= cycles * usable     (only with max_cycles_per_day)
     maximise sum_t price[t] * (discharge_mw[t] - charge_mw[t]) * dt_h
              - degradation_cost_per_mwh * sum_t (charge_mw[t] + discharge_mw[t]) * dt_h
+             + end_soc_value_per_mwh * (soc[T-1] - initial SoC)     (valued end SoC only)
+
+The end of the day is either *fixed* (the band above) or *valued*: with ``end_soc_value_per_mwh`` the end SoC
+may lie anywhere in the SoC window and every MWh left in storage is worth that price (e.g. a percentile of
+recent prices times the discharge efficiency), so the SoC carries into the next day.
 
 Whole ticks put the SoC on a grid. When the round trip eta_c * eta_d is a fraction p/q (0.9 = 9/10 by
 default), one charge tick moves the SoC up p grid steps and one discharge tick down q steps, where a step is
@@ -32,7 +39,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 
 import numpy as np
@@ -57,6 +64,7 @@ SCHEDULE_COLUMNS = [
     "soc_mwh",
     "soc_pct",
     "action",
+    "decision",
     "price_per_mwh",
     "expected_revenue",
     "degradation_cost",
@@ -66,6 +74,9 @@ STATUS_NODE_LIMIT = "Node limit"
 STATUS_IDLE = "Idle fallback"
 PROVEN_BY_CBC = "CBC"
 PROVEN_BY_GRID = "SoC-grid DP"
+#: What happens to the battery's energy in an MTU, by action (``decision`` column). A fourth value,
+#: ``"served_consumption"``, is reserved for serving the portfolio's own consumption.
+DECISIONS = {"discharge": "sold", "charge": "stored", "idle": "held"}
 #: CBC nodes after the root to confirm a grid plan, which is optimal already: none (see ``plan_on_soc_grid``).
 CONFIRM_NODES = 0
 #: Largest state table (grid levels x discharge ticks used) that ``plan_on_soc_grid`` builds.
@@ -75,11 +86,95 @@ _COUNT_SLACK = 1e-9
 
 
 class InfeasibleScheduleError(Exception):
-    """No schedule satisfies the battery's constraints; ``reasons`` says which ones conflict, in plain words."""
+    """No schedule satisfies the battery's constraints.
 
-    def __init__(self, reasons: list[str]) -> None:
+    Attributes:
+        reasons: Plain-words explanations.
+        conflicts: Names of a smallest set of constraint groups that cannot hold together (e.g.
+            ``["end SoC 50%", "demand-response window DR-1: mandatory consumption >= 0.5 MW"]``); empty when
+            the analysis did not run.
+    """
+
+    def __init__(self, reasons: list[str], conflicts: Sequence[str] = ()) -> None:
         self.reasons = list(reasons)
-        super().__init__("infeasible battery schedule: " + "; ".join(self.reasons))
+        self.conflicts = list(conflicts)
+        text = "; ".join(self.reasons)
+        if self.conflicts and not any("conflicting constraints" in r for r in self.reasons):
+            text += "; conflicting constraints: " + " + ".join(self.conflicts)
+        super().__init__("infeasible battery schedule: " + text)
+
+
+@dataclass(frozen=True)
+class MtuConstraint:
+    """A named restriction on some MTUs of the day, such as a demand-response window.
+
+    Volumes are converted to whole ticks inward (a maximum rounds down, a minimum rounds up), so whole-tick
+    schedules meet the restriction exactly.
+
+    Attributes:
+        name: Shown when the constraint takes part in a conflict, e.g. ``"demand-response window 17:00-19:00
+            (no charging)"``.
+        mtu_indices: 0-based MTUs of the delivery day it applies to.
+        max_charge_mw: Charging cap (0 blocks charging); None: the battery's power.
+        min_charge_mw: Mandatory consumption: the battery must charge at least this much, MW.
+        max_discharge_mw: Discharging cap (0 blocks discharging); None: the battery's power.
+    """
+
+    name: str
+    mtu_indices: tuple[int, ...]
+    max_charge_mw: float | None = None
+    min_charge_mw: float = 0.0
+    max_discharge_mw: float | None = None
+
+    def __post_init__(self) -> None:
+        for field_name in ("max_charge_mw", "max_discharge_mw"):
+            value = getattr(self, field_name)
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{self.name}: {field_name} must be a non-negative number, got {value}")
+        if not (math.isfinite(self.min_charge_mw) and self.min_charge_mw >= 0):
+            raise ValueError(f"{self.name}: min_charge_mw must be a non-negative number, got {self.min_charge_mw}")
+
+
+@dataclass(frozen=True)
+class TickLimits:
+    """Whole-tick volume limits per MTU: ``min_charge[t] <= n_charge[t] <= max_charge[t]``,
+    ``n_discharge[t] <= max_discharge[t]``; discharging is impossible where ``min_charge[t] > 0``."""
+
+    min_charge: np.ndarray
+    max_charge: np.ndarray
+    max_discharge: np.ndarray
+
+    def allows(self, t: int, net_ticks: int) -> bool:
+        """Whether ``net_ticks`` (+charge / -discharge) is allowed in MTU ``t``."""
+        if net_ticks >= 0:
+            return self.min_charge[t] <= net_ticks <= self.max_charge[t]
+        return self.min_charge[t] == 0 and -net_ticks <= self.max_discharge[t]
+
+
+def tick_limits(
+    n_mtus: int, n_max: int, volume_tick_mw: float, constraints: Sequence[MtuConstraint] = ()
+) -> TickLimits:
+    """Per-MTU whole-tick limits from ``constraints`` (intersected); ``n_max`` everywhere without any.
+
+    Raises:
+        ValueError: a constraint names an MTU outside 0..n_mtus-1.
+    """
+    min_charge = np.zeros(n_mtus, dtype=np.int64)
+    max_charge = np.full(n_mtus, n_max, dtype=np.int64)
+    max_discharge = np.full(n_mtus, n_max, dtype=np.int64)
+    for c in constraints:
+        idx = np.asarray(c.mtu_indices, dtype=np.int64)
+        if idx.size and (idx.min() < 0 or idx.max() >= n_mtus):
+            raise ValueError(f"{c.name}: MTU indices must lie in 0..{n_mtus - 1}, got {idx.min()}..{idx.max()}")
+        if c.max_charge_mw is not None:
+            max_charge[idx] = np.minimum(max_charge[idx], math.floor(c.max_charge_mw / volume_tick_mw + _COUNT_SLACK))
+        if c.max_discharge_mw is not None:
+            cap = math.floor(c.max_discharge_mw / volume_tick_mw + _COUNT_SLACK)
+            max_discharge[idx] = np.minimum(max_discharge[idx], cap)
+        if c.min_charge_mw > 0:
+            need = math.ceil(c.min_charge_mw / volume_tick_mw - _COUNT_SLACK)
+            min_charge[idx] = np.maximum(min_charge[idx], need)
+    return TickLimits(min_charge, max_charge, max_discharge)
 
 
 @dataclass(frozen=True)
@@ -91,7 +186,8 @@ class ScheduleResult:
             ``soc_mwh``/``soc_pct`` are at the end of the MTU; ``expected_revenue`` is
             ``price_per_mwh * net_position_mw * dt_h`` and ``degradation_cost`` the wear cost of the MTU,
             both in the market currency.
-        objective_value: Sum of expected_revenue minus sum of degradation_cost (market currency).
+        objective_value: Sum of expected_revenue minus sum of degradation_cost, plus ``end_soc_value``
+            (market currency).
         solve_ms: Wall-clock time of the grid plan and the CBC call, ms (0 for the idle fallback).
         solver_status: ``"Optimal"`` (proven), ``"Node limit"`` (best schedule found within ``max_nodes``;
             feasible, maybe not optimal) or ``"Idle fallback"``.
@@ -101,7 +197,10 @@ class ScheduleResult:
         objective_bound: No schedule earns more than this: ``objective_value`` when optimal, the LP
             relaxation's value after a node limit, None for the idle fallback.
         proven_by: What proves optimality: ``"CBC"`` (branch and bound closed), ``"SoC-grid DP"`` (the exact
-            dynamic programme of ``plan_on_soc_grid``, confirmed feasible by CBC), or None.
+            dynamic programme of ``plan_on_soc_grid``, confirmed feasible by CBC unless the caller skipped
+            that), or None.
+        end_soc_value: With a valued end SoC, ``end_soc_value_per_mwh * (end SoC - initial SoC)``, market
+            currency; 0 with a fixed end SoC.
     """
 
     schedule: pd.DataFrame
@@ -113,6 +212,7 @@ class ScheduleResult:
     build_ms: float = 0.0
     objective_bound: float | None = None
     proven_by: str | None = None
+    end_soc_value: float = 0.0
 
     @property
     def is_optimal(self) -> bool:
@@ -309,21 +409,45 @@ class _Model:
     soc_change: tuple[float, float]  # SoC change per charge tick and per discharge tick, in the units of ``soc``
 
 
+def _end_band_mwh(battery: BatteryConfig, valued: bool) -> tuple[float, float]:
+    """Allowed end SoC, MWh: the target band when fixed, the SoC window when valued."""
+    b = battery
+    if valued:
+        return b.soc_min_mwh, b.soc_max_mwh
+    return b.end_soc_target_mwh - b.end_soc_tolerance_mwh, b.end_soc_target_mwh + b.end_soc_tolerance_mwh
+
+
 def _build_model(
-    prices: np.ndarray, mtu_minutes: int, battery: BatteryConfig, tick: float, n_max: int, integral: bool = True
+    prices: np.ndarray,
+    mtu_minutes: int,
+    battery: BatteryConfig,
+    tick: float,
+    n_max: int,
+    integral: bool = True,
+    limits: TickLimits | None = None,
+    end_soc_value_per_mwh: float | None = None,
 ) -> _Model:
     """The MILP of the module docstring, as minimising minus the objective; ``integral=False`` relaxes it to an LP."""
     b = battery
     n = len(prices)
     dt_h = mtu_hours(mtu_minutes)
+    limits = limits or tick_limits(n, n_max, tick)
     cat_int = pulp.LpInteger if integral else pulp.LpContinuous
     # Minimise the net cost (minus revenue): CBC's -max mode mis-signs a warm start's objective and drops it.
     prob = pulp.LpProblem("battery_day_ahead", pulp.LpMinimize)
-    n_charge = [pulp.LpVariable(f"n_charge_{t:04d}", 0, n_max, cat_int) for t in range(n)]
-    n_discharge = [pulp.LpVariable(f"n_discharge_{t:04d}", 0, n_max, cat_int) for t in range(n)]
+    n_charge = [
+        pulp.LpVariable(f"n_charge_{t:04d}", int(limits.min_charge[t]), int(limits.max_charge[t]), cat_int)
+        for t in range(n)
+    ]
+    n_discharge = [
+        pulp.LpVariable(
+            f"n_discharge_{t:04d}", 0, 0 if limits.min_charge[t] > 0 else int(limits.max_discharge[t]), cat_int
+        )
+        for t in range(n)
+    ]
     is_charging = [pulp.LpVariable(f"is_charging_{t:04d}", 0, 1, cat_int) for t in range(n)]
 
-    prob += pulp.lpSum(
+    cost = pulp.lpSum(
         (float(prices[t]) + b.degradation_cost_per_mwh) * tick * dt_h * n_charge[t]
         - (float(prices[t]) - b.degradation_cost_per_mwh) * tick * dt_h * n_discharge[t]
         for t in range(n)
@@ -334,8 +458,7 @@ def _build_model(
 
     store_per_tick_mwh = tick * b.charge_efficiency * dt_h
     draw_per_tick_mwh = tick / b.discharge_efficiency * dt_h
-    end_low_mwh = b.end_soc_target_mwh - b.end_soc_tolerance_mwh
-    end_high_mwh = b.end_soc_target_mwh + b.end_soc_tolerance_mwh
+    end_low_mwh, end_high_mwh = _end_band_mwh(b, end_soc_value_per_mwh is not None)
     grid = soc_grid(b, mtu_minutes, tick)
     if grid is not None:
         # SoC as whole grid steps above the initial SoC: the window and the end band round inward to the grid.
@@ -354,6 +477,11 @@ def _build_model(
         prob += soc[t] == previous + soc_change[0] * n_charge[t] - soc_change[1] * n_discharge[t], f"soc_{t:04d}"
     prob += soc[-1] >= end_low, "end_soc_low"
     prob += soc[-1] <= end_high, "end_soc_high"
+    if end_soc_value_per_mwh is not None:
+        # Stored energy is worth its value: subtract it from the cost (SoC relative to the start, in MWh).
+        mwh_per_unit = grid.step_mwh if grid is not None else 1.0
+        cost -= end_soc_value_per_mwh * mwh_per_unit * (soc[-1] - soc_start)
+    prob += cost
     if b.max_cycles_per_day is not None:
         # Whole discharge ticks within the cap: the same limit, rounded down, which tightens the LP relaxation.
         cap_ticks = math.floor(b.max_cycles_per_day * b.usable_energy_mwh / draw_per_tick_mwh + _COUNT_SLACK)
@@ -376,15 +504,21 @@ class GridPlan:
 
 
 def plan_on_soc_grid(
-    prices_per_mwh: np.ndarray, mtu_minutes: int, battery: BatteryConfig, volume_tick_mw: float
+    prices_per_mwh: np.ndarray,
+    mtu_minutes: int,
+    battery: BatteryConfig,
+    volume_tick_mw: float,
+    limits: TickLimits | None = None,
+    end_soc_value_per_mwh: float | None = None,
 ) -> GridPlan | None:
     """The MILP's optimum by dynamic programming over the SoC grid, or None where that does not apply.
 
     With a grid (round trip p/q), the MILP's states are the whole grid levels in the SoC window, times the
     discharge ticks used so far when there is a cycle cap, and its per-MTU choices are the 2 * n_max + 1 net
-    tick counts; a forward pass over them finds the best schedule exactly. Ties go to idle, then to the
-    smallest volume, so the plan is deterministic. None: no grid, more than ``MAX_DP_STATES`` states, or no
-    feasible schedule.
+    tick counts (fewer where ``limits`` restrict an MTU); a forward pass over them finds the best schedule
+    exactly. With ``end_soc_value_per_mwh`` the end level is free within the window and each end level is
+    worth its SoC gain at that value. Ties go to idle, then to the smallest volume, so the plan is
+    deterministic. None: no grid, more than ``MAX_DP_STATES`` states, or no feasible schedule.
     """
     b = battery
     grid = soc_grid(b, mtu_minutes, volume_tick_mw)
@@ -392,10 +526,13 @@ def plan_on_soc_grid(
         return None
     dt_h = mtu_hours(mtu_minutes)
     n_max = max_ticks(b.power_mw, volume_tick_mw)
+    n = len(prices_per_mwh)
+    limits = limits or tick_limits(n, n_max, volume_tick_mw)
     low = grid.steps_at_least(b.soc_min_mwh - b.initial_soc_mwh)
     high = grid.steps_at_most(b.soc_max_mwh - b.initial_soc_mwh)
-    end_low = max(low, grid.steps_at_least(b.end_soc_target_mwh - b.end_soc_tolerance_mwh - b.initial_soc_mwh))
-    end_high = min(high, grid.steps_at_most(b.end_soc_target_mwh + b.end_soc_tolerance_mwh - b.initial_soc_mwh))
+    end_low_mwh, end_high_mwh = _end_band_mwh(b, end_soc_value_per_mwh is not None)
+    end_low = max(low, grid.steps_at_least(end_low_mwh - b.initial_soc_mwh))
+    end_high = min(high, grid.steps_at_most(end_high_mwh - b.initial_soc_mwh))
     # Rows are grid levels base..top; the start (level 0) may lie outside the window [low, high].
     base, top = min(low, 0), max(high, 0)
     n_levels = top - base + 1
@@ -413,11 +550,19 @@ def plan_on_soc_grid(
     outside_window[low - base : high - base + 1] = False
     value = np.full((n_levels, n_used), -np.inf)
     value[-base, 0] = 0.0
-    choices = np.zeros((len(prices_per_mwh), n_levels, n_used), dtype=np.int16)
-    for t, price in enumerate(prices_per_mwh):
+    choices = np.zeros((n, n_levels, n_used), dtype=np.int16)
+    if cap_ticks is None:
+        # Without a cycle cap the state is the level alone: all choices of an MTU in one vectorised step.
+        value, choices = _forward_levels(
+            prices_per_mwh, net_ticks, grid, limits, value[:, 0], outside_window, b, volume_tick_mw, dt_h
+        )
+        value, choices = value[:, None], choices[:, :, None]
+    for t, price in enumerate(prices_per_mwh if cap_ticks is not None else ()):
         best = np.full_like(value, -np.inf)
         choice = np.zeros(value.shape, dtype=np.int16)
         for i, k in enumerate(net_ticks):
+            if not limits.allows(t, k):
+                continue
             d_level = grid.charge_steps * k if k >= 0 else grid.discharge_steps * k
             d_used = -k if (k < 0 and cap_ticks is not None) else 0
             if abs(d_level) >= n_levels or d_used >= n_used:
@@ -433,20 +578,65 @@ def plan_on_soc_grid(
         best[outside_window] = -np.inf
         value, choices[t] = best, choice
 
-    final = value[end_low - base : end_high - base + 1]
+    final = value[end_low - base : end_high - base + 1].copy()
+    if end_soc_value_per_mwh is not None:
+        gain_mwh = np.arange(end_low, end_high + 1) * grid.step_mwh
+        final += (end_soc_value_per_mwh * gain_mwh)[:, None]
     if not np.isfinite(final).any():
         return None
     end_row, used = np.unravel_index(int(np.argmax(final)), final.shape)
     objective = float(final[end_row, used])
     row = int(end_row) + end_low - base  # back from the best end state, undoing each MTU's choice
-    ticks_charge = np.zeros(len(prices_per_mwh), dtype=np.int64)
-    ticks_discharge = np.zeros(len(prices_per_mwh), dtype=np.int64)
-    for t in range(len(prices_per_mwh) - 1, -1, -1):
+    ticks_charge = np.zeros(n, dtype=np.int64)
+    ticks_discharge = np.zeros(n, dtype=np.int64)
+    for t in range(n - 1, -1, -1):
         k = net_ticks[choices[t, row, used]]
         ticks_charge[t], ticks_discharge[t] = max(k, 0), max(-k, 0)
         row -= grid.charge_steps * k if k >= 0 else grid.discharge_steps * k
         used -= -k if (k < 0 and cap_ticks is not None) else 0
     return GridPlan(ticks_charge, ticks_discharge, objective)
+
+
+def _forward_levels(
+    prices: np.ndarray,
+    net_ticks: list[int],
+    grid: SocGrid,
+    limits: TickLimits,
+    value: np.ndarray,
+    outside_window: np.ndarray,
+    battery: BatteryConfig,
+    tick: float,
+    dt_h: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The forward pass of ``plan_on_soc_grid`` without a cycle cap: per MTU, every choice's candidate values
+    in one (choices x levels) gather from the padded previous values, then the best choice per level (the first
+    of equal ones in ``net_ticks`` order, so ties go to idle as in the general loop).
+
+    Returns:
+        The final values per level and the chosen index into ``net_ticks`` per (MTU, level).
+    """
+    k = np.asarray(net_ticks, dtype=np.int64)
+    shift = np.where(k >= 0, grid.charge_steps * k, grid.discharge_steps * k)  # level change of each choice
+    n_levels = len(value)
+    pad = int(np.abs(shift).max())
+    gather = pad - shift[:, None] + np.arange(n_levels)[None, :]  # candidate[i, L] reads value[L - shift[i]]
+    wear = battery.degradation_cost_per_mwh * np.abs(k) * tick * dt_h
+    choices = np.zeros((len(prices), n_levels), dtype=np.int16)
+    padded = np.full(n_levels + 2 * pad, -np.inf)
+    for t, price in enumerate(prices):
+        allowed = np.where(
+            k >= 0,
+            (limits.min_charge[t] <= k) & (k <= limits.max_charge[t]),
+            (limits.min_charge[t] == 0) & (-k <= limits.max_discharge[t]),
+        )
+        reward = np.where(allowed, float(price) * (-k) * tick * dt_h - wear, -np.inf)
+        padded[pad : pad + n_levels] = value
+        candidate = padded[gather] + reward[:, None]
+        best_choice = np.argmax(candidate, axis=0)
+        value = candidate[best_choice, np.arange(n_levels)]
+        value[outside_window] = -np.inf
+        choices[t] = best_choice
+    return value, choices
 
 
 def _set_warm_start(model: _Model, ticks_charge: np.ndarray, ticks_discharge: np.ndarray) -> None:
@@ -460,10 +650,16 @@ def _set_warm_start(model: _Model, ticks_charge: np.ndarray, ticks_discharge: np
         model.soc[t].setInitialValue(soc)
 
 
-def _idle_is_feasible(battery: BatteryConfig, mtu_minutes: int, tick: float) -> bool:
+def _idle_is_feasible(
+    battery: BatteryConfig, mtu_minutes: int, tick: float, limits: TickLimits, valued: bool = False
+) -> bool:
     b = battery
     if not b.soc_min_mwh <= b.initial_soc_mwh <= b.soc_max_mwh:
         return False
+    if np.any(limits.min_charge > 0):
+        return False
+    if valued:
+        return True
     grid = soc_grid(b, mtu_minutes, tick)
     if grid is None:
         return abs(b.initial_soc_mwh - b.end_soc_target_mwh) <= b.end_soc_tolerance_mwh
@@ -479,6 +675,9 @@ def optimise_schedule(
     price_bounds: tuple[float, float] | None = None,
     volume_tick_mw: float = DEFAULT_VOLUME_TICK_MW,
     max_nodes: int = DEFAULT_MAX_NODES,
+    mtu_constraints: Sequence[MtuConstraint] = (),
+    end_soc_value_per_mwh: float | None = None,
+    confirm_with_cbc: bool = True,
 ) -> ScheduleResult:
     """The revenue-maximising price-taker schedule of ``battery`` for one delivery day.
 
@@ -496,33 +695,64 @@ def optimise_schedule(
         volume_tick_mw: Volume granularity, MW. Volumes are whole numbers of ticks inside the MILP.
         max_nodes: CBC branch-and-bound node limit without a grid plan. Reaching it gives status
             ``"Node limit"``: the best schedule found, feasible but not proven optimal, below ``objective_bound``.
+        mtu_constraints: Restrictions of single MTUs (demand-response windows, see
+            ``griddesk.bidding.demand_response``).
+        end_soc_value_per_mwh: None: the end SoC is fixed (``battery.end_soc_pct`` ± tolerance). A number
+            (market currency per MWh stored): the end SoC is free within the SoC window and valued at it.
+        confirm_with_cbc: False skips the CBC call when the exact grid plan exists (the backtest's fast
+            path; the plan is the MILP's optimum, which the HiGHS cross-check tests confirm).
 
     Returns:
         The schedule (see ``ScheduleResult``); status ``"Optimal"`` or ``"Node limit"``.
 
     Raises:
         ValueError: bad input: mtu_minutes not 15/60, a non-finite price or one outside ``price_bounds``
-            (naming the MTU and bound), a tick larger than the power, or an exact end SoC that whole ticks
-            can only meet by idling (see ``check_end_soc_reachable``).
-        InfeasibleScheduleError: no schedule meets the constraints; its message names the conflict.
+            (naming the MTU and bound), a tick larger than the power, an MTU constraint outside the day, or an
+            exact end SoC that whole ticks can only meet by idling (see ``check_end_soc_reachable``).
+        InfeasibleScheduleError: no schedule meets the constraints; ``reasons`` explain and ``conflicts`` names
+            a smallest set of constraint groups that cannot hold together.
     """
     prices = validate_prices(prices_per_mwh, price_bounds)
     n_max = max_ticks(battery.power_mw, volume_tick_mw)
-    reasons = explain_infeasibility(len(prices), mtu_minutes, battery, volume_tick_mw)
+    limits = tick_limits(len(prices), n_max, volume_tick_mw, mtu_constraints)
+    valued = end_soc_value_per_mwh is not None
+    if end_soc_value_per_mwh is not None and not math.isfinite(end_soc_value_per_mwh):
+        raise ValueError(f"end_soc_value_per_mwh must be a finite number, got {end_soc_value_per_mwh}")
+    reasons = [] if valued else explain_infeasibility(len(prices), mtu_minutes, battery, volume_tick_mw)
     if reasons:
-        raise InfeasibleScheduleError(reasons)
-    check_end_soc_reachable(len(prices), mtu_minutes, battery, volume_tick_mw)
+        conflicts = conflicting_constraints(len(prices), mtu_minutes, battery, volume_tick_mw, mtu_constraints)
+        raise InfeasibleScheduleError(reasons, conflicts)
+    if not valued:
+        check_end_soc_reachable(len(prices), mtu_minutes, battery, volume_tick_mw)
 
     started = time.perf_counter()
-    model = _build_model(prices, mtu_minutes, battery, volume_tick_mw, n_max)
+    plan = plan_on_soc_grid(prices, mtu_minutes, battery, volume_tick_mw, limits, end_soc_value_per_mwh)
+    if (
+        plan is None
+        and soc_grid(battery, mtu_minutes, volume_tick_mw) is not None
+        and _dp_applies(len(prices), mtu_minutes, battery, volume_tick_mw, valued)
+    ):
+        # The exact DP covers every whole-tick schedule: none exists.
+        conflicts = conflicting_constraints(len(prices), mtu_minutes, battery, volume_tick_mw, mtu_constraints, valued)
+        raise InfeasibleScheduleError(_conflict_reasons(conflicts), conflicts)
+    if plan is not None and not confirm_with_cbc:
+        solved = time.perf_counter()
+        return _result(
+            plan.ticks_charge, plan.ticks_discharge, prices, mtu_minutes, battery, volume_tick_mw,
+            end_soc_value_per_mwh, status=STATUS_OPTIMAL, proven_by=PROVEN_BY_GRID, solve_ms=(solved - started) * 1e3,
+        )  # fmt: skip
+
+    t_build = time.perf_counter()
+    model = _build_model(
+        prices, mtu_minutes, battery, volume_tick_mw, n_max, limits=limits, end_soc_value_per_mwh=end_soc_value_per_mwh
+    )
     built = time.perf_counter()
-    plan = plan_on_soc_grid(prices, mtu_minutes, battery, volume_tick_mw)
     node_limit = max_nodes
     warm_start = True
     if plan is not None:
         _set_warm_start(model, plan.ticks_charge, plan.ticks_discharge)
         node_limit = min(max_nodes, CONFIRM_NODES)
-    elif _idle_is_feasible(battery, mtu_minutes, volume_tick_mw):
+    elif _idle_is_feasible(battery, mtu_minutes, volume_tick_mw, limits, valued):
         # Idle as the first incumbent: CBC then always has a schedule to return at the node limit.
         zeros = np.zeros(len(prices), dtype=np.int64)
         _set_warm_start(model, zeros, zeros)
@@ -533,36 +763,172 @@ def optimise_schedule(
 
     prob = model.problem
     if prob.status != pulp.LpStatusOptimal:
-        raise InfeasibleScheduleError(_explain_solver_failure(prob, battery, node_limit))
+        conflicts = conflicting_constraints(len(prices), mtu_minutes, battery, volume_tick_mw, mtu_constraints, valued)
+        reasons = _explain_solver_failure(prob, battery, node_limit)
+        if conflicts:
+            reasons += _conflict_reasons(conflicts)
+        raise InfeasibleScheduleError(reasons, conflicts)
     # CBC reports integers with a small tolerance (2.9999999); the schedule uses the exact whole numbers.
     ticks_charge = np.array([round(v.value() or 0.0) for v in model.n_charge], dtype=np.int64)
     ticks_discharge = np.array([round(v.value() or 0.0) for v in model.n_discharge], dtype=np.int64)
-    schedule = schedule_frame(ticks_charge, ticks_discharge, prices, mtu_minutes, battery, volume_tick_mw)
-    objective = float(schedule["expected_revenue"].sum() - schedule["degradation_cost"].sum())
+    result = _result(
+        ticks_charge, ticks_discharge, prices, mtu_minutes, battery, volume_tick_mw, end_soc_value_per_mwh,
+        status=STATUS_OPTIMAL, proven_by=PROVEN_BY_CBC, solve_ms=(solved - built + t_build - started) * 1000.0,
+        build_ms=(built - t_build) * 1000.0,
+    )  # fmt: skip
+    objective = result.objective_value
     if prob.sol_status == pulp.LpSolutionOptimal:
-        status, bound, proven_by = STATUS_OPTIMAL, objective, PROVEN_BY_CBC
-    elif plan is not None and math.isclose(objective, plan.objective_value, rel_tol=1e-9, abs_tol=1e-6):
-        status, bound, proven_by = STATUS_OPTIMAL, objective, PROVEN_BY_GRID
-    else:
-        bound = _lp_bound(prices, mtu_minutes, battery, volume_tick_mw, n_max, max_nodes)
-        status, proven_by = STATUS_NODE_LIMIT, None
+        return result
+    if plan is not None and math.isclose(objective, plan.objective_value, rel_tol=1e-9, abs_tol=1e-6):
+        return replace(result, proven_by=PROVEN_BY_GRID)
+    bound = _lp_bound(prices, mtu_minutes, battery, volume_tick_mw, n_max, max_nodes, limits, end_soc_value_per_mwh)
+    return replace(result, solver_status=STATUS_NODE_LIMIT, objective_bound=bound, proven_by=None)
+
+
+def _result(
+    ticks_charge: np.ndarray,
+    ticks_discharge: np.ndarray,
+    prices: np.ndarray,
+    mtu_minutes: int,
+    battery: BatteryConfig,
+    tick: float,
+    end_soc_value_per_mwh: float | None,
+    *,
+    status: str,
+    proven_by: str | None,
+    solve_ms: float,
+    build_ms: float = 0.0,
+) -> ScheduleResult:
+    schedule = schedule_frame(ticks_charge, ticks_discharge, prices, mtu_minutes, battery, tick)
+    end_value = 0.0
+    if end_soc_value_per_mwh is not None:
+        end_value = end_soc_value_per_mwh * (float(schedule["soc_mwh"].iloc[-1]) - battery.initial_soc_mwh)
+    objective = float(schedule["expected_revenue"].sum() - schedule["degradation_cost"].sum()) + end_value
     return ScheduleResult(
         schedule=schedule,
         objective_value=objective,
-        solve_ms=(solved - built) * 1000.0,
+        solve_ms=solve_ms,
         solver_status=status,
         mtu_minutes=mtu_minutes,
-        volume_tick_mw=volume_tick_mw,
-        build_ms=(built - started) * 1000.0,
-        objective_bound=bound,
+        volume_tick_mw=tick,
+        build_ms=build_ms,
+        objective_bound=objective,
         proven_by=proven_by,
+        end_soc_value=end_value,
     )
 
 
+def _dp_applies(n_mtus: int, mtu_minutes: int, battery: BatteryConfig, tick: float, valued: bool) -> bool:
+    """Whether ``plan_on_soc_grid`` runs at all (grid, non-empty end band, few enough states): then None
+    from it means no whole-tick schedule exists."""
+    b = battery
+    grid = soc_grid(b, mtu_minutes, tick)
+    if grid is None:
+        return False
+    low = grid.steps_at_least(b.soc_min_mwh - b.initial_soc_mwh)
+    high = grid.steps_at_most(b.soc_max_mwh - b.initial_soc_mwh)
+    end_low_mwh, end_high_mwh = _end_band_mwh(b, valued)
+    end_low = max(low, grid.steps_at_least(end_low_mwh - b.initial_soc_mwh))
+    end_high = min(high, grid.steps_at_most(end_high_mwh - b.initial_soc_mwh))
+    n_levels = max(high, 0) - min(low, 0) + 1
+    n_used = 1
+    if b.max_cycles_per_day is not None:
+        draw = tick * mtu_hours(mtu_minutes) / b.discharge_efficiency
+        n_used = math.floor(b.max_cycles_per_day * b.usable_energy_mwh / draw + _COUNT_SLACK) + 1
+    return end_low <= end_high and n_levels * n_used <= MAX_DP_STATES
+
+
+def _has_schedule(
+    n_mtus: int,
+    mtu_minutes: int,
+    battery: BatteryConfig,
+    tick: float,
+    constraints: Sequence[MtuConstraint],
+    valued: bool,
+) -> bool:
+    """Whether any whole-tick schedule meets the constraints (exact DP on the grid, else CBC on a zero price)."""
+    n_max = max_ticks(battery.power_mw, tick)
+    limits = tick_limits(n_mtus, n_max, tick, constraints)
+    if np.any(limits.min_charge > limits.max_charge):
+        return False
+    zeros = np.zeros(n_mtus)
+    value = 0.0 if valued else None
+    if _dp_applies(n_mtus, mtu_minutes, battery, tick, valued):
+        return plan_on_soc_grid(zeros, mtu_minutes, battery, tick, limits, value) is not None
+    if not valued and explain_infeasibility(n_mtus, mtu_minutes, battery, tick):
+        return False
+    model = _build_model(zeros, mtu_minutes, battery, tick, n_max, limits=limits, end_soc_value_per_mwh=value)
+    model.problem.solve(_solver(DEFAULT_MAX_NODES))
+    return model.problem.status == pulp.LpStatusOptimal
+
+
+def conflicting_constraints(
+    n_mtus: int,
+    mtu_minutes: int,
+    battery: BatteryConfig,
+    volume_tick_mw: float = DEFAULT_VOLUME_TICK_MW,
+    mtu_constraints: Sequence[MtuConstraint] = (),
+    valued: bool = False,
+) -> list[str]:
+    """A smallest set of constraint groups that together admit no schedule (a deletion filter), by name.
+
+    The groups are: the SoC window, the end SoC (fixed mode only), the cycle cap and each MTU constraint
+    (demand-response window). The battery's power and whole ticks always hold. Each group is dropped in turn
+    and kept out if the rest still admits no schedule; what remains conflicts, and dropping any one of them
+    would make the day feasible. Empty when the constraints admit a schedule.
+    """
+    b = battery
+    tol = f" ± {b.end_soc_tolerance_pct:g} points" if b.end_soc_tolerance_pct else ""
+    window = f"SoC window {b.soc_min_pct:g}-{b.soc_max_pct:g}% (start at {b.initial_soc_pct:g}%)"
+    end = f"end SoC {b.end_soc_target_pct:g}%{tol}"
+    cycles = f"cycle cap {b.max_cycles_per_day:g} per day" if b.max_cycles_per_day is not None else None
+    groups: list[str] = [window, *([] if valued else [end]), *([cycles] if cycles else [])]
+    groups += [c.name for c in mtu_constraints]
+    by_name = {c.name: c for c in mtu_constraints}
+
+    def feasible(active: set[str]) -> bool:
+        update: dict = {}
+        if window not in active:
+            update.update(soc_min_pct=0.0, soc_max_pct=100.0)
+        if cycles and cycles not in active:
+            update["max_cycles_per_day"] = None
+        relaxed = b.model_copy(update=update) if update else b
+        return _has_schedule(
+            n_mtus, mtu_minutes, relaxed, volume_tick_mw,
+            [by_name[g] for g in groups if g in by_name and g in active], valued or end not in active,
+        )  # fmt: skip
+
+    active = set(groups)
+    if feasible(active):
+        return []
+    for group in groups:
+        if not feasible(active - {group}):
+            active.discard(group)
+    return [g for g in groups if g in active]
+
+
+def _conflict_reasons(conflicts: Sequence[str]) -> list[str]:
+    if not conflicts:
+        return ["no whole-tick schedule meets the constraints"]
+    if len(conflicts) == 1:
+        return [f"conflicting constraints: {conflicts[0]} cannot hold with the battery's power and whole ticks"]
+    return ["conflicting constraints: " + " + ".join(conflicts) + " cannot all hold; dropping any one would help"]
+
+
 def _lp_bound(
-    prices: np.ndarray, mtu_minutes: int, battery: BatteryConfig, tick: float, n_max: int, max_nodes: int
+    prices: np.ndarray,
+    mtu_minutes: int,
+    battery: BatteryConfig,
+    tick: float,
+    n_max: int,
+    max_nodes: int,
+    limits: TickLimits | None = None,
+    end_soc_value_per_mwh: float | None = None,
 ) -> float | None:
-    relaxed = _build_model(prices, mtu_minutes, battery, tick, n_max, integral=False).problem
+    relaxed = _build_model(
+        prices, mtu_minutes, battery, tick, n_max, integral=False, limits=limits,
+        end_soc_value_per_mwh=end_soc_value_per_mwh,
+    ).problem  # fmt: skip
     relaxed.solve(_solver(max_nodes))
     return -float(pulp.value(relaxed.objective)) if relaxed.status == pulp.LpStatusOptimal else None
 
@@ -604,6 +970,7 @@ def schedule_frame(
         charge_mw * b.charge_efficiency * dt_h - discharge_mw / b.discharge_efficiency * dt_h
     )
     action = np.where(ticks_charge > 0, "charge", np.where(ticks_discharge > 0, "discharge", "idle"))
+    decision = np.vectorize(DECISIONS.__getitem__, otypes=[object])(action) if len(action) else action
     n = len(charge_mw)
     prices = np.full(n, np.nan) if prices_per_mwh is None else np.asarray(prices_per_mwh, dtype=float)
     revenue = np.zeros(n) if prices_per_mwh is None else prices * net_position_mw * dt_h
@@ -616,6 +983,7 @@ def schedule_frame(
             "soc_mwh": soc_mwh,
             "soc_pct": soc_mwh / b.energy_mwh * 100.0,
             "action": action.astype(object),
+            "decision": np.asarray(decision, dtype=object),
             "price_per_mwh": prices,
             "expected_revenue": revenue,
             "degradation_cost": b.degradation_cost_per_mwh * (charge_mw + discharge_mw) * dt_h,

@@ -479,6 +479,9 @@ def create_app(
     from griddesk.simulator.feeds import install_feeds  # operational feeds, see docs/feeds.md
 
     install_feeds(app, settings, loaded)
+    from griddesk.simulator.orders import install_orders  # day-ahead order API, see docs/bidding.md
+
+    install_orders(app, state)
 
     @app.get("/health")
     def health() -> dict:

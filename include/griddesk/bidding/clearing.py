@@ -1,0 +1,83 @@
+"""The price-taker clearing rule: which day-ahead orders the auction accepts at the realised price.
+
+GridDesk's battery is small next to the market, so its orders do not move the clearing price: the price of an
+MTU is the realised day-ahead price, whatever GridDesk bids (a *price-taker*). Given that price ``p``:
+
+- a **buy** step with limit ``L`` is accepted in full when ``p <= L`` (the buyer pays at most its limit);
+- a **sell** step with limit ``L`` is accepted in full when ``p >= L`` (the seller gets at least its limit);
+- otherwise it is rejected in full: day-ahead steps are not partially filled here (a real auction may
+  partially fill a step *at* the clearing price; on equality we accept in full, and say so in docs/bidding.md);
+- every accepted step settles at ``p``, not at its limit (uniform pricing), so a buy earns ``-p * volume * h``
+  and a sell ``p * volume * h`` for an MTU of ``h`` hours.
+
+A fixed schedule is a price-taker order set: buys limited at the market maximum and sells at the market
+minimum, accepted at any price within the bounds. The backtest and the simulator's order API use these
+functions, so both clear exactly alike.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+BUY = "buy"
+SELL = "sell"
+
+
+def is_accepted(side: str, limit_price_per_mwh: float, clearing_price_per_mwh: float) -> bool:
+    """Whether one step is accepted at the clearing price (see module docstring).
+
+    Raises:
+        ValueError: ``side`` is not ``"buy"`` or ``"sell"``.
+    """
+    if side == BUY:
+        return clearing_price_per_mwh <= limit_price_per_mwh
+    if side == SELL:
+        return clearing_price_per_mwh >= limit_price_per_mwh
+    raise ValueError(f"side must be 'buy' or 'sell', got {side!r}")
+
+
+def accepted_mask(sides: np.ndarray, limits: np.ndarray, clearing_prices: np.ndarray) -> np.ndarray:
+    """Vectorised :func:`is_accepted` over steps: one clearing price per step (its MTU's price).
+
+    Raises:
+        ValueError: a side other than buy/sell, or arrays of different lengths.
+    """
+    sides = np.asarray(sides, dtype=object)
+    limits = np.asarray(limits, dtype=float)
+    prices = np.asarray(clearing_prices, dtype=float)
+    if not (sides.shape == limits.shape == prices.shape):
+        raise ValueError(f"sides, limits and prices differ in shape: {sides.shape}, {limits.shape}, {prices.shape}")
+    is_buy = sides == BUY
+    is_sell = sides == SELL
+    if not np.all(is_buy | is_sell):
+        bad = sides[~(is_buy | is_sell)][0]
+        raise ValueError(f"side must be 'buy' or 'sell', got {bad!r}")
+    return np.where(is_buy, prices <= limits, prices >= limits)
+
+
+def net_positions(
+    mtu_index: np.ndarray,
+    sides: np.ndarray,
+    volumes_mw: np.ndarray,
+    limits: np.ndarray,
+    clearing_prices_by_mtu: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Accepted buy and sell volume per MTU, MW, and the acceptance of each step.
+
+    Args:
+        mtu_index: MTU (0-based) of each step.
+        sides, volumes_mw, limits: the steps.
+        clearing_prices_by_mtu: the realised price of every MTU of the day.
+
+    Returns:
+        ``(bought_mw, sold_mw, accepted)``: per-MTU arrays of length ``len(clearing_prices_by_mtu)`` and the
+        per-step boolean mask.
+    """
+    mtu_index = np.asarray(mtu_index, dtype=np.int64)
+    prices = np.asarray(clearing_prices_by_mtu, dtype=float)
+    accepted = accepted_mask(sides, limits, prices[mtu_index]) if len(mtu_index) else np.zeros(0, dtype=bool)
+    volumes = np.asarray(volumes_mw, dtype=float)
+    is_buy = np.asarray(sides, dtype=object) == BUY
+    bought = np.bincount(mtu_index, weights=np.where(accepted & is_buy, volumes, 0.0), minlength=len(prices))
+    sold = np.bincount(mtu_index, weights=np.where(accepted & ~is_buy, volumes, 0.0), minlength=len(prices))
+    return bought, sold, accepted

@@ -1,0 +1,213 @@
+"""Trader controls: paper mode by default, a kill switch, optional human approval, and the audit trail.
+
+- **Paper mode** (``GRIDDESK_BIDDING_MODE=paper``, the default): order sets are generated, checked and recorded,
+  never sent. ``live`` sends them to the order API.
+- **Kill switch**: no order set is submitted while it is on. Two places turn it on: the environment
+  (``GRIDDESK_BIDDING_KILL_SWITCH=true``, for operations) and the warehouse (``raw.bid_controls``, which a trader
+  flips with :func:`set_kill_switch`, from the CLI or a notebook, for all markets or one). Either one is enough.
+- **Approval** (``GRIDDESK_BIDDING_REQUIRE_APPROVAL=true``): order sets wait in ``pending_approval`` until a person
+  approves them in the Airflow UI (the morning DAG's human-in-the-loop task); unapproved sets are never sent.
+- **Audit trail**: every step of an order set's life (generated, compliance passed/rejected, approval requested,
+  approved/rejected, submitted, blocked, failed, cancelled, executed, idle fallback) is a row in
+  ``raw.bid_audit_events`` saying who or what did it and when.
+
+These settings live in their own pydantic-settings class (prefix ``GRIDDESK_BIDDING_``) next to the platform's
+``Settings``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PAPER = "paper"
+LIVE = "live"
+#: Order-set statuses, in the order an order set can pass through them.
+STATUSES = (
+    "generated",  # built from the forecast, not yet checked
+    "compliance_rejected",  # a pre-trade check failed: never sent
+    "infeasible_fallback",  # the optimiser found no schedule: idle, nothing sent
+    "recorded",  # paper mode: checked and recorded, not sent
+    "pending_approval",  # waiting for a person
+    "ready",  # compliant (and approved where required): may be submitted
+    "rejected",  # a person rejected it, or nobody answered in time
+    "blocked",  # the kill switch stopped the submission
+    "submitted",  # accepted by the order API before gate closure
+    "submission_failed",  # HTTP failure or rejection by the exchange
+    "cancelled",  # withdrawn before gate closure
+    "executed",  # results fetched after the auction
+)
+#: Audit events.
+EVENTS = (
+    "generated",
+    "compliance_passed",
+    "compliance_rejected",
+    "infeasible_fallback",
+    "recorded_paper",
+    "approval_requested",
+    "approved",
+    "rejected",
+    "submission_blocked",
+    "submitted",
+    "submission_failed",
+    "cancelled",
+    "executed",
+    "kill_switch_on",
+    "kill_switch_off",
+)
+KILL_SWITCH = "kill_switch"
+ALL_MARKETS = "*"
+
+
+class BiddingSettings(BaseSettings):
+    """Settings of the bidding engine and its controls. Every field maps to ``GRIDDESK_BIDDING_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="GRIDDESK_BIDDING_", extra="ignore")
+
+    mode: Literal["paper", "live"] = Field(PAPER, description="paper: record orders only (default); live: submit.")
+    kill_switch: bool = Field(False, description="Stop every submission (also settable in raw.bid_controls).")
+    require_approval: bool = Field(False, description="Hold order sets until a person approves them in Airflow.")
+    approval_timeout_minutes: int = Field(30, ge=1, description="Unanswered approvals expire (and are rejected).")
+    strategy: Literal["fixed", "curves"] = Field(
+        "fixed", description="fixed: the price-taker schedule; curves: price-dependent bid curves."
+    )
+    end_soc_mode: Literal["fixed", "valued"] = Field(
+        "fixed", description="fixed: end SoC back at the start; valued: free, worth a percentile of recent prices."
+    )
+    end_soc_value_percentile: float = Field(50.0, ge=0, le=100, description="Valued end SoC: percentile ...")
+    end_soc_value_window_days: int = Field(7, ge=1, description="... of the realised prices of this many days ...")
+    end_soc_value_factor: float = Field(0.8, ge=0, description="... times this factor, per MWh stored.")
+    max_order_volume_mw: float = Field(1.0, gt=0, description="Compliance: largest volume of one order step, MW.")
+    max_position_mw: float | None = Field(
+        None, gt=0, description="Compliance: largest net position per MTU, MW; None: the battery's power."
+    )
+    gate_closure_margin_minutes: int = Field(
+        5, ge=0, description="Compliance: an order set must be sent at least this long before gate closure."
+    )
+    demand_response_windows: str = Field("", description="JSON list of configured demand-response windows.")
+    predict_demand_response: bool = Field(
+        True, description="Predict windows from the TRA control-signal feed when it exists."
+    )
+    order_api_url: str = Field("", description="Base URL of the order API; empty: the simulator's URL.")
+    order_api_token: str = Field("griddesk-dev-token", description="Bearer token for the order API; never logged.")
+    http_timeout_s: float = Field(10.0, gt=0, description="Timeout of one order-API request, s.")
+    http_max_attempts: int = Field(3, ge=1, description="Attempts per order-API request (5xx and network errors).")
+    alert_email_to: str = Field("", description="Recipients of bidding alerts; empty: GRIDDESK_ALERT_EMAIL_TO.")
+
+
+def get_bidding_settings() -> BiddingSettings:
+    """Fresh settings from the environment (cheap; not cached, so a flipped env kill switch takes effect)."""
+    return BiddingSettings()
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# kill switch (warehouse)
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def set_kill_switch(conn, active: bool, actor: str, reason: str = "", market_code: str = ALL_MARKETS) -> None:
+    """Turn the warehouse kill switch on or off for one market or all (``"*"``), recording who and why.
+
+    Raises:
+        ValueError: an empty actor (the audit trail needs one).
+    """
+    if not actor.strip():
+        raise ValueError("set_kill_switch needs the actor (who flips the switch)")
+    with conn.cursor() as cur:
+        cur.execute(
+            """insert into raw.bid_controls (control, market_code, is_active, reason, set_by)
+               values (%s, %s, %s, %s, %s)
+               on conflict (control, market_code) do update
+               set is_active = excluded.is_active, reason = excluded.reason, set_by = excluded.set_by,
+                   set_at_utc = now()""",
+            (KILL_SWITCH, market_code.upper() if market_code != ALL_MARKETS else ALL_MARKETS, active, reason, actor),
+        )
+        cur.execute(
+            """insert into raw.bid_audit_events (order_set_id, market_code, delivery_date_local, event, actor, detail)
+               values (null, %s, null, %s, %s, %s::jsonb)""",
+            (
+                market_code,
+                "kill_switch_on" if active else "kill_switch_off",
+                actor,
+                json.dumps({"reason": reason}),
+            ),
+        )
+
+
+def kill_switch_reason(conn, market_code: str, settings: BiddingSettings | None = None) -> str | None:
+    """Why submissions to ``market_code`` are stopped, or None when they are not."""
+    settings = settings or get_bidding_settings()
+    if settings.kill_switch:
+        return "kill switch on in the environment (GRIDDESK_BIDDING_KILL_SWITCH)"
+    with conn.cursor() as cur:
+        cur.execute(
+            """select market_code, reason, set_by, set_at_utc from raw.bid_controls
+               where control = %s and is_active and market_code in (%s, %s)
+               order by market_code = %s desc limit 1""",
+            (KILL_SWITCH, ALL_MARKETS, market_code.upper(), market_code.upper()),
+        )
+        row = cur.fetchone()
+    if row is None:
+        return None
+    scope = "all markets" if row[0] == ALL_MARKETS else row[0]
+    return f"kill switch on for {scope} since {row[3]:%Y-%m-%d %H:%M} UTC by {row[2]}: {row[1] or 'no reason given'}"
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# audit trail
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def record_event(
+    conn,
+    order_set_id: str | None,
+    market_code: str,
+    delivery_date: date | None,
+    event: str,
+    actor: str,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Append one audit event (``raw.bid_audit_events``).
+
+    Raises:
+        ValueError: an unknown event or an empty actor.
+    """
+    if event not in EVENTS:
+        raise ValueError(f"unknown audit event {event!r}; known: {', '.join(EVENTS)}")
+    if not actor.strip():
+        raise ValueError("an audit event needs an actor")
+    with conn.cursor() as cur:
+        cur.execute(
+            """insert into raw.bid_audit_events (order_set_id, market_code, delivery_date_local, event, actor, detail)
+               values (%s, %s, %s, %s, %s, %s::jsonb)""",
+            (order_set_id, market_code, delivery_date, event, actor, json.dumps(detail or {}, default=str)),
+        )
+
+
+def set_status(conn, order_set_id: str, status: str, reason: str = "") -> None:
+    """Move an order set to ``status`` (one of ``STATUSES``), with the reason; raises ``ValueError`` otherwise."""
+    if status not in STATUSES:
+        raise ValueError(f"unknown order-set status {status!r}; known: {', '.join(STATUSES)}")
+    with conn.cursor() as cur:
+        cur.execute(
+            """update raw.bid_order_sets set status = %s, status_reason = %s, updated_at_utc = now()
+               where order_set_id = %s""",
+            (status, reason, order_set_id),
+        )
+        if cur.rowcount != 1:
+            raise LookupError(f"no order set {order_set_id}")
+
+
+def audit_trail(conn, order_set_id: str) -> list[dict[str, Any]]:
+    """The audit events of one order set, oldest first."""
+    with conn.cursor() as cur:
+        cur.execute(
+            """select event, actor, detail, occurred_at_utc from raw.bid_audit_events
+               where order_set_id = %s order by event_id""",
+            (order_set_id,),
+        )
+        return [{"event": e, "actor": a, "detail": d, "occurred_at_utc": t} for e, a, d, t in cur.fetchall()]

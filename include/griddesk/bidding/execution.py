@@ -1,0 +1,191 @@
+"""Execution: the client of the order API (the market simulator's, or a real exchange gateway of the same shape).
+
+``OrderApiClient.submit`` posts an order set before gate closure, ``results`` fetches the per-order results after
+the auction, ``cancel`` withdraws a set before gate closure. Network errors and 5xx answers are retried with
+exponential backoff; 4xx answers are not (the exchange refused the orders, and retrying would not change that).
+Failures raise :class:`OrderApiError` with ``kind`` ``"http"`` (transport or server failure) or ``"rejected"``
+(the exchange refused), which the pipeline records and alerts.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pandas as pd
+import requests
+
+log = logging.getLogger(__name__)
+
+SIM_NOW_HEADER = "X-GridDesk-Sim-Now"
+
+
+class OrderApiError(RuntimeError):
+    """The order API failed (``kind="http"``) or refused the request (``kind="rejected"``)."""
+
+    def __init__(self, kind: str, message: str, status_code: int | None = None, detail: Any = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.status_code = status_code
+        self.detail = detail
+
+
+class NotClearedYet(RuntimeError):
+    """The auction results of the order set are not published yet."""
+
+
+@dataclass(frozen=True)
+class SubmissionReceipt:
+    """What the order API answered to a submission."""
+
+    exchange_order_set_id: str
+    status: str
+    received_at_utc: datetime
+    gate_closure_utc: datetime
+    results_published_at_utc: datetime
+
+
+def order_payload(
+    market_code: str, delivery_date: date, client_order_set_id: str, steps: pd.DataFrame, mtu_minutes: int
+) -> dict:
+    """The JSON body of ``POST /orders`` from steps with ``delivery_start_utc`` (see ``raw.bid_order_steps``)."""
+    return {
+        "market": market_code,
+        "delivery_date": delivery_date.isoformat(),
+        "client_order_set_id": client_order_set_id,
+        "orders": [
+            {
+                "delivery_start_utc": pd.Timestamp(row.delivery_start_utc).tz_convert("UTC").isoformat(),
+                "side": row.side,
+                "volume_mw": float(row.volume_mw),
+                "limit_price_per_mwh": float(row.limit_price_per_mwh),
+                "mtu_minutes": int(mtu_minutes),
+                "step_index": int(row.step_index),
+            }
+            for row in steps.itertuples(index=False)
+        ],
+    }
+
+
+@dataclass
+class OrderApiClient:
+    """HTTP client of the order API.
+
+    Attributes:
+        base_url: e.g. ``http://127.0.0.1:8765``.
+        token: Bearer token (never logged).
+        sim_now: The simulated clock sent as ``X-GridDesk-Sim-Now`` (None: the server's wall clock).
+        timeout_s: Per-request timeout.
+        max_attempts: Attempts for network errors and 5xx answers.
+        backoff_s: Base of the exponential backoff between attempts.
+    """
+
+    base_url: str
+    token: str
+    sim_now: datetime | None = None
+    timeout_s: float = 10.0
+    max_attempts: int = 3
+    backoff_s: float = 0.2
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {self.token}"}
+        if self.sim_now is not None:
+            headers[SIM_NOW_HEADER] = self.sim_now.astimezone(UTC).isoformat()
+        return headers
+
+    def _request(self, method: str, path: str, json_body: dict | None = None) -> requests.Response:
+        url = self.base_url.rstrip("/") + path
+        last: str = ""
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                response = requests.request(
+                    method, url, json=json_body, headers=self._headers(), timeout=self.timeout_s
+                )
+            except requests.RequestException as exc:
+                last = f"{type(exc).__name__}: {exc}"
+            else:
+                if response.status_code < 500:
+                    return response
+                last = f"HTTP {response.status_code}: {response.text[:300]}"
+            if attempt < self.max_attempts:
+                log.warning(
+                    "order API %s %s failed (%s); attempt %d/%d", method, path, last, attempt, self.max_attempts
+                )
+                time.sleep(self.backoff_s * 2 ** (attempt - 1))
+        raise OrderApiError("http", f"order API {method} {path} failed after {self.max_attempts} attempts: {last}")
+
+    @staticmethod
+    def _refused(response: requests.Response, what: str) -> OrderApiError:
+        try:
+            detail = response.json().get("detail")
+        except ValueError:
+            detail = response.text[:300]
+        return OrderApiError(
+            "rejected", f"{what} refused: HTTP {response.status_code}: {detail}", response.status_code, detail
+        )
+
+    def submit(self, payload: dict) -> SubmissionReceipt:
+        """Post an order set; idempotent on ``client_order_set_id``.
+
+        Raises:
+            OrderApiError: ``rejected`` (4xx: validation, gate closed, key reused) or ``http``.
+        """
+        response = self._request("POST", "/orders", payload)
+        if response.status_code not in (200, 201):
+            raise self._refused(response, "order set")
+        body = response.json()
+        return SubmissionReceipt(
+            exchange_order_set_id=body["order_set_id"],
+            status=body["status"],
+            received_at_utc=datetime.fromisoformat(body["received_at_utc"]),
+            gate_closure_utc=datetime.fromisoformat(body["gate_closure_utc"]),
+            results_published_at_utc=datetime.fromisoformat(body["results_published_at_utc"]),
+        )
+
+    def status(self, exchange_order_set_id: str) -> dict:
+        """The order set as the API holds it (``status``, and ``results`` once cleared)."""
+        response = self._request("GET", f"/orders/{exchange_order_set_id}")
+        if response.status_code != 200:
+            raise self._refused(response, "status request")
+        return response.json()
+
+    def results(self, exchange_order_set_id: str) -> pd.DataFrame:
+        """Per-order results after the auction.
+
+        Returns:
+            ``delivery_start_utc`` (UTC), ``step_index``, ``side``, ``volume_mw``, ``limit_price_per_mwh``,
+            ``clearing_price_per_mwh``, ``accepted``, ``accepted_volume_mw``.
+
+        Raises:
+            NotClearedYet: results not published yet. OrderApiError: anything else.
+        """
+        response = self._request("GET", f"/orders/{exchange_order_set_id}/results")
+        if response.status_code == 409 and "not cleared yet" in response.text:
+            raise NotClearedYet(response.json().get("detail"))
+        if response.status_code != 200:
+            raise self._refused(response, "results request")
+        frame = pd.DataFrame(response.json()["results"])
+        if frame.empty:
+            return pd.DataFrame(
+                columns=["delivery_start_utc", "step_index", "side", "volume_mw", "limit_price_per_mwh",
+                         "clearing_price_per_mwh", "accepted", "accepted_volume_mw"]
+            )  # fmt: skip
+        frame["delivery_start_utc"] = pd.to_datetime(frame["delivery_start_utc"], utc=True)
+        return frame
+
+    def cancel(self, exchange_order_set_id: str) -> dict:
+        """Cancel before gate closure. Raises ``OrderApiError`` (``rejected`` after gate closure)."""
+        response = self._request("DELETE", f"/orders/{exchange_order_set_id}")
+        if response.status_code != 200:
+            raise self._refused(response, "cancellation")
+        return response.json()
+
+
+def success_rate(executions: pd.DataFrame) -> float:
+    """Share of submitted steps accepted by the auction, % (NaN without steps)."""
+    if executions.empty:
+        return float("nan")
+    return 100.0 * float(executions["is_accepted"].mean())

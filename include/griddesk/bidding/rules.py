@@ -1,0 +1,181 @@
+"""Market rules the bidding engine obeys: MTU, price bounds valid on the date, volume and price ticks, gate closure.
+
+One ``MarketRules`` per (market, delivery day). It comes from ``marts.dim_markets`` in the pipeline
+(:func:`rules_from_dim_markets`) and from :mod:`griddesk.markets`, the single source the mart is built from,
+everywhere else (:func:`market_rules`). Volumes and prices are whole numbers of ticks: the optimiser and the
+curve builder work on integer tick counts, and :meth:`MarketRules.price_ticks` / :meth:`MarketRules.volume_ticks`
+refuse a value that is not on the grid rather than rounding it.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from griddesk.markets import get_market, price_bounds_on
+
+#: Day-ahead volume granularity of SDAC/EPEX orders, MW.
+VOLUME_TICK_MW = 0.1
+#: Day-ahead price granularity, market currency per MWh.
+PRICE_TICK = 0.01
+#: Relative slack when testing whether a float is a whole number of ticks (0.3 / 0.1 = 2.9999999999999996).
+_TICK_SLACK = 1e-9
+
+
+class MarketRules(BaseModel):
+    """What an order set for one market and delivery day must respect. Immutable."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    market_code: str = Field(description="Market code, e.g. DE.")
+    delivery_date: date = Field(description="Local delivery day D.")
+    currency: str = Field(description="Currency of prices, e.g. EUR.")
+    mtu_minutes: int = Field(description="MTU of the traded product, 60 or 15.")
+    volume_tick_mw: float = Field(VOLUME_TICK_MW, gt=0, description="Volume granularity, MW.")
+    price_tick: float = Field(PRICE_TICK, gt=0, description="Price granularity, currency per MWh.")
+    min_price_per_mwh: float = Field(description="Harmonised minimum clearing price valid on D.")
+    max_price_per_mwh: float = Field(description="Harmonised maximum clearing price valid on D.")
+    gate_closure_utc: datetime = Field(description="Gate closure for D (on D-1), UTC; no order after it.")
+
+    @model_validator(mode="after")
+    def _check(self) -> MarketRules:
+        if self.mtu_minutes not in (15, 60):
+            raise ValueError(f"mtu_minutes must be 15 or 60, got {self.mtu_minutes}")
+        if self.min_price_per_mwh >= self.max_price_per_mwh:
+            raise ValueError(
+                f"min_price_per_mwh {self.min_price_per_mwh} must be below max_price_per_mwh {self.max_price_per_mwh}"
+            )
+        if self.gate_closure_utc.tzinfo is None:
+            raise ValueError("gate_closure_utc must be timezone-aware (UTC)")
+        for name in ("min_price_per_mwh", "max_price_per_mwh"):
+            self.price_ticks(getattr(self, name))  # bounds are on the price grid
+        return self
+
+    @property
+    def price_bounds(self) -> tuple[float, float]:
+        """(minimum, maximum) clearing price, currency per MWh."""
+        return (self.min_price_per_mwh, self.max_price_per_mwh)
+
+    @property
+    def min_price_ticks(self) -> int:
+        return self.price_ticks(self.min_price_per_mwh)
+
+    @property
+    def max_price_ticks(self) -> int:
+        return self.price_ticks(self.max_price_per_mwh)
+
+    def price_ticks(self, price_per_mwh: float) -> int:
+        """``price_per_mwh`` as a whole number of price ticks.
+
+        Raises:
+            ValueError: the price is not finite or not a whole number of ticks (never rounded silently).
+        """
+        return whole_ticks(price_per_mwh, self.price_tick, "price")
+
+    def volume_ticks(self, volume_mw: float) -> int:
+        """``volume_mw`` as a whole number of volume ticks; raises ``ValueError`` when it is not one."""
+        return whole_ticks(volume_mw, self.volume_tick_mw, "volume")
+
+    def price_from_ticks(self, ticks: int) -> float:
+        """The price of ``ticks`` price ticks, rounded to the tick's decimals (100 * 0.01 is 1.0, not 1.0000000002)."""
+        return round(int(ticks) * self.price_tick, _decimals(self.price_tick))
+
+    def volume_from_ticks(self, ticks: int) -> float:
+        """The volume of ``ticks`` volume ticks, MW, rounded to the tick's decimals."""
+        return round(int(ticks) * self.volume_tick_mw, _decimals(self.volume_tick_mw))
+
+    def is_before_gate_closure(self, now_utc: datetime, margin: timedelta = timedelta(0)) -> bool:
+        """Whether an order sent at ``now_utc`` (aware) reaches the market ``margin`` before gate closure."""
+        if now_utc.tzinfo is None:
+            raise ValueError("now_utc must be timezone-aware")
+        return now_utc + margin < self.gate_closure_utc
+
+
+def _decimals(tick: float) -> int:
+    return max(0, -math.floor(math.log10(tick) + _TICK_SLACK)) + 2
+
+
+def whole_ticks(value: float, tick: float, what: str = "value") -> int:
+    """``value / tick`` as an int when it is a whole number (within 1e-9 relative), else ``ValueError``."""
+    if not math.isfinite(value):
+        raise ValueError(f"{what} {value} is not a finite number")
+    count = value / tick
+    nearest = round(count)
+    if abs(count - nearest) > _TICK_SLACK * max(1.0, abs(count)):
+        raise ValueError(f"{what} {value} is not a whole number of {tick:g} ticks")
+    return int(nearest)
+
+
+def market_rules(
+    market_code: str,
+    delivery_date: date,
+    mtu_minutes: int | None = None,
+    volume_tick_mw: float = VOLUME_TICK_MW,
+    price_tick: float = PRICE_TICK,
+) -> MarketRules:
+    """The rules of ``market_code`` on ``delivery_date`` from :mod:`griddesk.markets` (what dim_markets holds).
+
+    Args:
+        mtu_minutes: The traded MTU; default the market's native MTU (a market served at PT15M trades 15).
+
+    Raises:
+        KeyError: unknown market. LookupError: no price bounds valid on the date.
+    """
+    market = get_market(market_code)
+    bounds = price_bounds_on(market.code, delivery_date)
+    return MarketRules(
+        market_code=market.code,
+        delivery_date=delivery_date,
+        currency=market.currency,
+        mtu_minutes=mtu_minutes or market.mtu_minutes,
+        volume_tick_mw=volume_tick_mw,
+        price_tick=price_tick,
+        min_price_per_mwh=bounds.min_price_per_mwh,
+        max_price_per_mwh=bounds.max_price_per_mwh,
+        gate_closure_utc=market.gate_closure_utc(delivery_date),
+    )
+
+
+_DIM_MARKETS_SQL = """
+select currency, mtu_minutes, gate_closure_local, timezone, min_price_per_mwh, max_price_per_mwh
+from marts.dim_markets
+where market_code = %s and valid_from <= %s and (valid_to is null or %s < valid_to)
+"""
+
+
+def rules_from_dim_markets(conn, market_code: str, delivery_date: date, mtu_minutes: int | None = None) -> MarketRules:
+    """The rules of ``market_code`` on ``delivery_date`` as ``marts.dim_markets`` holds them.
+
+    Gate closure is ``gate_closure_local`` on D-1 in the market's time zone. Without the mart (a fresh warehouse
+    before the first dbt build) or a row for the date, falls back to :func:`market_rules`.
+    """
+    import psycopg2
+
+    try:
+        with conn.cursor() as cur:
+            cur.execute("savepoint gd_rules")
+            cur.execute(_DIM_MARKETS_SQL, (market_code.upper(), delivery_date, delivery_date))
+            row = cur.fetchone()
+            cur.execute("release savepoint gd_rules")
+    except psycopg2.errors.UndefinedTable:
+        with conn.cursor() as cur:
+            cur.execute("rollback to savepoint gd_rules")
+        row = None
+    if row is None:
+        return market_rules(market_code, delivery_date, mtu_minutes)
+    currency, native_mtu, gate_local, timezone, min_price, max_price = row
+    gate = gate_local if isinstance(gate_local, time) else time.fromisoformat(str(gate_local))
+    tz = ZoneInfo(timezone)
+    gate_utc = datetime.combine(delivery_date - timedelta(days=1), gate, tzinfo=tz).astimezone(ZoneInfo("UTC"))
+    return MarketRules(
+        market_code=market_code.upper(),
+        delivery_date=delivery_date,
+        currency=currency,
+        mtu_minutes=mtu_minutes or int(native_mtu),
+        min_price_per_mwh=float(min_price),
+        max_price_per_mwh=float(max_price),
+        gate_closure_utc=gate_utc,
+    )

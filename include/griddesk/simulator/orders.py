@@ -1,0 +1,309 @@
+"""The simulator's day-ahead order API: order sets are posted before gate closure and cleared at the realised price.
+
+Endpoints (JSON; the clock is the ``X-GridDesk-Sim-Now`` header, as for ``/api``; ``Authorization: Bearer <token>``
+with the simulator's tokens, any non-empty token when none are configured):
+
+- ``POST /orders``: submit an order set for one market and delivery day. Refused with 409 after gate closure
+  (``Market.gate_closure_utc(D)``), with 422 and one reason per bad order otherwise (a side other than buy/sell,
+  a volume that is not a positive whole number of 0.1 MW ticks or above ``max_order_volume_mw``, a limit off the
+  0.01 price grid or outside the price bounds valid on D, an MTU outside D). Resubmitting the same
+  ``client_order_set_id`` returns the stored set (idempotent); a different payload under it is a 409.
+- ``DELETE /orders/{order_set_id}``: cancel before gate closure (409 after).
+- ``GET /orders/{order_set_id}``: the set and its status: ``accepted`` (in the book), ``cancelled``, or
+  ``cleared`` once D's prices are published (``Market.price_publication_utc(D)``), with per-order results.
+- ``GET /orders/{order_set_id}/results``: the per-order results; 409 "not cleared yet" before publication.
+- ``POST /admin/orders/faults``: make the next ``count`` order requests fail with ``status_code`` (tests).
+
+Clearing (price-taker, :mod:`griddesk.bidding.clearing`): every MTU clears at the realised day-ahead price of the
+dataset, as first published; GridDesk's orders do not move it. A buy is accepted in full when the price is at or
+below its limit, a sell when at or above; accepted volume settles at the clearing price. A 15-minute order
+clears at its hour's price (the simulator's PT15M prices repeat the hourly value).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+import numpy as np
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field, ValidationError
+
+from griddesk.bidding.clearing import is_accepted
+from griddesk.markets import get_market, price_bounds_on
+
+#: Largest volume of one order step, MW (a plausibility limit of the simulated exchange).
+MAX_ORDER_VOLUME_MW = 100.0
+VOLUME_TICK_MW = 0.1
+PRICE_TICK = 0.01
+_SLACK = 1e-9
+
+
+class OrderIn(BaseModel):
+    """One step of an order set."""
+
+    delivery_start_utc: datetime = Field(description="Start of the MTU (UTC).")
+    side: str = Field(description="buy or sell.")
+    volume_mw: float = Field(description="Volume, MW: a positive whole number of 0.1 MW ticks.")
+    limit_price_per_mwh: float = Field(description="Limit price on the 0.01 grid, within the day's price bounds.")
+    mtu_minutes: int = Field(60, description="MTU length of the order, 60 or 15.")
+    step_index: int = Field(0, ge=0, description="Client's step number within the MTU.")
+
+
+class OrderSetIn(BaseModel):
+    """An order set for one market and delivery day."""
+
+    market: str = Field(description="Market code, e.g. DE.")
+    delivery_date: date = Field(description="Local delivery day D.")
+    client_order_set_id: str = Field(min_length=1, max_length=200, description="Client's idempotency key.")
+    orders: list[OrderIn] = Field(description="The steps; may be empty (a day with no trades).")
+
+
+@dataclass
+class _OrderSet:
+    order_set_id: str
+    body: OrderSetIn
+    digest: str
+    received_utc: datetime
+    status: str = "accepted"
+    cancelled_utc: datetime | None = None
+
+
+@dataclass
+class OrderBook:
+    """All order sets the simulated exchange holds, by id and by client key (in memory)."""
+
+    prices: dict[str, tuple[list[date], dict[date, int], list[np.ndarray], list[datetime]]]
+    sets: dict[str, _OrderSet] = field(default_factory=dict)
+    by_client_key: dict[str, str] = field(default_factory=dict)
+    fail_next: int = 0
+    fail_status: int = 503
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _whole(value: float, tick: float) -> bool:
+    count = value / tick
+    return math.isfinite(count) and abs(count - round(count)) <= _SLACK * max(1.0, abs(count))
+
+
+def validate_order_set(body: OrderSetIn) -> list[str]:
+    """Reasons the exchange rejects ``body`` (empty: acceptable), one per problem, naming the order."""
+    try:
+        market = get_market(body.market)
+    except KeyError as exc:
+        return [str(exc.args[0])]
+    try:
+        bounds = price_bounds_on(market.code, body.delivery_date)
+    except LookupError as exc:
+        return [str(exc)]
+    start, end = market.delivery_day_bounds_utc(body.delivery_date)
+    reasons = []
+    for i, order in enumerate(body.orders):
+        where = f"order {i} ({order.side} {order.volume_mw} MW at {order.limit_price_per_mwh})"
+        t = order.delivery_start_utc
+        t = t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+        if order.side not in ("buy", "sell"):
+            reasons.append(f"{where}: side must be buy or sell")
+        if order.mtu_minutes not in (15, 60):
+            reasons.append(f"{where}: mtu_minutes must be 15 or 60")
+        if not (order.volume_mw > 0 and _whole(order.volume_mw, VOLUME_TICK_MW)):
+            reasons.append(f"{where}: volume must be a positive whole number of {VOLUME_TICK_MW} MW ticks")
+        if order.volume_mw > MAX_ORDER_VOLUME_MW:
+            reasons.append(f"{where}: volume above the {MAX_ORDER_VOLUME_MW} MW limit per order")
+        if not _whole(order.limit_price_per_mwh, PRICE_TICK):
+            reasons.append(f"{where}: limit price must be on the {PRICE_TICK} grid")
+        if not bounds.min_price_per_mwh <= order.limit_price_per_mwh <= bounds.max_price_per_mwh:
+            reasons.append(
+                f"{where}: limit price outside the bounds [{bounds.min_price_per_mwh}, {bounds.max_price_per_mwh}] "
+                f"valid on {body.delivery_date}"
+            )
+        if not start <= t < end:
+            reasons.append(f"{where}: MTU {t.isoformat()} is not in delivery day {body.delivery_date}")
+    return reasons
+
+
+def _digest(body: OrderSetIn) -> str:
+    return hashlib.sha256(json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+
+
+def _price_of(book: OrderBook, market_code: str, t: datetime) -> float | None:
+    """The realised (first published) price of the hour containing ``t``."""
+    days, index, values, starts = book.prices[market_code]
+    market = get_market(market_code)
+    local_day = t.astimezone(market.tz).date()
+    i = index.get(local_day)
+    if i is None:
+        return None
+    hour = int((t - starts[i]).total_seconds() // 3600)
+    return float(values[i][hour]) if 0 <= hour < len(values[i]) else None
+
+
+def _results(book: OrderBook, order_set: _OrderSet) -> list[dict]:
+    market_code = get_market(order_set.body.market).code
+    out = []
+    for order in order_set.body.orders:
+        t = order.delivery_start_utc
+        t = t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+        price = _price_of(book, market_code, t)
+        accepted = price is not None and is_accepted(order.side, order.limit_price_per_mwh, price)
+        out.append(
+            {
+                "delivery_start_utc": t.isoformat(),
+                "step_index": order.step_index,
+                "side": order.side,
+                "volume_mw": order.volume_mw,
+                "limit_price_per_mwh": order.limit_price_per_mwh,
+                "clearing_price_per_mwh": price,
+                "accepted": bool(accepted),
+                "accepted_volume_mw": order.volume_mw if accepted else 0.0,
+            }
+        )
+    return out
+
+
+def _view(book: OrderBook, order_set: _OrderSet, now: datetime, with_results: bool = True) -> dict:
+    market = get_market(order_set.body.market)
+    published = market.price_publication_utc(order_set.body.delivery_date)
+    status = order_set.status
+    if status == "accepted" and now >= published:
+        status = "cleared"
+    view = {
+        "order_set_id": order_set.order_set_id,
+        "client_order_set_id": order_set.body.client_order_set_id,
+        "market": market.code,
+        "delivery_date": order_set.body.delivery_date.isoformat(),
+        "status": status,
+        "received_at_utc": order_set.received_utc.isoformat(),
+        "gate_closure_utc": market.gate_closure_utc(order_set.body.delivery_date).isoformat(),
+        "results_published_at_utc": published.isoformat(),
+        "n_orders": len(order_set.body.orders),
+        "is_tradable": market.is_tradable,
+    }
+    if with_results and status == "cleared":
+        view["results"] = _results(book, order_set)
+    return view
+
+
+def _error(status: int, detail: str | list[str]) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status)
+
+
+def install_orders(app: FastAPI, state) -> OrderBook:
+    """Add the order API to the simulator ``app`` (``state``: its ``SimulatorState``)."""
+    from griddesk.simulator.app import SIM_NOW_HEADER, RequestError, parse_sim_now
+
+    prices = {}
+    for (document_type, _domain), source in state.sources.items():
+        if document_type == "A44":
+            days = source.days
+            prices[source.market.code] = (days.dates, days.index, days.values, days.starts_utc)
+    book = OrderBook(prices=prices)
+    router = APIRouter(tags=["orders"])
+
+    def guard(request: Request) -> tuple[datetime | None, JSONResponse | None]:
+        token = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        if not token or (state.tokens is not None and token not in state.tokens):
+            return None, _error(401, "Unauthorized. Missing or invalid bearer token.")
+        with book.lock:
+            if book.fail_next > 0:
+                book.fail_next -= 1
+                return None, _error(book.fail_status, "simulated exchange failure")
+        try:
+            return parse_sim_now(request.headers.get(SIM_NOW_HEADER)), None
+        except RequestError as exc:
+            return None, _error(400, exc.text)
+
+    @router.post("/orders", status_code=201, openapi_extra={"requestBody": {"content": {"application/json": {
+        "schema": OrderSetIn.model_json_schema()}}, "required": True}})  # fmt: skip
+    async def submit(request: Request):
+        """Submit an order set before gate closure (see module docstring). Authentication comes before parsing."""
+        now, failure = guard(request)
+        if failure:
+            return failure
+        try:
+            body = OrderSetIn.model_validate(await request.json())
+        except (ValueError, ValidationError) as exc:
+            errors = exc.errors() if isinstance(exc, ValidationError) else [str(exc)]
+            return _error(422, [str(e) for e in errors])
+        reasons = validate_order_set(body)
+        if reasons:
+            return _error(422, reasons)
+        market = get_market(body.market)
+        if market.code not in book.prices:
+            return _error(422, [f"market {market.code} is not served by this simulator"])
+        gate = market.gate_closure_utc(body.delivery_date)
+        digest = _digest(body)
+        with book.lock:
+            existing_id = book.by_client_key.get(body.client_order_set_id)
+            if existing_id is not None:
+                existing = book.sets[existing_id]
+                if existing.digest != digest:
+                    return _error(409, f"client_order_set_id {body.client_order_set_id!r} was used for other orders")
+                return JSONResponse(_view(book, existing, now, with_results=False), status_code=200)
+            if now >= gate:
+                return _error(409, f"gate closed at {gate.isoformat()} for {market.code} {body.delivery_date}")
+            order_set = _OrderSet(f"OS-{uuid.uuid4().hex[:12]}", body, digest, now)
+            book.sets[order_set.order_set_id] = order_set
+            book.by_client_key[body.client_order_set_id] = order_set.order_set_id
+        return JSONResponse(_view(book, order_set, now, with_results=False), status_code=201)
+
+    @router.get("/orders/{order_set_id}")
+    def get_order_set(order_set_id: str, request: Request):
+        """The order set and its status; results once cleared."""
+        now, failure = guard(request)
+        if failure:
+            return failure
+        order_set = book.sets.get(order_set_id)
+        if order_set is None:
+            return _error(404, f"no order set {order_set_id}")
+        return _view(book, order_set, now)
+
+    @router.get("/orders/{order_set_id}/results")
+    def get_results(order_set_id: str, request: Request):
+        """Per-order results after the auction (409 before the prices are published)."""
+        now, failure = guard(request)
+        if failure:
+            return failure
+        order_set = book.sets.get(order_set_id)
+        if order_set is None:
+            return _error(404, f"no order set {order_set_id}")
+        view = _view(book, order_set, now)
+        if view["status"] == "cancelled":
+            return _error(409, f"order set {order_set_id} was cancelled")
+        if view["status"] != "cleared":
+            return _error(409, f"not cleared yet: results are published at {view['results_published_at_utc']}")
+        return view
+
+    @router.delete("/orders/{order_set_id}")
+    def cancel(order_set_id: str, request: Request):
+        """Cancel an order set before gate closure."""
+        now, failure = guard(request)
+        if failure:
+            return failure
+        with book.lock:
+            order_set = book.sets.get(order_set_id)
+            if order_set is None:
+                return _error(404, f"no order set {order_set_id}")
+            market = get_market(order_set.body.market)
+            gate = market.gate_closure_utc(order_set.body.delivery_date)
+            if now >= gate:
+                return _error(409, f"gate closed at {gate.isoformat()}: the order set can no longer be cancelled")
+            order_set.status, order_set.cancelled_utc = "cancelled", now
+        return _view(book, order_set, now, with_results=False)
+
+    @router.post("/admin/orders/faults")
+    def faults(count: int = 1, status_code: int = 503) -> dict:
+        """Make the next ``count`` order requests fail with ``status_code`` (to exercise alerts)."""
+        with book.lock:
+            book.fail_next, book.fail_status = max(0, count), status_code
+        return {"fail_next": book.fail_next, "status_code": book.fail_status}
+
+    app.include_router(router)
+    app.state.order_book = book
+    return book
