@@ -1,0 +1,257 @@
+"""The per-meter models: Prophet with temperature (production), weekly naive and gradient boosting (challengers).
+
+Every model has ``fit(train)`` and ``predict(target, temperature, clean_history, known_until)``:
+
+- ``train``: clean hours only (flagged hours never train), UTC index, columns ``y`` (kWh) and ``temperature_c``
+  (*observed*, short gaps interpolated); rows without a temperature are dropped;
+- ``temperature``: the temperature regressor for the target hours: the weather *forecast* available at the
+  cut-off (observed values only in the labelled "oracle weather" run);
+- ``clean_history``: readings known at the cut-off, flagged hours as NaN (lags and the naive use them);
+- ``known_until``: end (exclusive) of what was published by the cut-off.
+
+``predict`` returns a frame on ``target`` with ``forecast_kwh`` and, when the model has its own interval,
+``lower_kwh``/``upper_kwh`` (else NaN; the backtest fills empirical intervals).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+import pandas as pd
+from threadpoolctl import threadpool_limits
+
+from griddesk.consumption.features import lag_features, local_calendar, uk_holidays, weekly_naive
+
+logging.getLogger("prophet.plot").setLevel(logging.CRITICAL)
+logging.getLogger("prophet").setLevel(logging.WARNING)
+logging.getLogger("cmdstanpy").setLevel(logging.WARNING)
+
+#: Bump when features or model code change forecasts (enters the registry version).
+MODEL_CODE_VERSION = "consumption/v1"
+#: Heating degree base, degC (UK convention 15.5).
+HEATING_BASE_C = 15.5
+PROPHET, GBM, WEEKLY_NAIVE, ENSEMBLE = "prophet", "gbm", "weekly_naive", "ensemble"
+#: Fitted models; the ensemble (mean of Prophet and gradient boosting) is built from their forecasts.
+MODEL_NAMES = (PROPHET, GBM, WEEKLY_NAIVE)
+CANDIDATES = (*MODEL_NAMES, ENSEMBLE)
+ENSEMBLE_MEMBERS = (PROPHET, GBM)
+
+
+def _nan_frame(target: pd.DatetimeIndex, point: np.ndarray) -> pd.DataFrame:
+    nan = np.full(len(target), np.nan)
+    return pd.DataFrame({"forecast_kwh": point, "lower_kwh": nan, "upper_kwh": nan}, index=target)
+
+
+class WeeklyNaiveModel:
+    """The same local hour one week earlier; where that hour is flagged, two weeks earlier."""
+
+    name = WEEKLY_NAIVE
+    family = "naive"
+    hyperparameters: dict = {}
+
+    def fit(self, train: pd.DataFrame) -> WeeklyNaiveModel:
+        return self
+
+    def predict(self, target, temperature, clean_history, known_until) -> pd.DataFrame:
+        known = clean_history[clean_history.index < known_until]
+        point = weekly_naive(known, target)
+        lags = lag_features(known, target)
+        point = np.where(np.isnan(point), lags["lag_14d"].to_numpy(), point)
+        point = np.where(np.isnan(point), lags["day_mean_7d"].to_numpy(), point)
+        return _nan_frame(target, point)
+
+
+class ProphetModel:
+    """Prophet: local daily shapes for working days and off-days, weekly seasonality, England's holidays,
+    temperature and heating degrees as regressors; warm-started from the previous fit."""
+
+    name = PROPHET
+    family = "prophet"
+
+    def __init__(self, interval_width: float = 0.8, uncertainty_samples: int = 30, seed: int = 42):
+        self.hyperparameters = {
+            "interval_width": interval_width,
+            "uncertainty_samples": uncertainty_samples,
+            "n_changepoints": 10,
+            "daily_fourier": {"workday": 10, "offday": 6},
+            "weekly_fourier": 3,
+            "regressors": ["temperature_c", "heating_degrees_c"],
+        }
+        self.seed = seed
+        self.model = None
+        self.fit_seconds = 0.0
+
+    @staticmethod
+    def _frame(index: pd.DatetimeIndex, temperature: np.ndarray) -> pd.DataFrame:
+        cal = local_calendar(index)
+        # ds is local wall-clock time: the buildings' day follows it across clock changes.
+        return pd.DataFrame(
+            {
+                "ds": cal["ds_local"].to_numpy(),
+                "temperature_c": temperature,
+                "heating_degrees_c": np.clip(HEATING_BASE_C - temperature, 0.0, None),
+                "workday": ~cal["is_offday"].to_numpy(),
+                "offday": cal["is_offday"].to_numpy(),
+            }
+        )
+
+    def _holidays(self, first_year: int, last_year: int) -> pd.DataFrame:
+        hol = uk_holidays(first_year, last_year)
+        return pd.DataFrame({"holiday": list(hol.values()), "ds": pd.to_datetime(list(hol))})
+
+    def fit(self, train: pd.DataFrame) -> ProphetModel:
+        from prophet import Prophet
+        from prophet.utilities import warm_start_params
+
+        train = train.dropna(subset=["y", "temperature_c"])
+        if len(train) < 24 * 7:
+            raise ValueError(f"prophet needs at least a week of clean hours with temperature, got {len(train)}")
+        hp = self.hyperparameters
+        years = train.index.year
+        m = Prophet(
+            growth="linear",
+            n_changepoints=hp["n_changepoints"],
+            yearly_seasonality=False,
+            weekly_seasonality=hp["weekly_fourier"],
+            daily_seasonality=False,
+            holidays=self._holidays(int(years.min()), int(years.max()) + 1),
+            interval_width=hp["interval_width"],
+            uncertainty_samples=hp["uncertainty_samples"],
+        )
+        m.add_seasonality(
+            "daily_workday", period=1, fourier_order=hp["daily_fourier"]["workday"], condition_name="workday"
+        )
+        m.add_seasonality(
+            "daily_offday", period=1, fourier_order=hp["daily_fourier"]["offday"], condition_name="offday"
+        )
+        for r in hp["regressors"]:
+            m.add_regressor(r)
+        df = self._frame(train.index, train["temperature_c"].to_numpy(float))
+        df["y"] = train["y"].to_numpy(float)
+        init = None
+        if self.model is not None:
+            try:
+                init = warm_start_params(self.model)
+            except Exception:  # a changed shape (e.g. new holidays) just means a cold start
+                init = None
+        # require_converged=False: on L-BFGS's habitual "line search failed" keep the last iterate instead of
+        # Prophet's Newton fallback, which is 5-20x slower (as griddesk.forecasting.prophet_model does).
+        kwargs = {"algorithm": "LBFGS", "seed": self.seed, "require_converged": False}
+        if init:
+            kwargs["init"] = init
+        stan_logger = logging.getLogger("cmdstanpy")
+        level = stan_logger.level
+        stan_logger.setLevel(logging.CRITICAL)
+        started = time.perf_counter()
+        try:
+            m.fit(df, **kwargs)
+        finally:
+            stan_logger.setLevel(level)
+        self.fit_seconds = time.perf_counter() - started
+        self.model = m
+        return self
+
+    def predict(self, target, temperature, clean_history, known_until) -> pd.DataFrame:
+        if self.model is None:
+            raise RuntimeError("prophet: predict before fit")
+        df = self._frame(target, np.asarray(temperature, float))
+        np.random.seed(self.seed)  # Prophet samples intervals with numpy's global generator
+        out = self.model.predict(df)
+        point = np.clip(out["yhat"].to_numpy(float), 0.0, None)
+        res = pd.DataFrame({"forecast_kwh": point}, index=target)
+        if self.hyperparameters["uncertainty_samples"]:
+            res["lower_kwh"] = np.clip(out["yhat_lower"].to_numpy(float), 0.0, None)
+            res["upper_kwh"] = np.clip(out["yhat_upper"].to_numpy(float), 0.0, None)
+        else:
+            res["lower_kwh"] = res["upper_kwh"] = np.nan
+        return res
+
+
+GBM_FEATURES = (
+    "hour_local", "dow", "is_offday", "is_holiday", "temperature_c",
+    "lag_2d", "lag_7d", "lag_14d", "day_mean_2d", "day_mean_7d",
+)  # fmt: skip
+
+
+class GradientBoostingModel:
+    """scikit-learn HistGradientBoosting on local calendar, temperature and known-at-cut-off lags.
+
+    The target is the reading relative to the level of the day 7 days back, so one model serves every season.
+    """
+
+    name = GBM
+    family = "gbm"
+
+    def __init__(self, seed: int = 42):
+        self.hyperparameters = {"max_iter": 150, "learning_rate": 0.1, "max_leaf_nodes": 31, "loss": "squared_error",
+                                "target": "ratio_to_day_mean_7d", "features": list(GBM_FEATURES)}  # fmt: skip
+        self.seed = seed
+        self.model = None
+        self.clean_history: pd.Series | None = None
+
+    def _design(self, index, temperature, clean, known_until) -> pd.DataFrame:
+        cal = local_calendar(index)
+        lags = lag_features(clean, index, known_until)
+        x = pd.concat([cal[["hour_local", "dow", "is_offday", "is_holiday"]].astype(float), lags], axis=1)
+        x["temperature_c"] = np.asarray(temperature, float)
+        return x[list(GBM_FEATURES)]
+
+    def fit_history(self, train: pd.DataFrame, clean_history: pd.Series) -> GradientBoostingModel:
+        """Fit on ``train`` rows with lags from ``clean_history`` (each row's lags are >= 2 days old)."""
+        from sklearn.ensemble import HistGradientBoostingRegressor
+
+        train = train.dropna(subset=["y"])
+        x = self._design(train.index, train["temperature_c"].to_numpy(float), clean_history, None)
+        level = x["day_mean_7d"].to_numpy(float)
+        ok = np.isfinite(level) & (level > 0)
+        if ok.sum() < 24 * 7:
+            raise ValueError(f"gbm needs at least a week of rows with a known level, got {int(ok.sum())}")
+        hp = self.hyperparameters
+        model = HistGradientBoostingRegressor(
+            max_iter=hp["max_iter"], learning_rate=hp["learning_rate"], max_leaf_nodes=hp["max_leaf_nodes"],
+            loss=hp["loss"], random_state=self.seed,
+        )  # fmt: skip
+        # One thread: OpenMP over busy shared cores is many times slower, and the backtest parallelises by meter.
+        with threadpool_limits(1):
+            model.fit(x[ok], train["y"].to_numpy(float)[ok] / level[ok])
+        self.model = model
+        return self
+
+    def fit(self, train: pd.DataFrame) -> GradientBoostingModel:
+        raise TypeError("GradientBoostingModel needs fit_history(train, clean_history)")
+
+    def predict(self, target, temperature, clean_history, known_until) -> pd.DataFrame:
+        if self.model is None:
+            raise RuntimeError("gbm: predict before fit")
+        x = self._design(target, temperature, clean_history, known_until)
+        level = x["day_mean_7d"].to_numpy(float)
+        if not np.isfinite(level).all():
+            # the level day is flagged: fall back to the mean of the last known clean days
+            known = clean_history[clean_history.index < known_until].dropna()
+            level = np.where(np.isfinite(level), level, float(known.iloc[-24 * 7 :].mean()))
+        with threadpool_limits(1):
+            point = np.clip(self.model.predict(x) * level, 0.0, None)
+        return _nan_frame(target, point)
+
+
+def empirical_interval(point: np.ndarray, errors: np.ndarray, width: float) -> tuple[np.ndarray, np.ndarray]:
+    """``point`` plus the (1-width)/2 and (1+width)/2 quantiles of past errors (actual - forecast), clipped at 0."""
+    errors = np.asarray(errors, float)
+    errors = errors[np.isfinite(errors)]
+    if len(errors) < 24:
+        nan = np.full(len(point), np.nan)
+        return nan, nan
+    lo, hi = np.quantile(errors, [(1 - width) / 2, (1 + width) / 2])
+    return np.clip(point + lo, 0.0, None), np.clip(point + hi, 0.0, None)
+
+
+def ensemble_forecast(preds: dict[str, pd.DataFrame]) -> pd.DataFrame | None:
+    """Equal-weight mean of the members' points (griddesk.forecasting.ensemble.combine); None without them all."""
+    from griddesk.forecasting.ensemble import combine
+
+    if not all(m in preds for m in ENSEMBLE_MEMBERS):
+        return None
+    point = combine({m: preds[m]["forecast_kwh"] for m in ENSEMBLE_MEMBERS})
+    return _nan_frame(point.index, point.to_numpy(float))
