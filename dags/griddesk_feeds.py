@@ -11,7 +11,9 @@ after CKW published X+1's dynamic tariffs:
    meter consumption. A week of history per run heals late data; unchanged days are not written again;
 3. **retention**: 5-minute telemetry and the API call log older than `GRIDDESK_FEEDS_RETENTION_DAYS` become
    hourly aggregates;
-4. **dbt build** of the feed staging models and the operations marts (one invocation).
+4. **dbt build** of the feed staging models and the operations marts (one invocation);
+5. **validate feeds**: ONE Great Expectations run over every feed's SLA day (expectations/feeds.yml), results in
+   `raw.dq_validation_results`, one alert email per failed (suite, source, day). See docs/alerts.md.
 
 Plant live telemetry is polled every 5 minutes by `griddesk_plant_telemetry`. See docs/feeds.md.
 """
@@ -82,7 +84,16 @@ def griddesk_feeds():
 
         return dbt_build_feeds()
 
-    dbt_build(retention(extract.expand(job=plan(submit_orders()))))
+    @task(trigger_rule="all_done")
+    def validate_feeds(folded: dict) -> dict:
+        """One GX run over all feeds (one context, one task): results stored, alerts sent once per key."""
+        from griddesk.pipeline.quality_tasks import validate_feeds_for_run
+
+        return validate_feeds_for_run(_run_date(), run_id=get_current_context()["run_id"])
+
+    folded = retention(extract.expand(job=plan(submit_orders())))
+    dbt_build(folded)
+    validate_feeds(folded)
 
 
 griddesk_feeds_dag = griddesk_feeds()

@@ -36,3 +36,130 @@ def validate_for_run(
                 sent = send_alert_once(conn, quality_alert_key(result), subject, html, settings.alert_email_to)
             log.warning("%s (%s)", subject, "emailed" if sent else "already emailed")
     return {r.market_code: r.passed_critical for r in results}
+
+
+def feed_sources(conn, settings: Settings) -> dict[str, list[str]]:
+    """Source keys per feed for the daily run: configured tariffs, locations and batteries; registered plants."""
+    from griddesk.feeds import battery, ckw, meters, weather
+    from griddesk.feeds.reference import battery_id_for
+    from griddesk.pipeline.feed_tasks import weather_location_codes
+
+    with conn.cursor() as cur:
+        cur.execute("select plant_id from raw.plants order by 1")
+        plants = [r[0] for r in cur.fetchall()]
+    locations = weather_location_codes(settings)
+    return {
+        ckw.FEED_TARIFFS: [t.strip() for t in settings.ckw_tariff_names.split(",") if t.strip()],
+        ckw.FEED_TRA: ["tra"],
+        weather.FEED_OBSERVATIONS: locations,
+        weather.FEED_FORECASTS: locations,
+        battery.FEED_BATTERY: [battery_id_for(code) for code in settings.market_codes],
+        meters.FEED_METERS: [meters.PORTFOLIO],
+        # Plants count once the 5-minute poller registered them (raw.plants): a dead poller is then caught.
+        ckw.FEED_PLANT: plants,
+    }
+
+
+def feed_consequence(result, spec) -> str:
+    """What a failed feed-day means downstream, in the alert's words."""
+    what = f"{spec.feed} {result.market_code} {result.delivery_date_local.isoformat()}"
+    if result.passed_critical:
+        return f"{what} is used as it is; the warnings below need a look."
+    return (
+        f"{what} is blocked: marts.fct_data_quality_daily_summary marks it untrusted, and nothing downstream may "
+        "use it until a rerun of the feed passes."
+    )
+
+
+def validate_feeds_for_run(run_date, run_id: str, settings: Settings | None = None) -> dict:
+    """ONE GX run over every feed's SLA day for the daily feeds run on ``run_date``; results stored, alerts sent.
+
+    Returns per-suite verdicts (``source key -> passed critical``), the alerts sent and the timings (seconds).
+    """
+    import time
+
+    from griddesk.pipeline.feed_tasks import feeds_sim_now
+    from griddesk.quality.alerts import quality_alert_key, render_quality_alert, send_alert_once
+    from griddesk.quality.feeds_gate import load_feed_specs, scope_days_for_run, validate_feeds
+    from griddesk.quality.gx_runner import default_gate, store_results
+    from griddesk.quality.settings import get_quality_settings
+
+    started = time.perf_counter()
+    settings = settings or get_settings()
+    qsettings = get_quality_settings()
+    url = db.warehouse_url(settings)
+    specs = load_feed_specs()
+    by_suite = {s.suite: s for s in specs.values()}
+    gate = default_gate()
+    _ = gate.context  # the GX import, timed on its own
+    imported = time.perf_counter()
+    with db.connect(url) as conn:
+        scopes = scope_days_for_run(specs, feed_sources(conn, settings), run_date)
+        run = validate_feeds(gate, conn, scopes, feeds_sim_now(run_date), run_id, specs)
+        store_results(conn, run.results, run_id)
+    sent = []
+    for result in run.results:
+        if not result.failed:
+            continue
+        subject, html = render_quality_alert(
+            result, {"Data Docs": qsettings.gx_docs_url}, feed_consequence(result, by_suite[result.suite_name])
+        )
+        with db.connect(url) as conn:
+            if send_alert_once(conn, quality_alert_key(result), subject, html, settings.alert_email_to):
+                sent.append(quality_alert_key(result))
+        log.warning("%s", subject)
+    verdicts: dict[str, dict[str, bool]] = {}
+    for r in run.results:
+        verdicts.setdefault(r.suite_name, {})[r.market_code] = r.passed_critical
+    return {
+        "verdicts": verdicts,
+        "alerts_sent": sent,
+        "seconds_gx_import": round(imported - started, 3),
+        "seconds_validate": round(time.perf_counter() - imported, 3),
+        "timings_s": {k: round(v, 3) for k, v in run.timings_s.items()},
+    }
+
+
+WATCHES = ("data_gaps", "api_health", "forecast_drift", "bid_executions", "deadline")
+
+
+def run_watch(kind: str, run_date, now_utc, settings: Settings | None = None) -> dict:
+    """Run one watch of ``griddesk.quality.watches`` for run day ``run_date`` and send its alerts once per key.
+
+    ``now_utc`` is the run's clock (the simulated clock in backtests): the deadline watch compares it with gate
+    closure of delivery day ``run_date + 1``. The API-health watch looks at the last 24 h of the wall clock,
+    because the call log is stamped with the wall clock.
+
+    Raises:
+        KeyError: an unknown watch.
+    """
+    from datetime import UTC, datetime, timedelta
+
+    from griddesk.quality import watches
+    from griddesk.quality.settings import get_quality_settings
+
+    settings = settings or get_settings()
+    q = get_quality_settings()
+    url = db.warehouse_url(settings)
+    markets = settings.market_codes
+    with db.connect(url) as conn:
+        if kind == "data_gaps":
+            alerts = watches.data_gap_alerts(conn, run_date - timedelta(days=7), run_date, q.gap_min_intervals)
+        elif kind == "api_health":
+            wall = datetime.now(UTC)
+            alerts = watches.api_health_alerts(
+                conn, wall - timedelta(hours=24), wall, q.api_min_success_rate, q.api_min_calls
+            )
+        elif kind == "forecast_drift":
+            alerts = watches.forecast_drift_alerts(conn, markets, run_date, q.drift_window_days, q.drift_mae_per_mwh)
+        elif kind == "bid_executions":
+            alerts = watches.bid_execution_alerts(conn, run_date - timedelta(days=1), run_date + timedelta(days=1))
+        elif kind == "deadline":
+            alerts = watches.deadline_alerts(
+                conn, markets, run_date + timedelta(days=1), now_utc, timedelta(minutes=q.deadline_margin_minutes)
+            )
+        else:
+            raise KeyError(f"unknown watch {kind!r}; known: {', '.join(WATCHES)}")
+    links = {"Data Docs": q.gx_docs_url, "dbt docs": q.dbt_docs_url}
+    sent = watches.send_watch_alerts(url, alerts, settings.alert_email_to, links)
+    return {"watch": kind, "alerts": [a.key for a in alerts], "sent": sent}

@@ -61,13 +61,16 @@ def _link(label: str, url: str) -> str:
     return f'<a href="{escape(url, quote=True)}">{escape(label)}</a>'
 
 
-def render_quality_alert(result: MarketDayResult, links: Mapping[str, str] | None = None) -> tuple[str, str]:
+def render_quality_alert(
+    result: MarketDayResult, links: Mapping[str, str] | None = None, consequence: str | None = None
+) -> tuple[str, str]:
     """Subject and HTML body of the alert for one failed market-day.
 
     Args:
         result: a validation with at least one failed expectation.
         links: label -> URL shown under the table, e.g. ``{"Data Docs": result.data_docs_url}``; empty or
             None values are skipped. Only http(s) and file URLs become links.
+        consequence: what the failure means downstream; default: the market-day rule (no forecast, no orders).
 
     Returns:
         (subject, html), e.g. ``[GridDesk][CRITICAL] raw_day_ahead_prices failed for FR 2016-12-24``. Every
@@ -81,29 +84,63 @@ def render_quality_alert(result: MarketDayResult, links: Mapping[str, str] | Non
     verb = "failed" if level == "CRITICAL" else "has warnings"
     subject = f"[GridDesk][{level}] {result.suite_name} {verb} for {result.market_code} {day}"
 
+    rows = [(o.expectation_id, o.column or "", o.observed, o.expected, o.severity) for o in result.failed]
+    footer = f"Validated at {result.validated_at_utc.isoformat()} (UTC)."
+    body = _html_body(subject, consequence or _consequence(result, level), _COLUMNS, rows, links, footer)
+    return subject, body
+
+
+def _html_body(
+    subject: str,
+    consequence: str,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[object]],
+    links: Mapping[str, str] | None,
+    footer: str | None = None,
+) -> str:
+    """The one alert layout: subject line, consequence, a small escaped table, an optional footer, the links."""
     cell = f'style="{_CELL_STYLE}"'
-    header = "".join(f"<th {cell}>{name}</th>" for name in _COLUMNS)
-    rows = "".join(
-        "<tr>"
-        + "".join(
-            f"<td {cell}>{escape(value)}</td>"
-            for value in (o.expectation_id, o.column or "", o.observed, o.expected, o.severity)
-        )
-        + "</tr>"
-        for o in result.failed
+    header = "".join(f"<th {cell}>{escape(str(c))}</th>" for c in columns)
+    body_rows = "".join(
+        "<tr>" + "".join(f"<td {cell}>{escape('' if v is None else str(v))}</td>" for v in r) + "</tr>" for r in rows
     )
     link_items = [_link(label, url) for label, url in (links or {}).items() if url]
-    links_html = ("<p>" + " · ".join(link_items) + "</p>") if link_items else ""
-    body = (
+    return (
         "<html><body>"
         f"<p><strong>{escape(subject)}</strong></p>"
-        f"<p>{escape(_consequence(result, level))}</p>"
-        f'<table style="{_TABLE_STYLE}"><thead><tr>{header}</tr></thead><tbody>{rows}</tbody></table>'
-        f"<p>Validated at {escape(result.validated_at_utc.isoformat())} (UTC).</p>"
-        f"{links_html}"
-        "</body></html>"
+        f"<p>{escape(consequence)}</p>"
+        f'<table style="{_TABLE_STYLE}"><thead><tr>{header}</tr></thead><tbody>{body_rows}</tbody></table>'
+        + (f"<p>{escape(footer)}</p>" if footer else "")
+        + (("<p>" + " · ".join(link_items) + "</p>") if link_items else "")
+        + "</body></html>"
     )
-    return subject, body
+
+
+def render_table_alert(
+    level: str,
+    title: str,
+    scope: str,
+    day: str,
+    consequence: str,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[object]],
+    links: Mapping[str, str] | None = None,
+) -> tuple[str, str]:
+    """Subject and HTML body of a non-GX alert (data gap, API health, drift, execution, deadline).
+
+    Same layout as :func:`render_quality_alert`: ``[GridDesk][LEVEL] <title> for <scope> <day>``, the
+    consequence, a small table and the links. Every value is HTML-escaped.
+
+    Raises:
+        ValueError: a level other than CRITICAL/WARNING, or no rows.
+    """
+    if level not in ("CRITICAL", "WARNING"):
+        raise ValueError(f"alert level must be CRITICAL or WARNING, got {level!r}")
+    rows = [list(r) for r in rows]
+    if not rows:
+        raise ValueError(f"{title} for {scope} {day}: no rows, nothing to alert")
+    subject = f"[GridDesk][{level}] {title} for {scope} {day}"
+    return subject, _html_body(subject, consequence, columns, rows, links)
 
 
 _CLAIM_SQL = """
@@ -179,4 +216,4 @@ def send_alert_once(
     return True
 
 
-__all__ = ["alert_level", "quality_alert_key", "render_quality_alert", "send_alert_once"]
+__all__ = ["alert_level", "quality_alert_key", "render_quality_alert", "render_table_alert", "send_alert_once"]

@@ -101,6 +101,16 @@ class ExpectationOutcome:
 
 
 @dataclass(frozen=True)
+class Batch:
+    """One GX batch: a scope (market code or a feed's source key), a delivery day, its frame and $PARAMETERs."""
+
+    scope: str
+    day: date
+    frame: pd.DataFrame = field(repr=False)
+    parameters: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True)
 class MarketDayResult:
     """The gate's verdict for one (market, delivery day)."""
 
@@ -381,6 +391,7 @@ class QualityGate:
         self.build_data_docs = build_data_docs
         self._context = None
         self._validation_definition = None
+        self._definitions: dict[str, Any] = {}
         self.timings_s: dict[str, float] = {}
 
     @property
@@ -398,6 +409,7 @@ class QualityGate:
             validation_definition = context.validation_definitions.get(VALIDATION_DEFINITION_NAME)
             check_suite_contract(validation_definition.suite)
             self._context, self._validation_definition = context, validation_definition
+            self._definitions[VALIDATION_DEFINITION_NAME] = validation_definition
             self.timings_s["context_load"] = time.perf_counter() - started
             log.info("GX context %s loaded in %.1f s", self.context_root_dir, self.timings_s["context_load"])
         return self._context
@@ -451,31 +463,56 @@ class QualityGate:
     def validate_frames(
         self, frames: Mapping[MarketDay, pd.DataFrame], as_of_utc: datetime, run_id: str
     ) -> list[MarketDayResult]:
-        """Run the suite on prepared batch frames (columns of ``FRAME_DTYPES``), one GX validation each."""
+        """Run the prices suite on prepared batch frames (columns of ``FRAME_DTYPES``), one GX validation each."""
+        tolerance = self.publication_tolerance()
+        batches = [
+            Batch(
+                md.market_code,
+                md.delivery_date_local,
+                frame,
+                expectation_parameters(
+                    md.market_code, md.delivery_date_local, as_of_utc, batch_resolution_minutes(frame), tolerance
+                ),
+            )
+            for md, frame in frames.items()
+        ]
+        return self.validate_batches(VALIDATION_DEFINITION_NAME, batches, run_id)
+
+    def validation_definition(self, name: str):
+        """A validation definition of the context, its suite checked by ``check_suite_contract`` (cached)."""
         _ = self.context  # imports GX and loads the context on first use (timed as context_load)
+        if name not in self._definitions:
+            definition = self._context.validation_definitions.get(name)
+            check_suite_contract(definition.suite)
+            self._definitions[name] = definition
+        return self._definitions[name]
+
+    def validate_batches(
+        self, validation_definition_name: str, batches: Sequence[Batch], run_id: str
+    ) -> list[MarketDayResult]:
+        """Run one validation definition on in-memory batches, in this process's one GX context.
+
+        Each batch is one (scope, day): a market or a feed's source key. Results keep the batches' order.
+        """
         from great_expectations.core.run_identifier import RunIdentifier
         from great_expectations.data_context.types.resource_identifiers import (
             ExpectationSuiteIdentifier,
             ValidationResultIdentifier,
         )
 
-        validation_definition = self._validation_definition
+        validation_definition = self.validation_definition(validation_definition_name)
         suite_order = [e.meta["name"] for e in validation_definition.suite.expectations]
-        tolerance = self.publication_tolerance()
         started = time.perf_counter()
         results: list[MarketDayResult] = []
         result_ids = []
-        for md, frame in frames.items():
-            params = expectation_parameters(
-                md.market_code, md.delivery_date_local, as_of_utc, batch_resolution_minutes(frame), tolerance
-            )
+        for batch in batches:
             validated_at_utc = datetime.now(UTC)
             gx_run_id = RunIdentifier(
-                run_name=f"{run_id}__{md.market_code}__{md.delivery_date_local.isoformat()}", run_time=validated_at_utc
+                run_name=f"{run_id}__{batch.scope}__{batch.day.isoformat()}", run_time=validated_at_utc
             )
             suite_result = validation_definition.run(
-                batch_parameters={"dataframe": frame},
-                expectation_parameters=params,
+                batch_parameters={"dataframe": batch.frame},
+                expectation_parameters=dict(batch.parameters),
                 result_format={"result_format": "SUMMARY", "partial_unexpected_count": 20},
                 run_id=gx_run_id,
             )
@@ -489,18 +526,19 @@ class QualityGate:
             results.append(
                 MarketDayResult(
                     suite_name=validation_definition.suite.name,
-                    market_code=md.market_code,
-                    delivery_date_local=md.delivery_date_local,
+                    market_code=batch.scope,
+                    delivery_date_local=batch.day,
                     validated_at_utc=validated_at_utc,
-                    outcomes=outcomes_from_gx(suite_result, params, suite_order),
-                    parameters=params,
+                    outcomes=outcomes_from_gx(suite_result, batch.parameters, suite_order),
+                    parameters=batch.parameters,
                 )
             )
         self.timings_s["validate"] = time.perf_counter() - started
         if self.build_data_docs and results:
             results = self._with_data_docs(results, result_ids)
         log.info(
-            "validated %d market-days in %.2f s (%s)",
+            "%s: validated %d batches in %.2f s (%s)",
+            validation_definition.suite.name,
             len(results),
             self.timings_s["validate"],
             ", ".join(
@@ -585,6 +623,7 @@ def store_results(conn, results: Sequence[MarketDayResult], run_id: str) -> int:
 
 __all__ = [
     "DEFAULT_CONTEXT_DIR",
+    "Batch",
     "PRICES_RELATION",
     "SUITE_NAME",
     "ExpectationOutcome",

@@ -1,0 +1,58 @@
+"""
+### GridDesk quality watch (daily, run day X, 11:30 Europe/Zurich: 30 min before the EU gate closure)
+
+The alerts that are not Great Expectations suites, each sent at most once per (kind, scope, day) through the
+SMTP provider (see docs/alerts.md):
+
+- **deadline**: no orders recorded for delivery day X+1 of a market 30 min before its gate closure, and the
+  quality gate did not block it on purpose: `griddesk_morning` missed its deadline (CRITICAL);
+- **bid executions**: rejected orders, or an execution above its submitted volume (CRITICAL);
+- **data gaps**: missing or zero-as-missing intervals the feeds recorded in the last week (WARNING);
+- **API health**: an endpoint-hour below the success-rate threshold in the last 24 h (WARNING);
+- **forecast drift**: the rolling MAE of a market's price forecast above the threshold (WARNING).
+
+The feeds' own GX suites run in `griddesk_feeds` (one GX run for all feeds); the price gate in the morning and
+afternoon DAGs. Thresholds: `GRIDDESK_QUALITY_*`. Data Docs: `make docs`.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import Param, dag, get_current_context, task
+from airflow.timetables.trigger import CronTriggerTimetable
+
+from griddesk.pipeline.dag_support import DEFAULT_ARGS
+
+
+def _run_date_and_now():
+    from datetime import date
+
+    ctx = get_current_context()
+    value = (ctx["params"].get("run_date") or "").strip()
+    now = ctx["logical_date"]
+    return (date.fromisoformat(value) if value else now.date()), now
+
+
+@dag(
+    schedule=CronTriggerTimetable("30 11 * * *", timezone="Europe/Zurich"),
+    start_date=pendulum.datetime(2016, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    params={"run_date": Param("", type="string", description="Run day X (YYYY-MM-DD). Empty: the logical date.")},
+    tags=["griddesk", "daily", "quality"],
+    doc_md=__doc__,
+)
+def griddesk_quality_watch():
+    @task
+    def watch(kind: str) -> dict:
+        """Run one watch and send its alerts once per key."""
+        from griddesk.pipeline.quality_tasks import run_watch
+
+        run_date, now = _run_date_and_now()
+        return run_watch(kind, run_date, now)
+
+    watch.expand(kind=["deadline", "bid_executions", "data_gaps", "api_health", "forecast_drift"])
+
+
+griddesk_quality_watch_dag = griddesk_quality_watch()

@@ -1,0 +1,42 @@
+"""Data-quality settings (prefix ``GRIDDESK_QUALITY_``), documented in docs/alerts.md."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class QualitySettings(BaseSettings):
+    """Where alert links point and the thresholds of the watches (feeds' SLAs live in expectations/feeds.yml)."""
+
+    model_config = SettingsConfigDict(env_prefix="GRIDDESK_QUALITY_", extra="ignore")
+
+    docs_url: str = Field(
+        "http://localhost:8081",
+        description="Base URL where `make docs` serves GX Data Docs (/gx/) and dbt docs (/dbt/).",
+    )
+    api_min_success_rate: float = Field(0.9, ge=0, le=1, description="API health alert below this hourly success rate.")
+    api_min_calls: int = Field(3, ge=1, description="An endpoint-hour needs this many calls before it can alert.")
+    drift_mae_per_mwh: float = Field(25.0, gt=0, description="Forecast drift alert when the rolling MAE exceeds this.")
+    drift_window_days: int = Field(7, ge=1, description="Days in the rolling forecast MAE.")
+    gap_min_intervals: int = Field(
+        1, ge=1, description="Data-gap alert when a feed-day has this many missing intervals."
+    )
+    deadline_margin_minutes: int = Field(
+        30, ge=0, description="Deadline alert when a market-day's orders are missing this long before gate closure."
+    )
+
+    @property
+    def gx_docs_url(self) -> str:
+        return self.docs_url.rstrip("/") + "/gx/index.html"
+
+    @property
+    def dbt_docs_url(self) -> str:
+        return self.docs_url.rstrip("/") + "/dbt/index.html"
+
+
+@lru_cache(maxsize=1)
+def get_quality_settings() -> QualitySettings:
+    return QualitySettings()

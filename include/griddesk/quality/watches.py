@@ -1,0 +1,313 @@
+"""Watches that are not GX suites: data gaps, API health, forecast drift, bid executions, missed deadlines.
+
+Each watch is one SQL query over the warehouse and returns :class:`WatchAlert` values; :func:`send_watch_alerts`
+renders them with :func:`griddesk.quality.alerts.render_table_alert` and sends each at most once per key
+(``kind|scope|day``) through ``send_alert_once``, like the GX alerts. Thresholds: ``QualitySettings``
+(``GRIDDESK_QUALITY_*``), documented in docs/alerts.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from griddesk.markets import get_market
+
+
+@dataclass(frozen=True)
+class WatchAlert:
+    """One alert: ``kind`` and ``scope``/``day`` make its dedup key; the rows are the evidence."""
+
+    kind: str
+    level: str
+    title: str
+    scope: str
+    day: date
+    consequence: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple, ...]
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}|{self.scope}|{self.day.isoformat()}"
+
+
+def _fetch(conn, query: str, params: dict) -> list[tuple]:
+    with conn.cursor() as cur:
+        cur.execute(query, params)
+        return cur.fetchall()
+
+
+def _table_exists(conn, name: str) -> bool:
+    return _fetch(conn, "select to_regclass(%(n)s) is not null", {"n": name})[0][0]
+
+
+def _group(rows: Iterable[tuple], n_key: int) -> dict[tuple, list[tuple]]:
+    out: dict[tuple, list[tuple]] = {}
+    for r in rows:
+        out.setdefault(tuple(r[:n_key]), []).append(tuple(r[n_key:]))
+    return out
+
+
+# --------------------------------------------------------------------------- data gaps
+
+_GAPS_SQL = """
+with newest as (
+    select distinct on (feed, source_key, window_start_utc, window_end_utc) batch_id
+    from raw.feed_batches
+    where window_start_utc < %(end)s and window_end_utc > %(start)s
+    order by feed, source_key, window_start_utc, window_end_utc, version desc
+)
+select g.feed, g.source_key, (g.gap_start_utc at time zone 'UTC')::date as gap_day,
+       g.series_key, g.gap_start_utc, g.gap_end_utc, g.n_intervals, g.reason
+from raw.feed_gaps g join newest using (batch_id)
+where g.gap_start_utc >= %(start)s and g.gap_start_utc < %(end)s
+order by 1, 2, 3, g.series_key, g.gap_start_utc
+"""
+
+
+def data_gap_alerts(conn, first_day: date, last_day: date, min_intervals: int = 1) -> list[WatchAlert]:
+    """One WARNING per (feed, source key, UTC day) whose newest batches recorded >= ``min_intervals`` missing."""
+    params = {"start": _utc_midnight(first_day), "end": _utc_midnight(last_day + timedelta(days=1))}
+    alerts = []
+    for (feed, source, day), rows in _group(_fetch(conn, _GAPS_SQL, params), 3).items():
+        missing = sum(r[3] for r in rows)
+        if missing < min_intervals:
+            continue
+        alerts.append(
+            WatchAlert(
+                "data_gap",
+                "WARNING",
+                f"data gap in {feed}",
+                source,
+                day,
+                f"{missing} interval(s) of {feed} ({source}) are missing or marked missing on {day} (UTC). They are "
+                "recorded, not filled: the marts show them as null. Nothing is blocked.",
+                ("Series", "Gap start (UTC)", "Gap end (UTC)", "Intervals", "Reason"),
+                tuple((r[0], r[1].isoformat(), r[2].isoformat(), r[3], r[4]) for r in rows),
+            )
+        )
+    return alerts
+
+
+def _utc_midnight(day: date) -> datetime:
+    return datetime.combine(day, datetime.min.time(), tzinfo=UTC)
+
+
+# --------------------------------------------------------------------------- API health
+
+_API_SQL = """
+select endpoint, (date_trunc('hour', requested_at_utc) at time zone 'UTC')::date as day,
+       date_trunc('hour', requested_at_utc) as hour_utc, feed,
+       count(*) as n_calls,
+       count(*) filter (where status_code between 200 and 299 and error is null) as n_success,
+       percentile_cont(0.95) within group (order by latency_ms) as p95_latency_ms,
+       string_agg(distinct coalesce(status_code::text, 'no answer'), ', ')
+           filter (where not (status_code between 200 and 299 and error is null)) as failures
+from raw.api_call_log
+where requested_at_utc >= %(since)s and requested_at_utc < %(until)s
+group by 1, 2, 3, 4
+order by 1, 2, 3
+"""
+
+
+def api_health_alerts(
+    conn, since_utc: datetime, until_utc: datetime, min_success_rate: float, min_calls: int
+) -> list[WatchAlert]:
+    """One WARNING per (endpoint, UTC day) with an hour of >= ``min_calls`` calls below ``min_success_rate``.
+
+    Every attempt counts (a failure a retry healed is still a failure), as in ``fct_api_health``.
+    """
+    alerts = []
+    rows = _fetch(conn, _API_SQL, {"since": since_utc, "until": until_utc})
+    for (endpoint, day), hours in _group(rows, 2).items():
+        bad = [
+            (h[0].isoformat(), h[1], h[2], h[3], f"{h[3] / h[2]:.0%}", f"{h[4]:.0f}", h[5] or "")
+            for h in hours
+            if h[2] >= min_calls and h[3] / h[2] < min_success_rate
+        ]
+        if bad:
+            alerts.append(
+                WatchAlert(
+                    "api_health",
+                    "WARNING",
+                    "API health below threshold",
+                    endpoint,
+                    day,
+                    f"{endpoint} answered fewer than {min_success_rate:.0%} of calls successfully in {len(bad)} hour(s). "
+                    "The clients retried; data arrived only if the job succeeded. Nothing is blocked.",
+                    ("Hour (UTC)", "Feed", "Calls", "Successes", "Success rate", "p95 latency (ms)", "Failures"),
+                    tuple(bad),
+                )
+            )
+    return alerts
+
+
+# --------------------------------------------------------------------------- forecast drift
+
+_DRIFT_SQL = """
+with actual as (
+    select distinct on (market_code, delivery_start_utc) market_code, delivery_start_utc, price_per_mwh
+    from raw.entsoe_day_ahead_prices
+    where market_code = any(%(markets)s) and delivery_date_local between %(first)s and %(last)s
+    order by market_code, delivery_start_utc, version desc
+)
+select f.market_code, f.model_version, count(*) as n_mtus, count(distinct f.delivery_date_local) as n_days,
+       avg(abs(f.forecast_price_per_mwh - a.price_per_mwh)) as mae_per_mwh, min(f.currency)
+from raw.price_forecasts f
+join actual a using (market_code, delivery_start_utc)
+where f.delivery_date_local between %(first)s and %(last)s
+group by 1, 2
+order by 1, 2
+"""
+
+
+def forecast_drift_alerts(
+    conn, markets: Sequence[str], day: date, window_days: int, max_mae_per_mwh: float
+) -> list[WatchAlert]:
+    """One WARNING per market whose rolling MAE (days ``day - window + 1 .. day``) exceeds the threshold.
+
+    Forecasts are scored against the newest published price of each MTU (raw tables, so it works before dbt).
+    """
+    params = {"markets": list(markets), "first": day - timedelta(days=window_days - 1), "last": day}
+    alerts = []
+    for (market,), rows in _group(_fetch(conn, _DRIFT_SQL, params), 1).items():
+        bad = [
+            (r[0], r[2], r[1], f"{r[3]:.2f}", f"{max_mae_per_mwh:.2f}", r[4]) for r in rows if r[3] > max_mae_per_mwh
+        ]
+        if bad:
+            alerts.append(
+                WatchAlert(
+                    "forecast_drift",
+                    "WARNING",
+                    f"forecast drift (rolling {window_days}-day MAE)",
+                    market,
+                    day,
+                    f"The {window_days}-day MAE of {market}'s price forecast is above {max_mae_per_mwh:g} per MWh. "
+                    "Forecasts and orders still go out; review the model (champion, retraining, inputs).",
+                    ("Model version", "Days scored", "MTUs scored", "MAE per MWh", "Threshold", "Currency"),
+                    tuple(bad),
+                )
+            )
+    return alerts
+
+
+# --------------------------------------------------------------------------- bid executions
+
+_REJECTED_SQL = """
+select market_code, delivery_date_local, delivery_start_utc, side, volume_mw, limit_price_per_mwh, status
+from raw.bid_orders
+where delivery_date_local between %(first)s and %(last)s and status = 'rejected'
+order by 1, 2, 3, 4
+"""
+_OVERFILL_SQL = """
+select market_code, delivery_date_local, delivery_start_utc, side, volume_mw, accepted_volume_mw
+from raw.bid_executions
+where delivery_date_local between %(first)s and %(last)s and accepted_volume_mw > volume_mw + 1e-9
+order by 1, 2, 3, 4
+"""
+
+
+def bid_execution_alerts(conn, first_day: date, last_day: date) -> list[WatchAlert]:
+    """One CRITICAL per market-day with rejected orders or an execution above its submitted volume."""
+    params = {"first": first_day, "last": last_day}
+    evidence: dict[tuple, list[tuple]] = {}
+    for r in _fetch(conn, _REJECTED_SQL, params):
+        evidence.setdefault((r[0], r[1]), []).append((r[2].isoformat(), r[3], r[4], "", f"order {r[6]}"))
+    if _table_exists(conn, "raw.bid_executions"):  # written by the bidding capability once it executes orders
+        for r in _fetch(conn, _OVERFILL_SQL, params):
+            evidence.setdefault((r[0], r[1]), []).append(
+                (r[2].isoformat(), r[3], r[4], r[5], "executed volume above submitted volume")
+            )
+    return [
+        WatchAlert(
+            "bid_execution",
+            "CRITICAL",
+            "bid execution failure",
+            market,
+            day,
+            f"Orders for {market} {day} did not execute as submitted: the battery position differs from the "
+            "schedule. Check the exchange answer and hedge manually before gate closure if needed.",
+            ("Delivery start (UTC)", "Side", "Submitted MW", "Executed MW", "Problem"),
+            tuple(rows),
+        )
+        for (market, day), rows in sorted(evidence.items())
+    ]
+
+
+# --------------------------------------------------------------------------- deadlines
+
+_ORDERS_SQL = """
+select market_code, count(*) from raw.bid_orders
+where delivery_date_local = %(day)s and market_code = any(%(markets)s) group by 1
+"""
+_BLOCKED_SQL = """
+select distinct market_code from raw.dq_validation_results
+where suite_name = 'raw_day_ahead_prices' and delivery_date_local = %(day)s and market_code = any(%(markets)s)
+  and severity = 'critical' and not success
+"""
+
+
+def deadline_alerts(
+    conn, markets: Sequence[str], delivery_day: date, now_utc: datetime, margin: timedelta
+) -> list[WatchAlert]:
+    """One CRITICAL per market whose orders for ``delivery_day`` are missing ``margin`` before gate closure.
+
+    A market-day that the quality gate blocked on purpose is not a missed deadline (its own alert went out).
+    """
+    params = {"day": delivery_day, "markets": list(markets)}
+    have_orders = dict(_fetch(conn, _ORDERS_SQL, params))
+    blocked = {r[0] for r in _fetch(conn, _BLOCKED_SQL, params)}
+    alerts = []
+    for code in markets:
+        closure = get_market(code).gate_closure_utc(delivery_day)
+        if now_utc < closure - margin or have_orders.get(code) or code in blocked:
+            continue
+        alerts.append(
+            WatchAlert(
+                "deadline",
+                "CRITICAL",
+                "griddesk_morning missed its deadline",
+                code,
+                delivery_day,
+                f"No orders for {code} {delivery_day} were recorded by {(closure - margin).isoformat()}, "
+                f"{margin.total_seconds() / 60:.0f} min before gate closure at {closure.isoformat()}. "
+                "Check the griddesk_morning run in Airflow and submit manually if it cannot finish in time.",
+                ("Market", "Delivery day", "Gate closure (UTC)", "Checked at (UTC)", "Orders recorded"),
+                ((code, delivery_day.isoformat(), closure.isoformat(), now_utc.isoformat(), 0),),
+            )
+        )
+    return alerts
+
+
+# --------------------------------------------------------------------------- sending
+
+
+def send_watch_alerts(
+    url: str, alerts: Iterable[WatchAlert], to: str, links: dict[str, str] | None = None
+) -> list[str]:
+    """Render and send every alert at most once per key; returns the keys sent by this call."""
+    from griddesk.quality.alerts import render_table_alert, send_alert_once
+    from griddesk.warehouse import db
+
+    sent = []
+    for a in alerts:
+        subject, html = render_table_alert(
+            a.level, a.title, a.scope, a.day.isoformat(), a.consequence, a.columns, a.rows, links
+        )
+        with db.connect(url) as conn:
+            if send_alert_once(conn, a.key, subject, html, to, kind=a.kind):
+                sent.append(a.key)
+    return sent
+
+
+__all__ = [
+    "WatchAlert",
+    "api_health_alerts",
+    "bid_execution_alerts",
+    "data_gap_alerts",
+    "deadline_alerts",
+    "forecast_drift_alerts",
+    "send_watch_alerts",
+]

@@ -1,0 +1,257 @@
+"""The feeds-wide GX run and the watches, end to end: simulator over HTTP (with injected faults) -> real loaders ->
+real Postgres -> real GX -> raw.dq_validation_results -> real dbt marts, and alerts to a real SMTP server (aiosmtpd).
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from datetime import UTC, date, datetime, timedelta
+
+import pandas as pd
+import psycopg2
+import pytest
+import requests
+
+from griddesk import datasets
+from griddesk.pipeline import feed_tasks
+from griddesk.pipeline.quality_tasks import validate_feeds_for_run
+from griddesk.quality import gx_runner
+from griddesk.quality.gx_runner import DEFAULT_CONTEXT_DIR, QualityGate
+from griddesk.settings import Settings, get_settings
+from tests.conftest import _drop_database, _fresh_database
+
+pytestmark = pytest.mark.slow
+
+RUN_DAY = date(2016, 10, 31)  # tariffs for X+1 = 1 Nov; the London/UTC days before include the 25-hour 30 Oct
+TARIFF_DAY = RUN_DAY + timedelta(days=1)
+
+
+@pytest.fixture(scope="module")
+def gate(tmp_path_factory):
+    """One GX import for the module, over a throw-away copy of the committed context."""
+    root = tmp_path_factory.mktemp("gx") / "expectations"
+    shutil.copytree(DEFAULT_CONTEXT_DIR, root, ignore=shutil.ignore_patterns("uncommitted"))
+    return QualityGate(root)
+
+
+@pytest.fixture(scope="module")
+def sim(start_simulator):
+    return start_simulator(settings=Settings(markets="FR"), frames={"FR": datasets.synthetic_epftoolbox("FR")})
+
+
+@pytest.fixture
+def env(pg_server_url, sim, gate, monkeypatch):
+    """A fresh warehouse with a clean week of every daily feed for RUN_DAY; the gate used by the task is ``gate``."""
+    name = f"gd_dqfeeds_{uuid.uuid4().hex[:8]}"
+    url = _fresh_database(pg_server_url, name)
+    for key, value in {
+        "GRIDDESK_WAREHOUSE_URL": url,
+        "GRIDDESK_SIMULATOR_URL": sim,
+        "GRIDDESK_MARKETS": "FR",
+        "GRIDDESK_WEATHER_LOCATIONS": "FR",
+        "GRIDDESK_CKW_TARIFF_NAMES": "home_dynamic",
+        "GRIDDESK_FEEDS_BACKOFF_S": "0.01",
+    }.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    monkeypatch.setattr(gx_runner, "default_gate", lambda: gate)
+    requests.delete(f"{sim}/admin/faults", timeout=10).raise_for_status()
+    for job in feed_tasks.feed_jobs():
+        feed_tasks.extract_feed_job(job, RUN_DAY, history_days=2)
+    yield url
+    get_settings.cache_clear()
+    _drop_database(pg_server_url, name)
+
+
+def query(url: str, sql: str, *params) -> pd.DataFrame:
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.execute(sql, params)
+        return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
+
+
+def inject(sim: str, endpoint: str, kind: str, **params) -> None:
+    resp = requests.post(f"{sim}/admin/faults", json={"endpoint": endpoint, "kind": kind, **params}, timeout=10)
+    assert resp.ok, resp.text
+
+
+def html(msg) -> str:
+    return msg.get_body(preferencelist=("html",)).get_content()
+
+
+def test_clean_feeds_pass_and_the_marts_match_the_gx_run(env, smtp_server):
+    from griddesk.transform.dbt import build
+
+    out = validate_feeds_for_run(RUN_DAY, "run-clean")
+    assert out["alerts_sent"] == [] and smtp_server.messages == []
+    assert set(out["verdicts"]) == {
+        "raw_ckw_dynamic_tariffs", "raw_ckw_tra_signals", "raw_weather_observations", "raw_weather_forecasts",
+        "raw_bms_battery_status", "raw_meter_readings",
+    }  # fmt: skip
+    assert all(ok for suite in out["verdicts"].values() for ok in suite.values())
+    # The 25-hour London day 30 Oct 2016: 20 meters x 25 hours.
+    meters = query(env, "select observed_value from raw.dq_validation_results where suite_name='raw_meter_readings' "
+                        "and expectation_id='row_count_matches_day'")  # fmt: skip
+    assert meters["observed_value"].tolist() == ["500"]
+
+    result = build(env, select=["stg_griddesk__dq_validation_results", "tag:monitoring"])
+    assert result.success, [n for n in result.nodes if n.status not in ("success", "pass")]
+    raw = query(env, "select suite_name, expectation_id, severity, market_code, delivery_date_local, success, "
+                     "observed_value, expected from raw.dq_validation_results where run_id='run-clean'")  # fmt: skip
+    mart = query(env, "select suite_name, expectation_id, severity, market_code, delivery_date_local, "
+                      "is_success as success, observed_value, expected_value as expected, audit_run_id "
+                      "from marts.fct_data_quality_results")  # fmt: skip
+    assert set(mart["audit_run_id"]) == {"run-clean"}
+    key = ["suite_name", "market_code", "expectation_id"]
+    pd.testing.assert_frame_equal(
+        raw.sort_values(key).reset_index(drop=True),
+        mart.drop(columns="audit_run_id").sort_values(key).reset_index(drop=True),
+    )
+    summary = query(env, "select suite_name, status, n_expectations from marts.fct_data_quality_daily_summary")
+    assert set(summary["status"]) == {"trusted"}
+    assert summary.set_index("suite_name")["n_expectations"].to_dict() == raw.groupby("suite_name").size().to_dict()
+
+
+def test_missing_tariff_intervals_block_the_feed_day_and_email_once(env, sim, smtp_server):
+    # The simulator drops 3 quarter-hours in the middle of X+1's answer: a new, incomplete version of the day.
+    inject(sim, "ckw.dynamic_prices", "missing_intervals", n_intervals=3, times=1)
+    feed_tasks.extract_feed_job({"feed": "ckw_dynamic_tariffs", "key": "home_dynamic"}, RUN_DAY, history_days=0)
+
+    out = validate_feeds_for_run(RUN_DAY, "run-bad")
+    assert out["verdicts"]["raw_ckw_dynamic_tariffs"] == {"home_dynamic": False}
+    assert all(ok for suite, v in out["verdicts"].items() if suite != "raw_ckw_dynamic_tariffs" for ok in v.values())
+    assert len(smtp_server.messages) == 1
+    msg = smtp_server.messages[0]
+    assert msg["Subject"] == f"[GridDesk][CRITICAL] raw_ckw_dynamic_tariffs failed for home_dynamic {TARIFF_DAY}"
+    body = html(msg)
+    assert "row_count_matches_day" in body and "<td" in body
+    assert ">372<" in body and ">384 rows<" in body  # 4 types x 93 of the 96 quarter-hours, observed vs expected
+    assert "is blocked" in body and "/gx/index.html" in body
+
+    # A retry (same run) and a rerun (new run id) send nothing more.
+    validate_feeds_for_run(RUN_DAY, "run-bad")
+    validate_feeds_for_run(RUN_DAY, "run-bad-rerun")
+    assert len(smtp_server.messages) == 1
+
+    # The same run's data gap goes out through the watch machinery, once.
+    from griddesk.quality.watches import data_gap_alerts, send_watch_alerts
+
+    with psycopg2.connect(env) as conn:
+        gaps = data_gap_alerts(conn, TARIFF_DAY - timedelta(days=1), TARIFF_DAY)
+    assert [a.key for a in gaps] == [f"data_gap|home_dynamic|{TARIFF_DAY}"]
+    assert sorted(r[0] for r in gaps[0].rows) == ["electricity", "grid", "grid_usage", "integrated"]
+    assert {r[3] for r in gaps[0].rows} == {3}
+    assert send_watch_alerts(env, gaps, "desk@example.com") == [gaps[0].key]
+    assert len(smtp_server.messages) == 2
+    assert send_watch_alerts(env, gaps, "desk@example.com") == []
+    gap_msg = smtp_server.messages[-1]
+    assert gap_msg["Subject"].startswith("[GridDesk][WARNING] data gap in ckw_dynamic_tariffs for home_dynamic")
+    assert "absent" in html(gap_msg) and "Nothing is blocked" in html(gap_msg)
+
+
+def test_a_warning_alerts_but_does_not_block(env, smtp_server):
+    # One poll registers the plant; a day with a single 5-minute sample misses its completeness SLA (a warning).
+    feed_tasks.poll_plant("lutersarni", datetime(2016, 10, 30, 12, 5, tzinfo=UTC))
+    out = validate_feeds_for_run(RUN_DAY, "run-warn")
+    assert out["verdicts"]["raw_ckw_plant_telemetry"] == {"lutersarni": True}
+    assert len(smtp_server.messages) == 1
+    msg = smtp_server.messages[0]
+    assert msg["Subject"] == "[GridDesk][WARNING] raw_ckw_plant_telemetry has warnings for lutersarni 2016-10-30"
+    body = html(msg)
+    assert "row_count_matches_day" in body and "&gt;= 274 and &lt;= 288" in body and "is used as it is" in body
+
+
+def test_api_health_alert_counts_injected_failures(env, sim, smtp_server):
+    from griddesk.quality.watches import api_health_alerts, send_watch_alerts
+
+    since = datetime.now(UTC)  # after the fixture's own clean extraction
+    inject(sim, "weather.archive", "http_5xx", status=503, times=2)
+    feed_tasks.extract_feed_job({"feed": "weather_observations", "key": "FR"}, RUN_DAY, history_days=1)
+    with psycopg2.connect(env) as conn:
+        alerts = api_health_alerts(conn, since, datetime.now(UTC) + timedelta(seconds=1), 0.9, 3)
+    assert [a.scope for a in alerts] == ["weather.archive"]
+    assert alerts[0].rows[0][2:4] == (3, 1)  # 2 injected 503s, then the retry that succeeded
+    assert send_watch_alerts(env, alerts, "desk@example.com") == [alerts[0].key]
+    msg = smtp_server.messages[0]
+    assert msg["Subject"] == f"[GridDesk][WARNING] API health below threshold for weather.archive {alerts[0].day}"
+    assert "33%" in html(msg) and "503" in html(msg)
+
+
+def _insert_day(url: str, market: str, day: date, actual: float, forecast: float) -> None:
+    from griddesk.markets import get_market
+
+    m = get_market(market)
+    start, end = m.delivery_day_bounds_utc(day)
+    hours = int((end - start).total_seconds() // 3600)
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.execute(
+            """insert into raw.entsoe_deliveries (feed, market_code, series_code, delivery_date_local, version,
+                   content_sha256, n_points, published_at_utc, extracted_at_utc, source_url)
+               values ('day_ahead_prices', %s, 'price', %s, 1, 'sha', %s, %s, %s, 'test') returning delivery_id""",
+            (market, day, hours, start, start),
+        )
+        did = cur.fetchone()[0]
+        for h in range(hours):
+            t = start + timedelta(hours=h)
+            cur.execute(
+                """insert into raw.entsoe_day_ahead_prices (delivery_id, market_code, delivery_date_local,
+                       delivery_start_utc, resolution_minutes, price_per_mwh, currency, version, published_at_utc)
+                   values (%s, %s, %s, %s, 60, %s, 'EUR', 1, %s)""",
+                (did, market, day, t, actual, start),
+            )
+            cur.execute(
+                """insert into raw.price_forecasts (forecast_run_id, market_code, delivery_date_local,
+                       delivery_start_utc, resolution_minutes, forecast_price_per_mwh, lower_price_per_mwh,
+                       upper_price_per_mwh, interval_width_pct, currency, model_family, model_version,
+                       training_start_utc, training_end_utc, cutoff_utc)
+                   values (%s, %s, %s, %s, 60, %s, %s, %s, 80, 'EUR', 'prophet', 'v1', %s, %s, %s)""",
+                (f"{market}|{day}|v1", market, day, t, forecast, forecast - 5, forecast + 5, start, start, start),
+            )
+
+
+def test_forecast_drift_bid_execution_and_deadline_alerts(env, smtp_server):
+    from griddesk.markets import get_market
+    from griddesk.quality.watches import (
+        bid_execution_alerts,
+        deadline_alerts,
+        forecast_drift_alerts,
+        send_watch_alerts,
+    )
+
+    day = date(2016, 11, 1)
+    for d in range(3):
+        _insert_day(env, "FR", day - timedelta(days=d), actual=40.0, forecast=40.0 + 30.0 * (d == 0))
+    with psycopg2.connect(env) as conn:
+        drift_low = forecast_drift_alerts(conn, ["FR"], day, 3, 25.0)  # MAE 10 over 3 days
+        drift = forecast_drift_alerts(conn, ["FR"], day, 1, 25.0)  # MAE 30 on the last day
+        with conn.cursor() as cur:
+            cur.execute(
+                """insert into raw.bid_orders (schedule_id, market_code, delivery_date_local, delivery_start_utc,
+                       side, volume_mw, limit_price_per_mwh, currency, status)
+                   values ('s1', 'FR', %s, %s, 'sell', 1.5, 50, 'EUR', 'rejected')""",
+                (day, get_market("FR").delivery_day_bounds_utc(day)[0]),
+            )
+        executions = bid_execution_alerts(conn, day, day)
+        closure = get_market("FR").gate_closure_utc(day + timedelta(days=1))
+        too_early = deadline_alerts(
+            conn, ["FR"], day + timedelta(days=1), closure - timedelta(hours=2), timedelta(minutes=30)
+        )
+        late = deadline_alerts(
+            conn, ["FR"], day + timedelta(days=1), closure - timedelta(minutes=20), timedelta(minutes=30)
+        )
+        has_orders = deadline_alerts(conn, ["FR"], day, closure, timedelta(minutes=30))
+    assert drift_low == [] and too_early == [] and has_orders == []
+    assert [a.key for a in drift] == [f"forecast_drift|FR|{day}"] and drift[0].rows[0][3] == "30.00"
+    assert [a.key for a in executions] == [f"bid_execution|FR|{day}"]
+    assert [a.key for a in late] == [f"deadline|FR|{day + timedelta(days=1)}"]
+
+    send_watch_alerts(env, drift + executions + late, "desk@example.com")
+    send_watch_alerts(env, drift + executions + late, "desk@example.com")  # a retry: nothing new
+    subjects = [m["Subject"] for m in smtp_server.messages]
+    assert subjects == [
+        f"[GridDesk][WARNING] forecast drift (rolling 1-day MAE) for FR {day}",
+        f"[GridDesk][CRITICAL] bid execution failure for FR {day}",
+        f"[GridDesk][CRITICAL] griddesk_morning missed its deadline for FR {day + timedelta(days=1)}",
+    ]
+    bodies = [html(m) for m in smtp_server.messages]
+    assert "30.00" in bodies[0] and "order rejected" in bodies[1] and "No orders for FR" in bodies[2]
