@@ -255,3 +255,30 @@ def test_forecast_drift_bid_execution_and_deadline_alerts(env, smtp_server):
     ]
     bodies = [html(m) for m in smtp_server.messages]
     assert "30.00" in bodies[0] and "order rejected" in bodies[1] and "No orders for FR" in bodies[2]
+
+
+def test_real_meter_zeros_and_dst_days_are_caught_without_being_told_where(env, gate, shared_data_dir):
+    """40 London days of the real Cambridge meters: the GX verdict per day equals an independent count of zeros."""
+    from griddesk.quality.feeds_gate import validate_feeds
+
+    run_day = date(2018, 5, 1)
+    feed_tasks.extract_feed_job({"feed": "meter_readings", "key": "portfolio"}, run_day, history_days=40)
+    days = [run_day - timedelta(days=i) for i in range(40, 0, -1)]
+    with psycopg2.connect(env) as conn:
+        run = validate_feeds(gate, conn, {"meter_readings": [("portfolio", d) for d in days]},
+                             datetime(2018, 5, 1, 16, tzinfo=UTC), "run-real")  # fmt: skip
+    independent = query(env, """
+        select (interval_start_utc at time zone 'Europe/London')::date as day, count(*) as n_rows,
+               avg(case when energy_kwh is null or energy_kwh = 0 then 0.0 else 1.0 end) as present
+        from raw.meter_readings group by 1""").set_index("day")  # fmt: skip
+    verdicts = {}
+    for r in run.results:
+        outcome = {o.expectation_id: o for o in r.outcomes}
+        ratio = float(outcome["values_present_ratio"].observed)
+        assert ratio == pytest.approx(float(independent.loc[r.delivery_date_local, "present"]), abs=1e-9)
+        assert outcome["values_present_ratio"].success == (ratio >= 0.98)
+        assert outcome["row_count_matches_day"].observed == str(independent.loc[r.delivery_date_local, "n_rows"])
+        verdicts[r.delivery_date_local] = outcome["values_present_ratio"].success
+    assert independent.loc[date(2018, 3, 25), "n_rows"] == 20 * 23  # spring DST: 23 London hours, complete
+    flagged = sorted(d for d, ok in verdicts.items() if not ok)
+    assert flagged and len(flagged) < len(days)  # the real zeros are caught, on some days only
