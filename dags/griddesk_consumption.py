@@ -1,0 +1,89 @@
+"""
+### GridDesk consumption forecasting per meter and the portfolio's buy bid (daily, on D-1 before gate closure)
+
+For delivery day **D** (param `delivery_date`), as of the paired market's cut-off (gate closure on D-1;
+`GRIDDESK_CONSUMPTION_MARKET`, NP by default):
+
+1. **fetch_at_cutoff**: the newest weather forecast (covering all of D) and the meter readings published by the
+   cut-off, through the feeds' clients and loader; **meters**: the portfolio's meters (`raw.meters`);
+2. **train_meter** (one mapped task per meter, so the UI shows each meter's progress): data-quality flags on the
+   readings published by the cut-off, then Prophet (temperature from the weather *forecast* issued by the
+   cut-off, England's holidays, local daily and weekly seasonality), the weekly naive and gradient boosting;
+   refit every `GRIDDESK_CONSUMPTION_REFIT_EVERY_DAYS`, predict daily; the champion per meter by rolling MAE.
+   A meter with too little clean data is recorded as *skipped* with the reason; a failing meter fails only its
+   own task (recorded as *failed*), the others go on;
+3. **portfolio_bid** (runs whatever the meters did): the sum of the champion forecasts, bought in the market
+   jointly with the battery (sell / store / consume per MTU), needs D's price forecast (the morning DAG);
+4. **dbt_build_consumption**: `fct_consumption_forecasts`, `fct_consumption_forecast_accuracy`,
+   `fct_portfolio_consumption_forecast`, `fct_portfolio_bids`.
+
+See docs/consumption.md.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import Asset, dag, get_current_context, task
+
+from griddesk.pipeline.dag_support import DEFAULT_ARGS, PARAMS
+
+CONSUMPTION_RAW = Asset("griddesk://warehouse/raw/consumption")
+CONSUMPTION_MARTS = Asset("griddesk://warehouse/marts/consumption")
+
+
+def _day():
+    from griddesk.pipeline.dag_support import clock_from_context
+
+    return clock_from_context("morning").delivery_date
+
+
+@dag(
+    schedule=None,
+    start_date=pendulum.datetime(2016, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    params={"delivery_date": PARAMS["delivery_date"]},
+    tags=["griddesk", "consumption"],
+    doc_md=__doc__,
+)
+def griddesk_consumption():
+    @task(outlets=[CONSUMPTION_RAW])
+    def fetch_at_cutoff() -> dict:
+        """Weather forecast and meter readings as published one minute before D's cut-off."""
+        from griddesk.consumption.tasks import fetch_at_cutoff as fetch
+
+        return fetch(_day(), run_id=get_current_context()["run_id"])
+
+    @task
+    def meters(fetched: dict) -> list[str]:
+        """The portfolio's meters."""
+        from griddesk.consumption.tasks import meter_list
+
+        return meter_list()
+
+    @task(outlets=[CONSUMPTION_RAW], max_active_tis_per_dagrun=2, map_index_template="{{ meter_id }}")
+    def train_meter(meter_id: str) -> dict:
+        """Quality flags, (re)fit when due, forecast D with every model, pick the champion, store."""
+        from griddesk.consumption.tasks import train_and_forecast_meter
+
+        return train_and_forecast_meter(meter_id, _day(), run_id=get_current_context()["run_id"])
+
+    @task(trigger_rule="all_done", outlets=[CONSUMPTION_RAW])
+    def portfolio_bid(trained: list[dict]) -> dict:
+        """Joint buy bid of the portfolio and the battery for D (after every meter, failed ones included)."""
+        from griddesk.consumption.tasks import portfolio_bid_for_day
+
+        return portfolio_bid_for_day(_day(), run_id=get_current_context()["run_id"])
+
+    @task(trigger_rule="all_done", outlets=[CONSUMPTION_MARTS])
+    def dbt_build_consumption(bid: dict) -> dict:
+        """The consumption marts."""
+        from griddesk.consumption.marts import dbt_build_consumption as build
+
+        return build()
+
+    dbt_build_consumption(portfolio_bid(train_meter.expand(meter_id=meters(fetch_at_cutoff()))))
+
+
+griddesk_consumption_dag = griddesk_consumption()

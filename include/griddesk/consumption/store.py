@@ -1,0 +1,209 @@
+"""Warehouse I/O of consumption forecasting: point-in-time reads of the meter and weather feeds, and writes of
+training outcomes, fitted models, forecasts and portfolio bids (``raw.consumption_*``, ``raw.portfolio_bids``).
+
+Point in time: a feed batch counts only when it was extracted (on the simulated clock) by the cut-off, and of
+every window the newest such version is read, so nothing published later reaches a model.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+from psycopg2.extras import execute_values
+
+_LATEST_BATCHES = """
+    select batch_id from (
+        select batch_id, row_number() over (
+            partition by source_key, window_start_utc, window_end_utc order by version desc) as rk
+        from raw.feed_batches
+        where feed = %(feed)s and extracted_at_utc <= %(cutoff)s and window_end_utc > %(start)s
+    ) b where rk = 1
+"""
+
+
+def _frame(cur) -> pd.DataFrame:
+    return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
+
+
+def meter_ids(conn) -> list[str]:
+    """Meters of the portfolio (``raw.meters``, else those with readings), in natural order."""
+    with conn.cursor() as cur:
+        cur.execute("select meter_id from raw.meters union select distinct meter_id from raw.meter_readings")
+        ids = [r[0] for r in cur.fetchall()]
+    return sorted(ids, key=lambda m: (len(m), m))
+
+
+def readings_as_of(conn, meter_id: str, start: datetime, cutoff: datetime) -> pd.Series:
+    """Hourly kWh of ``meter_id`` from ``start``, as published by ``cutoff``, on a complete UTC grid (NaN absent)."""
+    with conn.cursor() as cur:
+        cur.execute(
+            f"""select r.interval_start_utc, r.energy_kwh from raw.meter_readings r
+                where r.batch_id in ({_LATEST_BATCHES}) and r.meter_id = %(meter)s
+                  and r.interval_start_utc >= %(start)s order by 1""",
+            {"feed": "meter_readings", "cutoff": cutoff, "start": start, "meter": meter_id},
+        )
+        df = _frame(cur)
+    if df.empty:
+        return pd.Series(dtype=float, index=pd.DatetimeIndex([], tz="UTC"), name=meter_id)
+    s = pd.Series(
+        df["energy_kwh"].astype(float).to_numpy(), index=pd.DatetimeIndex(df["interval_start_utc"]).tz_convert("UTC")
+    )
+    s = s[~s.index.duplicated(keep="last")]
+    grid = pd.date_range(s.index[0], s.index[-1], freq="h")
+    return s.reindex(grid).rename(meter_id)
+
+
+def temperature_as_of(conn, location: str, start: datetime, cutoff: datetime, lag: pd.Timedelta) -> pd.Series:
+    """Observed temperature (degC) from ``start``, extracted by ``cutoff`` and published by it (t + lag)."""
+    with conn.cursor() as cur:
+        cur.execute(
+            f"""select o.valid_time_utc, o.temperature_2m_c from raw.weather_observations o
+                where o.batch_id in ({_LATEST_BATCHES}) and o.location_code = %(loc)s
+                  and o.valid_time_utc >= %(start)s order by 1""",
+            {"feed": "weather_observations", "cutoff": cutoff, "start": start, "loc": location},
+        )
+        df = _frame(cur)
+    if df.empty:
+        return pd.Series(dtype=float, index=pd.DatetimeIndex([], tz="UTC"))
+    s = pd.Series(
+        df["temperature_2m_c"].astype(float).to_numpy(), index=pd.DatetimeIndex(df["valid_time_utc"]).tz_convert("UTC")
+    )
+    s = s[~s.index.duplicated(keep="last")]
+    s = s[s.index + lag <= pd.Timestamp(cutoff)]
+    return s.reindex(pd.date_range(s.index[0], s.index[-1], freq="h")) if len(s) else s
+
+
+def temperature_forecast_as_of(conn, location: str, target: pd.DatetimeIndex, cutoff: datetime):
+    """The newest temperature forecast issued by ``cutoff`` for ``target`` hours: ``(values, issued_at)``.
+
+    Raises:
+        LookupError: no forecast issued by the cut-off covers the target hours.
+    """
+    with conn.cursor() as cur:
+        cur.execute(
+            """select f.issued_at_utc, f.valid_time_utc, f.temperature_2m_c from raw.weather_forecasts f
+               where f.location_code = %(loc)s and f.issued_at_utc = (
+                   select max(issued_at_utc) from raw.weather_forecasts
+                   where location_code = %(loc)s and issued_at_utc <= %(cutoff)s)
+                 and f.valid_time_utc >= %(start)s and f.valid_time_utc <= %(end)s""",
+            {"loc": location, "cutoff": cutoff, "start": target[0], "end": target[-1]},
+        )
+        df = _frame(cur)
+    if df.empty:
+        raise LookupError(f"no {location} weather forecast issued by {cutoff} covers {target[0]} .. {target[-1]}")
+    s = pd.Series(
+        df["temperature_2m_c"].astype(float).to_numpy(), index=pd.DatetimeIndex(df["valid_time_utc"]).tz_convert("UTC")
+    )
+    s = s[~s.index.duplicated(keep="last")].reindex(target)
+    if s.isna().all():
+        raise LookupError(f"the {location} forecast issued by {cutoff} has no temperature for the target hours")
+    return s.interpolate(limit_direction="both").to_numpy(float), pd.Timestamp(df["issued_at_utc"].iloc[0])
+
+
+def record_training(conn, row: dict) -> None:
+    """Insert or replace the training outcome of (market, meter, day)."""
+    cols = ["market_code", "meter_id", "delivery_date_local", "cutoff_utc", "status", "reason", "is_clean",
+            "n_clean_hours", "flag_counts", "level_shifts", "refitted_models", "champion_model_name",
+            "champion_reason", "run_id"]  # fmt: skip
+    values = [json.dumps(row.get(c)) if c in ("flag_counts", "level_shifts") and row.get(c) is not None else row.get(c)
+              for c in cols]  # fmt: skip
+    values[cols.index("refitted_models")] = list(row.get("refitted_models") or [])
+    with conn.cursor() as cur:
+        cur.execute(
+            f"""insert into raw.consumption_training_runs ({", ".join(cols)}) values ({", ".join(["%s"] * len(cols))})
+                on conflict (market_code, meter_id, delivery_date_local) do update set
+                {", ".join(f"{c} = excluded.{c}" for c in cols[3:])}, audit_recorded_at_utc = now()""",
+            values,
+        )
+
+
+def save_fit(conn, meter_id: str, model_name: str, model_id: str, day, training_end, n_rows: int, payload: bytes):
+    with conn.cursor() as cur:
+        cur.execute(
+            """insert into raw.consumption_model_fits
+                   (meter_id, model_name, model_id, fitted_for_date, training_end_utc, n_training_rows, payload)
+               values (%s, %s, %s, %s, %s, %s, %s)
+               on conflict (meter_id, model_name) do update set model_id = excluded.model_id,
+                   fitted_for_date = excluded.fitted_for_date, training_end_utc = excluded.training_end_utc,
+                   n_training_rows = excluded.n_training_rows, payload = excluded.payload, audit_fitted_at_utc = now()""",
+            (meter_id, model_name, model_id, day, training_end, n_rows, payload),
+        )
+
+
+def load_fit(conn, meter_id: str, model_name: str) -> tuple | None:
+    """``(fitted_for_date, model_id, payload)`` of the stored fit, or None."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "select fitted_for_date, model_id, payload from raw.consumption_model_fits where meter_id = %s and model_name = %s",
+            (meter_id, model_name),
+        )
+        row = cur.fetchone()
+    return (row[0], row[1], bytes(row[2])) if row else None
+
+
+def write_forecasts(conn, frame: pd.DataFrame) -> int:
+    """Replace the forecasts of the (market, meter, day)s in ``frame``."""
+    keys = frame[["market_code", "meter_id", "delivery_date_local"]].drop_duplicates().itertuples(index=False)
+    cols = ["market_code", "meter_id", "model_name", "model_id", "delivery_date_local", "interval_start_utc",
+            "forecast_kwh", "lower_kwh", "upper_kwh", "interval_width_pct", "interval_method", "is_champion",
+            "cutoff_utc", "weather_issued_at_utc", "run_id"]  # fmt: skip
+    rows = [tuple(None if isinstance(v, float) and np.isnan(v) else v for v in r)
+            for r in frame[cols].astype(object).itertuples(index=False)]  # fmt: skip
+    with conn.cursor() as cur:
+        for k in keys:
+            cur.execute(
+                "delete from raw.consumption_forecasts where market_code = %s and meter_id = %s and delivery_date_local = %s",
+                tuple(k),
+            )
+        execute_values(cur, f"insert into raw.consumption_forecasts ({', '.join(cols)}) values %s", rows)
+    return len(rows)
+
+
+def past_forecasts(conn, market_code: str, meter_id: str, first_day, last_day) -> pd.DataFrame:
+    """Stored forecasts of a meter for delivery days first..last (all models)."""
+    with conn.cursor() as cur:
+        cur.execute(
+            """select delivery_date_local, interval_start_utc, model_name, forecast_kwh from raw.consumption_forecasts
+               where market_code = %s and meter_id = %s and delivery_date_local between %s and %s""",
+            (market_code, meter_id, first_day, last_day),
+        )
+        return _frame(cur)
+
+
+def champion_forecasts(conn, market_code: str, day) -> pd.DataFrame:
+    """The champion forecast of every meter for ``day``."""
+    with conn.cursor() as cur:
+        cur.execute(
+            """select meter_id, interval_start_utc, forecast_kwh, cutoff_utc from raw.consumption_forecasts
+               where market_code = %s and delivery_date_local = %s and is_champion""",
+            (market_code, day),
+        )
+        return _frame(cur)
+
+
+def write_portfolio_bid(conn, market_code: str, day, bid: pd.DataFrame, currency: str, n_meters: int, cutoff,
+                        mtu_minutes: int, run_id: str | None) -> int:  # fmt: skip
+    volumes = ["consumption_mwh", "buy_mwh", "sell_mwh", "position_mwh", "charge_mwh", "discharge_to_load_mwh",
+               "discharge_to_grid_mwh", "soc_mwh", "price_per_mwh"]  # fmt: skip
+    # plain Python values: psycopg2 does not adapt numpy scalars
+    rows = [
+        (market_code, day, ts.to_pydatetime(), mtu_minutes, *(float(bid.at[ts, c]) for c in volumes), currency,
+         str(bid.at[ts, "decision"]), int(n_meters), cutoff, run_id)
+        for ts in bid.index
+    ]  # fmt: skip
+    with conn.cursor() as cur:
+        cur.execute(
+            "delete from raw.portfolio_bids where market_code = %s and delivery_date_local = %s", (market_code, day)
+        )
+        execute_values(
+            cur,
+            """insert into raw.portfolio_bids (market_code, delivery_date_local, delivery_start_utc, mtu_minutes,
+                   consumption_forecast_mwh, buy_mwh, sell_mwh, position_mwh, charge_mwh, discharge_to_load_mwh,
+                   discharge_to_grid_mwh, soc_mwh, price_forecast_per_mwh, currency, decision, n_meters, cutoff_utc,
+                   run_id) values %s""",
+            rows,
+        )
+    return len(rows)
