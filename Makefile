@@ -37,3 +37,7 @@ clean:
 bench-ingest: venv
 	$(BIN)/python -m griddesk.reporting.ingest_benchmark
 
+
+.PHONY: bench-consumption
+bench-consumption: venv
+	$(BIN)/python -m griddesk.reporting.consumption_benchmark $(if $(METERS),--meters $(METERS)) $(if $(DAYS),--days $(DAYS)) $(if $(ORACLE),--oracle-weather)
