@@ -6,7 +6,8 @@ clock 15 minutes after each market's price publication:
 
 1. **extract** D's day-ahead prices (one mapped task per market);
 2. **validate** them with Great Expectations (alert email on failure);
-3. **dbt build**: the marts score the morning's forecast against the realised prices.
+3. **fetch executions**: the auction results of submitted order sets (order API) into `raw.bid_executions`;
+4. **dbt build**: the marts score the morning's forecast against the realised prices and settle executions.
 """
 
 from __future__ import annotations
@@ -53,14 +54,22 @@ def griddesk_afternoon():
         ctx = get_current_context()
         return validate_for_run(market_codes(ctx), clock_from_context(AFTERNOON), ctx["run_id"])
 
+    @task
+    def fetch_executions(gate: dict[str, bool]) -> list[dict]:
+        """Auction results of D's submitted order sets, from the order API (HTTP failures are emailed)."""
+        from griddesk.pipeline.bidding_tasks import fetch_executions as fetch
+
+        ctx = get_current_context()
+        return [fetch(market, clock_from_context(AFTERNOON)) for market in market_codes(ctx)]
+
     @task(outlets=[assets.MARTS])
-    def dbt_build(gate: dict[str, bool]) -> None:
-        """Rebuild the marts: D's prices arrive and the morning forecast is scored."""
+    def dbt_build(executions: list[dict]) -> None:
+        """Rebuild the marts: D's prices arrive, the morning forecast is scored, executions are settled."""
         from griddesk.pipeline.transform_tasks import dbt_build_for_run
 
         dbt_build_for_run(clock_from_context(AFTERNOON))
 
-    dbt_build(validate(extract.expand(job=plan())))
+    dbt_build(fetch_executions(validate(extract.expand(job=plan()))))
 
 
 griddesk_afternoon_dag = griddesk_afternoon()

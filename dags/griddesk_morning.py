@@ -8,13 +8,22 @@ clock of D-1 one hour before each market's gate closure:
 2. **validate** the newest prices with Great Expectations; a critical failure blocks that market-day and emails an alert;
 3. **dbt build** staging, intermediate and marts;
 4. **forecast** D with Prophet, from data published before gate closure only;
-5. **bid**: optimise the battery on the forecast and record the schedule and paper orders;
-6. **dbt build** the trading marts.
+5. **bid**: optimise the battery on the forecast (market rules, demand-response windows) and record the schedule
+   and the order set (fixed schedule or bid curves); an infeasible day idles and emails an alert;
+6. **compliance**: pre-trade checks (volumes, positions, price bounds, gate closure, SoC feasibility); a rejection
+   is recorded with its reasons and emailed; paper mode (the default) stops here;
+7. **approve_orders** (only with `GRIDDESK_BIDDING_REQUIRE_APPROVAL=true`): a person approves or rejects the order
+   sets in the Airflow UI; no answer in time rejects them;
+8. **submit**: sends ready order sets to the order API before gate closure, unless the kill switch is on;
+9. **dbt build** the trading marts.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pendulum
+from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk import dag, get_current_context, task
 from airflow.timetables.trigger import CronTriggerTimetable
 
@@ -78,6 +87,53 @@ def griddesk_morning():
 
         return bid_for_run(forecasted["market"], clock_from_context(MORNING))
 
+    @task
+    def compliance(bid: dict) -> dict:
+        """Pre-trade compliance of D's order set; a rejection is recorded and emailed, never submitted."""
+        from griddesk.pipeline.bidding_tasks import check_compliance
+
+        return check_compliance(bid["market"], clock_from_context(MORNING))
+
+    @task.branch
+    def approval_gate(checked: list[dict]) -> list[str]:
+        """Ask a person only when an order set waits for approval."""
+        waiting = any(c.get("status") == "pending_approval" for c in checked)
+        return ["approve_orders", "record_approval"] if waiting else ["record_approval"]
+
+    approve = HITLOperator(
+        task_id="approve_orders",
+        subject="GridDesk: approve the day-ahead order sets for {{ params.delivery_date or 'tomorrow' }}?",
+        body="Order sets passed pre-trade compliance and wait in `pending_approval` "
+        "(see `raw.bid_order_sets` and `raw.bid_order_steps`). Approve to submit them before gate closure; "
+        "no answer in time rejects them.",
+        options=["Approve", "Reject"],
+        defaults=["Reject"],
+        response_timeout=timedelta(minutes=30),
+    )
+
+    @task(trigger_rule="none_failed_min_one_success")
+    def record_approval(checked: list[dict]) -> list[str]:
+        """Apply the approver's answer (if one was asked) and hand on the markets to submit."""
+        from griddesk.pipeline.bidding_tasks import pending_approvals, record_approval
+
+        ctx = get_current_context()
+        markets = [c["market"] for c in checked]
+        answer = ctx["ti"].xcom_pull(task_ids="approve_orders")
+        if answer:
+            user = answer.get("responded_by_user") or {}
+            approver = user.get("name") or user.get("id") if isinstance(user, dict) else user
+            chosen = answer.get("chosen_options") or []
+            pending = pending_approvals(markets, clock_from_context(MORNING).delivery_date)
+            record_approval(pending, approved="Approve" in chosen, approver=approver)
+        return markets
+
+    @task(outlets=[assets.BID_SCHEDULES])
+    def submit(market: str) -> dict:
+        """Send D's ready order set to the order API (never a rejected, unapproved or paper one)."""
+        from griddesk.pipeline.bidding_tasks import submit_order_set
+
+        return submit_order_set(market, clock_from_context(MORNING))
+
     @task(trigger_rule="none_failed", outlets=[assets.MARTS])
     def dbt_build_trading(bids: list[dict]) -> None:
         """Rebuild the trading marts with the new forecasts and schedules."""
@@ -86,7 +142,11 @@ def griddesk_morning():
         dbt_build_for_run(clock_from_context(MORNING), select="tag:trading")
 
     tradable = dbt_build(validate(extract.expand(job=plan())))
-    dbt_build_trading(bid.expand(forecasted=forecast.expand(market=tradable)))
+    checked = compliance.expand(bid=bid.expand(forecasted=forecast.expand(market=tradable)))
+    decided = record_approval(checked)
+    approval_gate(checked) >> [approve, decided]
+    approve >> decided
+    dbt_build_trading(submit.expand(market=decided))
 
 
 griddesk_morning_dag = griddesk_morning()

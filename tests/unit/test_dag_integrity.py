@@ -29,7 +29,16 @@ def test_every_dag_has_docs_tags_and_retries(dagbag):
 
 
 def test_morning_run_blocks_forecast_on_the_quality_gate(dagbag):
+    """Forecasts and orders wait for the quality gate: every step of the chain depends on the one before, from
+    extraction through validation to the order API, so a market the gate blocks never gets a forecast or an order."""
     dag = dagbag.dags["griddesk_morning"]
-    order = ["plan", "extract", "validate", "dbt_build", "forecast", "bid", "dbt_build_trading"]
+    order = [
+        "plan", "extract", "validate", "dbt_build", "forecast", "bid", "compliance", "record_approval", "submit",
+        "dbt_build_trading",
+    ]  # fmt: skip
     for upstream, downstream in zip(order, order[1:], strict=False):
         assert upstream in dag.get_task(downstream).upstream_task_ids, f"{upstream} -> {downstream}"
+    # The approval step sits between compliance and submission, and only the gate's markets reach submit.
+    assert "approval_gate" in dag.get_task("approve_orders").upstream_task_ids
+    assert "approve_orders" in dag.get_task("record_approval").upstream_task_ids
+    assert dag.get_task("forecast").upstream_task_ids == {"dbt_build"}

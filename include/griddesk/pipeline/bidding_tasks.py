@@ -1,0 +1,607 @@
+"""Bodies of the bidding tasks: generate, check, approve, submit and settle one order set per market and day.
+
+Each function is one unit of I/O around the pure components of :mod:`griddesk.bidding`:
+
+- :func:`generate_order_set` (the morning ``bid`` task): the point-forecast schedule (market rules from
+  ``dim_markets``, demand-response windows, end-SoC mode), the order set of the configured strategy (the
+  schedule's price-taker orders, or bid curves), stored with status ``generated``; an infeasible day falls back
+  to idle, names the conflicting constraints and alerts;
+- :func:`check_compliance` (``compliance``): the pre-trade checks; a failure rejects the set with its reasons and
+  alerts; a pass makes it ``recorded`` (paper mode), ``pending_approval`` or ``ready``;
+- :func:`record_approval` (after the Airflow human-in-the-loop task): ``pending_approval`` -> ``ready`` or
+  ``rejected``;
+- :func:`submit_order_set` (``submit``): sends a ``ready`` set unless the kill switch is on; never anything else;
+- :func:`fetch_executions` (afternoon): the auction results of submitted sets, into ``raw.bid_executions``.
+
+Every transition is in the audit trail (``raw.bid_audit_events``) with its actor.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+import psycopg2
+
+from griddesk.bidding import controls
+from griddesk.bidding.alerts import send_bidding_alert
+from griddesk.bidding.battery import BatteryConfig
+from griddesk.bidding.compliance import ComplianceLimits, check_order_set, passed, rejection_reasons
+from griddesk.bidding.curves import (
+    CURVE_COLUMNS,
+    build_bid_curves,
+    scenarios_from_errors,
+    scenarios_from_interval,
+    schedule_as_curves,
+)
+from griddesk.bidding.demand_response import parse_windows, predict_windows, read_control_signals, to_mtu_constraints
+from griddesk.bidding.execution import NotClearedYet, OrderApiClient, OrderApiError, order_payload, success_rate
+from griddesk.bidding.optimiser import InfeasibleScheduleError, idle_schedule, optimise_schedule
+from griddesk.bidding.orders import schedule_to_orders
+from griddesk.bidding.rules import MarketRules, rules_from_dim_markets
+from griddesk.markets import Market, get_market
+from griddesk.pipeline.clock import RunClock
+from griddesk.settings import Settings, get_settings
+from griddesk.warehouse import db
+from griddesk.warehouse.pit import prices_as_of
+
+log = logging.getLogger(__name__)
+
+ACTOR_BID = "airflow:griddesk_morning.bid"
+ACTOR_COMPLIANCE = "airflow:griddesk_morning.compliance"
+ACTOR_SUBMIT = "airflow:griddesk_morning.submit"
+ACTOR_EXECUTIONS = "airflow:griddesk_afternoon.fetch_executions"
+#: Days of past forecasts behind the curve scenarios in production, and the fewest that make them usable.
+ERROR_WINDOW_DAYS = 56
+MIN_ERROR_DAYS = 7
+
+
+def order_set_id(market_code: str, delivery_date: date, strategy: str, model_version: str) -> str:
+    """``<market>|<day>|<strategy>|<forecast model version>``: a rerun replaces the same set."""
+    return f"{market_code}|{delivery_date.isoformat()}|{strategy}|{model_version}"
+
+
+def _resolve(
+    market_code: str, settings: Settings | None, bidding: controls.BiddingSettings | None
+) -> tuple[Settings, controls.BiddingSettings, Market, str]:
+    """The settings (from the environment unless given), the market and the warehouse URL of a task."""
+    settings = settings or get_settings()
+    return settings, bidding or controls.get_bidding_settings(), get_market(market_code), db.warehouse_url(settings)
+
+
+def _recipients(settings: Settings, bidding: controls.BiddingSettings) -> str:
+    return bidding.alert_email_to or settings.alert_email_to
+
+
+def _alert(url: str, kind: str, market: str, day: date, reasons: list[str], to: str, order_set: str | None, **details):
+    """Send a bidding alert on its own connection (the sender commits); a mail failure is logged, not raised,
+    so it never turns a safe outcome (nothing submitted) into a failed task."""
+    conn = psycopg2.connect(url)
+    try:
+        send_bidding_alert(conn, kind, market, day, reasons, to, order_set, details)
+    except Exception:  # noqa: BLE001 - the alert is best effort; the state is already recorded
+        log.exception("could not send the %s alert for %s %s", kind, market, day)
+    finally:
+        conn.close()
+
+
+def _battery(settings: Settings, conn, market_code: str, delivery_date: date, valued: bool) -> BatteryConfig:
+    """The battery; with a valued end SoC it starts where D-1's schedule ended (else at the default 50 %)."""
+    battery = BatteryConfig(power_mw=settings.battery_power_mw, energy_mwh=settings.battery_energy_mwh)
+    if not valued:
+        return battery
+    with conn.cursor() as cur:
+        cur.execute(
+            """select soc_pct from raw.bid_schedules where market_code = %s and delivery_date_local = %s
+               order by delivery_start_utc desc limit 1""",
+            (market_code, delivery_date - timedelta(days=1)),
+        )
+        row = cur.fetchone()
+    if row is None:
+        return battery
+    soc = min(max(float(row[0]), battery.soc_min_pct), battery.soc_max_pct)
+    return battery.model_copy(update={"initial_soc_pct": soc})
+
+
+def _end_soc_value(conn, market_code: str, clock: RunClock, bidding: controls.BiddingSettings, battery) -> float | None:
+    if bidding.end_soc_mode != "valued":
+        return None
+    market = get_market(market_code)
+    start = market.delivery_day_bounds_utc(clock.delivery_date - timedelta(days=bidding.end_soc_value_window_days))[0]
+    end = market.delivery_day_bounds_utc(clock.delivery_date)[0]
+    recent = prices_as_of(conn, market.code, start, end, clock.cutoff(market))
+    if recent.empty:
+        return 0.0
+    return (
+        float(np.percentile(recent["price_per_mwh"], bidding.end_soc_value_percentile)) * bidding.end_soc_value_factor
+    )
+
+
+def _demand_response(conn, market_code: str, day: date, starts, mtu_minutes: int, bidding) -> list:
+    windows = parse_windows(bidding.demand_response_windows)
+    if bidding.predict_demand_response:
+        windows += predict_windows(read_control_signals(conn, day), day)
+    return to_mtu_constraints(windows, get_market(market_code), day, list(starts), mtu_minutes)
+
+
+def _scenarios(conn, market_code: str, clock: RunClock, forecast: pd.DataFrame) -> tuple[np.ndarray, str]:
+    """Price scenarios for the curves: the forecast plus past production-forecast errors (same local hour +-1,
+    the last 56 days, scored on prices published by the cut-off); the forecast's own interval when fewer than 7
+    days are scored."""
+    market = get_market(market_code)
+    cutoff = clock.cutoff(market)
+    first = clock.delivery_date - timedelta(days=ERROR_WINDOW_DAYS)
+    with conn.cursor() as cur:
+        cur.execute(
+            """select distinct on (delivery_start_utc) delivery_start_utc, forecast_price_per_mwh
+               from raw.price_forecasts
+               where market_code = %s and delivery_date_local >= %s and delivery_date_local < %s
+                 and cutoff_utc <= %s
+               order by delivery_start_utc, created_at_utc desc""",
+            (market.code, first, clock.delivery_date, cutoff),
+        )
+        past = pd.DataFrame(cur.fetchall(), columns=["delivery_start_utc", "forecast_price_per_mwh"])
+    point = forecast["forecast_price_per_mwh"].to_numpy(dtype=float)
+    if not past.empty:
+        past["delivery_start_utc"] = pd.to_datetime(past["delivery_start_utc"], utc=True)
+        start = market.delivery_day_bounds_utc(first)[0]
+        end = market.delivery_day_bounds_utc(clock.delivery_date)[0]
+        realised = prices_as_of(conn, market.code, start, end, cutoff).set_index("delivery_start_utc")["price_per_mwh"]
+        errors = realised.reindex(past["delivery_start_utc"]).to_numpy() - past["forecast_price_per_mwh"].to_numpy()
+        local = pd.DatetimeIndex(past["delivery_start_utc"]).tz_convert(market.tz)
+        frame = pd.DataFrame({"hour": local.hour, "day": local.date, "error": errors}).dropna()
+        if frame["day"].nunique() >= MIN_ERROR_DAYS:
+            hours = pd.DatetimeIndex(forecast["delivery_start_utc"]).tz_convert(market.tz).hour
+            rows = [frame.loc[frame["hour"].between(h - 1, h + 1), "error"].to_list() for h in hours]
+            width = max(len(r) for r in rows)
+            matrix = np.array([r + [np.nan] * (width - len(r)) for r in rows], dtype=float)
+            return scenarios_from_errors(point, matrix), f"past errors of {frame['day'].nunique()} days"
+    lower = forecast["lower_price_per_mwh"].to_numpy(dtype=float)
+    upper = forecast["upper_price_per_mwh"].to_numpy(dtype=float)
+    width_pct = float(forecast["interval_width_pct"].iloc[0]) if "interval_width_pct" in forecast else 90.0
+    return scenarios_from_interval(point, lower, upper, width_pct), "the forecast's own interval"
+
+
+def generate_order_set(
+    market_code: str,
+    clock: RunClock,
+    settings: Settings | None = None,
+    bidding: controls.BiddingSettings | None = None,
+    actor: str = ACTOR_BID,
+) -> dict:
+    """Optimise the battery on D's forecast and store the schedule, the legacy orders and the order set.
+
+    Raises:
+        LookupError: no forecast for D created before the cut-off.
+    """
+    from griddesk.pipeline.tasks import latest_forecast
+
+    settings, bidding, market, url = _resolve(market_code, settings, bidding)
+    day = clock.delivery_date
+    valued = bidding.end_soc_mode == "valued"
+    with db.connect(url) as conn:
+        forecast = latest_forecast(conn, market.code, day, clock.cutoff(market))
+        if forecast.empty:
+            raise LookupError(f"no forecast for {market.code} {day} created before the cut-off")
+        mtu_minutes = int(forecast["resolution_minutes"].iloc[0])
+        rules = rules_from_dim_markets(conn, market.code, day, mtu_minutes)
+        battery = _battery(settings, conn, market.code, day, valued)
+        value = _end_soc_value(conn, market.code, clock, bidding, battery)
+        constraints = _demand_response(conn, market.code, day, forecast["delivery_start_utc"], mtu_minutes, bidding)
+        scenarios = None
+        if bidding.strategy == "curves":
+            scenarios, scenario_source = _scenarios(conn, market.code, clock, forecast)
+
+    prices = forecast["forecast_price_per_mwh"].to_numpy(dtype=float)
+    model_version = str(forecast["model_version"].iloc[0])
+    os_id = order_set_id(market.code, day, bidding.strategy, model_version)
+    schedule_id = f"{market.code}|{day}|{model_version}"
+    infeasible: InfeasibleScheduleError | None = None
+    try:
+        result = optimise_schedule(
+            prices, mtu_minutes, battery, price_bounds=rules.price_bounds, volume_tick_mw=rules.volume_tick_mw,
+            mtu_constraints=constraints, end_soc_value_per_mwh=value,
+        )  # fmt: skip
+    except InfeasibleScheduleError as exc:
+        infeasible = exc
+        result = idle_schedule(len(prices), mtu_minutes, battery, prices, rules.volume_tick_mw)
+    steps = schedule_as_curves(result.schedule, rules)
+    expected_value, solve_ms, detail = result.objective_value, result.solve_ms, {}
+    if infeasible is None and scenarios is not None:
+        try:
+            curves = build_bid_curves(
+                scenarios, battery, rules, mtu_constraints=constraints, end_soc_value_per_mwh=value
+            )
+            steps, expected_value, solve_ms = curves.steps, curves.expected_value, curves.solve_ms
+            detail = {"scenarios": scenario_source, "solved_by": curves.solved_by}
+        except InfeasibleScheduleError as exc:
+            infeasible = exc
+            steps = steps.iloc[0:0]
+    status = "infeasible_fallback" if infeasible else "generated"
+    reason = str(infeasible) if infeasible else ""
+
+    schedule = result.schedule.assign(
+        delivery_start_utc=pd.to_datetime(forecast["delivery_start_utc"], utc=True).to_numpy(),
+        forecast_price_per_mwh=prices,
+    )
+    steps = steps.assign(
+        delivery_start_utc=schedule.set_index("mtu_index").loc[steps["mtu_index"], "delivery_start_utc"].to_numpy()
+    )
+    _store(url, market.code, day, schedule, schedule_id, model_version, battery, rules, mtu_minutes, steps, os_id,
+           bidding, status, reason, value, expected_value, solve_ms, actor, detail, infeasible)  # fmt: skip
+    if infeasible:
+        _alert(url, "infeasible_fallback", market.code, day, infeasible.reasons, _recipients(settings, bidding), os_id,
+               conflicts=" + ".join(infeasible.conflicts) or "-")  # fmt: skip
+    return {
+        "market": market.code,
+        "delivery_date": str(day),
+        "order_set_id": os_id,
+        "strategy": bidding.strategy,
+        "status": status,
+        "orders": int((schedule["action"] != "idle").sum()),
+        "steps": len(steps),
+        "expected_revenue": round(float(schedule["expected_revenue"].sum()), 2),
+        "solve_ms": round(float(solve_ms), 1),
+        "demand_response_windows": [c.name for c in constraints],
+    }
+
+
+def _store(url, market_code, day, schedule, schedule_id, model_version, battery, rules: MarketRules, mtu_minutes,
+           steps, os_id, bidding, status, reason, value, expected_value, solve_ms, actor, detail, infeasible):  # fmt: skip
+    from griddesk.pipeline.tasks import _insert_frame
+
+    currency = rules.currency
+    rows = schedule.assign(
+        schedule_id=schedule_id, market_code=market_code, delivery_date_local=day, resolution_minutes=mtu_minutes,
+        currency=currency, forecast_model_version=model_version, battery_power_mw=battery.power_mw,
+        battery_energy_mwh=battery.energy_mwh,
+    )  # fmt: skip
+    orders = schedule_to_orders(schedule, volume_tick_mw=rules.volume_tick_mw, price_bounds=rules.price_bounds)
+    orders = orders.assign(
+        delivery_start_utc=schedule.set_index("mtu_index").loc[orders["mtu_index"], "delivery_start_utc"].to_numpy(),
+        schedule_id=schedule_id, market_code=market_code, delivery_date_local=day, currency=currency,
+        status="recorded",  # the schedule's orders as generated; the order set below carries the live status
+    )  # fmt: skip
+    sched_cols = [
+        "schedule_id", "market_code", "delivery_date_local", "delivery_start_utc", "mtu_index", "resolution_minutes",
+        "action", "decision", "charge_mw", "discharge_mw", "net_position_mw", "soc_mwh", "soc_pct",
+        "forecast_price_per_mwh", "currency", "expected_revenue", "forecast_model_version", "battery_power_mw",
+        "battery_energy_mwh",
+    ]  # fmt: skip
+    order_cols = [
+        "schedule_id", "market_code", "delivery_date_local", "delivery_start_utc", "side", "volume_mw",
+        "limit_price_per_mwh", "currency", "status",
+    ]  # fmt: skip
+    step_rows = steps.assign(
+        order_set_id=os_id, market_code=market_code, delivery_date_local=day, resolution_minutes=mtu_minutes,
+        currency=currency,
+    )  # fmt: skip
+    step_cols = [
+        "order_set_id", "market_code", "delivery_date_local", "delivery_start_utc", "mtu_index", "resolution_minutes",
+        "step_index", "side", "volume_mw", "volume_ticks", "limit_price_per_mwh", "price_ticks", "is_price_taker",
+        "acceptance_probability", "currency",
+    ]  # fmt: skip
+    with db.connect(url) as conn, conn.cursor() as cur:
+        for table in ("raw.bid_orders", "raw.bid_schedules", "raw.bid_order_sets"):
+            cur.execute(f"delete from {table} where market_code=%s and delivery_date_local=%s", (market_code, day))
+        _insert_frame(cur, "raw.bid_schedules", rows[sched_cols])
+        if not orders.empty:
+            _insert_frame(cur, "raw.bid_orders", orders[order_cols])
+        cur.execute(
+            """insert into raw.bid_order_sets
+                   (order_set_id, market_code, delivery_date_local, schedule_id, strategy, trading_mode, status,
+                    status_reason, forecast_model_version, end_soc_mode, end_soc_value_per_mwh, expected_value,
+                    currency, n_steps, gate_closure_utc, solve_ms)
+               values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+            (
+                os_id, market_code, day, schedule_id, bidding.strategy, bidding.mode, status, reason, model_version,
+                bidding.end_soc_mode, value, float(expected_value), currency, len(steps), rules.gate_closure_utc,
+                float(solve_ms),
+            ),
+        )  # fmt: skip
+        if len(step_rows):
+            _insert_frame(cur, "raw.bid_order_steps", step_rows[step_cols])
+        controls.record_event(
+            conn, os_id, market_code, day, "generated", actor,
+            {"strategy": bidding.strategy, "steps": len(steps), "expected_value": float(expected_value), **detail},
+        )  # fmt: skip
+        if infeasible:
+            controls.record_event(
+                conn, os_id, market_code, day, "infeasible_fallback", actor,
+                {"reasons": infeasible.reasons, "conflicts": infeasible.conflicts},
+            )  # fmt: skip
+
+
+def _load_order_set(conn, market_code: str, day: date) -> tuple[dict | None, pd.DataFrame]:
+    with conn.cursor() as cur:
+        cur.execute(
+            """select * from raw.bid_order_sets where market_code = %s and delivery_date_local = %s
+               order by created_at_utc desc limit 1""",
+            (market_code, day),
+        )
+        row = cur.fetchone()
+        if row is None:
+            return None, pd.DataFrame(columns=[*CURVE_COLUMNS, "delivery_start_utc"])
+        header = dict(zip([d.name for d in cur.description], row, strict=True))
+        cur.execute(
+            "select * from raw.bid_order_steps where order_set_id = %s order by mtu_index, step_index",
+            (header["order_set_id"],),
+        )
+        steps = pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
+    return header, steps
+
+
+def check_compliance(
+    market_code: str,
+    clock: RunClock,
+    settings: Settings | None = None,
+    bidding: controls.BiddingSettings | None = None,
+    actor: str = ACTOR_COMPLIANCE,
+) -> dict:
+    """Run the pre-trade checks on D's order set as of the run's clock; record, move its status, alert on failure."""
+    settings, bidding, market, url = _resolve(market_code, settings, bidding)
+    day = clock.delivery_date
+    with db.connect(url) as conn:
+        header, steps = _load_order_set(conn, market.code, day)
+        if header is None:
+            return {"market": market.code, "delivery_date": str(day), "status": "no order set"}
+        if header["status"] != "generated":
+            return {"market": market.code, "delivery_date": str(day), "status": header["status"], "checked": False}
+        rules = rules_from_dim_markets(conn, market.code, day, int(steps["resolution_minutes"].iloc[0]) if len(steps)
+                                       else None)  # fmt: skip
+        with conn.cursor() as cur:
+            cur.execute("select count(*) from raw.bid_schedules where schedule_id = %s", (header["schedule_id"],))
+            n_mtus = int(cur.fetchone()[0])
+        valued = header["end_soc_mode"] == "valued"
+        battery = _battery(settings, conn, market.code, day, valued)
+        limits = ComplianceLimits(
+            max_order_volume_mw=bidding.max_order_volume_mw,
+            max_position_mw=bidding.max_position_mw,
+            gate_closure_margin=timedelta(minutes=bidding.gate_closure_margin_minutes),
+        )
+        results = check_order_set(
+            steps, battery, rules, n_mtus, clock.sim_now(market), limits, end_soc_fixed=not valued
+        )
+        ok = passed(results)
+        with conn.cursor() as cur:
+            cur.execute("delete from raw.bid_compliance_results where order_set_id = %s", (header["order_set_id"],))
+            for r in results:
+                cur.execute(
+                    """insert into raw.bid_compliance_results (order_set_id, check_name, passed, reason)
+                       values (%s, %s, %s, %s)""",
+                    (header["order_set_id"], r.name, r.passed, r.reason),
+                )
+        os_id = header["order_set_id"]
+        if not ok:
+            reasons = rejection_reasons(results)
+            controls.set_status(conn, os_id, "compliance_rejected", "; ".join(reasons))
+            controls.record_event(conn, os_id, market.code, day, "compliance_rejected", actor, {"reasons": reasons})
+            status = "compliance_rejected"
+        else:
+            controls.record_event(conn, os_id, market.code, day, "compliance_passed", actor)
+            if bidding.mode == controls.PAPER:
+                status = "recorded"
+                controls.record_event(conn, os_id, market.code, day, "recorded_paper", actor)
+            elif bidding.require_approval:
+                status = "pending_approval"
+                controls.record_event(conn, os_id, market.code, day, "approval_requested", actor)
+            else:
+                status = "ready"
+            controls.set_status(conn, os_id, status, "")
+    if not ok:
+        _alert(url, "compliance_rejected", market.code, day, reasons, _recipients(settings, bidding), os_id,
+               mode=bidding.mode)  # fmt: skip
+    return {"market": market.code, "delivery_date": str(day), "order_set_id": os_id, "status": status, "passed": ok}
+
+
+def pending_approvals(market_codes: list[str], delivery_date: date, settings: Settings | None = None) -> list[str]:
+    """Order sets of these markets for D waiting for a person."""
+    settings = settings or get_settings()
+    with db.connect(db.warehouse_url(settings)) as conn, conn.cursor() as cur:
+        cur.execute(
+            """select order_set_id from raw.bid_order_sets
+               where market_code = any(%s) and delivery_date_local = %s and status = 'pending_approval'
+               order by order_set_id""",
+            ([m.upper() for m in market_codes], delivery_date),
+        )
+        return [r[0] for r in cur.fetchall()]
+
+
+def record_approval(
+    order_set_ids: list[str],
+    approved: bool,
+    approver: str | None,
+    settings: Settings | None = None,
+    bidding: controls.BiddingSettings | None = None,
+) -> dict:
+    """Apply a person's decision to pending order sets: ``ready`` when approved, else ``rejected`` (alerted).
+
+    ``approver`` None means nobody answered in time: the sets are rejected as expired.
+    """
+    settings = settings or get_settings()
+    bidding = bidding or controls.get_bidding_settings()
+    url = db.warehouse_url(settings)
+    actor = f"airflow-user:{approver}" if approver else "airflow:approval-timeout"
+    changed = []
+    with db.connect(url) as conn:
+        for os_id in order_set_ids:
+            header_sql = "select market_code, delivery_date_local, status from raw.bid_order_sets where order_set_id=%s"
+            with conn.cursor() as cur:
+                cur.execute(header_sql, (os_id,))
+                row = cur.fetchone()
+            if row is None or row[2] != "pending_approval":
+                continue
+            market_code, day, _ = row
+            if approved:
+                controls.set_status(conn, os_id, "ready", f"approved by {approver}")
+                controls.record_event(conn, os_id, market_code, day, "approved", actor)
+            else:
+                reason = f"rejected by {approver}" if approver else "approval expired"
+                controls.set_status(conn, os_id, "rejected", reason)
+                controls.record_event(conn, os_id, market_code, day, "rejected", actor, {"reason": reason})
+            changed.append((os_id, market_code, day))
+    if not approved:
+        for os_id, market_code, day in changed:
+            _alert(url, "approval_rejected", market_code, day, [f"{actor} did not approve"],
+                   _recipients(settings, bidding), os_id)  # fmt: skip
+    return {"approved": approved, "approver": approver, "order_sets": [c[0] for c in changed]}
+
+
+def _client(settings: Settings, bidding: controls.BiddingSettings, sim_now) -> OrderApiClient:
+    return OrderApiClient(
+        base_url=bidding.order_api_url or settings.simulator_url,
+        token=bidding.order_api_token,
+        sim_now=sim_now,
+        timeout_s=bidding.http_timeout_s,
+        max_attempts=bidding.http_max_attempts,
+    )
+
+
+def submit_order_set(
+    market_code: str,
+    clock: RunClock,
+    settings: Settings | None = None,
+    bidding: controls.BiddingSettings | None = None,
+    actor: str = ACTOR_SUBMIT,
+) -> dict:
+    """Send D's order set if, and only if, it is ``ready``, every compliance check passed, the kill switch is off
+    and gate closure has not passed; record the outcome and alert on failures and rejections."""
+    settings, bidding, market, url = _resolve(market_code, settings, bidding)
+    day = clock.delivery_date
+    out = {"market": market.code, "delivery_date": str(day)}
+    with db.connect(url) as conn:
+        header, steps = _load_order_set(conn, market.code, day)
+        if header is None:
+            return {**out, "status": "no order set", "submitted": False}
+        os_id = header["order_set_id"]
+        out["order_set_id"] = os_id
+        if header["status"] != "ready":
+            return {**out, "status": header["status"], "submitted": False}
+        with conn.cursor() as cur:
+            cur.execute(
+                "select count(*), bool_and(passed) from raw.bid_compliance_results where order_set_id = %s", (os_id,)
+            )
+            n_checks, all_passed = cur.fetchone()
+        if not n_checks or not all_passed:
+            # Defensive: a ready set always has passing checks; never send one that does not.
+            controls.set_status(conn, os_id, "compliance_rejected", "compliance results missing or failed")
+            return {**out, "status": "compliance_rejected", "submitted": False}
+        blocked = controls.kill_switch_reason(conn, market.code, bidding)
+        if blocked:
+            controls.set_status(conn, os_id, "blocked", blocked)
+            controls.record_event(conn, os_id, market.code, day, "submission_blocked", actor, {"reason": blocked})
+        elif bidding.mode != controls.LIVE:
+            controls.set_status(conn, os_id, "recorded", "paper mode")
+            return {**out, "status": "recorded", "submitted": False}
+    if blocked:
+        _alert(url, "submission_blocked", market.code, day, [blocked], _recipients(settings, bidding), os_id)
+        return {**out, "status": "blocked", "submitted": False, "reason": blocked}
+
+    now = clock.sim_now(market)
+    payload = order_payload(market.code, day, os_id, steps, int(steps["resolution_minutes"].iloc[0]) if len(steps)
+                            else get_market(market.code).mtu_minutes)  # fmt: skip
+    try:
+        receipt = _client(settings, bidding, now).submit(payload)
+    except OrderApiError as exc:
+        kind = "order_rejected" if exc.kind == "rejected" else "submission_failed"
+        detail = exc.detail if isinstance(exc.detail, list) else [str(exc)]
+        with db.connect(url) as conn:
+            controls.set_status(conn, os_id, "submission_failed", str(exc))
+            controls.record_event(
+                conn, os_id, market.code, day, "submission_failed", actor,
+                {"kind": exc.kind, "status_code": exc.status_code, "detail": exc.detail},
+            )  # fmt: skip
+        _alert(url, kind, market.code, day, [str(d) for d in detail], _recipients(settings, bidding), os_id,
+               http_status=exc.status_code or "-")  # fmt: skip
+        return {**out, "status": "submission_failed", "submitted": False, "error": str(exc)}
+    with db.connect(url) as conn:
+        controls.set_status(conn, os_id, "submitted", f"exchange id {receipt.exchange_order_set_id}")
+        with conn.cursor() as cur:
+            cur.execute(
+                "update raw.bid_order_sets set exchange_order_set_id = %s where order_set_id = %s",
+                (receipt.exchange_order_set_id, os_id),
+            )
+            cur.execute(
+                "update raw.bid_orders set status = 'submitted' where market_code = %s and delivery_date_local = %s",
+                (market.code, day),
+            )
+        controls.record_event(
+            conn, os_id, market.code, day, "submitted", actor,
+            {"exchange_order_set_id": receipt.exchange_order_set_id, "steps": len(steps)},
+        )  # fmt: skip
+    return {**out, "status": "submitted", "submitted": True, "exchange_order_set_id": receipt.exchange_order_set_id}
+
+
+def cancel_order_set(
+    market_code: str, clock: RunClock, actor: str, settings: Settings | None = None, bidding=None
+) -> dict:
+    """Withdraw D's submitted order set before gate closure (a trader's action); recorded in the audit trail.
+
+    Raises:
+        OrderApiError: the exchange refused (e.g. after gate closure) or failed.
+    """
+    settings, bidding, market, url = _resolve(market_code, settings, bidding)
+    with db.connect(url) as conn:
+        header, _ = _load_order_set(conn, market.code, clock.delivery_date)
+    if header is None or header["status"] != "submitted":
+        return {"market": market.code, "status": header["status"] if header else "no order set", "cancelled": False}
+    _client(settings, bidding, clock.sim_now(market)).cancel(header["exchange_order_set_id"])
+    with db.connect(url) as conn:
+        controls.set_status(conn, header["order_set_id"], "cancelled", f"cancelled by {actor}")
+        controls.record_event(conn, header["order_set_id"], market.code, clock.delivery_date, "cancelled", actor)
+    return {"market": market.code, "status": "cancelled", "cancelled": True}
+
+
+def fetch_executions(
+    market_code: str,
+    clock: RunClock,
+    settings: Settings | None = None,
+    bidding: controls.BiddingSettings | None = None,
+    actor: str = ACTOR_EXECUTIONS,
+) -> dict:
+    """Fetch the auction results of D's submitted order set into ``raw.bid_executions`` (afternoon run)."""
+    from griddesk.pipeline.tasks import _insert_frame
+
+    settings, bidding, market, url = _resolve(market_code, settings, bidding)
+    day = clock.delivery_date
+    out = {"market": market.code, "delivery_date": str(day)}
+    with db.connect(url) as conn:
+        header, steps = _load_order_set(conn, market.code, day)
+    if header is None or header["status"] not in ("submitted", "executed"):
+        return {**out, "status": header["status"] if header else "no order set", "executions": 0}
+    os_id = header["order_set_id"]
+    try:
+        results = _client(settings, bidding, clock.sim_now(market)).results(header["exchange_order_set_id"])
+    except NotClearedYet as exc:
+        return {**out, "status": "awaiting_results", "executions": 0, "detail": str(exc)}
+    except OrderApiError as exc:
+        with db.connect(url) as conn:
+            controls.record_event(conn, os_id, market.code, day, "submission_failed", actor,
+                                  {"phase": "fetch_executions", "error": str(exc)})  # fmt: skip
+        _alert(url, "execution_fetch_failed", market.code, day, [str(exc)], _recipients(settings, bidding), os_id)
+        return {**out, "status": "fetch_failed", "executions": 0, "error": str(exc)}
+    mtu_minutes = int(steps["resolution_minutes"].iloc[0]) if len(steps) else market.mtu_minutes
+    rows = results.rename(columns={"accepted": "is_accepted"}).assign(
+        order_set_id=os_id,
+        exchange_order_set_id=header["exchange_order_set_id"],
+        market_code=market.code,
+        delivery_date_local=day,
+        resolution_minutes=mtu_minutes,
+        currency=header["currency"],
+    )
+    cols = [
+        "order_set_id", "exchange_order_set_id", "market_code", "delivery_date_local", "delivery_start_utc",
+        "step_index", "side", "volume_mw", "limit_price_per_mwh", "clearing_price_per_mwh", "is_accepted",
+        "accepted_volume_mw", "resolution_minutes", "currency",
+    ]  # fmt: skip
+    with db.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("delete from raw.bid_executions where order_set_id = %s", (os_id,))
+        if len(rows):
+            _insert_frame(cur, "raw.bid_executions", rows[cols])
+        if header["status"] != "executed":
+            controls.set_status(conn, os_id, "executed", "")
+            controls.record_event(conn, os_id, market.code, day, "executed", actor,
+                                  {"steps": len(rows), "accepted": int(rows["is_accepted"].sum()) if len(rows) else 0})  # fmt: skip
+    return {**out, "status": "executed", "executions": len(rows), "success_rate_pct": success_rate(rows)}
