@@ -145,3 +145,12 @@ def test_portfolio_bid_and_marts(pipeline):
     assert port["actual_kwh"].notna().all()
     bids = query(url, "select covers_consumption from marts.fct_portfolio_bids")
     assert len(bids) == 24 and bids["covers_consumption"].all()
+
+
+def test_a_failing_meter_is_recorded_as_failed_and_raises(pipeline):
+    broken = SETTINGS.model_copy(update={"weather_location": "atlantis"})  # no such weather location
+    with pytest.raises(LookupError, match="atlantis"):
+        tasks.train_and_forecast_meter("b1", D + timedelta(days=3), broken, pipeline["url"])
+    row = query(pipeline["url"], "select status, reason from raw.consumption_training_runs where delivery_date_local = %s",
+                D + timedelta(days=3))  # fmt: skip
+    assert row["status"].tolist() == ["failed"] and "atlantis" in row["reason"][0]
