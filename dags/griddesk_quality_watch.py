@@ -9,7 +9,9 @@ SMTP provider (see docs/alerts.md):
 - **bid executions**: rejected orders, or an execution above its submitted volume (CRITICAL);
 - **data gaps**: missing or zero-as-missing intervals the feeds recorded in the last week (WARNING);
 - **API health**: an endpoint-hour below the success-rate threshold in the last 24 h (WARNING);
-- **forecast drift**: the rolling MAE of a market's price forecast above the threshold (WARNING).
+- **forecast drift**: the rolling MAE of a market's price forecast above the threshold (WARNING);
+- **outputs**: ONE GX run over the market datasets of expectations/feeds.yml: exogenous forecasts and price
+  forecasts and schedules of X+1, executions of X-1 (executed <= submitted).
 
 The feeds' own GX suites run in `griddesk_feeds` (one GX run for all feeds); the price gate in the morning and
 afternoon DAGs. Thresholds: `GRIDDESK_QUALITY_*`. Data Docs: `make docs`.
@@ -52,7 +54,7 @@ def griddesk_quality_watch():
         run_date, now = _run_date_and_now()
         return run_watch(kind, run_date, now)
 
-    watch.expand(kind=["deadline", "bid_executions", "data_gaps", "api_health", "forecast_drift"])
+    watch.expand(kind=["deadline", "bid_executions", "data_gaps", "api_health", "forecast_drift", "outputs"])
 
 
 griddesk_quality_watch_dag = griddesk_quality_watch()

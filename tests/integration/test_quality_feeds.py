@@ -282,3 +282,88 @@ def test_real_meter_zeros_and_dst_days_are_caught_without_being_told_where(env, 
     assert independent.loc[date(2018, 3, 25), "n_rows"] == 20 * 23  # spring DST: 23 London hours, complete
     flagged = sorted(d for d, ok in verdicts.items() if not ok)
     assert flagged and len(flagged) < len(days)  # the real zeros are caught, on some days only
+
+
+def _insert_outputs(url: str, day: date, *, bad_mtu: int) -> None:
+    """A day of FR price forecasts and a battery schedule, one MTU broken (lower > forecast, SoC 120 %)."""
+    from griddesk.markets import get_market
+
+    m = get_market("FR")
+    start, end = m.delivery_day_bounds_utc(day)
+    closure = m.gate_closure_utc(day)
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        for h in range(int((end - start).total_seconds() // 3600)):
+            t = start + timedelta(hours=h)
+            lower = 60.0 if h == bad_mtu else 30.0
+            cur.execute(
+                """insert into raw.price_forecasts (forecast_run_id, market_code, delivery_date_local,
+                       delivery_start_utc, resolution_minutes, forecast_price_per_mwh, lower_price_per_mwh,
+                       upper_price_per_mwh, interval_width_pct, currency, model_family, model_version,
+                       training_start_utc, training_end_utc, cutoff_utc)
+                   values ('r', 'FR', %s, %s, 60, 40, %s, 50, 80, 'EUR', 'prophet', 'v1', %s, %s, %s)""",
+                (day, t, lower, start, start, closure - timedelta(hours=2)),
+            )
+            cur.execute(
+                """insert into raw.bid_schedules (schedule_id, market_code, delivery_date_local, delivery_start_utc,
+                       mtu_index, resolution_minutes, action, charge_mw, discharge_mw, net_position_mw, soc_mwh,
+                       soc_pct, forecast_price_per_mwh, currency, expected_revenue, forecast_model_version,
+                       battery_power_mw, battery_energy_mwh)
+                   values ('s', 'FR', %s, %s, %s, 60, 'idle', 0, 0, 0, 1, %s, 40, 'EUR', 0, 'v1', 1, 2)""",
+                (day, t, h, 120.0 if h == bad_mtu else 50.0),
+            )
+
+
+def test_outputs_watch_validates_forecasts_schedules_and_inputs_in_one_gx_run(env, smtp_server):
+    from griddesk.pipeline.quality_tasks import run_watch
+
+    day = RUN_DAY + timedelta(days=1)
+    _insert_outputs(env, day, bad_mtu=5)
+    out = run_watch("outputs", RUN_DAY, datetime.now(UTC))
+    subjects = sorted(m["Subject"] for m in smtp_server.messages)
+    assert subjects == sorted(
+        [
+            f"[GridDesk][CRITICAL] mart_price_forecasts failed for FR {day}",
+            f"[GridDesk][CRITICAL] mart_bid_schedules failed for FR {day}",
+            f"[GridDesk][CRITICAL] raw_entsoe_exogenous_forecasts failed for FR {day}",  # no inputs loaded at all
+        ]
+    )
+    bodies = {m["Subject"].split()[1]: html(m) for m in smtp_server.messages}
+    assert "interval_contains_forecast" in bodies["mart_price_forecasts"]
+    assert "soc_within_0_100" in bodies["mart_bid_schedules"] and "120.0" in bodies["mart_bid_schedules"]
+    assert "row_count_matches_day" in bodies["raw_entsoe_exogenous_forecasts"]
+    assert all("withdraw or correct" in b for b in bodies.values())
+    assert len(out["sent"]) == 3
+    run_watch("outputs", RUN_DAY, datetime.now(UTC))  # a retry: nothing new
+    assert len(smtp_server.messages) == 3
+
+
+def test_executed_volume_above_submitted_is_critical(env, smtp_server):
+    """Cross-source: an execution reporting more than its order's volume (needs the bidding schema)."""
+    from griddesk.markets import get_market
+    from griddesk.pipeline.quality_tasks import run_watch
+
+    if not bool(query(env, "select to_regclass('raw.bid_executions') is not null as ok")["ok"].iloc[0]):
+        pytest.skip("raw.bid_executions is created by the bidding schema (schema_bidding.sql), absent here")
+    day = RUN_DAY - timedelta(days=1)
+    start = get_market("FR").delivery_day_bounds_utc(day)[0]
+    with psycopg2.connect(env) as conn, conn.cursor() as cur:
+        cur.execute(
+            """insert into raw.bid_order_sets (order_set_id, market_code, delivery_date_local, schedule_id, strategy,
+                   trading_mode, status, forecast_model_version, end_soc_mode, expected_value, currency, n_steps,
+                   gate_closure_utc)
+               values ('os1', 'FR', %s, 's', 'fixed', 'paper', 'executed', 'v1', 'fixed', 0, 'EUR', 2, %s)""",
+            (day, start),
+        )
+        for step, (volume, accepted) in enumerate([(1.0, 1.0), (0.5, 0.8)]):
+            cur.execute(
+                """insert into raw.bid_executions (order_set_id, exchange_order_set_id, market_code,
+                       delivery_date_local, delivery_start_utc, step_index, side, volume_mw, limit_price_per_mwh,
+                       clearing_price_per_mwh, is_accepted, accepted_volume_mw, resolution_minutes, currency)
+                   values ('os1', 'x1', 'FR', %s, %s, %s, 'sell', %s, 40, 45, true, %s, 60, 'EUR')""",
+                (day, start, step, volume, accepted),
+            )
+    run_watch("outputs", RUN_DAY, datetime.now(UTC))
+    bad = [m for m in smtp_server.messages if "mart_bid_executions" in m["Subject"]]
+    assert [m["Subject"] for m in bad] == [f"[GridDesk][CRITICAL] mart_bid_executions failed for FR {day}"]
+    body = html(bad[0])
+    assert "executed_not_above_submitted" in body and "1 of 2 rows unexpected" in body

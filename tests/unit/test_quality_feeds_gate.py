@@ -30,7 +30,8 @@ def test_every_declared_feed_has_its_suite_and_validation_definition():
     specs = load_feed_specs()
     assert set(specs) == {
         "ckw_dynamic_tariffs", "ckw_tra_signals", "weather_observations", "weather_forecasts", "battery_status",
-        "meter_readings", "ckw_plant_telemetry",
+        "meter_readings", "ckw_plant_telemetry", "entsoe_exogenous_forecasts", "price_forecasts", "bid_schedules",
+        "bid_executions",
     }  # fmt: skip
     for spec in specs.values():
         suite = json.loads((DEFAULT_CONTEXT_DIR / "expectations" / f"{spec.suite}.json").read_text())

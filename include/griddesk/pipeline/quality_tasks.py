@@ -120,7 +120,57 @@ def validate_feeds_for_run(run_date, run_id: str, settings: Settings | None = No
     }
 
 
-WATCHES = ("data_gaps", "api_health", "forecast_drift", "bid_executions", "deadline")
+WATCHES = ("data_gaps", "api_health", "forecast_drift", "bid_executions", "deadline", "outputs")
+
+#: Market datasets of expectations/feeds.yml that the "outputs" watch validates (inputs and key outputs).
+MARKET_DATASETS = ("entsoe_exogenous_forecasts", "price_forecasts", "bid_schedules", "bid_executions")
+
+
+def output_consequence(result, spec) -> str:
+    """What a failed market dataset means, in the alert's words."""
+    what = f"{spec.feed} for {result.market_code} {result.delivery_date_local.isoformat()}"
+    if result.passed_critical:
+        return f"{what} is used as it is; the warnings below need a look."
+    return (
+        f"{what} failed a critical check and is marked blocked in marts.fct_data_quality_daily_summary. Check the "
+        "orders of that market-day before gate closure and withdraw or correct them if they rest on it."
+    )
+
+
+def validate_outputs_for_run(run_date, run_id: str, settings: Settings | None = None) -> dict:
+    """One GX run over the market datasets (exogenous inputs, forecasts, schedules, executions) of ``run_date``.
+
+    Each dataset's day is ``run_date + sla.day_offset``; ``raw.bid_executions`` only once the bidding schema
+    created it. Results stored, one alert per failed (suite, market, day).
+    """
+    from datetime import UTC, datetime
+
+    from griddesk.quality.alerts import quality_alert_key, render_quality_alert, send_alert_once
+    from griddesk.quality.feeds_gate import load_feed_specs, scope_days_for_run, validate_feeds
+    from griddesk.quality.gx_runner import default_gate, store_results
+    from griddesk.quality.settings import get_quality_settings
+
+    settings = settings or get_settings()
+    url = db.warehouse_url(settings)
+    specs = load_feed_specs()
+    with db.connect(url) as conn:
+        with conn.cursor() as cur:
+            cur.execute("select to_regclass('raw.bid_executions') is not null")
+            has_executions = cur.fetchone()[0]
+        names = [n for n in MARKET_DATASETS if n != "bid_executions" or has_executions]
+        scopes = scope_days_for_run(specs, {n: settings.market_codes for n in names}, run_date)
+        run = validate_feeds(default_gate(), conn, scopes, datetime.now(UTC), run_id, specs)
+        store_results(conn, run.results, run_id)
+    by_suite = {s.suite: s for s in specs.values()}
+    links = {"Data Docs": get_quality_settings().gx_docs_url}
+    sent = []
+    for result in run.results:
+        if result.failed:
+            subject, html = render_quality_alert(result, links, output_consequence(result, by_suite[result.suite_name]))
+            with db.connect(url) as conn:
+                if send_alert_once(conn, quality_alert_key(result), subject, html, settings.alert_email_to):
+                    sent.append(quality_alert_key(result))
+    return {"watch": "outputs", "alerts": [quality_alert_key(r) for r in run.results if r.failed], "sent": sent}
 
 
 def run_watch(kind: str, run_date, now_utc, settings: Settings | None = None) -> dict:
@@ -139,6 +189,8 @@ def run_watch(kind: str, run_date, now_utc, settings: Settings | None = None) ->
     from griddesk.quality.settings import get_quality_settings
 
     settings = settings or get_settings()
+    if kind == "outputs":
+        return validate_outputs_for_run(run_date, f"watch-outputs-{run_date.isoformat()}", settings)
     q = get_quality_settings()
     url = db.warehouse_url(settings)
     markets = settings.market_codes

@@ -36,8 +36,15 @@ MAD_TO_SIGMA = 1.4826
 #: The spike scale is at least this share of the series' median level.
 SPIKE_SCALE_FLOOR = 0.1
 
+#: ``day_timezone: market``: the scope is a market code and days are its local days.
+MARKET_TZ = "market"
+#: ``interval_minutes: data``: the MTU is the batch's own resolution_minutes (most common value).
+DATA_MTU = "data"
+
 _REQUIRED = ("suite", "table", "day_column", "day_timezone", "time_column", "sla")
 _KNOWN = set(_REQUIRED) | {
+    "scope_column",
+    "newest_by",
     "day_is_date",
     "interval_minutes",
     "series_column",
@@ -73,7 +80,9 @@ class FeedSpec:
     time_column: str
     sla: FeedSla
     day_is_date: bool = False
-    interval_minutes: int | None = None
+    scope_column: str | None = None
+    newest_by: tuple[str, ...] = ()
+    interval_minutes: int | str | None = None
     series_column: str | None = None
     expected_series: tuple[str, ...] = ()
     expected_series_query: str | None = None
@@ -113,7 +122,10 @@ def parse_feed_specs(doc: Mapping[str, Any]) -> dict[str, FeedSpec]:
         unknown_derive = sorted(set(cfg.get("derive") or ()) - set(DERIVATIONS))
         if unknown_derive:
             raise ValueError(f"feeds.yml: feed {feed!r} derives unknown column(s) {unknown_derive}")
-        ZoneInfo(cfg["day_timezone"])  # raises on an unknown zone
+        if cfg["day_timezone"] != MARKET_TZ:
+            ZoneInfo(cfg["day_timezone"])  # raises on an unknown zone
+        if cfg["day_timezone"] == MARKET_TZ and not cfg.get("scope_column"):
+            raise ValueError(f"feeds.yml: feed {feed!r} uses the market's time zone but has no scope_column")
         out[feed] = FeedSpec(
             feed=feed,
             suite=cfg["suite"],
@@ -127,6 +139,8 @@ def parse_feed_specs(doc: Mapping[str, Any]) -> dict[str, FeedSpec]:
                 None if sla.get("freshness_max_lag_minutes") is None else float(sla["freshness_max_lag_minutes"]),
             ),
             day_is_date=bool(cfg.get("day_is_date", False)),
+            scope_column=cfg.get("scope_column"),
+            newest_by=tuple(cfg.get("newest_by") or ()),
             interval_minutes=cfg.get("interval_minutes"),
             series_column=cfg.get("series_column"),
             expected_series=tuple(cfg.get("expected_series") or ()),
@@ -163,7 +177,33 @@ def intervals_in_day(day: date, tz_name: str, interval_minutes: int) -> int:
     return int((end - start) / timedelta(minutes=interval_minutes))
 
 
-def feed_parameters(spec: FeedSpec, day: date, as_of_utc: datetime, n_series: int) -> dict[str, Any]:
+def day_timezone(spec: FeedSpec, scope: str) -> str:
+    """The batch's time zone: the declared one, or the market's for ``day_timezone: market``."""
+    if spec.day_timezone == MARKET_TZ:
+        from griddesk.markets import get_market
+
+        return get_market(scope).timezone
+    return spec.day_timezone
+
+
+def batch_interval_minutes(spec: FeedSpec, frame: pd.DataFrame) -> int | None:
+    """The declared MTU, or for ``interval_minutes: data`` the batch's most common resolution_minutes."""
+    if spec.interval_minutes != DATA_MTU:
+        return spec.interval_minutes
+    values = frame["resolution_minutes"].dropna() if "resolution_minutes" in frame else pd.Series(dtype=float)
+    return int(values.mode().iloc[0]) if not values.empty else None
+
+
+def feed_parameters(
+    spec: FeedSpec,
+    day: date,
+    as_of_utc: datetime,
+    n_series: int,
+    *,
+    tz_name: str | None = None,
+    interval_minutes: int | None = None,
+    scope: str | None = None,
+) -> dict[str, Any]:
     """The suite's ``$PARAMETER`` values for one (source key, day) batch of ``spec``.
 
     ``expected_row_count`` is series x intervals of the local day (DST-aware); ``min_row_count`` is the SLA's
@@ -171,7 +211,11 @@ def feed_parameters(spec: FeedSpec, day: date, as_of_utc: datetime, n_series: in
     """
     if as_of_utc.tzinfo is None or as_of_utc.utcoffset() is None:
         raise ValueError(f"as_of_utc must be timezone-aware, got naive {as_of_utc!r}")
-    start, end = local_day_bounds_utc(day, spec.day_timezone)
+    tz_name = tz_name or spec.day_timezone
+    interval = interval_minutes if interval_minutes is not None else spec.interval_minutes
+    if interval == DATA_MTU:
+        interval = None
+    start, end = local_day_bounds_utc(day, tz_name)
     params: dict[str, Any] = {
         "as_of_utc": pd.Timestamp(as_of_utc).tz_convert("UTC"),
         "completeness_min_ratio": spec.sla.completeness_min_ratio,
@@ -179,12 +223,25 @@ def feed_parameters(spec: FeedSpec, day: date, as_of_utc: datetime, n_series: in
         "day_start_utc": pd.Timestamp(start),
         "day_end_utc": pd.Timestamp(end),
     }
-    if spec.interval_minutes:
-        expected = n_series * intervals_in_day(day, spec.day_timezone, spec.interval_minutes)
+    if spec.day_timezone == MARKET_TZ and scope:
+        from griddesk.markets import get_market, price_bounds_on
+
+        market = get_market(scope)
+        params["gate_closure_utc"] = pd.Timestamp(market.gate_closure_utc(day)).tz_convert("UTC")
+        bounds = price_bounds_on(market.code, day)
+        params["min_price_per_mwh"] = float(bounds.min_price_per_mwh)
+        params["max_price_per_mwh"] = float(bounds.max_price_per_mwh)
+    if interval:
+        # With no rows the MTU is unknown: expect at least one series of the coarsest (hourly) MTU.
+        expected = max(n_series, 1) * intervals_in_day(day, tz_name, interval)
         params["expected_row_count"] = expected
         params["min_row_count"] = math.ceil(expected * spec.sla.completeness_min_ratio - 1e-9)
         lag = timedelta(minutes=spec.sla.freshness_max_lag_minutes or 0)
-        params["freshness_min_utc"] = pd.Timestamp(end - timedelta(minutes=spec.interval_minutes) - lag)
+        params["freshness_min_utc"] = pd.Timestamp(end - timedelta(minutes=interval) - lag)
+    elif spec.interval_minutes == DATA_MTU:
+        expected = max(n_series, 1) * intervals_in_day(day, tz_name, 60)
+        params["expected_row_count"] = expected
+        params["min_row_count"] = math.ceil(expected * spec.sla.completeness_min_ratio - 1e-9)
     return params
 
 
@@ -238,11 +295,38 @@ def _forecast_lead(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _interval_ordered(frame: pd.DataFrame) -> pd.DataFrame:
+    ordered = (frame["lower_price_per_mwh"] <= frame["forecast_price_per_mwh"]) & (
+        frame["forecast_price_per_mwh"] <= frame["upper_price_per_mwh"]
+    )
+    frame["dq_interval_ordered"] = ordered.astype(float)
+    return frame
+
+
+def _simultaneous_charge(frame: pd.DataFrame) -> pd.DataFrame:
+    frame["dq_simultaneous_mw"] = np.minimum(frame["charge_mw"], frame["discharge_mw"]).astype(float)
+    return frame
+
+
+def _overfill(frame: pd.DataFrame) -> pd.DataFrame:
+    frame["dq_executed_minus_submitted_mw"] = (frame["accepted_volume_mw"] - frame["volume_mw"]).astype(float)
+    return frame
+
+
+def _imputed_share(frame: pd.DataFrame) -> pd.DataFrame:
+    frame["dq_is_imputed"] = frame["is_imputed"].astype(float)
+    return frame
+
+
 #: Feed-specific derived columns, named in ``feeds.yml`` under ``derive``.
 DERIVATIONS: dict[str, Callable[[pd.DataFrame], pd.DataFrame]] = {
     "tariff_integrated_residual": _tariff_integrated_residual,
     "switch_duration": _switch_duration,
     "forecast_lead": _forecast_lead,
+    "interval_ordered": _interval_ordered,
+    "simultaneous_charge": _simultaneous_charge,
+    "executed_minus_submitted": _overfill,
+    "imputed_share": _imputed_share,
 }
 
 
@@ -251,6 +335,10 @@ DERIVED_COLUMNS = {
     "tariff_integrated_residual": "dq_integrated_residual_chf_kwh",
     "switch_duration": "dq_switch_duration_minutes",
     "forecast_lead": "dq_lead_hours",
+    "interval_ordered": "dq_interval_ordered",
+    "simultaneous_charge": "dq_simultaneous_mw",
+    "executed_minus_submitted": "dq_executed_minus_submitted_mw",
+    "imputed_share": "dq_is_imputed",
 }
 
 
@@ -300,6 +388,13 @@ where {day_filter}
 """
 
 
+_DIRECT_SQL = """
+select t.{scope} as dq_source_key, t.*
+from {table} as t
+where t.{scope} = any(%(sources)s) and {day_filter}
+"""
+
+
 def _identifier(name: str) -> sql.Composable:
     parts = name.split(".")
     if not 1 <= len(parts) <= 2 or not all(p.replace("_", "").isalnum() for p in parts):
@@ -325,14 +420,20 @@ def fetch_feed_frames(
     if not scope_days:
         return {}
     days = sorted({d for _, d in scope_days})
-    start = local_day_bounds_utc(days[0], spec.day_timezone)[0]
-    end = local_day_bounds_utc(days[-1], spec.day_timezone)[1]
+    # The widest UTC span any scope's local day can have (time zones differ per market).
+    start = local_day_bounds_utc(days[0], "Etc/GMT-14")[0]
+    end = local_day_bounds_utc(days[-1], "Etc/GMT+12")[1]
     col = _identifier(spec.day_column)
     if spec.day_is_date:
         day_filter = sql.SQL("t.{c} between %(first_day)s and %(last_day)s").format(c=col)
     else:
         day_filter = sql.SQL("t.{c} >= %(start)s and t.{c} < %(end)s").format(c=col)
-    query = sql.SQL(_ROWS_SQL).format(table=_identifier(spec.table), day_filter=day_filter)
+    if spec.scope_column:
+        query = sql.SQL(_DIRECT_SQL).format(
+            scope=_identifier(spec.scope_column), table=_identifier(spec.table), day_filter=day_filter
+        )
+    else:
+        query = sql.SQL(_ROWS_SQL).format(table=_identifier(spec.table), day_filter=day_filter)
     params = {
         "feed": spec.feed,
         "sources": sorted({s for s, _ in scope_days}),
@@ -348,15 +449,24 @@ def fetch_feed_frames(
     for c in columns:
         if c.endswith("_utc"):
             data[c] = pd.to_datetime(data[c], utc=True)
+    if spec.newest_by and not data.empty:
+        # Newest version of every key (e.g. series and MTU), as the point-in-time layer would show it.
+        data = data.sort_values("version").drop_duplicates(["dq_source_key", *spec.newest_by], keep="last")
     if spec.day_is_date:
         data["dq_day"] = data[spec.day_column]
+    elif data.empty:
+        data["dq_day"] = pd.Series(dtype=object)
     else:
-        data["dq_day"] = data[spec.day_column].dt.tz_convert(spec.day_timezone).dt.date
+        data["dq_day"] = [
+            ts.tz_convert(day_timezone(spec, scope)).date()
+            for ts, scope in zip(data[spec.day_column], data["dq_source_key"], strict=True)
+        ]
     frames = {}
     grouped = dict(iter(data.groupby(["dq_source_key", "dq_day"], sort=False))) if not data.empty else {}
     for scope, day in scope_days:
         rows = grouped.get((scope, day), data.iloc[0:0])
-        frames[(scope, day)] = rows.drop(columns=["dq_source_key", "dq_day", "batch_id"]).reset_index(drop=True)
+        drop = [c for c in ("dq_source_key", "dq_day", "batch_id") if c in rows.columns]
+        frames[(scope, day)] = rows.drop(columns=drop).reset_index(drop=True)
     return frames
 
 
@@ -407,9 +517,16 @@ def validate_feeds(
         for (scope, day), frame in frames.items():
             present = frame[spec.series_column].nunique() if spec.series_column and not frame.empty else 0
             n_series = expected_series_count(conn, spec, present)
-            batches.append(
-                Batch(scope, day, derive_columns(spec, frame), feed_parameters(spec, day, as_of_utc, n_series))
+            params = feed_parameters(
+                spec,
+                day,
+                as_of_utc,
+                n_series,
+                tz_name=day_timezone(spec, scope),
+                interval_minutes=batch_interval_minutes(spec, frame),
+                scope=scope,
             )
+            batches.append(Batch(scope, day, derive_columns(spec, frame), params))
         prepared = time.perf_counter()
         results += gate.validate_batches(spec.validation_definition, batches, run_id)
         timings[f"{feed}.prepare"] = prepared - started
