@@ -430,7 +430,9 @@ def benchmark_json(results: Sequence[MarketBacktest]) -> dict[str, Any]:
             "energy_mwh": float(r.battery.energy_mwh),
             "forecast_model": f"{r.griddesk_source}: {r.forecast_model}",
             "revenue_eur": _r(prod.get("revenue")),
-            "perfect_foresight_revenue_eur": _r(prod.get("perfect_foresight_revenue")),
+            "perfect_foresight_revenue_eur": _r(
+                prod.get("perfect_foresight_revenue", r.perfect_daily if r.production == FIXED else r.perfect_multiday)
+            ),
             "percentage_of_perfect": _r(prod.get("percentage_of_perfect")),
             "fixed_schedule_percentage_of_perfect": _r(fixed.get("percentage_of_perfect")),
             "bid_curves_percentage_of_perfect": _r(curves.get("percentage_of_perfect")),
