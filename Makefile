@@ -30,15 +30,16 @@ lint: venv
 ui: venv
 	$(BIN)/python -m griddesk.cli ui
 
+# GX Data Docs beside dbt docs on http://127.0.0.1:8081/ (/gx/, /dbt/); linked from alerts and the Airflow UI.
+docs: venv
+	$(BIN)/python -m griddesk.quality.docs_site $(if $(PORT),--port $(PORT))
+
 clean:
 	rm -rf .griddesk reports dbt_project/target dbt_project/logs
 
 .PHONY: bench-ingest
 bench-ingest: venv
 	$(BIN)/python -m griddesk.reporting.ingest_benchmark
-
-bench-bidding: venv
-	$(BIN)/python -m griddesk.reporting.bidding_benchmark $(if $(MARKETS),--markets $(MARKETS)) $(if $(DAYS),--days $(DAYS)) $(if $(BATTERY),--battery $(BATTERY)) $(if $(FORECAST),--forecast $(FORECAST))
 
 
 .PHONY: bench-consumption
