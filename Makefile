@@ -41,6 +41,9 @@ clean:
 bench-ingest: venv
 	$(BIN)/python -m griddesk.reporting.ingest_benchmark
 
+bench-bidding: venv
+	$(BIN)/python -m griddesk.reporting.bidding_benchmark $(if $(MARKETS),--markets $(MARKETS)) $(if $(DAYS),--days $(DAYS)) $(if $(BATTERY),--battery $(BATTERY)) $(if $(FORECAST),--forecast $(FORECAST))
+
 
 .PHONY: bench-consumption
 bench-consumption: venv
