@@ -18,7 +18,6 @@ def validate_for_run(
 
     Returns market -> True when no critical expectation failed, i.e. forecasting and bidding may go on.
     """
-    from griddesk.quality.alerts import quality_alert_key, render_quality_alert, send_alert_once
     from griddesk.quality.gx_runner import default_gate, store_results
 
     settings = settings or get_settings()
@@ -29,12 +28,8 @@ def validate_for_run(
     results = default_gate().validate_prices(url, [(code, day) for code in market_codes], as_of, run_id)
     with db.connect(url) as conn:
         store_results(conn, results, run_id)
-    for result in results:
-        if result.failed:
-            subject, html = render_quality_alert(result)
-            with db.connect(url) as conn:
-                sent = send_alert_once(conn, quality_alert_key(result), subject, html, settings.alert_email_to)
-            log.warning("%s (%s)", subject, "emailed" if sent else "already emailed")
+    # The default consequence: no forecast and no orders for a critical market-day.
+    alert_failed_results(url, results, lambda r: None, settings.alert_email_to)
     return {r.market_code: r.passed_critical for r in results}
 
 
@@ -71,6 +66,27 @@ def feed_consequence(result, spec) -> str:
     )
 
 
+def alert_failed_results(url: str, results, consequence, to: str) -> list[str]:
+    """One email per failed (suite, scope, day), at most once per key; ``consequence(result)`` says what it means.
+
+    Returns the keys this call sent.
+    """
+    from griddesk.quality.alerts import quality_alert_key, render_quality_alert, send_alert_once
+    from griddesk.quality.settings import get_quality_settings
+
+    links = {"Data Docs": get_quality_settings().gx_docs_url}
+    sent = []
+    for result in results:
+        if not result.failed:
+            continue
+        subject, html = render_quality_alert(result, links, consequence(result))
+        with db.connect(url) as conn:
+            if send_alert_once(conn, quality_alert_key(result), subject, html, to):
+                sent.append(quality_alert_key(result))
+        log.warning("%s", subject)
+    return sent
+
+
 def validate_feeds_for_run(run_date, run_id: str, settings: Settings | None = None) -> dict:
     """ONE GX run over every feed's SLA day for the daily feeds run on ``run_date``; results stored, alerts sent.
 
@@ -79,14 +95,11 @@ def validate_feeds_for_run(run_date, run_id: str, settings: Settings | None = No
     import time
 
     from griddesk.pipeline.feed_tasks import feeds_sim_now
-    from griddesk.quality.alerts import quality_alert_key, render_quality_alert, send_alert_once
     from griddesk.quality.feeds_gate import load_feed_specs, scope_days_for_run, validate_feeds
     from griddesk.quality.gx_runner import default_gate, store_results
-    from griddesk.quality.settings import get_quality_settings
 
     started = time.perf_counter()
     settings = settings or get_settings()
-    qsettings = get_quality_settings()
     url = db.warehouse_url(settings)
     specs = load_feed_specs()
     by_suite = {s.suite: s for s in specs.values()}
@@ -97,17 +110,9 @@ def validate_feeds_for_run(run_date, run_id: str, settings: Settings | None = No
         scopes = scope_days_for_run(specs, feed_sources(conn, settings), run_date)
         run = validate_feeds(gate, conn, scopes, feeds_sim_now(run_date), run_id, specs)
         store_results(conn, run.results, run_id)
-    sent = []
-    for result in run.results:
-        if not result.failed:
-            continue
-        subject, html = render_quality_alert(
-            result, {"Data Docs": qsettings.gx_docs_url}, feed_consequence(result, by_suite[result.suite_name])
-        )
-        with db.connect(url) as conn:
-            if send_alert_once(conn, quality_alert_key(result), subject, html, settings.alert_email_to):
-                sent.append(quality_alert_key(result))
-        log.warning("%s", subject)
+    sent = alert_failed_results(
+        url, run.results, lambda r: feed_consequence(r, by_suite[r.suite_name]), settings.alert_email_to
+    )
     verdicts: dict[str, dict[str, bool]] = {}
     for r in run.results:
         verdicts.setdefault(r.suite_name, {})[r.market_code] = r.passed_critical
@@ -145,10 +150,8 @@ def validate_outputs_for_run(run_date, run_id: str, settings: Settings | None = 
     """
     from datetime import UTC, datetime
 
-    from griddesk.quality.alerts import quality_alert_key, render_quality_alert, send_alert_once
     from griddesk.quality.feeds_gate import load_feed_specs, scope_days_for_run, validate_feeds
     from griddesk.quality.gx_runner import default_gate, store_results
-    from griddesk.quality.settings import get_quality_settings
 
     settings = settings or get_settings()
     url = db.warehouse_url(settings)
@@ -162,15 +165,11 @@ def validate_outputs_for_run(run_date, run_id: str, settings: Settings | None = 
         run = validate_feeds(default_gate(), conn, scopes, datetime.now(UTC), run_id, specs)
         store_results(conn, run.results, run_id)
     by_suite = {s.suite: s for s in specs.values()}
-    links = {"Data Docs": get_quality_settings().gx_docs_url}
-    sent = []
-    for result in run.results:
-        if result.failed:
-            subject, html = render_quality_alert(result, links, output_consequence(result, by_suite[result.suite_name]))
-            with db.connect(url) as conn:
-                if send_alert_once(conn, quality_alert_key(result), subject, html, settings.alert_email_to):
-                    sent.append(quality_alert_key(result))
-    return {"watch": "outputs", "alerts": [quality_alert_key(r) for r in run.results if r.failed], "sent": sent}
+    sent = alert_failed_results(
+        url, run.results, lambda r: output_consequence(r, by_suite[r.suite_name]), settings.alert_email_to
+    )
+    failed = [f"{r.suite_name}|{r.market_code}|{r.delivery_date_local}" for r in run.results if r.failed]
+    return {"watch": "outputs", "alerts": failed, "sent": sent}
 
 
 def run_watch(kind: str, run_date, now_utc, settings: Settings | None = None) -> dict:
