@@ -157,3 +157,16 @@ def test_table_alert_escapes_and_refuses_empty():
         render_table_alert("WARNING", "t", "s", "d", "c", ("A",), [])
     with pytest.raises(ValueError, match="level"):
         render_table_alert("INFO", "t", "s", "d", "c", ("A",), [(1,)])
+
+
+def test_every_quality_setting_is_documented_in_docs_alerts():
+    from griddesk.quality.settings import QualitySettings
+    from griddesk.settings import PROJECT_ROOT
+
+    text = (PROJECT_ROOT / "docs" / "alerts.md").read_text()
+    missing = [
+        f"GRIDDESK_QUALITY_{n.upper()}"
+        for n in QualitySettings.model_fields
+        if f"GRIDDESK_QUALITY_{n.upper()}" not in text
+    ]
+    assert missing == []
