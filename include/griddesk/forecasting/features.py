@@ -16,12 +16,14 @@ D's own first hour. There the lag moves back by the extra hour, which is the sam
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 
 import holidays
 import numpy as np
 import pandas as pd
 
+from griddesk.datasets import to_dataset_grid
 from griddesk.markets import Market
 
 #: Price-valued regressors start with this prefix; the forecaster puts them through the price transform.
@@ -356,3 +358,83 @@ def align_exogenous_to_resolution(exogenous: pd.DataFrame, resolution_minutes: i
         repeated["resolution_minutes"] = resolution_minutes
         parts.append(repeated)
     return pd.concat(parts, ignore_index=True)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# the dataset's 24-hour grid (per-hour models: LEAR and the per-hour Prophet)
+# --------------------------------------------------------------------------------------------------------------------
+
+GRID_HOURS = 24
+
+
+def daily_grid(prices: pd.DataFrame, exogenous: pd.DataFrame, market: Market) -> pd.DataFrame:
+    """Prices and the two exogenous forecasts on the dataset's 24-hour grid, one row per local hour.
+
+    Args:
+        prices: ``delivery_start_utc`` (tz-aware) and ``price_per_mwh``; any MTU length (sub-hourly is averaged).
+        exogenous: Long format ``series_code``, ``delivery_start_utc``, ``quantity_mw``; other series ignored.
+        market: Gives the time zone and the two exogenous series codes.
+
+    Returns:
+        Index ``timestamp_local`` (naive local, 24 per day), columns ``price_per_mwh``, ``exog_1``, ``exog_2``
+        (NaN where a day lacks a series, e.g. prices of D).
+
+    Raises:
+        griddesk.datasets.DatasetError: A day has a hole other than the spring-forward hour.
+    """
+    price_grid = to_dataset_grid(prices[["delivery_start_utc", "price_per_mwh"]], market.code, ["price_per_mwh"])
+    frames = [price_grid.set_index("timestamp_local")[["price_per_mwh"]]]
+    for series in market.exogenous:
+        one = exogenous.loc[exogenous["series_code"] == series.series_code, ["delivery_start_utc", "quantity_mw"]]
+        column = f"exog_{series.dataset_column}"
+        grid = to_dataset_grid(one.rename(columns={"quantity_mw": column}), market.code, [column])
+        frames.append(grid.set_index("timestamp_local")[[column]])
+    out = pd.concat(frames, axis=1).sort_index()
+    return out[["price_per_mwh", "exog_1", "exog_2"]]
+
+
+@dataclass(frozen=True)
+class DayMatrices:
+    """The grid as ``days x 24`` arrays per column, starting at ``first_day`` (naive local midnight)."""
+
+    first_day: pd.Timestamp
+    values: dict[str, np.ndarray]
+
+    @classmethod
+    def of(cls, grid: pd.DataFrame) -> DayMatrices:
+        index = pd.DatetimeIndex(grid.index)
+        day_of_row = index.normalize()
+        first = day_of_row[0]
+        # The grid is complete 24-hour days: position = 24 * (day offset) + hour.
+        pos = ((day_of_row - first) // pd.Timedelta(days=1)).to_numpy() * GRID_HOURS + index.hour.to_numpy()
+        n_days = int(pos.max() // GRID_HOURS) + 1
+        values = {}
+        for column in grid.columns:
+            full = np.full(n_days * GRID_HOURS, np.nan)
+            full[pos] = grid[column].to_numpy(dtype=float)
+            values[column] = full.reshape(n_days, GRID_HOURS)
+        return cls(first, values)
+
+    def rows(self, column: str, days: pd.DatetimeIndex, lag_days: int = 0) -> np.ndarray:
+        """``len(days) x 24`` values of ``column`` on ``days - lag_days``; NaN outside the grid."""
+        matrix = self.values[column]
+        offsets = ((days - self.first_day) // pd.Timedelta(days=1)).to_numpy() - lag_days
+        out = np.full((len(days), GRID_HOURS), np.nan)
+        ok = (offsets >= 0) & (offsets < matrix.shape[0])
+        out[ok] = matrix[offsets[ok]]
+        return out
+
+
+def grid_to_mtus(values_24h: np.ndarray, market: Market, delivery_date: date, mtu_minutes: int = 60) -> pd.DataFrame:
+    """Spread a 24-hour grid day onto the real MTUs of ``delivery_date``.
+
+    Each MTU takes the value of its local wall-clock hour: the spring day skips the non-existent hour, the two
+    occurrences of the autumn hour both take the grid's value (the inverse of the dataset's DST smoothing).
+
+    Returns:
+        ``delivery_start_utc`` (tz-aware UTC) and ``forecast_price_per_mwh``, one row per MTU (23/24/25 hourly).
+    """
+    start, end = market.delivery_day_bounds_utc(delivery_date)
+    starts = pd.date_range(start, end, freq=f"{mtu_minutes}min", inclusive="left").as_unit("ns")
+    hours = starts.tz_convert(market.tz).hour.to_numpy()
+    return pd.DataFrame({"delivery_start_utc": starts, "forecast_price_per_mwh": np.asarray(values_24h)[hours]})

@@ -9,11 +9,10 @@ import pandas as pd
 
 from griddesk.entsoe.client import EntsoeClient
 from griddesk.extraction.entsoe_feeds import FeedSpec, backfill_feed, extract_feed, feeds_of
-from griddesk.markets import get_market
+from griddesk.markets import get_market, price_bounds_on
 from griddesk.pipeline.clock import MORNING, RunClock
 from griddesk.settings import Settings, get_settings
 from griddesk.warehouse import db
-from griddesk.warehouse.pit import exogenous_as_of, prices_as_of
 
 log = logging.getLogger(__name__)
 
@@ -69,67 +68,143 @@ def _summary(job: dict[str, str], outcomes) -> dict:
     }
 
 
-def forecast_for_run(market_code: str, clock: RunClock, settings: Settings | None = None) -> dict:
-    """Forecast D's prices from data published before the cut-off, and store them in raw.price_forecasts."""
-    from griddesk.forecasting.features import align_exogenous_to_resolution
-    from griddesk.forecasting.prophet_model import PriceForecasterConfig, forecast_day
+def forecast_for_run(market_code: str, clock: RunClock, settings: Settings | None = None, plan=None) -> dict:
+    """Forecast D's prices with the market's champion and store them in raw.price_forecasts.
+
+    The champion comes from the model registry (:func:`griddesk.forecasting.production.champion_forecast`;
+    the production Prophet when the market has none). It reads only what was published by gate closure on D-1,
+    and the rows carry its registry ``model_id``, so every stored forecast names the model that produced it.
+    ``plan`` overrides the models names stand for (default: the benchmark's, Prophet trained on
+    ``forecast_history_days``).
+    """
+    from griddesk.forecasting.production import champion_forecast, production_plan
+    from griddesk.forecasting.registry import register_model
 
     settings = settings or get_settings()
     market = get_market(market_code)
     cutoff = clock.cutoff(market)
-    day_start, day_end = market.delivery_day_bounds_utc(clock.delivery_date)
-    history_start = day_start - timedelta(days=settings.forecast_history_days + 8)
+    plan = plan or production_plan(settings.forecast_history_days)
     with db.connect(db.warehouse_url(settings)) as conn:
-        prices = prices_as_of(conn, market.code, history_start, day_start, cutoff)
-        exogenous = exogenous_as_of(conn, market.code, history_start, day_end, cutoff)
-    if prices.empty:
-        raise LookupError(f"no {market.code} prices published before the cut-off {cutoff}")
-    exogenous = align_exogenous_to_resolution(exogenous, int(prices["resolution_minutes"].iloc[-1]))
-    config = PriceForecasterConfig()
-    forecast, info = forecast_day(
-        prices, exogenous, market, clock.delivery_date, history_days=settings.forecast_history_days, config=config
-    )
-    rows = forecast.assign(
+        result = champion_forecast(conn, market.code, clock.delivery_date, plan=plan)
+    if result.cutoff_utc != cutoff:
+        raise RuntimeError(f"{market.code} {clock.delivery_date}: forecast cut-off {result.cutoff_utc} != {cutoff}")
+    specs = {m.spec.name: m.spec for m in (*plan.production, *plan.challengers, *plan.ensembles)}
+    starts = pd.DatetimeIndex(result.forecast["delivery_start_utc"])
+    mtu_minutes = int((starts[1] - starts[0]).total_seconds() // 60) if len(starts) > 1 else 60
+    version = result.model_version
+    rows = result.forecast.assign(
         market_code=market.code,
         delivery_date_local=clock.delivery_date,
-        resolution_minutes=int(prices["resolution_minutes"].iloc[-1]),
+        resolution_minutes=mtu_minutes,
         currency=market.currency,
-        model_family="prophet",
-        model_version=info.model_version,
-        training_start_utc=info.training_start_utc,
-        training_end_utc=info.training_end_utc,
+        model_family=result.model_family,
+        model_version=version,
+        model_id=result.model_id,
+        training_start_utc=result.training_start_utc,
+        training_end_utc=result.training_end_utc,
         cutoff_utc=cutoff,
-        interval_width_pct=round(config.interval_width * 100),
-        forecast_run_id=f"{market.code}|{clock.delivery_date}|{info.model_version}",
+        interval_width_pct=90,
+        forecast_run_id=f"{market.code}|{clock.delivery_date}|{version}",
     )
     cols = [
         "forecast_run_id", "market_code", "delivery_date_local", "delivery_start_utc", "resolution_minutes",
         "forecast_price_per_mwh", "lower_price_per_mwh", "upper_price_per_mwh", "interval_width_pct", "currency",
-        "model_family", "model_version", "training_start_utc", "training_end_utc", "cutoff_utc",
+        "model_family", "model_version", "model_id", "training_start_utc", "training_end_utc", "cutoff_utc",
     ]  # fmt: skip
     with db.connect(db.warehouse_url(settings)) as conn, conn.cursor() as cur:
+        register_model(conn, market.code, specs[result.model_name])  # no-op when the champion is registered
         # Replace this day's forecast of this model: a rerun leaves one identical set of rows.
         cur.execute(
             "delete from raw.price_forecasts where market_code=%s and delivery_date_local=%s and model_version=%s",
-            (market.code, clock.delivery_date, info.model_version),
+            (market.code, clock.delivery_date, version),
         )
         _insert_frame(cur, "raw.price_forecasts", rows[cols])
+    log.info("%s %s: %s", market.code, clock.delivery_date, result.reason)
     return {
         "market": market.code,
         "delivery_date": str(clock.delivery_date),
         "mtus": len(rows),
-        "model_version": info.model_version,
-        "training_rows": info.n_training_rows,
-        "fit_seconds": round(info.fit_seconds, 2),
+        "model_id": result.model_id,
+        "model_name": result.model_name,
+        "model_version": version,
+        "champion_source": result.source,
+        "reason": result.reason,
+        "interval_method": result.interval_method,
+        "fit_seconds": round(result.compute_seconds, 2),
     }
 
 
 def bid_for_run(market_code: str, clock: RunClock, settings: Settings | None = None) -> dict:
-    """Optimise the battery on D's forecast and store the schedule, the orders and the order set (status
-    ``generated``; see :func:`griddesk.pipeline.bidding_tasks.generate_order_set`)."""
-    from griddesk.pipeline.bidding_tasks import generate_order_set
+    """Optimise the battery on D's forecast and store the schedule and the (paper) orders."""
+    from griddesk.bidding.battery import BatteryConfig
+    from griddesk.bidding.optimiser import optimise_schedule
+    from griddesk.bidding.orders import schedule_to_orders
 
-    return generate_order_set(market_code, clock, settings)
+    settings = settings or get_settings()
+    market = get_market(market_code)
+    battery = BatteryConfig(power_mw=settings.battery_power_mw, energy_mwh=settings.battery_energy_mwh)
+    with db.connect(db.warehouse_url(settings)) as conn:
+        forecast = latest_forecast(conn, market.code, clock.delivery_date, clock.cutoff(market))
+    if forecast.empty:
+        raise LookupError(f"no forecast for {market.code} {clock.delivery_date} created before the cut-off")
+    mtu_minutes = int(forecast["resolution_minutes"].iloc[0])
+    bounds = price_bounds_on(market.code, clock.delivery_date)
+    result = optimise_schedule(
+        forecast["forecast_price_per_mwh"].tolist(),
+        mtu_minutes,
+        battery,
+        price_bounds=(bounds.min_price_per_mwh, bounds.max_price_per_mwh),
+    )
+    schedule = result.schedule.assign(
+        delivery_start_utc=forecast["delivery_start_utc"].to_numpy(),
+        forecast_price_per_mwh=forecast["forecast_price_per_mwh"].to_numpy(),
+    )
+    schedule_id = f"{market.code}|{clock.delivery_date}|{forecast['model_version'].iloc[0]}"
+    rows = schedule.assign(
+        schedule_id=schedule_id,
+        market_code=market.code,
+        delivery_date_local=clock.delivery_date,
+        resolution_minutes=mtu_minutes,
+        currency=market.currency,
+        forecast_model_version=forecast["model_version"].iloc[0],
+        battery_power_mw=battery.power_mw,
+        battery_energy_mwh=battery.energy_mwh,
+    )
+    bounds_pair = (bounds.min_price_per_mwh, bounds.max_price_per_mwh)
+    orders = schedule_to_orders(schedule, price_bounds=bounds_pair)
+    orders = orders.assign(
+        delivery_start_utc=schedule.set_index("mtu_index").loc[orders["mtu_index"], "delivery_start_utc"].to_numpy(),
+        schedule_id=schedule_id,
+        market_code=market.code,
+        delivery_date_local=clock.delivery_date,
+        currency=market.currency,
+        status="recorded",  # paper trading: recorded, not submitted
+    )
+    sched_cols = [
+        "schedule_id", "market_code", "delivery_date_local", "delivery_start_utc", "mtu_index", "resolution_minutes",
+        "action", "charge_mw", "discharge_mw", "net_position_mw", "soc_mwh", "soc_pct", "forecast_price_per_mwh",
+        "currency", "expected_revenue", "forecast_model_version", "battery_power_mw", "battery_energy_mwh",
+    ]  # fmt: skip
+    order_cols = [
+        "schedule_id", "market_code", "delivery_date_local", "delivery_start_utc", "side", "volume_mw",
+        "limit_price_per_mwh", "currency", "status",
+    ]  # fmt: skip
+    with db.connect(db.warehouse_url(settings)) as conn, conn.cursor() as cur:
+        for table in ("raw.bid_orders", "raw.bid_schedules"):
+            cur.execute(
+                f"delete from {table} where market_code=%s and delivery_date_local=%s",
+                (market.code, clock.delivery_date),
+            )
+        _insert_frame(cur, "raw.bid_schedules", rows[sched_cols])
+        if not orders.empty:
+            _insert_frame(cur, "raw.bid_orders", orders[order_cols])
+    return {
+        "market": market.code,
+        "delivery_date": str(clock.delivery_date),
+        "orders": len(orders),
+        "expected_revenue": round(float(rows["expected_revenue"].sum()), 2),
+        "solve_ms": round(result.solve_ms, 1),
+    }
 
 
 def latest_forecast(conn, market_code: str, delivery_date: date, cutoff) -> pd.DataFrame:

@@ -1,0 +1,219 @@
+"""Champion/challenger selection per market, by rolling MAE with a margin, and the champion's forecast of a day.
+
+The incumbent stays unless a challenger is *clearly* better: its MAE over the ``window_days`` before D (scored
+against the prices published by D's cut-off) must be at least ``margin_pct`` below the incumbent's over the same
+hours. Small differences (noise) therefore never flip the production model back and forth (OpenSTEF keeps the
+old model unless the new one is better by a factor; same idea).
+
+:func:`decide` is the pure rule; :func:`replay` applies it day by day over a backtest; :func:`store_decisions`
+writes the decisions to ``raw.forecast_champion_decisions`` and flags the registry; :func:`forecast_champion_day`
+(:mod:`griddesk.forecasting.production`) is what a production run calls to forecast D with the current champion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from griddesk.forecasting.registry import set_champion
+
+
+class ChampionPolicy(BaseModel):
+    """How a champion is chosen."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    window_days: int = Field(28, ge=1, description="Days of scored forecasts behind the rolling MAE.")
+    margin_pct: float = Field(
+        5.0, ge=0.0, lt=100.0, description="A challenger must beat the incumbent's rolling MAE by this many percent."
+    )
+    min_days: int = Field(14, ge=1, description="Fewer scored days in the window than this: the incumbent stays.")
+
+
+@dataclass(frozen=True)
+class ChampionDecision:
+    """The champion for one delivery day and why."""
+
+    delivery_date: date
+    champion: str
+    incumbent: str
+    best_challenger: str | None
+    incumbent_mae: float | None
+    challenger_mae: float | None
+    is_switch: bool
+    reason: str
+
+
+def decide(
+    day: date,
+    incumbent: str,
+    rolling_mae: Mapping[str, float],
+    scored_days: int,
+    policy: ChampionPolicy,
+    candidates: Sequence[str] | None = None,
+) -> ChampionDecision:
+    """Keep the incumbent unless a candidate's rolling MAE is ``margin_pct`` below the incumbent's.
+
+    Args:
+        day: The delivery day the decision is for.
+        incumbent: Champion of the day before.
+        rolling_mae: Model name -> MAE over the window (same hours for every model); NaN when unscored.
+        scored_days: Days in the window with scores.
+        policy: Window, margin and minimum days.
+        candidates: Models allowed to become champion (default: every key of ``rolling_mae``).
+
+    Raises:
+        ValueError: The incumbent is not among ``rolling_mae``.
+    """
+    if incumbent not in rolling_mae:
+        raise ValueError(f"incumbent {incumbent!r} has no rolling MAE; models: {', '.join(rolling_mae)}")
+    pool = [c for c in (candidates or rolling_mae) if c != incumbent and c in rolling_mae]
+    scored = {c: rolling_mae[c] for c in pool if not np.isnan(rolling_mae[c])}
+    inc_mae = rolling_mae[incumbent]
+    best = min(scored, key=lambda c: scored[c]) if scored else None
+    best_mae = scored[best] if best else None
+    inc_value = None if np.isnan(inc_mae) else float(inc_mae)
+    if scored_days < policy.min_days or inc_value is None or best is None:
+        reason = f"incumbent kept: {scored_days} scored day(s) in the window, {policy.min_days} needed"
+        return ChampionDecision(day, incumbent, incumbent, best, inc_value, best_mae, False, reason)
+    threshold = inc_value * (1.0 - policy.margin_pct / 100.0)
+    if best_mae is not None and best_mae < threshold:
+        reason = (
+            f"{best} took over: rolling MAE {best_mae:.3f} < {threshold:.3f} "
+            f"({incumbent} {inc_value:.3f} less {policy.margin_pct:g} %)"
+        )
+        return ChampionDecision(day, best, incumbent, best, inc_value, best_mae, True, reason)
+    reason = f"incumbent kept: best challenger {best} {best_mae:.3f} not below {threshold:.3f}"
+    return ChampionDecision(day, incumbent, incumbent, best, inc_value, best_mae, False, reason)
+
+
+def rolling_mae_as_known(
+    forecasts: pd.DataFrame, actual_known: pd.Series, day: date, window_days: int
+) -> tuple[dict[str, float], int]:
+    """Each model's MAE over the window before ``day``, on the MTUs every model forecast.
+
+    Args:
+        forecasts: Wide frame, index (``delivery_date_local``, ``delivery_start_utc``), one column per model.
+        actual_known: Realised prices as published by D's cut-off, UTC index.
+        day: The decision day D.
+        window_days: Window length.
+
+    Returns:
+        ``(model -> MAE, number of scored days)``; MAEs are NaN when nothing is scored.
+    """
+    first = day - timedelta(days=window_days)
+    days = forecasts.index.get_level_values(0)
+    past = forecasts[(days >= first) & (days < day)].dropna()
+    actual = actual_known.reindex(past.index.get_level_values(1)).to_numpy()
+    ok = ~np.isnan(actual)
+    if not ok.any():
+        return {m: float("nan") for m in forecasts.columns}, 0
+    errors = np.abs(past.to_numpy()[ok] - actual[ok, None]).mean(axis=0)
+    n_days = len(pd.unique(past.index.get_level_values(0)[ok]))
+    return dict(zip(forecasts.columns, map(float, errors), strict=True)), n_days
+
+
+def replay(
+    forecasts: pd.DataFrame,
+    history,
+    days: Sequence[date],
+    initial: str,
+    policy: ChampionPolicy | None = None,
+    candidates: Sequence[str] | None = None,
+) -> list[ChampionDecision]:
+    """Decide the champion of every day of ``days`` in order, as production would have on each cut-off.
+
+    Args:
+        forecasts: Wide stored forecasts (see :func:`rolling_mae_as_known`), covering the window before the
+            first day too (warm-up days).
+        history: :class:`griddesk.forecasting.backtest.PublishedHistory` of the market.
+        days: Decision days, ascending.
+        initial: The champion before the first day (the production model).
+        policy: Defaults to :class:`ChampionPolicy`.
+        candidates: Models allowed to become champion.
+    """
+    from griddesk.forecasting.backtest import actuals_known_at
+    from griddesk.markets import get_market
+
+    policy = policy or ChampionPolicy()
+    market = get_market(history.market_code)
+    incumbent = initial
+    out = []
+    for day in days:
+        known = actuals_known_at(
+            history, market.gate_closure_utc(day), day - timedelta(days=policy.window_days), day - timedelta(days=1)
+        )
+        maes, n_days = rolling_mae_as_known(forecasts, known, day, policy.window_days)
+        decision = decide(day, incumbent, maes, n_days, policy, candidates)
+        out.append(decision)
+        incumbent = decision.champion
+    return out
+
+
+def switches(decisions: Sequence[ChampionDecision]) -> list[ChampionDecision]:
+    """The decisions that changed the champion."""
+    return [d for d in decisions if d.is_switch]
+
+
+def store_decisions(
+    conn,
+    market_code: str,
+    decisions: Sequence[ChampionDecision],
+    model_ids: Mapping[str, str],
+    policy: ChampionPolicy,
+    run_id: str | None = None,
+) -> None:
+    """Replace the stored decisions of these days and flag the last day's champion in the registry."""
+    if not decisions:
+        return
+    rows = [
+        (
+            market_code, d.delivery_date, model_ids[d.champion], model_ids[d.incumbent],
+            model_ids.get(d.best_challenger) if d.best_challenger else None, d.incumbent_mae, d.challenger_mae,
+            policy.window_days, policy.margin_pct, d.is_switch, d.reason, run_id,
+        )
+        for d in decisions
+    ]  # fmt: skip
+    from psycopg2.extras import execute_values
+
+    with conn.cursor() as cur:
+        cur.execute(
+            "delete from raw.forecast_champion_decisions where market_code = %s and delivery_date_local = any(%s)",
+            (market_code, [d.delivery_date for d in decisions]),
+        )
+        execute_values(
+            cur,
+            """insert into raw.forecast_champion_decisions
+                   (market_code, delivery_date_local, champion_model_id, incumbent_model_id, best_challenger_model_id,
+                    incumbent_rolling_mae, best_challenger_rolling_mae, rolling_window_days, margin_pct, is_switch,
+                    reason, run_id)
+               values %s""",
+            rows,
+        )
+    set_champion(conn, market_code, model_ids[decisions[-1].champion])
+
+
+def champion_on(conn, market_code: str, delivery_date: date) -> str | None:
+    """The champion model id decided for the latest day on or before ``delivery_date``; else the registry flag."""
+    from griddesk.forecasting.production import champion_lookup
+
+    return champion_lookup(conn, market_code.upper(), delivery_date)[0]
+
+
+def forecast_champion_day(conn, market_code: str, delivery_date: date, fallback: str = "prophet", plan=None):
+    """Forecast D with the market's current champion (see :func:`griddesk.forecasting.production.champion_forecast`).
+
+    Returns:
+        ``(forecast_df, model_id, model_name)`` of the model that produced the forecast.
+    """
+    from griddesk.forecasting.production import FALLBACK_MODEL, champion_forecast
+
+    if fallback != FALLBACK_MODEL:
+        raise ValueError(f"the fallback is the production model {FALLBACK_MODEL!r}, got {fallback!r}")
+    result = champion_forecast(conn, market_code, delivery_date, plan=plan)
+    return result.forecast, result.model_id, result.model_name

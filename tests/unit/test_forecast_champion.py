@@ -1,0 +1,173 @@
+"""Champion/challenger selection, ensembles and registry ids (pure logic, no database)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from griddesk.forecasting.backtest import PublishedHistory
+from griddesk.forecasting.champion import ChampionPolicy, decide, replay, rolling_mae_as_known, switches
+from griddesk.forecasting.ensemble import EnsembleModel, combine, inverse_mae_weights
+from griddesk.forecasting.registry import ModelSpec
+from griddesk.markets import get_market
+
+POLICY = ChampionPolicy(window_days=28, margin_pct=5.0, min_days=14)
+DAY = date(2018, 6, 1)
+
+
+def test_incumbent_is_kept_when_a_challenger_is_better_but_within_the_margin():
+    # 2.0 * (1 - 5 %) = 1.9: a challenger at 1.95 is better, but not clearly.
+    decision = decide(DAY, "prophet", {"prophet": 2.0, "ensemble": 1.95, "lear_ens": 1.99}, 28, POLICY)
+    assert decision.champion == "prophet"
+    assert not decision.is_switch
+    assert decision.best_challenger == "ensemble"
+    assert "not below 1.900" in decision.reason
+
+
+def test_challenger_takes_over_when_clearly_better():
+    decision = decide(DAY, "prophet", {"prophet": 2.0, "ensemble": 1.8, "lear_ens": 1.85}, 28, POLICY)
+    assert decision.champion == "ensemble"
+    assert decision.is_switch
+    assert decision.incumbent == "prophet"
+    assert decision.challenger_mae == pytest.approx(1.8)
+
+
+def test_margin_is_strict_at_the_threshold():
+    assert decide(DAY, "a", {"a": 2.0, "b": 1.9}, 28, POLICY).champion == "a"  # exactly 5 % better: kept
+    assert decide(DAY, "a", {"a": 2.0, "b": 1.8999}, 28, POLICY).champion == "b"
+
+
+def test_incumbent_is_kept_with_too_few_scored_days():
+    decision = decide(DAY, "prophet", {"prophet": 5.0, "ensemble": 1.0}, 13, POLICY)
+    assert decision.champion == "prophet"
+    assert "13 scored day(s)" in decision.reason
+
+
+def test_only_candidates_may_become_champion():
+    maes = {"prophet": 2.0, "weekly_naive": 0.5, "ensemble": 1.9}
+    decision = decide(DAY, "prophet", maes, 28, POLICY, candidates=["prophet", "ensemble"])
+    assert decision.champion == "prophet"
+    assert decision.best_challenger == "ensemble"
+
+
+def test_unscored_incumbent_raises_clearly():
+    with pytest.raises(ValueError, match="incumbent 'x'"):
+        decide(DAY, "x", {"prophet": 1.0}, 28, POLICY)
+
+
+# --- replay over a synthetic backtest ---------------------------------------------------------------------------
+
+
+def _history_and_forecasts(days: list[date], errors: dict[str, list[float]], revision: float | None = None):
+    """Constant actual 50 per MTU; model m's forecast on day i is 50 + errors[m][i] (absolute error = that)."""
+    market = get_market("DE")
+    rows, fc = [], []
+    for i, day in enumerate(days):
+        start, end = market.delivery_day_bounds_utc(day)
+        starts = pd.date_range(start, end, freq="h", inclusive="left")
+        published = pd.Timestamp(market.price_publication_utc(day))
+        rows.append(pd.DataFrame({"delivery_start_utc": starts, "delivery_date_local": day, "resolution_minutes": 60,
+                                  "price_per_mwh": 50.0, "version": 1, "published_at_utc": published}))  # fmt: skip
+        for model, errs in errors.items():
+            fc.append(pd.DataFrame({"delivery_date_local": day, "delivery_start_utc": starts, "model": model,
+                                    "forecast": 50.0 + errs[i]}))  # fmt: skip
+    prices = pd.concat(rows, ignore_index=True)
+    if revision is not None:
+        # A correction of the last day, published long after every cut-off here, with a huge value.
+        last = prices[prices["delivery_date_local"] == days[-1]].copy()
+        last["price_per_mwh"] = revision
+        last["version"] = 2
+        last["published_at_utc"] = pd.Timestamp("2030-01-01", tz="UTC")
+        prices = pd.concat([prices, last], ignore_index=True)
+    exogenous = pd.DataFrame(columns=["series_code", "delivery_start_utc", "resolution_minutes", "quantity_mw",
+                                      "version", "published_at_utc"])  # fmt: skip
+    exogenous["delivery_start_utc"] = pd.to_datetime(exogenous["delivery_start_utc"], utc=True)
+    exogenous["published_at_utc"] = pd.to_datetime(exogenous["published_at_utc"], utc=True)
+    history = PublishedHistory.from_frames("DE", prices, exogenous)
+    wide = pd.concat(fc).pivot_table(
+        index=["delivery_date_local", "delivery_start_utc"], columns="model", values="forecast"
+    )
+    return history, wide
+
+
+def test_replay_switches_once_when_the_challenger_gets_clearly_better():
+    days = [date(2017, 1, 1) + timedelta(days=k) for k in range(90)]
+    # prophet: error 2 throughout; ensemble: 2 for 45 days, then 1.5 (25 % better)
+    errors = {"prophet": [2.0] * 90, "ensemble": [2.0] * 45 + [1.5] * 45}
+    history, wide = _history_and_forecasts(days, errors)
+    decisions = replay(wide, history, days[30:], "prophet", POLICY)
+    switched = switches(decisions)
+    assert len(switched) == 1
+    first = switched[0]
+    assert first.champion == "ensemble"
+    # The rolling MAE of the challenger must fall below 1.9: more than 1/5 of the 28-day window at 1.5.
+    window_share = (first.delivery_date - days[45]).days / 28
+    assert 0.2 < window_share <= 0.3
+    assert decisions[-1].champion == "ensemble"
+
+
+def test_replay_keeps_the_incumbent_through_noise_within_the_margin():
+    rng = np.random.default_rng(0)
+    days = [date(2017, 1, 1) + timedelta(days=k) for k in range(80)]
+    errors = {"prophet": list(2.0 + rng.normal(0, 0.05, 80)), "ensemble": list(1.97 + rng.normal(0, 0.05, 80))}
+    history, wide = _history_and_forecasts(days, errors)
+    decisions = replay(wide, history, days[30:], "prophet", POLICY)
+    assert switches(decisions) == []
+    assert {d.champion for d in decisions} == {"prophet"}
+
+
+def test_rolling_mae_ignores_a_correction_published_after_the_cutoff():
+    days = [date(2017, 3, 1) + timedelta(days=k) for k in range(10)]
+    history, wide = _history_and_forecasts(days, {"a": [1.0] * 10, "b": [3.0] * 10}, revision=1e6)
+    decision_day = days[-1] + timedelta(days=1)
+    market = get_market("DE")
+    from griddesk.forecasting.backtest import actuals_known_at
+
+    known = actuals_known_at(history, market.gate_closure_utc(decision_day), days[0], days[-1])
+    maes, n_days = rolling_mae_as_known(wide, known, decision_day, 28)
+    assert n_days == 10
+    assert maes == {"a": pytest.approx(1.0), "b": pytest.approx(3.0)}
+    # The final (corrected) prices would tell another story: the correction is visible only later.
+    assert history.final_prices(*market.delivery_day_bounds_utc(days[-1]))["price_per_mwh"].iloc[0] == 1e6
+
+
+# --- ensembles and registry ids ---------------------------------------------------------------------------------
+
+
+def test_combine_is_a_weighted_mean_and_checks_its_members():
+    index = pd.RangeIndex(3)
+    a = pd.Series([1.0, 2.0, 3.0], index=index)
+    b = pd.Series([3.0, 4.0, 5.0], index=index)
+    np.testing.assert_allclose(combine({"a": a, "b": b}).to_numpy(), [2.0, 3.0, 4.0])
+    np.testing.assert_allclose(combine({"a": a, "b": b}, {"a": 3.0, "b": 1.0}).to_numpy(), [1.5, 2.5, 3.5])
+    with pytest.raises(ValueError, match="NaN"):
+        combine({"a": a, "b": pd.Series([1.0, np.nan, 1.0], index=index)})
+    with pytest.raises(ValueError, match="other MTUs"):
+        combine({"a": a, "b": pd.Series([1.0, 1.0, 1.0], index=pd.RangeIndex(1, 4))})
+
+
+def test_inverse_mae_weights_favour_the_more_accurate_member():
+    weights = inverse_mae_weights({"a": 1.0, "b": 3.0})
+    assert weights == {"a": pytest.approx(0.75), "b": pytest.approx(0.25)}
+    assert inverse_mae_weights({"a": 1.0, "b": float("nan")}) == {"a": 0.5, "b": 0.5}
+
+
+def test_ensemble_needs_two_members_and_a_known_method():
+    with pytest.raises(ValueError, match="two members"):
+        EnsembleModel("solo", ("prophet",))
+    with pytest.raises(ValueError, match="unknown method"):
+        EnsembleModel("x", ("a", "b"), method="median")
+
+
+def test_model_ids_are_stable_per_market_and_change_with_settings():
+    spec = ModelSpec("lear_56", "lear", "lear/v1/abc", {"calibration_window_days": 56}, 56)
+    same = ModelSpec("lear_56", "lear", "lear/v1/abc", {"calibration_window_days": 56}, 56)
+    other = ModelSpec("lear_56", "lear", "lear/v1/abc", {"calibration_window_days": 56, "max_iter": 10}, 56)
+    assert spec.model_id("np") == same.model_id("NP") == f"NP/lear_56/{spec.digest}"
+    assert spec.model_id("DE") != spec.model_id("NP")
+    assert other.model_id("NP") != spec.model_id("NP")
+    with pytest.raises(ValueError, match="unknown family"):
+        ModelSpec("x", "xgboost", "v")
