@@ -30,6 +30,10 @@ lint: venv
 ui: venv
 	$(BIN)/python -m griddesk.cli ui
 
+# GX Data Docs beside dbt docs on http://127.0.0.1:8081/ (/gx/, /dbt/); linked from alerts and the Airflow UI.
+docs: venv
+	$(BIN)/python -m griddesk.quality.docs_site $(if $(PORT),--port $(PORT))
+
 clean:
 	rm -rf .griddesk reports dbt_project/target dbt_project/logs
 
@@ -37,9 +41,11 @@ clean:
 bench-ingest: venv
 	$(BIN)/python -m griddesk.reporting.ingest_benchmark
 
-
 bench-forecast: venv
 	$(BIN)/python -m griddesk.reporting.forecast_benchmark $(if $(MARKETS),--markets $(MARKETS)) $(if $(DAYS),--days $(DAYS))
+
+bench-bidding: venv
+	$(BIN)/python -m griddesk.reporting.bidding_benchmark $(if $(MARKETS),--markets $(MARKETS)) $(if $(DAYS),--days $(DAYS)) $(if $(BATTERY),--battery $(BATTERY)) $(if $(FORECAST),--forecast $(FORECAST))
 
 .PHONY: bench-consumption
 bench-consumption: venv

@@ -9,7 +9,7 @@ import pandas as pd
 
 from griddesk.entsoe.client import EntsoeClient
 from griddesk.extraction.entsoe_feeds import FeedSpec, backfill_feed, extract_feed, feeds_of
-from griddesk.markets import get_market, price_bounds_on
+from griddesk.markets import get_market
 from griddesk.pipeline.clock import MORNING, RunClock
 from griddesk.settings import Settings, get_settings
 from griddesk.warehouse import db
@@ -135,76 +135,11 @@ def forecast_for_run(market_code: str, clock: RunClock, settings: Settings | Non
 
 
 def bid_for_run(market_code: str, clock: RunClock, settings: Settings | None = None) -> dict:
-    """Optimise the battery on D's forecast and store the schedule and the (paper) orders."""
-    from griddesk.bidding.battery import BatteryConfig
-    from griddesk.bidding.optimiser import optimise_schedule
-    from griddesk.bidding.orders import schedule_to_orders
+    """Optimise the battery on D's forecast and store the schedule, the orders and the order set (status
+    ``generated``; see :func:`griddesk.pipeline.bidding_tasks.generate_order_set`)."""
+    from griddesk.pipeline.bidding_tasks import generate_order_set
 
-    settings = settings or get_settings()
-    market = get_market(market_code)
-    battery = BatteryConfig(power_mw=settings.battery_power_mw, energy_mwh=settings.battery_energy_mwh)
-    with db.connect(db.warehouse_url(settings)) as conn:
-        forecast = latest_forecast(conn, market.code, clock.delivery_date, clock.cutoff(market))
-    if forecast.empty:
-        raise LookupError(f"no forecast for {market.code} {clock.delivery_date} created before the cut-off")
-    mtu_minutes = int(forecast["resolution_minutes"].iloc[0])
-    bounds = price_bounds_on(market.code, clock.delivery_date)
-    result = optimise_schedule(
-        forecast["forecast_price_per_mwh"].tolist(),
-        mtu_minutes,
-        battery,
-        price_bounds=(bounds.min_price_per_mwh, bounds.max_price_per_mwh),
-    )
-    schedule = result.schedule.assign(
-        delivery_start_utc=forecast["delivery_start_utc"].to_numpy(),
-        forecast_price_per_mwh=forecast["forecast_price_per_mwh"].to_numpy(),
-    )
-    schedule_id = f"{market.code}|{clock.delivery_date}|{forecast['model_version'].iloc[0]}"
-    rows = schedule.assign(
-        schedule_id=schedule_id,
-        market_code=market.code,
-        delivery_date_local=clock.delivery_date,
-        resolution_minutes=mtu_minutes,
-        currency=market.currency,
-        forecast_model_version=forecast["model_version"].iloc[0],
-        battery_power_mw=battery.power_mw,
-        battery_energy_mwh=battery.energy_mwh,
-    )
-    bounds_pair = (bounds.min_price_per_mwh, bounds.max_price_per_mwh)
-    orders = schedule_to_orders(schedule, price_bounds=bounds_pair)
-    orders = orders.assign(
-        delivery_start_utc=schedule.set_index("mtu_index").loc[orders["mtu_index"], "delivery_start_utc"].to_numpy(),
-        schedule_id=schedule_id,
-        market_code=market.code,
-        delivery_date_local=clock.delivery_date,
-        currency=market.currency,
-        status="recorded",  # paper trading: recorded, not submitted
-    )
-    sched_cols = [
-        "schedule_id", "market_code", "delivery_date_local", "delivery_start_utc", "mtu_index", "resolution_minutes",
-        "action", "charge_mw", "discharge_mw", "net_position_mw", "soc_mwh", "soc_pct", "forecast_price_per_mwh",
-        "currency", "expected_revenue", "forecast_model_version", "battery_power_mw", "battery_energy_mwh",
-    ]  # fmt: skip
-    order_cols = [
-        "schedule_id", "market_code", "delivery_date_local", "delivery_start_utc", "side", "volume_mw",
-        "limit_price_per_mwh", "currency", "status",
-    ]  # fmt: skip
-    with db.connect(db.warehouse_url(settings)) as conn, conn.cursor() as cur:
-        for table in ("raw.bid_orders", "raw.bid_schedules"):
-            cur.execute(
-                f"delete from {table} where market_code=%s and delivery_date_local=%s",
-                (market.code, clock.delivery_date),
-            )
-        _insert_frame(cur, "raw.bid_schedules", rows[sched_cols])
-        if not orders.empty:
-            _insert_frame(cur, "raw.bid_orders", orders[order_cols])
-    return {
-        "market": market.code,
-        "delivery_date": str(clock.delivery_date),
-        "orders": len(orders),
-        "expected_revenue": round(float(rows["expected_revenue"].sum()), 2),
-        "solve_ms": round(result.solve_ms, 1),
-    }
+    return generate_order_set(market_code, clock, settings)
 
 
 def latest_forecast(conn, market_code: str, delivery_date: date, cutoff) -> pd.DataFrame:
