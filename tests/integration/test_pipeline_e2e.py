@@ -141,7 +141,7 @@ def test_poisoned_rows_published_after_the_cutoff_change_no_forecast_and_no_orde
         "from raw.price_forecasts where delivery_date_local=%s and market_code=%s order by 1"
     )
     orders_sql = (
-        "select delivery_start_utc, side, volume_mw from raw.bid_orders where delivery_date_local=%s order by 1"
+        "select delivery_start_utc, side, volume_mw from raw.bid_orders where delivery_date_local=%s order by 1, 2, 3"
     )
     forecast_before = pipeline.query(forecast_sql, d, "FR")
     orders_before = pipeline.query(orders_sql, d)
