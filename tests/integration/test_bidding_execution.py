@@ -276,3 +276,23 @@ def test_an_unanswered_approval_rejects_the_order_set(warehouse, smtp_server):
     bidding_tasks.record_approval(pending, approved=False, approver=None, settings=warehouse, bidding=bidding)
     assert _order_set(warehouse.warehouse_url)["status"] == "rejected"
     assert bidding_tasks.submit_order_set(MARKET, RunClock(DAY, MORNING), warehouse, bidding)["submitted"] is False
+
+
+def test_a_forecast_beyond_the_price_bounds_is_bid_at_the_bound_not_refused(warehouse):
+    """Forecasts may stray below -500 EUR/MWh (a fitted model, not the market); the auction cannot clear there."""
+    with psycopg2.connect(warehouse.warehouse_url) as conn, conn.cursor() as cur:
+        cur.execute(
+            """update raw.price_forecasts set forecast_price_per_mwh = -725.84
+               where market_code = %s and delivery_date_local = %s and delivery_start_utc = (
+                   select min(delivery_start_utc) from raw.price_forecasts where market_code = %s)""",
+            (MARKET, DAY, MARKET),
+        )
+    outcome = _run_morning(warehouse, _bidding())
+    header = _order_set(warehouse.warehouse_url)
+    assert outcome["status"] == "recorded" and header["status"] == "recorded", header["status_reason"]
+    trail = audit_trail(psycopg2.connect(warehouse.warehouse_url), header["order_set_id"])
+    assert trail[0]["event"] == "generated" and trail[0]["detail"]["forecast_prices_clipped_to_bounds"] == 1
+    with psycopg2.connect(warehouse.warehouse_url) as conn, conn.cursor() as cur:
+        cur.execute("select action from raw.bid_schedules where market_code = %s order by delivery_start_utc limit 1",
+                    (MARKET,))  # fmt: skip
+        assert cur.fetchone()[0] == "charge"  # paid to charge at the minimum price

@@ -194,7 +194,13 @@ def generate_order_set(
         if bidding.strategy == "curves":
             scenarios, scenario_source = _scenarios(conn, market.code, clock, forecast)
 
-    prices = forecast["forecast_price_per_mwh"].to_numpy(dtype=float)
+    forecast_prices = forecast["forecast_price_per_mwh"].to_numpy(dtype=float)
+    # The auction cannot clear outside the bounds valid on D: a forecast beyond them is taken at the bound.
+    prices = np.clip(forecast_prices, *rules.price_bounds)
+    clipped = int((prices != forecast_prices).sum())
+    if clipped:
+        log.warning("%s %s: %d forecast prices outside the bounds %s taken at the bound", market.code, day, clipped,
+                    rules.price_bounds)  # fmt: skip
     model_version = str(forecast["model_version"].iloc[0])
     os_id = order_set_id(market.code, day, bidding.strategy, model_version)
     schedule_id = f"{market.code}|{day}|{model_version}"
@@ -208,14 +214,15 @@ def generate_order_set(
         infeasible = exc
         result = idle_schedule(len(prices), mtu_minutes, battery, prices, rules.volume_tick_mw)
     steps = schedule_as_curves(result.schedule, rules)
-    expected_value, solve_ms, detail = result.objective_value, result.solve_ms, {}
+    expected_value, solve_ms = result.objective_value, result.solve_ms
+    detail = {"forecast_prices_clipped_to_bounds": clipped} if clipped else {}
     if infeasible is None and scenarios is not None:
         try:
             curves = build_bid_curves(
                 scenarios, battery, rules, mtu_constraints=constraints, end_soc_value_per_mwh=value
             )
             steps, expected_value, solve_ms = curves.steps, curves.expected_value, curves.solve_ms
-            detail = {"scenarios": scenario_source, "solved_by": curves.solved_by}
+            detail = {**detail, "scenarios": scenario_source, "solved_by": curves.solved_by}
         except InfeasibleScheduleError as exc:
             infeasible = exc
             steps = steps.iloc[0:0]
@@ -224,7 +231,7 @@ def generate_order_set(
 
     schedule = result.schedule.assign(
         delivery_start_utc=pd.to_datetime(forecast["delivery_start_utc"], utc=True).to_numpy(),
-        forecast_price_per_mwh=prices,
+        forecast_price_per_mwh=forecast_prices,  # as forecast; price_per_mwh is what was optimised
     )
     steps = steps.assign(
         delivery_start_utc=schedule.set_index("mtu_index").loc[steps["mtu_index"], "delivery_start_utc"].to_numpy()
