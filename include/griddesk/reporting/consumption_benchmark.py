@@ -63,9 +63,9 @@ def _run_meter(meter_id: str, days: list[date], oracle: bool, data_root: str | N
     return result, time.perf_counter() - started
 
 
-def benchmark_days(n_days: int | None) -> list[date]:
-    """The delivery days of 2018, or its last ``n_days``."""
-    last = date(YEAR, 12, 31)
+def benchmark_days(n_days: int | None, last: date | None = None) -> list[date]:
+    """The delivery days of 2018, or its last ``n_days`` (ending at ``last``, default 31 Dec 2018)."""
+    last = last or date(YEAR, 12, 31)
     n = n_days or (last - date(YEAR, 1, 1)).days + 1
     return [last - timedelta(days=k) for k in range(n - 1, -1, -1)]
 
@@ -276,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=None, help="the last N days of 2018 (default: all of 2018)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes (at most 2 on the shared machine)")
     parser.add_argument("--oracle-weather", action="store_true", help="also run the labelled oracle-weather bound")
+    parser.add_argument("--end", type=date.fromisoformat, default=None, help="last day of --days (default 2018-12-31)")
     parser.add_argument("--warmup-days", type=int, default=14, help="unscored days before the first (champion)")
     parser.add_argument("--out", type=Path, default=REPORT_DIR, help="report folder (default: reports/)")
     args = parser.parse_args(argv)
@@ -286,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [m for m in meters if m not in all_meters]
     if unknown:
         parser.error(f"unknown meter(s) {', '.join(unknown)}; known: {', '.join(all_meters)}")
-    days = benchmark_days(args.days)
+    days = benchmark_days(args.days, args.end)
     load_start = os.getloadavg()[0]
     out_dir = args.out
     run_out = run(meters, days, args.workers, False, root, args.warmup_days)
