@@ -11,12 +11,16 @@ What is measured, on a scratch database of the configured server (created, schem
    key, through the real loader (hash, version check, binary COPY, gaps, one transaction per batch):
    ``rows_per_second`` is ``rows / seconds`` of this step alone.
 
-Writes ``reports/ingest_benchmark.json``: ``{"rows", "seconds", "rows_per_second", "parse_rows_per_second"}``.
+Writes ``reports/ingest_benchmark.json``: ``{"rows", "seconds", "rows_per_second", "parse_rows_per_second"}``,
+and beside it ``ingest_benchmark_reference.json``: the same payloads COPYed alone (no hash, no version check) into
+a scratch table without keys and into one with the same primary key, measured in the same run, with the loader's
+share of each.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import time
@@ -28,7 +32,7 @@ import psycopg2
 
 from griddesk.feeds import meters
 from griddesk.feeds.batch import Page
-from griddesk.feeds.loader import load_batch
+from griddesk.feeds.loader import encode_copy_binary, load_batch
 from griddesk.settings import PROJECT_ROOT, Settings, get_settings
 from griddesk.simulator.feeds.data import load_buildings, shared_data_root
 from griddesk.simulator.feeds.meters import consumption_payload
@@ -82,6 +86,36 @@ def _drop(server: str) -> None:
     conn.close()
 
 
+def plain_copy_seconds(conn, batches, keyed: bool = False) -> float:
+    """Seconds to COPY the same binary payloads, one transaction per batch, into a scratch copy of the table.
+
+    The references the loader is judged against: what this server does with no hashing, no version check and no
+    gaps, into a table without keys (``keyed=False``) or with the same primary key (``keyed=True``).
+    """
+    table = batches[0].table
+    columns = ", ".join(c.name for c in table.columns)
+    payloads = [encode_copy_binary(b.table, b.columns, i) for i, b in enumerate(batches)]
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            "create table raw.bench_plain_copy (like raw.meter_readings including all)"
+            if keyed
+            else "create table raw.bench_plain_copy as select * from raw.meter_readings with no data"
+        )
+    started = time.perf_counter()
+    for payload in payloads:
+        with conn, conn.cursor() as cur:
+            cur.execute("set local synchronous_commit to off")
+            cur.copy_expert(
+                f"copy raw.bench_plain_copy ({columns}) from stdin with (format binary)",
+                io.BytesIO(payload),
+                size=1 << 20,
+            )
+    seconds = time.perf_counter() - started
+    with conn, conn.cursor() as cur:
+        cur.execute("drop table raw.bench_plain_copy")
+    return seconds
+
+
 def run(rows: int = 1_000_000, n_meters: int = 1000, settings: Settings | None = None, report: Path = REPORT) -> dict:
     """Run the benchmark for about ``rows`` rows (whole days of ``n_meters`` meters) and write the report."""
     settings = settings or get_settings()
@@ -105,6 +139,8 @@ def run(rows: int = 1_000_000, n_meters: int = 1000, settings: Settings | None =
             with conn.cursor() as cur:
                 cur.execute("select count(*) from raw.meter_readings")
                 stored = cur.fetchone()[0]
+            plain_s = plain_copy_seconds(conn, batches)
+            keyed_s = plain_copy_seconds(conn, batches, keyed=True)
         finally:
             conn.close()
     finally:
@@ -119,6 +155,19 @@ def run(rows: int = 1_000_000, n_meters: int = 1000, settings: Settings | None =
     }
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text(json.dumps(result, indent=2) + "\n")
+    # The machine's ceilings, measured in the same run: the same bytes, COPY alone, without and with the key.
+    reference = {
+        "plain_copy_rows_per_second": round(n_rows / plain_s, 1),
+        "keyed_copy_rows_per_second": round(n_rows / keyed_s, 1),
+        "loader_share_of_plain_copy": round(plain_s / load_s, 3),
+        "loader_share_of_keyed_copy": round(keyed_s / load_s, 3),
+    }
+    report.with_name("ingest_benchmark_reference.json").write_text(json.dumps(reference, indent=2) + "\n")
+    log.info(
+        "plain COPY without keys: %.0f rows/s; the loader reaches %.0f %% of it",
+        n_rows / plain_s,
+        100 * plain_s / load_s,
+    )
     log.info(
         "ingest benchmark: %d rows in %d batches of %d meters; parse %.2f s, load %.2f s -> %s",
         n_rows,
