@@ -18,6 +18,7 @@ renamed as (
 
         ---------- decision
         action,
+        decision as energy_decision,
         charge_mw,
         discharge_mw,
         net_position_mw,
