@@ -81,7 +81,9 @@ def print_run_summary(url: str, settings: Settings, days: list[date], wall_secon
             weekly_naive_mae=accuracy["weekly_naive_mae"].astype(float).round(3),
             interval_coverage_pct=accuracy["interval_coverage_pct"].astype(float).round(1),
         )
-        print(acc.to_string(index=False))
+        print(acc.to_string(index=False, na_rep="n/a"))
+        if acc["interval_coverage_pct"].isna().any():
+            print("  interval coverage n/a: the champion had too few scored days for an empirical interval")
     print(f"\nBid schedule for {days[-1]} (+ sell / - buy; SoC at the end of the MTU; paper orders):")
     print(schedule.to_string(index=False) if not schedule.empty else "  (no schedule: see the quality gate)")
     print(f"\nWarehouse: {redact(url)}")

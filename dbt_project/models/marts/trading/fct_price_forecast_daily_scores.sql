@@ -60,7 +60,7 @@ daily as (
         100 * avg(
             case when is_actual_within_interval then 1.0 else 0.0 end order by delivery_start_utc
         ) filter (
-            where has_actual
+            where has_actual and is_actual_within_interval is not null
         ) as interval_coverage_pct
     from with_weekly_naive
     group by

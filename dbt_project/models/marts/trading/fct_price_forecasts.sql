@@ -133,7 +133,11 @@ final as (
         actual_price_per_mwh is not null as has_actual,
         forecast_price_per_mwh - actual_price_per_mwh as error_per_mwh,
         abs(forecast_price_per_mwh - actual_price_per_mwh) as absolute_error_per_mwh,
-        actual_price_per_mwh between lower_price_per_mwh and upper_price_per_mwh as is_actual_within_interval,
+        -- null without an interval: a model with too few scored days has its interval collapsed onto the point
+        case
+            when upper_price_per_mwh > lower_price_per_mwh
+                then actual_price_per_mwh between lower_price_per_mwh and upper_price_per_mwh
+        end as is_actual_within_interval,
         actual_loaded_at_utc as audit_actual_loaded_at_utc,
         {{ audit_columns() }}
     from joined
