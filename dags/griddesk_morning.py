@@ -27,6 +27,7 @@ from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk import dag, get_current_context, task
 from airflow.timetables.trigger import CronTriggerTimetable
 
+from griddesk.bidding.controls import APPROVE, REJECT, get_bidding_settings
 from griddesk.pipeline import assets
 from griddesk.pipeline.clock import MORNING
 from griddesk.pipeline.dag_support import DEFAULT_ARGS, PARAMS, clock_from_context, market_codes
@@ -106,25 +107,20 @@ def griddesk_morning():
         body="Order sets passed pre-trade compliance and wait in `pending_approval` "
         "(see `raw.bid_order_sets` and `raw.bid_order_steps`). Approve to submit them before gate closure; "
         "no answer in time rejects them.",
-        options=["Approve", "Reject"],
-        defaults=["Reject"],
-        response_timeout=timedelta(minutes=30),
+        options=[APPROVE, REJECT],
+        defaults=[REJECT],
+        response_timeout=timedelta(minutes=get_bidding_settings().approval_timeout_minutes),
     )
 
     @task(trigger_rule="none_failed_min_one_success")
     def record_approval(checked: list[dict]) -> list[str]:
         """Apply the approver's answer (if one was asked) and hand on the markets to submit."""
-        from griddesk.pipeline.bidding_tasks import pending_approvals, record_approval
+        from griddesk.pipeline.bidding_tasks import apply_approval_answer
 
         ctx = get_current_context()
         markets = [c["market"] for c in checked]
         answer = ctx["ti"].xcom_pull(task_ids="approve_orders")
-        if answer:
-            user = answer.get("responded_by_user") or {}
-            approver = user.get("name") or user.get("id") if isinstance(user, dict) else user
-            chosen = answer.get("chosen_options") or []
-            pending = pending_approvals(markets, clock_from_context(MORNING).delivery_date)
-            record_approval(pending, approved="Approve" in chosen, approver=approver)
+        apply_approval_answer(markets, clock_from_context(MORNING).delivery_date, answer)
         return markets
 
     @task(outlets=[assets.BID_SCHEDULES])

@@ -106,3 +106,17 @@ def test_rules_gate_closure_needs_an_aware_clock():
     with pytest.raises(ValueError, match="timezone-aware"):
         RULES.is_before_gate_closure(datetime(2017, 2, 28, 10, 0))
     assert RULES.is_before_gate_closure(datetime(2017, 2, 28, 10, 0, tzinfo=UTC))
+
+
+def test_approval_answer_of_the_hitl_step():
+    from griddesk.bidding.controls import approval_from_answer
+
+    assert approval_from_answer(None) is None
+    assert approval_from_answer({"chosen_options": ["Approve"], "responded_by_user": {"id": "7", "name": "ana"}}) == (
+        True,
+        "ana",
+    )
+    assert approval_from_answer({"chosen_options": ["Reject"], "responded_by_user": {"id": "7"}}) == (False, "7")
+    assert approval_from_answer({"chosen_options": ["Approve"], "responded_by_user": "bob"}) == (True, "bob")
+    # timed out: the default (Reject) applies and nobody answered, which records the rejection as expired
+    assert approval_from_answer({"chosen_options": ["Reject"], "responded_by_user": None}) == (False, None)

@@ -104,6 +104,23 @@ def get_bidding_settings() -> BiddingSettings:
     return BiddingSettings()
 
 
+#: The options of the approval step in the morning DAG; an unanswered request falls back to the default.
+APPROVE, REJECT = "Approve", "Reject"
+
+
+def approval_from_answer(answer: dict | None) -> tuple[bool, str | None] | None:
+    """(approved, approver) from an Airflow HITL answer (its XCom), or None when nobody was asked.
+
+    ``responded_by_user`` may be a dict (``name`` / ``id``), a plain string, or missing when the request timed out
+    and the operator's default applied: the approver is then None, which records the rejection as expired.
+    """
+    if not answer:
+        return None
+    user = answer.get("responded_by_user")
+    approver = (user.get("name") or user.get("id")) if isinstance(user, dict) else user
+    return APPROVE in (answer.get("chosen_options") or []), (str(approver) if approver else None)
+
+
 # --------------------------------------------------------------------------------------------------------------------
 # kill switch (warehouse)
 # --------------------------------------------------------------------------------------------------------------------

@@ -416,6 +416,15 @@ def pending_approvals(market_codes: list[str], delivery_date: date, settings: Se
         return [r[0] for r in cur.fetchall()]
 
 
+def apply_approval_answer(market_codes: list[str], delivery_date: date, answer: dict | None) -> dict | None:
+    """Apply the morning DAG's HITL answer to D's pending order sets; None when no approval was asked."""
+    decision = controls.approval_from_answer(answer)
+    if decision is None:
+        return None
+    approved, approver = decision
+    return record_approval(pending_approvals(market_codes, delivery_date), approved=approved, approver=approver)
+
+
 def record_approval(
     order_set_ids: list[str],
     approved: bool,
