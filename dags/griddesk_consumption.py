@@ -1,8 +1,10 @@
 """
-### GridDesk consumption forecasting per meter and the portfolio's buy bid (daily, on D-1 before gate closure)
+### GridDesk consumption forecasting per meter and the portfolio's buy bid (one run per delivery day D, triggered with `delivery_date`)
 
 For delivery day **D** (param `delivery_date`), as of the paired market's cut-off (gate closure on D-1;
-`GRIDDESK_CONSUMPTION_MARKET`, NP by default):
+`GRIDDESK_CONSUMPTION_MARKET`, NP by default). It has no schedule: trigger it once the morning DAG has forecast D's
+price in that market (the portfolio bid needs it), e.g. `airflow dags trigger griddesk_consumption -c
+'{"delivery_date": "2018-12-24"}'`.
 
 1. **fetch_at_cutoff**: the newest weather forecast (covering all of D) and the meter readings published by the
    cut-off, through the feeds' clients and loader; **meters**: the portfolio's meters (`raw.meters`);
