@@ -99,6 +99,11 @@ class Settings(BaseSettings):
     feeds_timeout_s: float = Field(30.0, description="Read timeout of one feed HTTP request, s.")
     feeds_max_attempts: int = Field(4, description="Attempts per feed request (first try included) before failing.")
     feeds_backoff_s: float = Field(0.5, description="Base of the exponential backoff between feed attempts, s.")
+    feeds_load_workers: int = Field(
+        2,
+        ge=1,
+        description="Database connections that load one task's feed batches in parallel (one transaction per batch).",
+    )
 
     @property
     def market_codes(self) -> list[str]:

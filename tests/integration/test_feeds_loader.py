@@ -12,7 +12,7 @@ import pytest
 from griddesk.feeds.api_health import write_call_log
 from griddesk.feeds.batch import FeedBatch, Gap
 from griddesk.feeds.http import ApiCall
-from griddesk.feeds.loader import LoadError, load_batch
+from griddesk.feeds.loader import LoadError, load_batch, load_batches
 from griddesk.feeds.retention import apply_retention
 from griddesk.feeds.tables import ALL_TABLES, BATTERY_STATUS, PLANT_TELEMETRY
 from griddesk.settings import Settings
@@ -123,6 +123,37 @@ def test_a_null_in_a_required_column_is_refused(warehouse_url):
         load_batch(psycopg2.connect(warehouse_url), batch)
 
 
+def test_parallel_load_keeps_input_order_and_numbers_versions_of_one_window_in_order(warehouse_url):
+    days = [plant_batch(start=T0 + timedelta(days=d)) for d in range(5)]
+    # the same window three times: versions 1, 2 and "unchanged", exactly as a sequential load would number them
+    same_window = [plant_batch(power=1.0), plant_batch(power=2.0), plant_batch(power=2.0)]
+    batches = [same_window[0], *days[1:3], same_window[1], *days[3:], same_window[2]]
+    outcomes = load_batches(lambda: psycopg2.connect(warehouse_url), batches, workers=3)
+    assert [(o.status, o.version) for o in outcomes] == [
+        ("inserted", 1), ("inserted", 1), ("inserted", 1), ("inserted", 2), ("inserted", 1), ("inserted", 1),
+        ("unchanged", 2),
+    ]  # fmt: skip
+    assert [o.n_rows for o in outcomes] == [4] * 7
+    assert query(warehouse_url, "select count(*), count(distinct batch_id) from raw.ckw_plant_telemetry") == [(24, 6)]  # the unchanged one adds nothing
+
+
+def test_parallel_load_stops_at_a_bad_batch_and_leaves_no_part_of_it(warehouse_url):
+    bad = plant_batch(3, start=T0 + timedelta(days=1))
+    bad.columns["measured_at_utc"][2] = bad.columns["measured_at_utc"][1]
+    opened: list = []
+
+    def connect():
+        opened.append(psycopg2.connect(warehouse_url))
+        return opened[-1]
+
+    with pytest.raises(LoadError, match="duplicated key"):
+        load_batches(connect, [plant_batch(), bad, plant_batch(start=T0 + timedelta(days=2))], workers=2)
+    assert len(opened) == 2 and all(c.closed for c in opened)
+    stored = query(warehouse_url, "select window_start_utc from raw.feed_batches order by 1")
+    assert T0 + timedelta(days=1) not in [r[0] for r in stored]
+    assert query(warehouse_url, "select count(*) from raw.ckw_plant_telemetry") == [(4 * len(stored),)]
+
+
 # ------------------------------------------------------------------------------------------------ retention
 
 
@@ -208,3 +239,5 @@ def test_ingest_benchmark_writes_its_report(pg_server_url, tmp_path):
     assert json.loads(report.read_text()) == result
     assert set(result) == {"rows", "seconds", "rows_per_second", "parse_rows_per_second"}
     assert result["rows"] == 3600 and result["rows_per_second"] > 0
+    reference = json.loads(report.with_name("ingest_benchmark_reference.json").read_text())
+    assert reference["load_workers"] == 2 and reference["single_connection_rows_per_second"] > 0

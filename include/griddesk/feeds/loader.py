@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -337,6 +339,53 @@ def load_batch(conn, batch: FeedBatch) -> BatchOutcome:
         batch.feed, batch.source_key, "inserted", batch_id, version, batch.n_rows, len(batch.gaps),
         time.perf_counter() - started,
     )  # fmt: skip
+
+
+def load_batches(connect: Callable[[], object], batches: list[FeedBatch], workers: int = 1) -> list[BatchOutcome]:
+    """:func:`load_batch` for every batch, on up to ``workers`` connections at once; outcomes in input order.
+
+    One PostgreSQL backend spends most of a keyed load maintaining the primary-key index (a single connection
+    reaches about a third of plain COPY), so a second connection nearly doubles throughput on two cores.
+    Each batch is still its own transaction. Batches of the same (feed, source, window) stay on one connection,
+    in order, so their versions number as they would sequentially. After the first failure no further batch
+    starts; batches already committed stay (as in a sequential load), and the first error is raised.
+
+    ``connect`` returns a new connection; every connection opened here is closed here.
+    """
+    if not batches:
+        return []
+    windows: dict[tuple, list[int]] = {}
+    for i, b in enumerate(batches):
+        windows.setdefault((b.feed, b.source_key, b.window_start_utc, b.window_end_utc), []).append(i)
+    lanes: list[list[int]] = [[] for _ in range(max(1, min(workers, len(windows))))]
+    for k, indexes in enumerate(windows.values()):  # round-robin whole windows: batches are days of similar size
+        lanes[k % len(lanes)].extend(indexes)
+    outcomes: list[BatchOutcome | None] = [None] * len(batches)
+    failed = threading.Event()
+
+    def run_lane(lane: list[int]) -> None:
+        conn = connect()
+        try:
+            for i in sorted(lane):
+                if failed.is_set():
+                    return
+                try:
+                    outcomes[i] = load_batch(conn, batches[i])
+                except BaseException:
+                    failed.set()
+                    raise
+        finally:
+            conn.close()
+
+    if len(lanes) == 1:
+        run_lane(lanes[0])
+    else:
+        with ThreadPoolExecutor(len(lanes), thread_name_prefix="griddesk-load") as pool:
+            futures = [pool.submit(run_lane, lane) for lane in lanes]
+        errors = [f.exception() for f in futures if f.exception() is not None]
+        if errors:
+            raise errors[0]
+    return [o for o in outcomes if o is not None]
 
 
 def upsert_reference(conn, table: str, rows: list[dict], key: str) -> int:

@@ -28,12 +28,14 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 
+import psycopg2
+
 from griddesk.feeds import battery, ckw, meters, weather
 from griddesk.feeds.api_health import write_call_log
 from griddesk.feeds.auth import ClientCredentials
 from griddesk.feeds.batch import FeedBatch
 from griddesk.feeds.http import CallLog, FeedHttpClient, RetryPolicy
-from griddesk.feeds.loader import BatchOutcome, load_batch, upsert_reference
+from griddesk.feeds.loader import BatchOutcome, load_batches, upsert_reference
 from griddesk.feeds.reference import (
     CKW_TZ,
     PLANTS,
@@ -125,9 +127,8 @@ def _http(settings: Settings, feed: str, prefix: str, sim_now: datetime | None, 
 # ------------------------------------------------------------------------------------------------------------
 
 
-def _load(url: str, batches: list[FeedBatch]) -> list[BatchOutcome]:
-    with db.connect(url) as conn:
-        return [load_batch(conn, b) for b in batches]
+def _load(url: str, batches: list[FeedBatch], workers: int) -> list[BatchOutcome]:
+    return load_batches(lambda: psycopg2.connect(url), batches, workers)
 
 
 def _summary(job: dict, outcomes: list[BatchOutcome], batches: list[FeedBatch], calls: int, started: float) -> dict:
@@ -160,7 +161,7 @@ def _run_logged(
         with db.connect(url) as conn:
             for table, rows, key in refs:
                 upsert_reference(conn, table, rows, key)
-        return batches, _load(url, batches), n_calls
+        return batches, _load(url, batches, settings.feeds_load_workers), n_calls
     finally:
         with db.connect(url) as conn:
             write_call_log(conn, call_log, run_id)

@@ -7,14 +7,15 @@ What is measured, on a scratch database of the configured server (created, schem
    replicated under new ids to a utility-sized portfolio. Built before the clock starts.
 2. ``parse``: JSON decoding, :func:`griddesk.feeds.meters.meter_batches` (field checks, times, deduplication,
    zero-reading gaps, one batch per local day): ``parse_rows_per_second``.
-3. ``load``: :func:`griddesk.feeds.loader.load_batch` for every batch into ``raw.meter_readings`` with its primary
-   key, through the real loader (hash, version check, binary COPY, gaps, one transaction per batch):
-   ``rows_per_second`` is ``rows / seconds`` of this step alone.
+3. ``load``: :func:`griddesk.feeds.loader.load_batches` for every batch into ``raw.meter_readings`` with its
+   primary key, through the real loader as the extraction tasks call it (hash, version check, binary COPY, gaps,
+   one transaction per batch, ``GRIDDESK_FEEDS_LOAD_WORKERS`` connections): ``rows_per_second`` is
+   ``rows / seconds`` of this step alone.
 
 Writes ``reports/ingest_benchmark.json``: ``{"rows", "seconds", "rows_per_second", "parse_rows_per_second"}``,
-and beside it ``ingest_benchmark_reference.json``: the same payloads COPYed alone (no hash, no version check) into
-a scratch table without keys and into one with the same primary key, measured in the same run, with the loader's
-share of each.
+and beside it ``ingest_benchmark_reference.json``: the loader on a single connection into a fresh database, and the
+same payloads COPYed alone (no hash, no version check) into a scratch table without keys and into one with the same
+primary key, measured in the same run, with the loader's share of each.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import psycopg2
 
 from griddesk.feeds import meters
 from griddesk.feeds.batch import Page
-from griddesk.feeds.loader import encode_copy_binary, load_batch
+from griddesk.feeds.loader import encode_copy_binary, load_batches
 from griddesk.settings import PROJECT_ROOT, Settings, get_settings
 from griddesk.simulator.feeds.data import load_buildings, shared_data_root
 from griddesk.simulator.feeds.meters import consumption_payload
@@ -116,9 +117,30 @@ def plain_copy_seconds(conn, batches, keyed: bool = False) -> float:
     return seconds
 
 
-def run(rows: int = 1_000_000, n_meters: int = 1000, settings: Settings | None = None, report: Path = REPORT) -> dict:
+def _timed_load(url: str, batches, workers: int) -> tuple[float, list, int]:
+    """Seconds to load every batch on ``workers`` connections, the outcomes, and the rows then stored."""
+    started = time.perf_counter()
+    outcomes = load_batches(lambda: psycopg2.connect(url), batches, workers)
+    seconds = time.perf_counter() - started
+    conn = psycopg2.connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("select count(*) from raw.meter_readings")
+            return seconds, outcomes, cur.fetchone()[0]
+    finally:
+        conn.close()
+
+
+def run(
+    rows: int = 1_000_000,
+    n_meters: int = 1000,
+    settings: Settings | None = None,
+    report: Path = REPORT,
+    workers: int | None = None,
+) -> dict:
     """Run the benchmark for about ``rows`` rows (whole days of ``n_meters`` meters) and write the report."""
     settings = settings or get_settings()
+    workers = workers or settings.feeds_load_workers
     days = max(1, -(-rows // (24 * n_meters)))
     df = portfolio(n_meters, settings)
     payloads = build_payloads(df, FIRST_DAY, days)
@@ -131,22 +153,22 @@ def run(rows: int = 1_000_000, n_meters: int = 1000, settings: Settings | None =
         parse_s = time.perf_counter() - started
         n_rows = sum(b.n_rows for b in batches)
 
+        # The single-connection reference first, into its own fresh database, so both loads start from empty tables.
+        single_s, single_outcomes, single_stored = _timed_load(url, batches, 1)
+        _drop(db.server_url(settings))
+        url = _scratch_database(settings)
+        load_s, outcomes, stored = _timed_load(url, batches, workers)
         conn = psycopg2.connect(url)
         try:
-            started = time.perf_counter()
-            outcomes = [load_batch(conn, b) for b in batches]
-            load_s = time.perf_counter() - started
-            with conn.cursor() as cur:
-                cur.execute("select count(*) from raw.meter_readings")
-                stored = cur.fetchone()[0]
             plain_s = plain_copy_seconds(conn, batches)
             keyed_s = plain_copy_seconds(conn, batches, keyed=True)
         finally:
             conn.close()
     finally:
         _drop(db.server_url(settings))
-    if stored != n_rows or any(o.status != "inserted" for o in outcomes):
-        raise RuntimeError(f"benchmark loaded {stored} rows, expected {n_rows}")
+    for count, done in ((stored, outcomes), (single_stored, single_outcomes)):
+        if count != n_rows or len(done) != len(batches) or any(o.status != "inserted" for o in done):
+            raise RuntimeError(f"benchmark loaded {count} rows, expected {n_rows}")
     result = {
         "rows": int(n_rows),
         "seconds": round(load_s, 4),
@@ -157,6 +179,8 @@ def run(rows: int = 1_000_000, n_meters: int = 1000, settings: Settings | None =
     report.write_text(json.dumps(result, indent=2) + "\n")
     # The machine's ceilings, measured in the same run: the same bytes, COPY alone, without and with the key.
     reference = {
+        "load_workers": workers,
+        "single_connection_rows_per_second": round(n_rows / single_s, 1),
         "plain_copy_rows_per_second": round(n_rows / plain_s, 1),
         "keyed_copy_rows_per_second": round(n_rows / keyed_s, 1),
         "loader_share_of_plain_copy": round(plain_s / load_s, 3),
@@ -169,12 +193,15 @@ def run(rows: int = 1_000_000, n_meters: int = 1000, settings: Settings | None =
         100 * plain_s / load_s,
     )
     log.info(
-        "ingest benchmark: %d rows in %d batches of %d meters; parse %.2f s, load %.2f s -> %s",
+        "ingest benchmark: %d rows in %d batches of %d meters; parse %.2f s, load %.2f s on %d connection(s) "
+        "(%.2f s on one) -> %s",
         n_rows,
         len(batches),
         n_meters,
         parse_s,
         load_s,
+        workers,
+        single_s,
         report,
     )
     return result
@@ -184,9 +211,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m griddesk.reporting.ingest_benchmark", description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows to load (rounded up to whole days)")
     parser.add_argument("--meters", type=int, default=1000, help="meters in the portfolio (one batch per day)")
+    parser.add_argument("--workers", type=int, help="loader connections (default GRIDDESK_FEEDS_LOAD_WORKERS)")
     args = parser.parse_args(argv)
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    print(json.dumps(run(args.rows, args.meters), indent=2))
+    print(json.dumps(run(args.rows, args.meters, workers=args.workers), indent=2))
     return 0
 
 
