@@ -25,12 +25,10 @@ See docs/consumption.md.
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import Asset, dag, get_current_context, task
+from airflow.sdk import dag, get_current_context, task
 
+from griddesk.pipeline import assets
 from griddesk.pipeline.dag_support import DEFAULT_ARGS, PARAMS
-
-CONSUMPTION_RAW = Asset("griddesk://warehouse/raw/consumption")
-CONSUMPTION_MARTS = Asset("griddesk://warehouse/marts/consumption")
 
 
 def _day():
@@ -50,7 +48,7 @@ def _day():
     doc_md=__doc__,
 )
 def griddesk_consumption():
-    @task(outlets=[CONSUMPTION_RAW])
+    @task(outlets=[assets.CONSUMPTION_RAW])
     def fetch_at_cutoff() -> dict:
         """Weather forecast and meter readings as published one minute before D's cut-off."""
         from griddesk.consumption.tasks import fetch_at_cutoff as fetch
@@ -64,21 +62,21 @@ def griddesk_consumption():
 
         return meter_list()
 
-    @task(outlets=[CONSUMPTION_RAW], max_active_tis_per_dagrun=2, map_index_template="{{ meter_id }}")
+    @task(outlets=[assets.CONSUMPTION_RAW], max_active_tis_per_dagrun=2, map_index_template="{{ meter_id }}")
     def train_meter(meter_id: str) -> dict:
         """Quality flags, (re)fit when due, forecast D with every model, pick the champion, store."""
         from griddesk.consumption.tasks import train_and_forecast_meter
 
         return train_and_forecast_meter(meter_id, _day(), run_id=get_current_context()["run_id"])
 
-    @task(trigger_rule="all_done", outlets=[CONSUMPTION_RAW])
+    @task(trigger_rule="all_done", outlets=[assets.CONSUMPTION_RAW])
     def portfolio_bid(trained: list[dict]) -> dict:
         """Joint buy bid of the portfolio and the battery for D (after every meter, failed ones included)."""
         from griddesk.consumption.tasks import portfolio_bid_for_day
 
         return portfolio_bid_for_day(_day(), run_id=get_current_context()["run_id"])
 
-    @task(trigger_rule="all_done", outlets=[CONSUMPTION_MARTS])
+    @task(trigger_rule="all_done", outlets=[assets.CONSUMPTION_MARTS])
     def dbt_build_consumption(bid: dict) -> dict:
         """The consumption marts."""
         from griddesk.consumption.marts import dbt_build_consumption as build

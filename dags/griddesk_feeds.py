@@ -21,13 +21,11 @@ Plant live telemetry is polled every 5 minutes by `griddesk_plant_telemetry`. Se
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import Asset, Param, dag, get_current_context, task
+from airflow.sdk import Param, dag, get_current_context, task
 from airflow.timetables.trigger import CronTriggerTimetable
 
+from griddesk.pipeline import assets
 from griddesk.pipeline.dag_support import DEFAULT_ARGS
-
-RAW_FEEDS = Asset("griddesk://warehouse/raw/feeds")
-OPERATIONS_MARTS = Asset("griddesk://warehouse/marts/operations")
 
 
 def _run_date():
@@ -63,7 +61,7 @@ def griddesk_feeds():
 
         return feed_jobs()
 
-    @task(outlets=[RAW_FEEDS], max_active_tis_per_dagrun=4)
+    @task(outlets=[assets.RAW_FEEDS], max_active_tis_per_dagrun=4)
     def extract(job: dict) -> dict:
         """Extract one feed job as of the run's clock and load it, one batch per day."""
         from griddesk.pipeline.feed_tasks import extract_feed_job
@@ -77,7 +75,7 @@ def griddesk_feeds():
 
         return apply_retention_for_run(_run_date())
 
-    @task(trigger_rule="all_done", outlets=[OPERATIONS_MARTS])
+    @task(trigger_rule="all_done", outlets=[assets.OPERATIONS_MARTS])
     def dbt_build(folded: dict) -> dict:
         """One dbt build of the feed staging models and the operations marts (also after a failed feed job)."""
         from griddesk.pipeline.feed_tasks import dbt_build_feeds

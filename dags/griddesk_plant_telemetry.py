@@ -12,11 +12,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Asset, Param, dag, get_current_context, task
+from airflow.sdk import Param, dag, get_current_context, task
 
+from griddesk.pipeline import assets
 from griddesk.pipeline.dag_support import DEFAULT_ARGS
-
-RAW_PLANT_TELEMETRY = Asset("griddesk://warehouse/raw/ckw_plant_telemetry")
 
 
 @dag(
@@ -38,7 +37,7 @@ def griddesk_plant_telemetry():
 
         return plant_ids()
 
-    @task(outlets=[RAW_PLANT_TELEMETRY])
+    @task(outlets=[assets.RAW_PLANT_TELEMETRY])
     def poll(plant_id: str) -> dict:
         """One live poll of the plant, loaded once."""
         from datetime import datetime
