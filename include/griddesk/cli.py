@@ -5,7 +5,9 @@
 2. starts the market simulator and the mail catcher on loopback;
 3. backfills history through the extraction DAG (skipping what is loaded);
 4. runs the morning and afternoon DAGs for the last ``run_days`` delivery days as real Airflow DAG runs;
-5. prints the summary.
+5. runs the daily operational-feeds DAG once, for the last of those days (tariffs, weather, battery, meters,
+   signals, API health; one GX run over every feed);
+6. prints the summary.
 """
 
 from __future__ import annotations
@@ -83,6 +85,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         conf = {"delivery_date": str(day), "markets": markets}
         run_dag(morning, RunClock(day, MORNING).sim_now(first_market), conf)
         run_dag(afternoon, RunClock(day, AFTERNOON).sim_now(first_market), conf)
+    from griddesk.pipeline.feed_tasks import feeds_sim_now
+
+    run_dag(load_dag("griddesk_feeds"), feeds_sim_now(window[-1]), {"run_date": str(window[-1])})
 
     from griddesk.reporting.summary import print_run_summary
 
