@@ -209,21 +209,20 @@ def _insert_day(url: str, market: str, day: date, actual: float, forecast: float
             )
 
 
-def test_forecast_drift_bid_execution_and_deadline_alerts(env, smtp_server):
+def test_watch_thresholds_on_stored_rows(warehouse_url):
+    """The thresholds of the drift, execution and deadline watches on hand-made rows (no email: the alerts
+    themselves come from simulator faults in test_quality_alerts_sim.py)."""
     from griddesk.markets import get_market
-    from griddesk.quality.watches import (
-        bid_execution_alerts,
-        deadline_alerts,
-        forecast_drift_alerts,
-        send_watch_alerts,
-    )
+    from griddesk.quality.watches import bid_execution_alerts, deadline_alerts, forecast_drift_alerts
 
+    env = warehouse_url
     day = date(2016, 11, 1)
     for d in range(3):
         _insert_day(env, "FR", day - timedelta(days=d), actual=40.0, forecast=40.0 + 30.0 * (d == 0))
     with psycopg2.connect(env) as conn:
         drift_low = forecast_drift_alerts(conn, ["FR"], day, 3, 25.0)  # MAE 10 over 3 days
         drift = forecast_drift_alerts(conn, ["FR"], day, 1, 25.0)  # MAE 30 on the last day
+        drift_at = forecast_drift_alerts(conn, ["FR"], day, 1, 30.0)  # not above the threshold
         with conn.cursor() as cur:
             cur.execute(
                 """insert into raw.bid_orders (schedule_id, market_code, delivery_date_local, delivery_start_utc,
@@ -232,29 +231,19 @@ def test_forecast_drift_bid_execution_and_deadline_alerts(env, smtp_server):
                 (day, get_market("FR").delivery_day_bounds_utc(day)[0]),
             )
         executions = bid_execution_alerts(conn, day, day)
+        other_days = bid_execution_alerts(conn, day + timedelta(days=1), day + timedelta(days=2))
         closure = get_market("FR").gate_closure_utc(day + timedelta(days=1))
         too_early = deadline_alerts(
-            conn, ["FR"], day + timedelta(days=1), closure - timedelta(hours=2), timedelta(minutes=30)
+            conn, ["FR"], day + timedelta(days=1), closure - timedelta(minutes=31), timedelta(minutes=30)
         )
-        late = deadline_alerts(
-            conn, ["FR"], day + timedelta(days=1), closure - timedelta(minutes=20), timedelta(minutes=30)
-        )
+        late = deadline_alerts(conn, ["FR"], day + timedelta(days=1), closure - timedelta(minutes=30),
+                               timedelta(minutes=30))  # fmt: skip
         has_orders = deadline_alerts(conn, ["FR"], day, closure, timedelta(minutes=30))
-    assert drift_low == [] and too_early == [] and has_orders == []
+    assert drift_low == [] and drift_at == [] and too_early == [] and has_orders == [] and other_days == []
     assert [a.key for a in drift] == [f"forecast_drift|FR|{day}"] and drift[0].rows[0][3] == "30.00"
     assert [a.key for a in executions] == [f"bid_execution|FR|{day}"]
+    assert executions[0].rows[0][-1] == "order rejected"
     assert [a.key for a in late] == [f"deadline|FR|{day + timedelta(days=1)}"]
-
-    send_watch_alerts(env, drift + executions + late, "desk@example.com")
-    send_watch_alerts(env, drift + executions + late, "desk@example.com")  # a retry: nothing new
-    subjects = [m["Subject"] for m in smtp_server.messages]
-    assert subjects == [
-        f"[GridDesk][WARNING] forecast drift (rolling 1-day MAE) for FR {day}",
-        f"[GridDesk][CRITICAL] bid execution failure for FR {day}",
-        f"[GridDesk][CRITICAL] griddesk_morning missed its deadline for FR {day + timedelta(days=1)}",
-    ]
-    bodies = [html(m) for m in smtp_server.messages]
-    assert "30.00" in bodies[0] and "order rejected" in bodies[1] and "No orders for FR" in bodies[2]
 
 
 def test_real_meter_zeros_and_dst_days_are_caught_without_being_told_where(env, gate, shared_data_dir):

@@ -201,6 +201,12 @@ from raw.bid_orders
 where delivery_date_local between %(first)s and %(last)s and status = 'rejected'
 order by 1, 2, 3, 4
 """
+_FAILED_SETS_SQL = """
+select market_code, delivery_date_local, order_set_id, n_steps, status_reason
+from raw.bid_order_sets
+where delivery_date_local between %(first)s and %(last)s and status = 'submission_failed'
+order by 1, 2, 3
+"""
 _OVERFILL_SQL = """
 select market_code, delivery_date_local, delivery_start_utc, side, volume_mw, accepted_volume_mw
 from raw.bid_executions
@@ -210,11 +216,17 @@ order by 1, 2, 3, 4
 
 
 def bid_execution_alerts(conn, first_day: date, last_day: date) -> list[WatchAlert]:
-    """One CRITICAL per market-day with rejected orders or an execution above its submitted volume."""
+    """One CRITICAL per market-day with rejected orders, an order set the order API refused or could not take
+    (``raw.bid_order_sets.status = 'submission_failed'``), or an execution above its submitted volume."""
     params = {"first": first_day, "last": last_day}
     evidence: dict[tuple, list[tuple]] = {}
     for r in _fetch(conn, _REJECTED_SQL, params):
         evidence.setdefault((r[0], r[1]), []).append((r[2].isoformat(), r[3], r[4], "", f"order {r[6]}"))
+    if _table_exists(conn, "raw.bid_order_sets"):  # the bidding schema: the live submission path's outcome
+        for r in _fetch(conn, _FAILED_SETS_SQL, params):
+            evidence.setdefault((r[0], r[1]), []).append(
+                ("whole day", f"order set {r[2]}", f"{r[3]} steps", 0, f"submission failed: {r[4]}")
+            )
     if _table_exists(conn, "raw.bid_executions"):  # written by the bidding capability once it executes orders
         for r in _fetch(conn, _OVERFILL_SQL, params):
             evidence.setdefault((r[0], r[1]), []).append(

@@ -25,6 +25,9 @@ Rules the simulator enforces, as the real API does or as GridDesk's point-in-tim
   revision k of a day is served with ``revisionNumber`` k + 1 (the document carries the highest among its days).
 - DST days are real: 23 or 25 hourly points. The autumn repeated hour carries the dataset's single averaged value
   twice; ENTSO-E has no field for that, so the XML does not mark it: ``GET /meta/imputed`` lists those hours.
+- Faults (``POST /admin/faults``, see :mod:`griddesk.simulator.feeds.faults`) queued for ``entsoe.<documentType>``
+  apply to this endpoint: transport failures, and ``value_shift`` (served values scaled and shifted: a wrong
+  publication that still parses).
 - Markets in ``Settings.pt15m_market_codes`` get their A44 prices at PT15M (each hourly value repeated four times),
   with curveType A03 and repeated positions omitted, as the real API compresses. Exogenous series stay PT60M/A01.
 """
@@ -64,6 +67,9 @@ DATA_ITEMS = {
 #: The request parameter that names the area, per documentType.
 DOMAIN_PARAMS = {"A44": ("in_Domain", "out_Domain"), "A65": ("outBiddingZone_Domain",), "A69": ("in_Domain",)}
 DOMAIN_PARAMS["A71"] = DOMAIN_PARAMS["A69"]
+
+#: Fault kinds the ENTSO-E endpoint takes (queued for ``entsoe.<documentType>``); others are not injected here.
+ENTSOE_FAULT_KINDS = ("http_5xx", "timeout", "rate_limit", "truncated", "malformed", "expired_token", "value_shift")
 
 SourceKey = tuple[str, str]  # (documentType, domain EIC)
 
@@ -252,7 +258,12 @@ def _ack(now: datetime, text: str, status: int = 200) -> Response:
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def _serve(state: SimulatorState, params: Mapping[str, str], now: datetime) -> Response:
+def _serve(
+    state: SimulatorState,
+    params: Mapping[str, str],
+    now: datetime,
+    transform: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> Response:
     document_type = params.get("documenttype", "")
     if not document_type:
         raise RequestError("Mandatory parameter documentType is missing.")
@@ -298,6 +309,8 @@ def _serve(state: SimulatorState, params: Mapping[str, str], now: datetime) -> R
         if source.days.published_utc[i] > now:
             continue  # never reveal a day before its publication time
         values, number, published = state.effective(source, i, now)
+        if transform is not None:
+            values = transform(values)
         revision_number = max(revision_number, number)
         created = published if created is None else max(created, published)
         curves.append(
@@ -478,7 +491,8 @@ def create_app(
     app.state.simulator = state
     from griddesk.simulator.feeds import install_feeds  # operational feeds, see docs/feeds.md
 
-    install_feeds(app, settings, loaded)
+    feeds = install_feeds(app, settings, loaded)
+    from griddesk.simulator.feeds.faults import error_response
     from griddesk.simulator.orders import install_orders  # day-ahead order API, see docs/bidding.md
 
     install_orders(app, state)
@@ -496,11 +510,27 @@ def create_app(
         token = params.get("securitytoken", "")
         if not token or (state.tokens is not None and token not in state.tokens):
             return _ack(wall, "Unauthorized. Missing or invalid security token.", 401)
+        spec = feeds.faults.take(f"entsoe.{params.get('documenttype', '')}", request, wildcard=False)
+        transform = None
+        if spec is not None and spec.kind in ENTSOE_FAULT_KINDS:
+            feeds.faults.note(f"entsoe.{params.get('documenttype', '')}", spec)
+            failure = error_response(spec, {})
+            if failure is not None:
+                return failure
+            if spec.kind == "value_shift":
+                factor, offset = spec.factor, spec.offset
+                transform = lambda v: v * factor + offset  # noqa: E731 - one expression
         try:
             now = parse_sim_now(request.headers.get(SIM_NOW_HEADER))
-            return _serve(state, params, now)
+            response = _serve(state, params, now, transform)
         except RequestError as exc:
             return _ack(wall, exc.text, exc.status)
+        if spec is not None and spec.kind == "truncated":
+            response.body = response.body[: len(response.body) // 2]
+            response.headers["content-length"] = str(len(response.body))
+        elif spec is not None and spec.kind == "malformed":
+            response.body = response.body.replace(b">", b"", 1)
+        return response
 
     @app.get("/meta/imputed")
     def imputed(market: str, periodStart: str | None = None, periodEnd: str | None = None) -> dict:  # noqa: N803

@@ -13,6 +13,10 @@ with the simulator's tokens, any non-empty token when none are configured):
   ``cleared`` once D's prices are published (``Market.price_publication_utc(D)``), with per-order results.
 - ``GET /orders/{order_set_id}/results``: the per-order results; 409 "not cleared yet" before publication.
 - ``POST /admin/orders/faults``: make the next ``count`` order requests fail with ``status_code`` (tests).
+- Faults of ``POST /admin/faults`` queued for ``orders.submit``, ``orders.status``, ``orders.results`` or
+  ``orders.cancel`` (or sent as ``X-GridDesk-Fault``): ``http_5xx``, ``timeout``, ``rate_limit``,
+  ``expired_token``, and ``order_rejected`` (422 with the fault's ``reason``), see
+  :mod:`griddesk.simulator.feeds.faults`.
 
 Clearing (price-taker, :mod:`griddesk.bidding.clearing`): every MTU clears at the realised day-ahead price of the
 dataset, as first published; GridDesk's orders do not move it. A buy is accepted in full when the price is at or
@@ -43,6 +47,8 @@ MAX_ORDER_VOLUME_MW = 100.0
 VOLUME_TICK_MW = 0.1
 PRICE_TICK = 0.01
 _SLACK = 1e-9
+#: Fault kinds the order API takes (queued for ``orders.<operation>``); others are not injected here.
+ORDER_FAULT_KINDS = ("http_5xx", "timeout", "rate_limit", "expired_token", "order_rejected")
 
 
 class OrderIn(BaseModel):
@@ -197,6 +203,9 @@ def _error(status: int, detail: str | list[str]) -> JSONResponse:
 def install_orders(app: FastAPI, state) -> OrderBook:
     """Add the order API to the simulator ``app`` (``state``: its ``SimulatorState``)."""
     from griddesk.simulator.app import SIM_NOW_HEADER, RequestError, parse_sim_now
+    from griddesk.simulator.feeds.faults import error_response
+
+    registry = app.state.feeds.faults if hasattr(app.state, "feeds") else None
 
     prices = {}
     for (document_type, _domain), source in state.sources.items():
@@ -206,7 +215,7 @@ def install_orders(app: FastAPI, state) -> OrderBook:
     book = OrderBook(prices=prices)
     router = APIRouter(tags=["orders"])
 
-    def guard(request: Request) -> tuple[datetime | None, JSONResponse | None]:
+    def guard(request: Request, label: str) -> tuple[datetime | None, JSONResponse | None]:
         token = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
         if not token or (state.tokens is not None and token not in state.tokens):
             return None, _error(401, "Unauthorized. Missing or invalid bearer token.")
@@ -214,6 +223,14 @@ def install_orders(app: FastAPI, state) -> OrderBook:
             if book.fail_next > 0:
                 book.fail_next -= 1
                 return None, _error(book.fail_status, "simulated exchange failure")
+        spec = registry.take(label, request, wildcard=False) if registry is not None else None
+        if spec is not None and spec.kind in ORDER_FAULT_KINDS:
+            registry.note(label, spec)
+            if spec.kind == "order_rejected":
+                return None, _error(422, [spec.reason])
+            failure = error_response(spec, {})
+            if failure is not None:
+                return None, failure
         try:
             return parse_sim_now(request.headers.get(SIM_NOW_HEADER)), None
         except RequestError as exc:
@@ -223,7 +240,7 @@ def install_orders(app: FastAPI, state) -> OrderBook:
         "schema": OrderSetIn.model_json_schema()}}, "required": True}})  # fmt: skip
     async def submit(request: Request):
         """Submit an order set before gate closure (see module docstring). Authentication comes before parsing."""
-        now, failure = guard(request)
+        now, failure = guard(request, "orders.submit")
         if failure:
             return failure
         try:
@@ -256,7 +273,7 @@ def install_orders(app: FastAPI, state) -> OrderBook:
     @router.get("/orders/{order_set_id}")
     def get_order_set(order_set_id: str, request: Request):
         """The order set and its status; results once cleared."""
-        now, failure = guard(request)
+        now, failure = guard(request, "orders.status")
         if failure:
             return failure
         order_set = book.sets.get(order_set_id)
@@ -267,7 +284,7 @@ def install_orders(app: FastAPI, state) -> OrderBook:
     @router.get("/orders/{order_set_id}/results")
     def get_results(order_set_id: str, request: Request):
         """Per-order results after the auction (409 before the prices are published)."""
-        now, failure = guard(request)
+        now, failure = guard(request, "orders.results")
         if failure:
             return failure
         order_set = book.sets.get(order_set_id)
@@ -283,7 +300,7 @@ def install_orders(app: FastAPI, state) -> OrderBook:
     @router.delete("/orders/{order_set_id}")
     def cancel(order_set_id: str, request: Request):
         """Cancel an order set before gate closure."""
-        now, failure = guard(request)
+        now, failure = guard(request, "orders.cancel")
         if failure:
             return failure
         with book.lock:

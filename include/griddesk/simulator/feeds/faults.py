@@ -20,10 +20,22 @@ Kinds:
 ``duplicate_intervals``     repeat ``n_intervals`` (default 1) intervals in the middle of the answer
 ``missing_intervals``       drop ``n_intervals`` (default 1) intervals in the middle of the answer
 ``expired_token``           401 ``invalid_token``/"token expired", as for a token past its ``exp``
+``value_shift``             ENTSO-E ``/api`` only: every served value becomes ``value * factor + offset`` (defaults
+                            1 and 0), e.g. A44 prices 40 EUR/MWh too high for the request's window: bad data that
+                            parses and loads, so realised prices drift away from the stored forecasts
+``order_rejected``          order API only: 422 with ``reason`` (default "injected rejection") as the detail, as
+                            the exchange answers an order set it refuses
 ==========================  =====================================================================================
 
 Payload faults act on what the endpoint's :class:`Shape` exposes; an endpoint without intervals (plant live)
 does not accept ``duplicate_intervals`` or ``missing_intervals``.
+
+Besides the feeds, two other parts of the simulator take faults queued for their own labels (a ``*`` fault never
+reaches them, so queuing one for the feeds leaves prices and orders alone): the ENTSO-E endpoint as
+``entsoe.<documentType>`` (``entsoe.A44`` for day-ahead prices; ``http_5xx``, ``timeout``, ``rate_limit``,
+``truncated``, ``malformed``, ``expired_token``, ``value_shift``), and the order API as ``orders.submit``,
+``orders.status``, ``orders.results``, ``orders.cancel`` (``http_5xx``, ``timeout``, ``rate_limit``,
+``expired_token``, ``order_rejected``). Other kinds are not injected there.
 """
 
 from __future__ import annotations
@@ -53,6 +65,8 @@ FaultKind = Literal[
     "duplicate_intervals",
     "missing_intervals",
     "expired_token",
+    "value_shift",
+    "order_rejected",
 ]
 INTERVAL_KINDS = ("duplicate_intervals", "missing_intervals")
 
@@ -70,6 +84,9 @@ class FaultSpec(BaseModel):
     renamed_to: str | None = Field(None, description="schema drift: the new or extra field name.")
     n_intervals: int = Field(1, ge=1, description="duplicate/missing_intervals: how many intervals.")
     after: int = Field(0, ge=0, description="Let this many requests to the endpoint pass before the fault applies.")
+    factor: float = Field(1.0, description="value_shift: multiply every served value by this.")
+    offset: float = Field(0.0, description="value_shift: then add this (the series' unit, e.g. EUR/MWh).")
+    reason: str = Field("injected rejection", description="order_rejected: the exchange's reason.")
 
 
 @dataclass(frozen=True)
@@ -112,13 +129,14 @@ class FaultRegistry:
             self.injected.clear()
         return {"cleared_queued": n_queued, "cleared_injected": n_injected}
 
-    def take(self, endpoint: str, request: Request) -> FaultSpec | None:
-        """The fault for this request: the header's, else the oldest queued for the endpoint, else for ``*``."""
+    def take(self, endpoint: str, request: Request, wildcard: bool = True) -> FaultSpec | None:
+        """The fault for this request: the header's, else the oldest queued for the endpoint, else for ``*``
+        (unless ``wildcard`` is False: prices and orders take only faults queued for their own label)."""
         header = request.headers.get(FAULT_HEADER)
         if header:
             return parse_fault_header(header, endpoint)
         with self.lock:
-            for key in (endpoint, "*"):
+            for key in (endpoint, "*") if wildcard else (endpoint,):
                 queue = self.queued.get(key)
                 if queue:
                     entry = queue[0]
@@ -220,25 +238,8 @@ def json_response(payload: Any, status: int = 200, headers: dict[str, str] | Non
     return Response(body, status_code=status, media_type="application/json", headers=headers)
 
 
-def respond(
-    registry: FaultRegistry,
-    request: Request,
-    endpoint: str,
-    build: Callable[[], Any],
-    shape: Shape | None,
-    headers: dict[str, str] | None = None,
-) -> Response:
-    """Answer ``request``: the payload ``build()`` returns, unless a fault applies (see module docstring).
-
-    ``headers`` (e.g. ``x-ratelimit-*``) go on every answer, faulty or not.
-    """
-    headers = dict(headers or {})
-    spec = registry.take(endpoint, request)
-    if spec is None:
-        return json_response(build(), headers=headers)
-    if spec.kind in INTERVAL_KINDS and (shape is None or not shape.has_intervals):
-        return json_response(build(), headers=headers)  # nothing to touch: not injected
-    registry.note(endpoint, spec)
+def error_response(spec: FaultSpec, headers: dict[str, str]) -> Response | None:
+    """The answer of a transport fault (401, 5xx, 429) or None; ``timeout`` sleeps here and answers normally."""
     if spec.kind == "expired_token":
         headers["WWW-Authenticate"] = 'Bearer error="invalid_token", error_description="token expired"'
         return json_response({"error": "invalid_token", "error_description": "token expired"}, 401, headers)
@@ -258,6 +259,34 @@ def respond(
         return json_response({"error": "too_many_requests", "message": "rate limit exceeded"}, 429, headers)
     if spec.kind == "timeout":
         time.sleep(spec.delay_s)
+    return None
+
+
+def respond(
+    registry: FaultRegistry,
+    request: Request,
+    endpoint: str,
+    build: Callable[[], Any],
+    shape: Shape | None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """Answer ``request``: the payload ``build()`` returns, unless a fault applies (see module docstring).
+
+    ``headers`` (e.g. ``x-ratelimit-*``) go on every answer, faulty or not.
+    """
+    headers = dict(headers or {})
+    spec = registry.take(endpoint, request)
+    if spec is None:
+        return json_response(build(), headers=headers)
+    if spec.kind in INTERVAL_KINDS and (shape is None or not shape.has_intervals):
+        return json_response(build(), headers=headers)  # nothing to touch: not injected
+    if spec.kind in ("value_shift", "order_rejected"):
+        return json_response(build(), headers=headers)  # not a feed fault: not injected
+    registry.note(endpoint, spec)
+    failure = error_response(spec, headers)
+    if failure is not None:
+        return failure
+    if spec.kind == "timeout":
         return json_response(build(), headers=headers)
     payload = build()
     if spec.kind in INTERVAL_KINDS:

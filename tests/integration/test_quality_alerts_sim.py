@@ -1,0 +1,184 @@
+"""The watch alerts from bad data injected through the simulator over HTTP: forecast drift (a price publication
+shifted by ``value_shift``), a bid execution failure (the order API refuses the live order set) and a missed
+deadline (the price endpoint fails beyond the client's retry budget, so the morning path records no orders).
+
+Real simulator, real extraction and bidding task bodies, real Prophet, real PostgreSQL, real SMTP (aiosmtpd).
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import numpy as np
+import psycopg2
+import pytest
+import requests
+
+from griddesk import datasets
+from griddesk.entsoe.client import EntsoeHttpError
+from griddesk.markets import get_market
+from griddesk.pipeline import bidding_tasks, tasks
+from griddesk.pipeline.clock import MORNING, RunClock
+from griddesk.pipeline.quality_tasks import run_watch
+from griddesk.quality.settings import get_quality_settings
+from griddesk.settings import Settings, get_settings
+
+pytestmark = pytest.mark.slow
+
+MARKET = "FR"
+DAY = date(2016, 6, 15)  # delivery day D; the morning run is on D-1 = run day X
+RUN_DAY = DAY - timedelta(days=1)
+DRIFT_WINDOW_DAYS = 3
+SHIFT_PER_MWH = 40.0
+
+
+@pytest.fixture(scope="module")
+def frame():
+    return datasets.synthetic_epftoolbox(MARKET)
+
+
+@pytest.fixture(scope="module")
+def sim(start_simulator, frame) -> str:
+    return start_simulator(settings=Settings(markets=MARKET, data_dir=None), frames={MARKET: frame})
+
+
+@pytest.fixture
+def env(warehouse_url, sim, monkeypatch) -> str:
+    for key, value in {
+        "GRIDDESK_WAREHOUSE_URL": warehouse_url,
+        "GRIDDESK_SIMULATOR_URL": sim,
+        "GRIDDESK_MARKETS": MARKET,
+        "GRIDDESK_FORECAST_HISTORY_DAYS": "21",
+        "GRIDDESK_QUALITY_DRIFT_WINDOW_DAYS": str(DRIFT_WINDOW_DAYS),
+        "GRIDDESK_ALERT_EMAIL_TO": "desk@example.com",
+    }.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    get_quality_settings.cache_clear()
+    requests.delete(f"{sim}/admin/faults", timeout=10).raise_for_status()
+    yield warehouse_url
+    get_settings.cache_clear()
+    get_quality_settings.cache_clear()
+
+
+def inject(sim: str, endpoint: str, kind: str, **params) -> None:
+    resp = requests.post(f"{sim}/admin/faults", json={"endpoint": endpoint, "kind": kind, **params}, timeout=10)
+    assert resp.ok, resp.text
+
+
+def html(msg) -> str:
+    return msg.get_body(preferencelist=("html",)).get_content()
+
+
+def price_job() -> dict:
+    (job,) = [j for j in tasks.feed_jobs([MARKET]) if j["feed"] == "day_ahead_prices"]
+    return job
+
+
+def query(url: str, sql: str, *params) -> list[tuple]:
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.execute(sql, params)
+        return cur.fetchall()
+
+
+def insert_forecasts(url: str, frame, days: list[date], model_version: str) -> None:
+    """The forecast side of the drift check: forecasts equal to the dataset's prices (the simulator's truth)."""
+    market = get_market(MARKET)
+    rows = frame[frame["delivery_date_local"].isin(days)]
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        for r in rows.itertuples(index=False):
+            t = r.delivery_start_utc.to_pydatetime()
+            cutoff = market.gate_closure_utc(r.delivery_date_local)
+            cur.execute(
+                """insert into raw.price_forecasts (forecast_run_id, market_code, delivery_date_local,
+                       delivery_start_utc, resolution_minutes, forecast_price_per_mwh, lower_price_per_mwh,
+                       upper_price_per_mwh, interval_width_pct, currency, model_family, model_version,
+                       training_start_utc, training_end_utc, cutoff_utc)
+                   values (%s, %s, %s, %s, 60, %s, %s, %s, 90, 'EUR', 'prophet', %s, %s, %s, %s)""",
+                (f"{MARKET}|{r.delivery_date_local}|{model_version}", MARKET, r.delivery_date_local, t,
+                 r.price_per_mwh, r.price_per_mwh - 10, r.price_per_mwh + 10, model_version,
+                 cutoff - timedelta(days=365), cutoff - timedelta(days=1), cutoff),
+            )  # fmt: skip
+
+
+def test_shifted_price_publication_raises_the_forecast_drift_alert(env, sim, frame, smtp_server):
+    days = [RUN_DAY - timedelta(days=i) for i in range(DRIFT_WINDOW_DAYS)]
+    insert_forecasts(env, frame, days, "truth/v1")
+    clock = RunClock(DAY, MORNING)  # extracts prices of D-7 .. D-1
+    now = clock.sim_now(MARKET)
+
+    tasks.extract_for_run(price_job(), clock)
+    assert run_watch("forecast_drift", RUN_DAY, now)["alerts"] == []  # MAE 0 on the clean publication
+    assert smtp_server.messages == []
+
+    # The price endpoint publishes the whole requested week 40 EUR/MWh too high; the real extraction loads it.
+    inject(sim, "entsoe.A44", "value_shift", offset=SHIFT_PER_MWH)
+    summary = tasks.extract_for_run(price_job(), clock)
+    assert summary["versions_inserted"] == 7
+    newest = query(env, """select distinct on (delivery_start_utc) delivery_start_utc, price_per_mwh
+                           from raw.entsoe_day_ahead_prices where delivery_date_local = %s
+                           order by delivery_start_utc, version desc""", RUN_DAY)  # fmt: skip
+    truth = frame[frame["delivery_date_local"] == RUN_DAY]["price_per_mwh"].to_numpy()
+    assert np.allclose([r[1] for r in newest], truth + SHIFT_PER_MWH)
+
+    out = run_watch("forecast_drift", RUN_DAY, now)
+    assert out["alerts"] == out["sent"] == [f"forecast_drift|{MARKET}|{RUN_DAY}"]
+    run_watch("forecast_drift", RUN_DAY, now)  # a retry: nothing new
+    assert [m["Subject"] for m in smtp_server.messages] == [
+        f"[GridDesk][WARNING] forecast drift (rolling {DRIFT_WINDOW_DAYS}-day MAE) for {MARKET} {RUN_DAY}"
+    ]
+    body = html(smtp_server.messages[0])
+    assert ">40.00<" in body and ">25.00<" in body and "truth/v1" in body and ">72<" in body  # 3 days x 24 MTUs
+    assert "Forecasts and orders still go out" in body
+
+
+def test_order_api_rejection_of_the_live_order_set_raises_the_bid_execution_alert(
+    env, sim, frame, smtp_server, monkeypatch
+):
+    monkeypatch.setenv("GRIDDESK_BIDDING_MODE", "live")
+    monkeypatch.setenv("GRIDDESK_BIDDING_PREDICT_DEMAND_RESPONSE", "false")
+    clock = RunClock(DAY, MORNING)
+    # D's price forecast as the morning's forecast task stores it (the real Prophet run costs ~4 min here, so it
+    # is stored directly, as in test_bidding_execution); then the real bid, compliance and submit task bodies.
+    tasks.extract_for_run(price_job(), clock)
+    insert_forecasts(env, frame, [DAY], "truth/v1")
+    tasks.bid_for_run(MARKET, clock)
+    assert bidding_tasks.check_compliance(MARKET, clock)["status"] == "ready"
+
+    reason = "order 3: limit price rejected by the plausibility check of the exchange"
+    inject(sim, "orders.submit", "order_rejected", reason=reason)
+    outcome = bidding_tasks.submit_order_set(MARKET, clock)
+    assert outcome["status"] == "submission_failed" and outcome["submitted"] is False
+
+    closure = get_market(MARKET).gate_closure_utc(DAY)
+    out = run_watch("bid_executions", RUN_DAY, closure - timedelta(minutes=30))
+    assert out["alerts"] == out["sent"] == [f"bid_execution|{MARKET}|{DAY}"]
+    run_watch("bid_executions", RUN_DAY, closure - timedelta(minutes=30))  # a retry: nothing new
+    # The orders were recorded (only their submission failed): no deadline alert on top.
+    assert run_watch("deadline", RUN_DAY, closure - timedelta(minutes=10))["alerts"] == []
+    watch = [m for m in smtp_server.messages if "bid execution failure" in m["Subject"]]
+    assert [m["Subject"] for m in watch] == [f"[GridDesk][CRITICAL] bid execution failure for {MARKET} {DAY}"]
+    body = html(watch[0])
+    assert "submission failed" in body and reason in body and outcome["order_set_id"] in body
+    assert "hedge manually before gate closure" in body
+
+
+def test_price_endpoint_failing_beyond_the_retry_budget_raises_the_deadline_alert(env, sim, smtp_server):
+    clock = RunClock(DAY, MORNING)
+    closure = get_market(MARKET).gate_closure_utc(DAY)
+    inject(sim, "entsoe.A44", "http_5xx", status=503, times=4)  # EntsoeClient makes 4 attempts
+    with pytest.raises(EntsoeHttpError, match="503"):
+        tasks.extract_for_run(price_job(), clock)  # the morning's first task fails; nothing downstream runs
+    faults = requests.get(f"{sim}/admin/faults", timeout=10).json()
+    assert [f["kind"] for f in faults["injected"]] == ["http_5xx"] * 4 and faults["queued"] == []
+    assert query(env, "select count(*) from raw.bid_orders where delivery_date_local = %s", DAY) == [(0,)]
+
+    assert run_watch("deadline", RUN_DAY, closure - timedelta(hours=3))["alerts"] == []  # before the deadline
+    out = run_watch("deadline", RUN_DAY, closure - timedelta(minutes=20))
+    assert out["sent"] == [f"deadline|{MARKET}|{DAY}"]
+    run_watch("deadline", RUN_DAY, closure - timedelta(minutes=10))  # a rerun: nothing new
+    assert [m["Subject"] for m in smtp_server.messages] == [
+        f"[GridDesk][CRITICAL] griddesk_morning missed its deadline for {MARKET} {DAY}"
+    ]
+    body = html(smtp_server.messages[0])
+    assert f"No orders for {MARKET} {DAY}" in body and closure.isoformat() in body
