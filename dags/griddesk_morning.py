@@ -30,7 +30,7 @@ from airflow.timetables.trigger import CronTriggerTimetable
 from griddesk.bidding.controls import APPROVE, REJECT, get_bidding_settings
 from griddesk.pipeline import assets
 from griddesk.pipeline.clock import MORNING
-from griddesk.pipeline.dag_support import DEFAULT_ARGS, PARAMS, clock_from_context, market_codes
+from griddesk.pipeline.dag_support import DEFAULT_ARGS, PARAMS, clock_from_context, mapped_results, market_codes
 
 
 @dag(
@@ -98,7 +98,7 @@ def griddesk_morning():
     @task.branch
     def approval_gate(checked: list[dict]) -> list[str]:
         """Ask a person only when an order set waits for approval."""
-        waiting = any(c.get("status") == "pending_approval" for c in checked)
+        waiting = any(c.get("status") == "pending_approval" for c in mapped_results(checked))
         return ["approve_orders", "record_approval"] if waiting else ["record_approval"]
 
     approve = HITLOperator(
@@ -118,7 +118,7 @@ def griddesk_morning():
         from griddesk.pipeline.bidding_tasks import apply_approval_answer
 
         ctx = get_current_context()
-        markets = [c["market"] for c in checked]
+        markets = [c["market"] for c in mapped_results(checked)]
         answer = ctx["ti"].xcom_pull(task_ids="approve_orders")
         apply_approval_answer(markets, clock_from_context(MORNING).delivery_date, answer)
         return markets

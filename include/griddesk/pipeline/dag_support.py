@@ -37,3 +37,12 @@ def clock_from_context(kind: str, context=None) -> RunClock:
     context = context or get_current_context()
     day = parse_delivery_date(context["params"].get("delivery_date"), context.get("logical_date"), kind)
     return RunClock(day, kind)
+
+
+def mapped_results(values) -> list:
+    """The results of a mapped upstream task as a plain list.
+
+    Iterating Airflow's lazy XCom sequence asks for one item past the end and logs the 404 as an ``[error]``;
+    indexing up to its length does not.
+    """
+    return [values[i] for i in range(len(values))]
