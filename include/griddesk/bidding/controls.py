@@ -81,6 +81,10 @@ class BiddingSettings(BaseSettings):
     end_soc_value_percentile: float = Field(50.0, ge=0, le=100, description="Valued end SoC: percentile ...")
     end_soc_value_window_days: int = Field(7, ge=1, description="... of the realised prices of this many days ...")
     end_soc_value_factor: float = Field(0.8, ge=0, description="... times this factor, per MWh stored.")
+    confirm_with_cbc: bool = Field(
+        False,
+        description="Also run CBC on the exact SoC-grid plan: a second proof of the optimum costing 0.2-1.5 s a day.",
+    )
     max_order_volume_mw: float = Field(1.0, gt=0, description="Compliance: largest volume of one order step, MW.")
     max_position_mw: float | None = Field(
         None, gt=0, description="Compliance: largest net position per MTU, MW; None: the battery's power."

@@ -208,7 +208,7 @@ def generate_order_set(
     try:
         result = optimise_schedule(
             prices, mtu_minutes, battery, price_bounds=rules.price_bounds, volume_tick_mw=rules.volume_tick_mw,
-            mtu_constraints=constraints, end_soc_value_per_mwh=value,
+            mtu_constraints=constraints, end_soc_value_per_mwh=value, confirm_with_cbc=bidding.confirm_with_cbc,
         )  # fmt: skip
     except InfeasibleScheduleError as exc:
         infeasible = exc
