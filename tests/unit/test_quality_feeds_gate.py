@@ -170,3 +170,31 @@ def test_every_quality_setting_is_documented_in_docs_alerts():
         if f"GRIDDESK_QUALITY_{n.upper()}" not in text
     ]
     assert missing == []
+
+
+def test_blocking_reason_names_every_blocked_feed_day_and_check():
+    from griddesk.quality.blocking import blocking_reason
+
+    assert blocking_reason({}) is None
+    assert blocking_reason({("meter_readings", "portfolio"): {}}) is None
+    reason = blocking_reason({
+        ("weather_forecasts", "bedford"): {date(2018, 3, 13): ["forecast_after_issue"]},
+        ("meter_readings", "portfolio"): {date(2018, 3, 11): ["row_count_matches_day", "key_unique"],
+                                          date(2018, 3, 9): ["hourly_intervals"]},
+    })  # fmt: skip
+    assert reason == (
+        "blocked by a critical data-quality failure of meter_readings portfolio 2018-03-09 (hourly_intervals); "
+        "meter_readings portfolio 2018-03-11 (row_count_matches_day, key_unique); "
+        "weather_forecasts bedford 2018-03-13 (forecast_after_issue)"
+    )
+
+
+def test_blocked_consequence_says_what_checks_the_verdict():
+    from griddesk.quality.blocking import BLOCKED_CONSUMERS, blocked_consequence
+
+    specs = load_feed_specs()
+    assert set(BLOCKED_CONSUMERS) <= set(specs)  # consumers name declared feeds
+    assert "no meter forecast and no portfolio bid" in blocked_consequence("meter_readings")
+    assert "lifts the block" in blocked_consequence("weather_forecasts")
+    tariffs = blocked_consequence("ckw_dynamic_tariffs")
+    assert "do not check the verdict" in tariffs and "no meter forecast" not in tariffs

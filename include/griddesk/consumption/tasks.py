@@ -1,6 +1,10 @@
 """Task bodies of ``griddesk_consumption``: train and forecast one meter for delivery day D, and the portfolio's
 joint buy bid. Everything is read as of D's cut-off (the paired market's gate closure on D-1).
 
+A feed-day these tasks read that a critical data-quality failure blocked (the portfolio's meter readings of the
+last ``BLOCKING_METER_DAYS`` days, the weather forecast issued by the cut-off; :mod:`griddesk.quality.blocking`)
+stops D: no meter forecast (the training run is recorded as ``skipped`` with the reason) and no portfolio bid.
+
 Models are registered in the forecasting registry (``raw.forecast_model_registry``) under the key
 ``METER:<meter id>`` (the registry's market column holds it), one champion per meter, chosen with
 :func:`griddesk.forecasting.champion.decide`.
@@ -42,6 +46,9 @@ from griddesk.warehouse import db
 log = logging.getLogger(__name__)
 #: History read per meter: enough years to see a level shift between years.
 HISTORY_DAYS = 3 * 366
+#: Meter feed-days before D whose critical data-quality failure blocks D: the recent days the forecast leans on
+#: most (weekly naive, lags), and those :func:`fetch_at_cutoff` reloads. Older history is cleaned per hour.
+BLOCKING_METER_DAYS = 7
 
 
 @dataclass(frozen=True)
@@ -97,7 +104,39 @@ def train_and_forecast_meter(meter_id: str, day: date, settings: ConsumptionSett
         raise
 
 
+def input_blocking_reason(conn, day: date, s: ConsumptionSettings) -> str | None:
+    """Why nothing may be produced for ``day``: the critically blocked feed-days it would read, or None.
+
+    Read: the portfolio's meter readings of the ``BLOCKING_METER_DAYS`` days before ``day``, and the issue day
+    (UTC, the feed's SLA day) of the newest weather forecast issued by the cut-off.
+    """
+    from griddesk.feeds.meters import PORTFOLIO
+    from griddesk.quality.blocking import blocked_feed_days, blocking_reason
+
+    cutoff = get_market(s.market).gate_closure_utc(day)
+    with conn.cursor() as cur:
+        cur.execute(
+            """select max(issued_at_utc) from raw.weather_forecasts
+               where location_code = %s and issued_at_utc <= %s""",
+            (s.weather_location, cutoff),
+        )
+        issued = cur.fetchone()[0]
+    meter_days = [day - timedelta(days=k) for k in range(1, BLOCKING_METER_DAYS + 1)]
+    blocked = {("meter_readings", PORTFOLIO): blocked_feed_days(conn, "meter_readings", PORTFOLIO, meter_days)}
+    if issued is not None:
+        issue_day = pd.Timestamp(issued).tz_convert("UTC").date()
+        blocked[("weather_forecasts", s.weather_location)] = blocked_feed_days(
+            conn, "weather_forecasts", s.weather_location, [issue_day]
+        )
+    return blocking_reason(blocked)
+
+
 def _train_and_forecast(conn, meter_id, day, s, market, cutoff, outcome) -> dict:
+    blocked = input_blocking_reason(conn, day, s)
+    if blocked:
+        outcome.update(status="skipped", reason=blocked)
+        log.warning("%s %s: %s", meter_id, day, blocked)
+        return _plain(outcome)
     start = cutoff - timedelta(days=HISTORY_DAYS)
     known_until = published_until_utc(cutoff)
     readings = store.readings_as_of(conn, meter_id, start, cutoff)
@@ -257,6 +296,9 @@ def portfolio_bid_for_day(day: date, settings: ConsumptionSettings | None = None
                           battery=None, run_id: str | None = None) -> dict:  # fmt: skip
     """Sum the meters' champion forecasts, read the market's price forecast for D, optimise jointly, store.
 
+    A critically blocked input feed-day (see :func:`input_blocking_reason`) stores nothing and returns
+    ``status="blocked"`` with the reason.
+
     Raises:
         LookupError: no champion forecasts or no price forecast for D.
     """
@@ -268,6 +310,11 @@ def portfolio_bid_for_day(day: date, settings: ConsumptionSettings | None = None
     market = get_market(s.market)
     battery = battery or BatteryConfig()
     with db.connect(url) as conn:
+        blocked = input_blocking_reason(conn, day, s)
+        if blocked:
+            log.warning("%s %s portfolio bid: %s", market.code, day, blocked)
+            return {"market_code": market.code, "delivery_date": day.isoformat(), "status": "blocked",
+                    "reason": blocked, "mtus": 0}  # fmt: skip
         champ = store.champion_forecasts(conn, market.code, day)
         if champ.empty:
             raise LookupError(f"no champion consumption forecasts for {market.code} {day}")
@@ -292,9 +339,9 @@ def portfolio_bid_for_day(day: date, settings: ConsumptionSettings | None = None
         cutoff = market.gate_closure_utc(day)
         n = store.write_portfolio_bid(conn, market.code, day, bid, rows[0][2], int(champ["meter_id"].nunique()),
                                       cutoff, 60, run_id)  # fmt: skip
-    return {"market_code": market.code, "delivery_date": day.isoformat(), "mtus": n,
+    return {"market_code": market.code, "delivery_date": day.isoformat(), "status": "stored", "mtus": n,
             "consumption_mwh": round(float(bid["consumption_mwh"].sum()), 4),
             "decisions": bid["decision"].value_counts().to_dict()}  # fmt: skip
 
 
-__all__ = ["fetch_at_cutoff", "meter_list", "portfolio_bid_for_day", "registry_key", "train_and_forecast_meter"]
+__all__ = ["fetch_at_cutoff", "input_blocking_reason", "meter_list", "portfolio_bid_for_day", "registry_key", "train_and_forecast_meter"]

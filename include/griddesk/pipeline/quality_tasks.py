@@ -60,10 +60,9 @@ def feed_consequence(result, spec) -> str:
     what = f"{spec.feed} {result.market_code} {result.delivery_date_local.isoformat()}"
     if result.passed_critical:
         return f"{what} is used as it is; the warnings below need a look."
-    return (
-        f"{what} is blocked: marts.fct_data_quality_daily_summary marks it untrusted, and nothing downstream may "
-        "use it until a rerun of the feed passes."
-    )
+    from griddesk.quality.blocking import blocked_consequence
+
+    return f"{what} is blocked: {blocked_consequence(spec.feed)}"
 
 
 def alert_failed_results(url: str, results, consequence, to: str) -> list[str]:
