@@ -10,8 +10,10 @@ SMTP provider (see docs/alerts.md):
 - **data gaps**: missing or zero-as-missing intervals the feeds recorded in the last week (WARNING);
 - **API health**: an endpoint-hour below the success-rate threshold in the last 24 h (WARNING);
 - **forecast drift**: the rolling MAE of a market's price forecast above the threshold (WARNING);
-- **outputs**: ONE GX run over the market datasets of expectations/feeds.yml: exogenous forecasts and price
-  forecasts and schedules of X+1, executions of X-1 (executed <= submitted).
+- **outputs**: ONE GX run over the market datasets of expectations/feeds.yml: the exogenous forecasts of X+1
+  (raw), and the dbt marts `griddesk_morning` built by then (10:00 Brussels, `dbt_build` and
+  `dbt_build_trading`): day-ahead prices of X, price forecasts and schedules of X+1, executions of X-1
+  (executed <= submitted). A mart not built yet is skipped.
 
 The feeds' own GX suites run in `griddesk_feeds` (one GX run for all feeds); the price gate in the morning and
 afternoon DAGs. Thresholds: `GRIDDESK_QUALITY_*`. Data Docs: `make docs`.

@@ -302,18 +302,38 @@ def _insert_outputs(url: str, day: date, *, bad_mtu: int) -> None:
             )
 
 
-def test_outputs_watch_validates_forecasts_schedules_and_inputs_in_one_gx_run(env, smtp_server):
+def build_marts(url: str, *models: str) -> None:
+    """The marts the outputs watch reads, built by real dbt (``dbt run``: the models only, because dbt's own
+    tests fail on the broken rows too, as they would in griddesk_morning's dbt_build_trading)."""
+    from griddesk.transform.dbt import run_dbt
+
+    result = run_dbt(["run", "--select", *(f"+{m}" for m in models)], url, {"as_of_utc": datetime.now(UTC)})
+    assert set(models) <= {n.name for n in result.nodes if n.status == "success"}
+
+
+def test_outputs_watch_validates_the_marts_and_inputs_in_one_gx_run(env, smtp_server):
+    from griddesk.pipeline import tasks
+    from griddesk.pipeline.clock import MORNING, RunClock
     from griddesk.pipeline.quality_tasks import run_watch
 
     day = RUN_DAY + timedelta(days=1)
     _insert_outputs(env, day, bad_mtu=5)
+    # The real morning extraction loads the clean prices of X-6 .. X from the simulator.
+    (prices,) = [j for j in tasks.feed_jobs(["FR"]) if j["feed"] == "day_ahead_prices"]
+    tasks.extract_for_run(prices, RunClock(day, MORNING))
+    before = run_watch("outputs", RUN_DAY, datetime.now(UTC))  # the marts are not built yet: nothing to validate
+    assert set(before["missing"]) >= {"marts.fct_price_forecasts", "marts.fct_bid_schedules"}
+    assert [m["Subject"] for m in smtp_server.messages] == [
+        f"[GridDesk][CRITICAL] raw_entsoe_exogenous_forecasts failed for FR {day}"  # no inputs loaded at all
+    ]
+    build_marts(env, "fct_price_forecasts", "fct_bid_schedules", "fct_day_ahead_prices")
     out = run_watch("outputs", RUN_DAY, datetime.now(UTC))
     subjects = sorted(m["Subject"] for m in smtp_server.messages)
     assert subjects == sorted(
         [
             f"[GridDesk][CRITICAL] mart_price_forecasts failed for FR {day}",
             f"[GridDesk][CRITICAL] mart_bid_schedules failed for FR {day}",
-            f"[GridDesk][CRITICAL] raw_entsoe_exogenous_forecasts failed for FR {day}",  # no inputs loaded at all
+            f"[GridDesk][CRITICAL] raw_entsoe_exogenous_forecasts failed for FR {day}",
         ]
     )
     bodies = {m["Subject"].split()[1]: html(m) for m in smtp_server.messages}
@@ -321,7 +341,19 @@ def test_outputs_watch_validates_forecasts_schedules_and_inputs_in_one_gx_run(en
     assert "soc_within_0_100" in bodies["mart_bid_schedules"] and "120.0" in bodies["mart_bid_schedules"]
     assert "row_count_matches_day" in bodies["raw_entsoe_exogenous_forecasts"]
     assert all("withdraw or correct" in b for b in bodies.values())
-    assert len(out["sent"]) == 3
+    assert len(out["sent"]) == 2 and out["missing"] == ["marts.fct_bid_executions"]
+    # What the marts hold is what GX saw: 24 forecast and 24 schedule rows of X+1 (one broken), and the clean
+    # prices of X in the prices mart, which pass every check.
+    stored = query(env, "select suite_name, delivery_date_local as day, bool_and(success) as ok, "
+                        "max(observed_value) filter (where expectation_id = 'row_count_matches_day') as n_rows "
+                        "from raw.dq_validation_results where run_id = %s group by 1, 2",
+                   f"watch-outputs-{RUN_DAY}")  # fmt: skip
+    assert stored.set_index("suite_name").to_dict("index") == {
+        "mart_day_ahead_prices": {"day": RUN_DAY, "ok": True, "n_rows": "24"},
+        "mart_price_forecasts": {"day": day, "ok": False, "n_rows": "24"},
+        "mart_bid_schedules": {"day": day, "ok": False, "n_rows": "24"},
+        "raw_entsoe_exogenous_forecasts": {"day": day, "ok": False, "n_rows": "0"},
+    }
     run_watch("outputs", RUN_DAY, datetime.now(UTC))  # a retry: nothing new
     assert len(smtp_server.messages) == 3
 
@@ -351,6 +383,7 @@ def test_executed_volume_above_submitted_is_critical(env, smtp_server):
                    values ('os1', 'x1', 'FR', %s, %s, %s, 'sell', %s, 40, 45, true, %s, 60, 'EUR')""",
                 (day, start, step, volume, accepted),
             )
+    build_marts(env, "fct_bid_executions")
     run_watch("outputs", RUN_DAY, datetime.now(UTC))
     bad = [m for m in smtp_server.messages if "mart_bid_executions" in m["Subject"]]
     assert [m["Subject"] for m in bad] == [f"[GridDesk][CRITICAL] mart_bid_executions failed for FR {day}"]

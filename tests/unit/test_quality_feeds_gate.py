@@ -30,9 +30,15 @@ def test_every_declared_feed_has_its_suite_and_validation_definition():
     specs = load_feed_specs()
     assert set(specs) == {
         "ckw_dynamic_tariffs", "ckw_tra_signals", "weather_observations", "weather_forecasts", "battery_status",
-        "meter_readings", "ckw_plant_telemetry", "entsoe_exogenous_forecasts", "price_forecasts", "bid_schedules",
-        "bid_executions",
+        "meter_readings", "ckw_plant_telemetry", "entsoe_exogenous_forecasts", "day_ahead_prices", "price_forecasts",
+        "bid_schedules", "bid_executions",
     }  # fmt: skip
+    # The key outputs are validated on the dbt marts users see, not on GridDesk's own raw writes.
+    assert {specs[n].table for n in ("day_ahead_prices", "price_forecasts", "bid_schedules", "bid_executions")} == {
+        "marts.fct_day_ahead_prices", "marts.fct_price_forecasts", "marts.fct_bid_schedules",
+        "marts.fct_bid_executions",
+    }  # fmt: skip
+    assert specs["day_ahead_prices"].only_where == "is_native_resolution"
     for spec in specs.values():
         suite = json.loads((DEFAULT_CONTEXT_DIR / "expectations" / f"{spec.suite}.json").read_text())
         vd = json.loads(

@@ -126,8 +126,10 @@ def validate_feeds_for_run(run_date, run_id: str, settings: Settings | None = No
 
 WATCHES = ("data_gaps", "api_health", "forecast_drift", "bid_executions", "deadline", "outputs")
 
-#: Market datasets of expectations/feeds.yml that the "outputs" watch validates (inputs and key outputs).
-MARKET_DATASETS = ("entsoe_exogenous_forecasts", "price_forecasts", "bid_schedules", "bid_executions")
+#: Market datasets of expectations/feeds.yml that the "outputs" watch validates: the exogenous inputs (raw) and
+#: the key marts (prices, forecasts, schedules, executions) as griddesk_morning / griddesk_afternoon built them.
+MARKET_DATASETS = ("entsoe_exogenous_forecasts", "day_ahead_prices", "price_forecasts", "bid_schedules",
+                   "bid_executions")  # fmt: skip
 
 
 def output_consequence(result, spec) -> str:
@@ -142,10 +144,12 @@ def output_consequence(result, spec) -> str:
 
 
 def validate_outputs_for_run(run_date, run_id: str, settings: Settings | None = None) -> dict:
-    """One GX run over the market datasets (exogenous inputs, forecasts, schedules, executions) of ``run_date``.
+    """One GX run over the market datasets (exogenous inputs; the prices, forecasts, schedules and executions
+    marts) of ``run_date``.
 
-    Each dataset's day is ``run_date + sla.day_offset``; ``raw.bid_executions`` only once the bidding schema
-    created it. Results stored, one alert per failed (suite, market, day).
+    Each dataset's day is ``run_date + sla.day_offset``. A dataset whose table does not exist yet (the marts
+    before the first ``dbt build``) is skipped and named in ``missing``. Results stored, one alert per failed
+    (suite, market, day).
     """
     from datetime import UTC, datetime
 
@@ -157,9 +161,15 @@ def validate_outputs_for_run(run_date, run_id: str, settings: Settings | None = 
     specs = load_feed_specs()
     with db.connect(url) as conn:
         with conn.cursor() as cur:
-            cur.execute("select to_regclass('raw.bid_executions') is not null")
-            has_executions = cur.fetchone()[0]
-        names = [n for n in MARKET_DATASETS if n != "bid_executions" or has_executions]
+            cur.execute(
+                "select t, to_regclass(t) is not null from unnest(%s::text[]) t",
+                ([specs[n].table for n in MARKET_DATASETS],),
+            )
+            exists = dict(cur.fetchall())
+        names = [n for n in MARKET_DATASETS if exists[specs[n].table]]
+        missing = [specs[n].table for n in MARKET_DATASETS if not exists[specs[n].table]]
+        if missing:
+            log.warning("outputs watch: %s not built yet; not validated", ", ".join(missing))
         scopes = scope_days_for_run(specs, {n: settings.market_codes for n in names}, run_date)
         run = validate_feeds(default_gate(), conn, scopes, datetime.now(UTC), run_id, specs)
         store_results(conn, run.results, run_id)
@@ -168,7 +178,7 @@ def validate_outputs_for_run(run_date, run_id: str, settings: Settings | None = 
         url, run.results, lambda r: output_consequence(r, by_suite[r.suite_name]), settings.alert_email_to
     )
     failed = [f"{r.suite_name}|{r.market_code}|{r.delivery_date_local}" for r in run.results if r.failed]
-    return {"watch": "outputs", "alerts": failed, "sent": sent}
+    return {"watch": "outputs", "alerts": failed, "sent": sent, "missing": missing}
 
 
 def run_watch(kind: str, run_date, now_utc, settings: Settings | None = None) -> dict:

@@ -44,6 +44,7 @@ DATA_MTU = "data"
 _REQUIRED = ("suite", "table", "day_column", "day_timezone", "time_column", "sla")
 _KNOWN = set(_REQUIRED) | {
     "scope_column",
+    "only_where",
     "newest_by",
     "day_is_date",
     "interval_minutes",
@@ -81,6 +82,7 @@ class FeedSpec:
     sla: FeedSla
     day_is_date: bool = False
     scope_column: str | None = None
+    only_where: str | None = None
     newest_by: tuple[str, ...] = ()
     interval_minutes: int | str | None = None
     series_column: str | None = None
@@ -140,6 +142,7 @@ def parse_feed_specs(doc: Mapping[str, Any]) -> dict[str, FeedSpec]:
             ),
             day_is_date=bool(cfg.get("day_is_date", False)),
             scope_column=cfg.get("scope_column"),
+            only_where=cfg.get("only_where"),
             newest_by=tuple(cfg.get("newest_by") or ()),
             interval_minutes=cfg.get("interval_minutes"),
             series_column=cfg.get("series_column"),
@@ -428,6 +431,8 @@ def fetch_feed_frames(
         day_filter = sql.SQL("t.{c} between %(first_day)s and %(last_day)s").format(c=col)
     else:
         day_filter = sql.SQL("t.{c} >= %(start)s and t.{c} < %(end)s").format(c=col)
+    if spec.only_where:  # a boolean column: only its true rows belong to the dataset (e.g. native resolution)
+        day_filter = sql.SQL("{f} and t.{w}").format(f=day_filter, w=_identifier(spec.only_where))
     if spec.scope_column:
         query = sql.SQL(_DIRECT_SQL).format(
             scope=_identifier(spec.scope_column), table=_identifier(spec.table), day_filter=day_filter
