@@ -61,7 +61,10 @@ def validate(gate, env, run_id: str):
     """The GX run of griddesk_feeds over the feed-days D reads, stored like the task stores it."""
     cutoff = get_market(SETTINGS.market).gate_closure_utc(D)
     issue_day = date.fromisoformat(env["issued"][:10])
-    scopes = {"meter_readings": [("portfolio", d) for d in VALIDATED_DAYS], "weather_forecasts": [("bedford", issue_day)]}
+    scopes = {
+        "meter_readings": [("portfolio", d) for d in VALIDATED_DAYS],
+        "weather_forecasts": [("bedford", issue_day)],
+    }
     with psycopg2.connect(env["url"]) as conn:
         run = validate_feeds(gate, conn, scopes, cutoff, run_id)
         store_results(conn, run.results, run_id)

@@ -344,4 +344,11 @@ def portfolio_bid_for_day(day: date, settings: ConsumptionSettings | None = None
             "decisions": bid["decision"].value_counts().to_dict()}  # fmt: skip
 
 
-__all__ = ["fetch_at_cutoff", "input_blocking_reason", "meter_list", "portfolio_bid_for_day", "registry_key", "train_and_forecast_meter"]
+__all__ = [
+    "fetch_at_cutoff",
+    "input_blocking_reason",
+    "meter_list",
+    "portfolio_bid_for_day",
+    "registry_key",
+    "train_and_forecast_meter",
+]
