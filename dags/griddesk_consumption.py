@@ -19,6 +19,10 @@ price in that market (the portfolio bid needs it), e.g. `airflow dags trigger gr
 4. **dbt_build_consumption**: `fct_consumption_forecasts`, `fct_consumption_forecast_accuracy`,
    `fct_portfolio_consumption_forecast`, `fct_portfolio_bids`.
 
+A critical data-quality failure of a feed-day D reads (the meter readings of D-7..D-1, the weather forecast read
+at the cut-off; see docs/alerts.md) blocks D: every meter's training run is recorded as *skipped* with the blocked
+feed-days as the reason, and the portfolio bid stores nothing (status *blocked*).
+
 See docs/consumption.md.
 """
 
