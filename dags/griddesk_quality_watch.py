@@ -9,7 +9,8 @@ SMTP provider (see docs/alerts.md):
 - **bid executions**: rejected orders, or an execution above its submitted volume (CRITICAL);
 - **data gaps**: missing or zero-as-missing intervals the feeds recorded in the last week (WARNING);
 - **API health**: an endpoint-hour below the success-rate threshold in the last 24 h (WARNING);
-- **forecast drift**: the rolling MAE of a market's price forecast above the threshold (WARNING);
+- **forecast drift**: the rolling MAE of a market's price forecast above the threshold (WARNING), read from
+  `marts.fct_price_forecast_daily_scores` as `dbt_build_trading` last built it (not built yet: skipped, logged);
 - **outputs**: ONE GX run over the market datasets of expectations/feeds.yml: the exogenous forecasts of X+1
   (raw), and the dbt marts `griddesk_morning` built by then (10:00 Brussels, `dbt_build` and
   `dbt_build_trading`): day-ahead prices of X, price forecasts and schedules of X+1, executions of X-1

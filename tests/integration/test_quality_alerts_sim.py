@@ -1,13 +1,14 @@
 """The watch alerts from bad data injected through the simulator over HTTP: forecast drift (a price publication
-shifted by ``value_shift``), a bid execution failure (the order API refuses the live order set) and a missed
-deadline (the price endpoint fails beyond the client's retry budget, so the morning path records no orders).
+shifted by ``value_shift``, scored by the accuracy mart that real dbt builds), a bid execution failure (the order
+API refuses the live order set) and a missed deadline (the price endpoint fails beyond the client's retry budget,
+so the morning path records no orders).
 
 Real simulator, real extraction and bidding task bodies, real Prophet, real PostgreSQL, real SMTP (aiosmtpd).
 """
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import psycopg2
@@ -101,6 +102,14 @@ def insert_forecasts(url: str, frame, days: list[date], model_version: str) -> N
             )  # fmt: skip
 
 
+def build_scores(url: str) -> None:
+    """The accuracy mart the drift watch reads, built by real dbt from the raw forecasts and prices."""
+    from griddesk.transform.dbt import run_dbt
+
+    result = run_dbt(["run", "--select", "+fct_price_forecast_daily_scores"], url, {"as_of_utc": datetime.now(UTC)})
+    assert "fct_price_forecast_daily_scores" in {n.name for n in result.nodes if n.status == "success"}
+
+
 def test_shifted_price_publication_raises_the_forecast_drift_alert(env, sim, frame, smtp_server):
     days = [RUN_DAY - timedelta(days=i) for i in range(DRIFT_WINDOW_DAYS)]
     insert_forecasts(env, frame, days, "truth/v1")
@@ -108,7 +117,8 @@ def test_shifted_price_publication_raises_the_forecast_drift_alert(env, sim, fra
     now = clock.sim_now(MARKET)
 
     tasks.extract_for_run(price_job(), clock)
-    assert run_watch("forecast_drift", RUN_DAY, now)["alerts"] == []  # MAE 0 on the clean publication
+    before = run_watch("forecast_drift", RUN_DAY, now)  # no dbt build yet: said so, nothing sent
+    assert before["missing"] == ["marts.fct_price_forecast_daily_scores"] and before["alerts"] == []
     assert smtp_server.messages == []
 
     # The price endpoint publishes the whole requested week 40 EUR/MWh too high; the real extraction loads it.
@@ -121,14 +131,22 @@ def test_shifted_price_publication_raises_the_forecast_drift_alert(env, sim, fra
     truth = frame[frame["delivery_date_local"] == RUN_DAY]["price_per_mwh"].to_numpy()
     assert np.allclose([r[1] for r in newest], truth + SHIFT_PER_MWH)
 
+    build_scores(env)  # (a clean window below the threshold: test_watch_thresholds_on_stored_rows)
     out = run_watch("forecast_drift", RUN_DAY, now)
-    assert out["alerts"] == out["sent"] == [f"forecast_drift|{MARKET}|{RUN_DAY}"]
+    assert out["alerts"] == out["sent"] == [f"forecast_drift|{MARKET}|{RUN_DAY}"] and out["missing"] == []
     run_watch("forecast_drift", RUN_DAY, now)  # a retry: nothing new
     assert [m["Subject"] for m in smtp_server.messages] == [
         f"[GridDesk][WARNING] forecast drift (rolling {DRIFT_WINDOW_DAYS}-day MAE) for {MARKET} {RUN_DAY}"
     ]
+    # The email's figures are the mart's: scored MTUs and the MTU-weighted MAE of the window's days.
+    (mart,) = query(env, """select sum(scored_mtu_count), sum(forecast_mae_per_mwh * scored_mtu_count)
+                                / sum(scored_mtu_count)
+                            from marts.fct_price_forecast_daily_scores
+                            where market_code = %s and delivery_date_local between %s and %s""",
+                    MARKET, days[-1], RUN_DAY)  # fmt: skip
+    assert mart[0] == 72 and abs(mart[1] - SHIFT_PER_MWH) < 1e-6  # 3 days x 24 MTUs, all 40 EUR/MWh off
     body = html(smtp_server.messages[0])
-    assert ">40.00<" in body and ">25.00<" in body and "truth/v1" in body and ">72<" in body  # 3 days x 24 MTUs
+    assert f">{mart[1]:.2f}<" in body and ">25.00<" in body and "truth/v1" in body and f">{mart[0]}<" in body
     assert "Forecasts and orders still go out" in body
 
 

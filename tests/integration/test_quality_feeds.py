@@ -177,28 +177,31 @@ def test_api_health_alert_counts_injected_failures(env, sim, smtp_server):
     assert "33%" in html(msg) and "503" in html(msg)
 
 
-def _insert_day(url: str, market: str, day: date, actual: float, forecast: float) -> None:
+def _insert_day(url: str, market: str, day: date, actual: float, forecast: float, actual_hours: int | None = None):
+    """A day of hourly forecasts, and realised prices for its first ``actual_hours`` hours (default: all)."""
     from griddesk.markets import get_market
 
     m = get_market(market)
     start, end = m.delivery_day_bounds_utc(day)
     hours = int((end - start).total_seconds() // 3600)
+    n_actual = hours if actual_hours is None else actual_hours
     with psycopg2.connect(url) as conn, conn.cursor() as cur:
         cur.execute(
             """insert into raw.entsoe_deliveries (feed, market_code, series_code, delivery_date_local, version,
                    content_sha256, n_points, published_at_utc, extracted_at_utc, source_url)
                values ('day_ahead_prices', %s, 'price', %s, 1, 'sha', %s, %s, %s, 'test') returning delivery_id""",
-            (market, day, hours, start, start),
+            (market, day, n_actual, start, start),
         )
         did = cur.fetchone()[0]
         for h in range(hours):
             t = start + timedelta(hours=h)
-            cur.execute(
-                """insert into raw.entsoe_day_ahead_prices (delivery_id, market_code, delivery_date_local,
-                       delivery_start_utc, resolution_minutes, price_per_mwh, currency, version, published_at_utc)
-                   values (%s, %s, %s, %s, 60, %s, 'EUR', 1, %s)""",
-                (did, market, day, t, actual, start),
-            )
+            if h < n_actual:
+                cur.execute(
+                    """insert into raw.entsoe_day_ahead_prices (delivery_id, market_code, delivery_date_local,
+                           delivery_start_utc, resolution_minutes, price_per_mwh, currency, version, published_at_utc)
+                       values (%s, %s, %s, %s, 60, %s, 'EUR', 1, %s)""",
+                    (did, market, day, t, actual, start),
+                )
             cur.execute(
                 """insert into raw.price_forecasts (forecast_run_id, market_code, delivery_date_local,
                        delivery_start_utc, resolution_minutes, forecast_price_per_mwh, lower_price_per_mwh,
@@ -209,18 +212,25 @@ def _insert_day(url: str, market: str, day: date, actual: float, forecast: float
             )
 
 
-def test_watch_thresholds_on_stored_rows(warehouse_url):
+def test_watch_thresholds_on_stored_rows(warehouse_url, caplog):
     """The thresholds of the drift, execution and deadline watches on hand-made rows (no email: the alerts
-    themselves come from simulator faults in test_quality_alerts_sim.py)."""
+    themselves come from simulator faults in test_quality_alerts_sim.py). Drift reads the accuracy mart, built
+    here by real dbt: the last day is 30 EUR/MWh off on the 12 hours with a price, the two before are exact."""
     from griddesk.markets import get_market
     from griddesk.quality.watches import bid_execution_alerts, deadline_alerts, forecast_drift_alerts
 
     env = warehouse_url
     day = date(2016, 11, 1)
     for d in range(3):
-        _insert_day(env, "FR", day - timedelta(days=d), actual=40.0, forecast=40.0 + 30.0 * (d == 0))
+        _insert_day(env, "FR", day - timedelta(days=d), actual=40.0, forecast=40.0 + 30.0 * (d == 0),
+                    actual_hours=12 if d == 0 else None)  # fmt: skip
     with psycopg2.connect(env) as conn:
-        drift_low = forecast_drift_alerts(conn, ["FR"], day, 3, 25.0)  # MAE 10 over 3 days
+        unbuilt = forecast_drift_alerts(conn, ["FR"], day, 1, 25.0)
+    assert unbuilt == [] and "marts.fct_price_forecast_daily_scores does not exist yet" in caplog.text
+    build_marts(env, "fct_price_forecast_daily_scores")
+    with psycopg2.connect(env) as conn:
+        drift_low = forecast_drift_alerts(conn, ["FR"], day, 3, 25.0)  # MAE 30 x 12 / (12 + 24 + 25) over 3 days
+        weighted = forecast_drift_alerts(conn, ["FR"], day, 3, 5.0)  # 5.90, not the mean of daily MAEs (10)
         drift = forecast_drift_alerts(conn, ["FR"], day, 1, 25.0)  # MAE 30 on the last day
         drift_at = forecast_drift_alerts(conn, ["FR"], day, 1, 30.0)  # not above the threshold
         with conn.cursor() as cur:
@@ -240,7 +250,10 @@ def test_watch_thresholds_on_stored_rows(warehouse_url):
                                timedelta(minutes=30))  # fmt: skip
         has_orders = deadline_alerts(conn, ["FR"], day, closure, timedelta(minutes=30))
     assert drift_low == [] and drift_at == [] and too_early == [] and has_orders == [] and other_days == []
-    assert [a.key for a in drift] == [f"forecast_drift|FR|{day}"] and drift[0].rows[0][3] == "30.00"
+    assert [a.key for a in drift] == [f"forecast_drift|FR|{day}"]
+    assert drift[0].rows == (("v1", 1, 12, "30.00", "25.00", "EUR"),)
+    # model, days, scored MTUs (30 Oct has 25 hours), MAE, threshold, currency
+    assert weighted[0].rows == (("v1", 3, 61, "5.90", "5.00", "EUR"),)
     assert [a.key for a in executions] == [f"bid_execution|FR|{day}"]
     assert executions[0].rows[0][-1] == "order rejected"
     assert [a.key for a in late] == [f"deadline|FR|{day + timedelta(days=1)}"]

@@ -186,7 +186,8 @@ def run_watch(kind: str, run_date, now_utc, settings: Settings | None = None) ->
 
     ``now_utc`` is the run's clock (the simulated clock in backtests): the deadline watch compares it with gate
     closure of delivery day ``run_date + 1``. The API-health watch looks at the last 24 h of the wall clock,
-    because the call log is stamped with the wall clock.
+    because the call log is stamped with the wall clock. ``missing`` lists the marts a watch needs that dbt has
+    not built yet (the drift watch's accuracy mart): nothing is checked or sent for them.
 
     Raises:
         KeyError: an unknown watch.
@@ -202,6 +203,7 @@ def run_watch(kind: str, run_date, now_utc, settings: Settings | None = None) ->
     q = get_quality_settings()
     url = db.warehouse_url(settings)
     markets = settings.market_codes
+    missing: list[str] = []
     with db.connect(url) as conn:
         if kind == "data_gaps":
             alerts = watches.data_gap_alerts(conn, run_date - timedelta(days=7), run_date, q.gap_min_intervals)
@@ -211,6 +213,9 @@ def run_watch(kind: str, run_date, now_utc, settings: Settings | None = None) ->
                 conn, wall - timedelta(hours=24), wall, q.api_min_success_rate, q.api_min_calls
             )
         elif kind == "forecast_drift":
+            # The figures come from the accuracy mart; before the first dbt build there is nothing to check.
+            if not watches.table_exists(conn, watches.DRIFT_MART):
+                missing.append(watches.DRIFT_MART)
             alerts = watches.forecast_drift_alerts(conn, markets, run_date, q.drift_window_days, q.drift_mae_per_mwh)
         elif kind == "bid_executions":
             alerts = watches.bid_execution_alerts(conn, run_date - timedelta(days=1), run_date + timedelta(days=1))
@@ -222,4 +227,4 @@ def run_watch(kind: str, run_date, now_utc, settings: Settings | None = None) ->
             raise KeyError(f"unknown watch {kind!r}; known: {', '.join(WATCHES)}")
     links = {"Data Docs": q.gx_docs_url, "dbt docs": q.dbt_docs_url}
     sent = watches.send_watch_alerts(url, alerts, settings.alert_email_to, links)
-    return {"watch": kind, "alerts": [a.key for a in alerts], "sent": sent}
+    return {"watch": kind, "alerts": [a.key for a in alerts], "sent": sent, "missing": missing}

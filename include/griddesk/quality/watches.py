@@ -8,11 +8,14 @@ renders them with :func:`griddesk.quality.alerts.render_table_alert` and sends e
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from griddesk.markets import get_market
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -146,21 +149,25 @@ def api_health_alerts(
 
 # --------------------------------------------------------------------------- forecast drift
 
+#: The accuracy mart of the production forecasts (built by dbt): the drift watch reads its figures.
+DRIFT_MART = "marts.fct_price_forecast_daily_scores"
+
+# The rolling MAE over the window is the mean of the daily MAEs weighted by their scored MTUs, i.e. the MAE over
+# every scored MTU, so a partly scored day counts for the hours it has.
 _DRIFT_SQL = """
-with actual as (
-    select distinct on (market_code, delivery_start_utc) market_code, delivery_start_utc, price_per_mwh
-    from raw.entsoe_day_ahead_prices
-    where market_code = any(%(markets)s) and delivery_date_local between %(first)s and %(last)s
-    order by market_code, delivery_start_utc, version desc
-)
-select f.market_code, f.model_version, count(*) as n_mtus, count(distinct f.delivery_date_local) as n_days,
-       avg(abs(f.forecast_price_per_mwh - a.price_per_mwh)) as mae_per_mwh, min(f.currency)
-from raw.price_forecasts f
-join actual a using (market_code, delivery_start_utc)
-where f.delivery_date_local between %(first)s and %(last)s
-group by 1, 2
-order by 1, 2
+select market_code, model_version, sum(scored_mtu_count) as n_mtus, count(distinct delivery_date_local) as n_days,
+       sum(forecast_mae_per_mwh * scored_mtu_count) / sum(scored_mtu_count) as mae_per_mwh, currency
+from marts.fct_price_forecast_daily_scores
+where market_code = any(%(markets)s) and delivery_date_local between %(first)s and %(last)s
+  and scored_mtu_count > 0
+group by market_code, model_version, currency
+order by 1, 2, 6
 """
+
+
+def table_exists(conn, name: str) -> bool:
+    """True when the table (or view) ``name`` exists, e.g. a mart that dbt has not built yet."""
+    return _table_exists(conn, name)
 
 
 def forecast_drift_alerts(
@@ -168,8 +175,13 @@ def forecast_drift_alerts(
 ) -> list[WatchAlert]:
     """One WARNING per market whose rolling MAE (days ``day - window + 1 .. day``) exceeds the threshold.
 
-    Forecasts are scored against the newest published price of each MTU (raw tables, so it works before dbt).
+    The figures are those of :data:`DRIFT_MART` as dbt last built it: per model version, the MAE over every
+    scored MTU of the window (daily MAEs weighted by ``scored_mtu_count``). Before the first dbt build the mart
+    does not exist: the watch logs that and raises nothing.
     """
+    if not _table_exists(conn, DRIFT_MART):
+        log.warning("forecast drift not checked: %s does not exist yet (no dbt build of the marts)", DRIFT_MART)
+        return []
     params = {"markets": list(markets), "first": day - timedelta(days=window_days - 1), "last": day}
     alerts = []
     for (market,), rows in _group(_fetch(conn, _DRIFT_SQL, params), 1).items():
@@ -315,6 +327,7 @@ def send_watch_alerts(
 
 
 __all__ = [
+    "DRIFT_MART",
     "WatchAlert",
     "api_health_alerts",
     "bid_execution_alerts",
@@ -322,4 +335,5 @@ __all__ = [
     "deadline_alerts",
     "forecast_drift_alerts",
     "send_watch_alerts",
+    "table_exists",
 ]
