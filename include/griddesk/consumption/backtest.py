@@ -31,6 +31,7 @@ from griddesk.consumption.features import fill_short_gaps, temperature_known_at,
 from griddesk.consumption.metrics import accuracy
 from griddesk.consumption.models import (
     ENSEMBLE,
+    ENSEMBLE_MEMBERS,
     GBM,
     PROPHET,
     WEEKLY_NAIVE,
@@ -53,7 +54,7 @@ class BacktestConfig:
 
     days: list[date]
     market: str = "NP"
-    warmup_days: int = 14
+    warmup_days: int = 28
     models: tuple[str, ...] = (PROPHET, GBM, WEEKLY_NAIVE)
     initial_champion: str = PROPHET
     refit_every_days: int = 7
@@ -61,10 +62,12 @@ class BacktestConfig:
     min_clean_days: int = 56
     max_missing_hours_clean: int = 24
     interval_width: float = 0.8
-    uncertainty_samples: int = 30
+    uncertainty_samples: int = 0
     weather_lag_minutes: int = 60
     oracle_weather: bool = False
     ensemble: bool = True
+    #: ``mean`` (equal weights) or ``inverse_mae`` (weights ~ 1 / rolling MAE of the members, known at the cut-off)
+    ensemble_method: str = "mean"
     champion: ChampionPolicy = field(default_factory=lambda: ChampionPolicy(window_days=28, margin_pct=5.0, min_days=7))
 
 
@@ -189,8 +192,13 @@ def backtest_meter(meter_id: str, readings: pd.Series, temperature: pd.Series, c
             started = time.perf_counter()
             preds[name] = m.predict(inputs.target, inputs.temperature_for_target, clean, inputs.known_until_utc)
             pred_s[name] += time.perf_counter() - started
-        if cfg.ensemble and (ens := ensemble_forecast(preds)) is not None:
-            preds[ENSEMBLE] = ens
+        if cfg.ensemble:
+            member_mae = None
+            if cfg.ensemble_method == "inverse_mae" and wide is not None and set(ENSEMBLE_MEMBERS) <= set(wide.columns):
+                maes, n_days = rolling_mae_as_known(wide[list(ENSEMBLE_MEMBERS)], clean, day, cfg.champion.window_days)
+                member_mae = maes if n_days >= cfg.champion.min_days else None
+            if (ens := ensemble_forecast(preds, member_mae)) is not None:
+                preds[ENSEMBLE] = ens
         # Champion of D from past forecasts scored against readings known at the cut-off.
         if wide is not None and cfg.initial_champion in wide.columns:
             maes, n_days = rolling_mae_as_known(wide, clean, day, cfg.champion.window_days)

@@ -87,6 +87,8 @@ def lag_features(clean: pd.Series, target: pd.DatetimeIndex, known_until: pd.Tim
     """
     if known_until is not None:
         clean = clean[clean.index < known_until]
+    if len(target):  # nothing older than the longest lag is read: keeps the daily means cheap on long histories
+        clean = clean[clean.index >= target.min() - pd.Timedelta(days=16)]
     out = {}
     for days in (2, 7, 14):
         out[f"lag_{days}d"] = clean.reindex(same_local_hour_days_back(target, days)).to_numpy(float)

@@ -42,9 +42,11 @@ def _init_worker() -> None:
     logging.getLogger("cmdstanpy").setLevel(logging.WARNING)
 
 
-def _run_meter(meter_id: str, days: list[date], oracle: bool, data_root: str | None, warmup_days: int = 14):
+def _run_meter(meter_id: str, days: list[date], oracle: bool, data_root: str | None, warmup_days: int | None = None,
+               ensemble_method: str | None = None):  # fmt: skip
     from griddesk.consumption.backtest import BacktestConfig, backtest_meter
     from griddesk.consumption.settings import ConsumptionSettings
+    from griddesk.forecasting.champion import ChampionPolicy
     from griddesk.simulator.feeds.data import load_bedford, load_buildings
 
     _init_worker()
@@ -56,7 +58,10 @@ def _run_meter(meter_id: str, days: list[date], oracle: bool, data_root: str | N
         days=days, market=s.market, refit_every_days=s.refit_every_days, training_window_days=s.training_window_days,
         min_clean_days=s.min_clean_days, max_missing_hours_clean=s.max_missing_hours_clean,
         interval_width=s.interval_width, uncertainty_samples=s.uncertainty_samples, oracle_weather=oracle,
-        warmup_days=warmup_days,
+        warmup_days=s.champion_window_days if warmup_days is None else warmup_days,
+        ensemble_method=ensemble_method or s.ensemble_method,
+        champion=ChampionPolicy(window_days=s.champion_window_days, margin_pct=s.champion_margin_pct,
+                                min_days=s.champion_min_days),
     )  # fmt: skip
     started = time.perf_counter()
     result = backtest_meter(meter_id, readings, temperature, cfg)
@@ -71,13 +76,14 @@ def benchmark_days(n_days: int | None, last: date | None = None) -> list[date]:
 
 
 def run(meters: list[str], days: list[date], workers: int, oracle: bool, data_root: Path | None,
-        warmup_days: int = 14) -> dict:  # fmt: skip
+        warmup_days: int | None = None, ensemble_method: str | None = None) -> dict:  # fmt: skip
     """Backtest ``meters`` over ``days``; returns results per meter and wall time."""
     started = time.perf_counter()
     results, seconds, failures = {}, {}, {}
     with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) as pool:
         futures = {
-            pool.submit(_run_meter, m, days, oracle, str(data_root) if data_root else None, warmup_days): m
+            pool.submit(_run_meter, m, days, oracle, str(data_root) if data_root else None, warmup_days,
+                        ensemble_method): m
             for m in meters
         }
         for fut in as_completed(futures):
@@ -208,7 +214,9 @@ def markdown(out: dict, extra: dict, days: list[date], args, plots: list[str], o
         f"peak RSS of one worker {extra['peak_rss_mb']:.0f} MB; load average at start {extra['load_start']} and at "
         f"end {extra['load_end']} (shared 2-core machine).",
         "",
-        "Temperature regressor: the weather forecast available at the cut-off (never D's observations).",
+        "Temperature regressor: the weather forecast available at the cut-off (never D's observations). "
+        f"Warm-up: {extra.get('warmup_days')} day(s) before the first, forecast but not scored, feeding the champion "
+        f"rule's rolling MAE; ensemble method {extra.get('ensemble_method')}.",
         "",
         "## Targets",
         "",
@@ -277,7 +285,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="worker processes (at most 2 on the shared machine)")
     parser.add_argument("--oracle-weather", action="store_true", help="also run the labelled oracle-weather bound")
     parser.add_argument("--end", type=date.fromisoformat, default=None, help="last day of --days (default 2018-12-31)")
-    parser.add_argument("--warmup-days", type=int, default=14, help="unscored days before the first (champion)")
+    parser.add_argument("--warmup-days", type=int, default=None,
+                        help="unscored days before the first, feeding the champion rule (default: its window)")
+    parser.add_argument("--ensemble-method", choices=("mean", "inverse_mae"), default=None,
+                        help="how prophet and gbm are combined (default: GRIDDESK_CONSUMPTION_ENSEMBLE_METHOD)")
     parser.add_argument("--out", type=Path, default=REPORT_DIR, help="report folder (default: reports/)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -290,16 +301,21 @@ def main(argv: list[str] | None = None) -> int:
     days = benchmark_days(args.days, args.end)
     load_start = os.getloadavg()[0]
     out_dir = args.out
-    run_out = run(meters, days, args.workers, False, root, args.warmup_days)
+    run_out = run(meters, days, args.workers, False, root, args.warmup_days, args.ensemble_method)
     out_dir.mkdir(parents=True, exist_ok=True)
     # keep the expensive part: the report can be rebuilt from it (--from-results)
     (out_dir / "consumption_benchmark_results.pkl").write_bytes(pickle.dumps(run_out))
     out, extra = summarise(run_out, root)
     extra["load_start"], extra["load_end"] = round(load_start, 2), round(os.getloadavg()[0], 2)
     extra["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
+    from griddesk.consumption.settings import ConsumptionSettings
+
+    s = ConsumptionSettings()
+    extra["warmup_days"] = s.champion_window_days if args.warmup_days is None else args.warmup_days
+    extra["ensemble_method"] = args.ensemble_method or s.ensemble_method
     oracle = None
     if args.oracle_weather:
-        oracle, _ = summarise(run(meters, days, args.workers, True, root, args.warmup_days), root)
+        oracle, _ = summarise(run(meters, days, args.workers, True, root, args.warmup_days, args.ensemble_method), root)
         oracle["label"] = "ORACLE WEATHER: observed temperature of D, an upper bound, not a result"
     plots = _plots(out, extra, out_dir, "consumption_benchmark")
     (out_dir / "consumption_benchmark.json").write_text(json.dumps(out, indent=2, default=float))
