@@ -77,9 +77,10 @@ def rows(url: str, sql: str, *params) -> list[tuple]:
         return cur.fetchall()
 
 
-def insert_price_forecast(url: str) -> None:
-    market = get_market(SETTINGS.market)
-    start, _ = market.delivery_day_bounds_utc(D)
+def insert_price_forecast(url: str, market_code: str = SETTINGS.market, day: date = D) -> None:
+    """A 24-hour price forecast for ``day`` made before its cut-off, as the morning's forecast task stores it."""
+    market = get_market(market_code)
+    start, _ = market.delivery_day_bounds_utc(day)
     prices = 30 + 10 * np.sin(np.arange(24) / 24 * 2 * np.pi)  # D's price forecast (the morning DAG's output)
     with psycopg2.connect(url) as conn, conn.cursor() as cur:
         for h, p in enumerate(prices):
@@ -89,8 +90,8 @@ def insert_price_forecast(url: str) -> None:
                        upper_price_per_mwh, interval_width_pct, currency, model_family, model_version,
                        training_start_utc, training_end_utc, cutoff_utc)
                    values ('r', %s, %s, %s, 60, %s, %s, %s, 90, 'EUR', 'prophet', 'test', %s, %s, %s)""",
-                (market.code, D, start + timedelta(hours=h), float(p), float(p) - 5, float(p) + 5,
-                 start - timedelta(days=365), start, market.gate_closure_utc(D)),
+                (market.code, day, start + timedelta(hours=h), float(p), float(p) - 5, float(p) + 5,
+                 start - timedelta(days=365), start, market.gate_closure_utc(day)),
             )  # fmt: skip
 
 

@@ -196,10 +196,14 @@ def test_blocking_reason_names_every_blocked_feed_day_and_check():
 
 
 def test_blocked_consequence_says_what_checks_the_verdict():
-    from griddesk.quality.blocking import BLOCKED_CONSUMERS, blocked_consequence
+    from griddesk.quality.blocking import BLOCKED_CONSUMERS, NOT_READ, blocked_consequence
 
     specs = load_feed_specs()
-    assert set(BLOCKED_CONSUMERS) <= set(specs)  # consumers name declared feeds
+    assert set(BLOCKED_CONSUMERS) | set(NOT_READ) <= set(specs)  # consumers name declared feeds
+    assert not set(BLOCKED_CONSUMERS) & set(NOT_READ)
+    assert "predicted demand-response windows" in blocked_consequence("ckw_tra_signals")
+    battery = blocked_consequence("battery_status")
+    assert "no GridDesk task reads" in battery and "do not check the verdict" not in battery
     assert "no meter forecast and no portfolio bid" in blocked_consequence("meter_readings")
     assert "lifts the block" in blocked_consequence("weather_forecasts")
     tariffs = blocked_consequence("ckw_dynamic_tariffs")

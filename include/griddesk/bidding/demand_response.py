@@ -5,7 +5,9 @@ Windows come from configuration (``GRIDDESK_BIDDING_DEMAND_RESPONSE_WINDOWS``, a
 (``marts.fct_control_signals``) when that feed exists. TRA signals are published only up to the previous day, and
 D is bid on D-1, so at the morning run the newest signals are D-2's: D's windows are predicted from the
 ``lookback_days`` days up to D-2 (:func:`last_published_signal_date`). A 15-minute slot of the local day is in a
-window when the channel was switched on in that slot on at least ``min_share`` of those days. A switched-on channel
+window when the channel was switched on in that slot on at least ``min_share`` of those days. Signal dates a
+critical data-quality failure blocked (``griddesk.quality.blocking``) are left out: the share is taken over the
+remaining days, and with none left nothing is predicted. A switched-on channel
 means the site's controlled loads use the grid connection, so by default the battery may not add charging load
 then (``kind="no_charging"``); a window may instead demand consumption (``"mandatory_consumption"``) or block
 discharging (``"no_discharging"``).
@@ -17,7 +19,7 @@ curve builder honour them, and name them when they conflict with other constrain
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 
@@ -33,6 +35,8 @@ WindowKind = Literal["no_charging", "mandatory_consumption", "no_discharging"]
 SLOT_MINUTES = 15
 #: Time zone of the CKW TRA signals.
 TRA_TIMEZONE = "Europe/Zurich"
+#: Days of TRA history behind a prediction (ending at D-2).
+LOOKBACK_DAYS = 14
 
 
 class DemandResponseWindow(BaseModel):
@@ -126,33 +130,49 @@ def last_published_signal_date(delivery_date: date) -> date:
     return delivery_date - timedelta(days=2)
 
 
+def signal_dates(day: date, lookback_days: int = LOOKBACK_DAYS) -> list[date]:
+    """The TRA signal dates behind D's prediction: the ``lookback_days`` days up to D-2, oldest first."""
+    last = last_published_signal_date(day)
+    return [last - timedelta(days=k) for k in range(lookback_days - 1, -1, -1)]
+
+
 def predict_windows(
     signals: pd.DataFrame,
     day: date,
-    lookback_days: int = 14,
+    lookback_days: int = LOOKBACK_DAYS,
     min_share: float = 0.5,
     kind: WindowKind = "no_charging",
     min_consumption_mw: float = 0.0,
+    exclude_days: Collection[date] = (),
 ) -> list[DemandResponseWindow]:
     """Windows for ``day`` predicted from the control signals of the ``lookback_days`` days up to D-2.
 
     Args:
-        signals: ``signal_name``, ``switch_on_utc``, ``switch_off_utc`` (tz-aware); switch-ons after
-            :func:`last_published_signal_date` are ignored (not yet published when D is bid on D-1).
+        signals: ``signal_name``, ``switch_on_utc``, ``switch_off_utc`` (tz-aware), optionally
+            ``signal_date_local``; switch-ons after :func:`last_published_signal_date` are ignored (not yet
+            published when D is bid on D-1).
         day: The delivery day (local, Europe/Zurich for TRA signals).
         lookback_days: Days of history, ending at D-2.
         min_share: A 15-minute slot belongs to a window when the channel was on in it on at least this share of
-            the lookback days.
+            the lookback days that are not excluded.
         kind, min_consumption_mw: What the predicted windows demand.
+        exclude_days: Signal dates not to learn from (a critically blocked feed-day): their signals are dropped
+            and they do not count as days; with every day excluded nothing is predicted.
 
     Returns:
         One window per channel and contiguous run of slots, named ``TRA <channel> (predicted)``, valid on ``day``.
     """
+    excluded = set(exclude_days)
+    if excluded and "signal_date_local" in signals:
+        signals = signals[~signals["signal_date_local"].isin(excluded)]
     if signals.empty:
         return []
     tz = TRA_TIMEZONE
     last = last_published_signal_date(day)
     first = last - timedelta(days=lookback_days - 1)
+    kept = [i for i in range(lookback_days) if first + timedelta(days=i) not in excluded]
+    if not kept:
+        return []
     n_slots = 24 * 60 // SLOT_MINUTES
     out = []
     for channel, group in signals.groupby("signal_name", sort=True):
@@ -167,7 +187,7 @@ def predict_windows(
                     slot = (t.hour * 60 + t.minute) // SLOT_MINUTES
                     presence[(d - first).days, slot] = True
                 t += pd.Timedelta(minutes=SLOT_MINUTES)
-        share = presence.mean(axis=0)
+        share = presence[kept].mean(axis=0)
         active = share >= min_share
         slot = 0
         while slot < n_slots:
@@ -195,17 +215,17 @@ def predict_windows(
     return out
 
 
-def read_control_signals(conn, day: date, lookback_days: int = 14) -> pd.DataFrame:
+def read_control_signals(conn, day: date, lookback_days: int = LOOKBACK_DAYS) -> pd.DataFrame:
     """TRA signals of the ``lookback_days`` days up to D-2 (what is published when D is bid) from
     ``marts.fct_control_signals``; empty when the feed (or the mart) does not exist."""
     import psycopg2
 
-    cols = ["signal_name", "switch_on_utc", "switch_off_utc"]
+    cols = ["signal_name", "switch_on_utc", "switch_off_utc", "signal_date_local"]
     try:
         with conn.cursor() as cur:
             cur.execute("savepoint gd_dr")
             cur.execute(
-                """select signal_name, switch_on_utc, switch_off_utc from marts.fct_control_signals
+                """select signal_name, switch_on_utc, switch_off_utc, signal_date_local from marts.fct_control_signals
                    where signal_date_local >= %s and signal_date_local <= %s""",
                 (last_published_signal_date(day) - timedelta(days=lookback_days - 1), last_published_signal_date(day)),
             )

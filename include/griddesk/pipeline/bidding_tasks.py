@@ -36,7 +36,13 @@ from griddesk.bidding.curves import (
     scenarios_from_interval,
     schedule_as_curves,
 )
-from griddesk.bidding.demand_response import parse_windows, predict_windows, read_control_signals, to_mtu_constraints
+from griddesk.bidding.demand_response import (
+    parse_windows,
+    predict_windows,
+    read_control_signals,
+    signal_dates,
+    to_mtu_constraints,
+)
 from griddesk.bidding.execution import NotClearedYet, OrderApiClient, OrderApiError, order_payload, success_rate
 from griddesk.bidding.optimiser import InfeasibleScheduleError, idle_schedule, optimise_schedule
 from griddesk.bidding.orders import schedule_to_orders
@@ -119,11 +125,25 @@ def _end_soc_value(conn, market_code: str, clock: RunClock, bidding: controls.Bi
     )
 
 
-def _demand_response(conn, market_code: str, day: date, starts, mtu_minutes: int, bidding) -> list:
+def _demand_response(conn, market_code: str, day: date, starts, mtu_minutes: int, bidding) -> tuple[list, str | None]:
+    """D's demand-response constraints, and why predicted windows left signal dates out (None: nothing left out).
+
+    Configured windows always apply. Predicted windows do not learn from a TRA signal date whose GX verdict is
+    critical (the newest ``griddesk_feeds`` run failed a critical check): bad switching data must not move the
+    windows; the other days of the lookback still give them.
+    """
+    from griddesk.quality.blocking import blocked_feed_days, blocking_reason
+
     windows = parse_windows(bidding.demand_response_windows)
+    note = None
     if bidding.predict_demand_response:
-        windows += predict_windows(read_control_signals(conn, day), day)
-    return to_mtu_constraints(windows, get_market(market_code), day, list(starts), mtu_minutes)
+        blocked = blocked_feed_days(conn, "ckw_tra_signals", "tra", signal_dates(day))
+        windows += predict_windows(read_control_signals(conn, day), day, exclude_days=blocked)
+        if blocked:
+            reason = blocking_reason({("ckw_tra_signals", "tra"): blocked})
+            note = f"predicted demand-response windows leave out TRA signal dates {reason}"
+            log.warning("%s %s: %s", market_code, day, note)
+    return to_mtu_constraints(windows, get_market(market_code), day, list(starts), mtu_minutes), note
 
 
 def _scenarios(conn, market_code: str, clock: RunClock, forecast: pd.DataFrame) -> tuple[np.ndarray, str]:
@@ -189,7 +209,9 @@ def generate_order_set(
         rules = rules_from_dim_markets(conn, market.code, day, mtu_minutes)
         battery = _battery(settings, conn, market.code, day, valued)
         value = _end_soc_value(conn, market.code, clock, bidding, battery)
-        constraints = _demand_response(conn, market.code, day, forecast["delivery_start_utc"], mtu_minutes, bidding)
+        constraints, dr_note = _demand_response(
+            conn, market.code, day, forecast["delivery_start_utc"], mtu_minutes, bidding
+        )
         scenarios = None
         if bidding.strategy == "curves":
             scenarios, scenario_source = _scenarios(conn, market.code, clock, forecast)
@@ -216,6 +238,8 @@ def generate_order_set(
     steps = schedule_as_curves(result.schedule, rules)
     expected_value, solve_ms = result.objective_value, result.solve_ms
     detail = {"forecast_prices_clipped_to_bounds": clipped} if clipped else {}
+    if dr_note:
+        detail["demand_response_blocked"] = dr_note
     if infeasible is None and scenarios is not None:
         try:
             curves = build_bid_curves(
@@ -252,6 +276,7 @@ def generate_order_set(
         "expected_revenue": round(float(schedule["expected_revenue"].sum()), 2),
         "solve_ms": round(float(solve_ms), 1),
         "demand_response_windows": [c.name for c in constraints],
+        "demand_response_blocked": dr_note,
     }
 
 

@@ -38,6 +38,15 @@ BLOCKED_CONSUMERS = {
     "whose last 7 days include it (the training runs record why)",
     "weather_forecasts": "griddesk_consumption makes no meter forecast and no portfolio bid for the delivery day "
     "whose cut-off reads this forecast (the training runs record why)",
+    "ckw_tra_signals": "the battery bids of griddesk_morning do not learn their predicted demand-response windows "
+    "from this signal date (the other days of the 14-day lookback and the configured windows still apply; the "
+    "order set's audit trail records why)",
+}
+
+#: Declared feeds that no GridDesk task reads, so a blocked day of them stops nothing but the summary's trust.
+NOT_READ = {
+    "battery_status": "no GridDesk task reads the battery status: bidding starts each day at the state of charge "
+    "where D-1's schedule ended, not at the measured one",
 }
 
 
@@ -47,6 +56,8 @@ def blocked_consequence(feed: str) -> str:
     lifted = "A rerun of griddesk_feeds that passes lifts the block."
     if feed in BLOCKED_CONSUMERS:
         return f"{BLOCKED_CONSUMERS[feed]}, and {summary}. {lifted}"
+    if feed in NOT_READ:
+        return f"{summary}; {NOT_READ[feed]}, so nothing else stops. {lifted}"
     return (
         f"{summary}; the tasks that read {feed} do not check the verdict themselves, so treat the day as untrusted "
         f"until a rerun of griddesk_feeds passes."
@@ -91,4 +102,4 @@ def blocking_reason(blocked: Mapping[tuple[str, str], Mapping[date, list[str]]])
     return "blocked by a critical data-quality failure of " + "; ".join(parts)
 
 
-__all__ = ["BLOCKED_CONSUMERS", "blocked_consequence", "blocked_feed_days", "blocking_reason"]
+__all__ = ["BLOCKED_CONSUMERS", "NOT_READ", "blocked_consequence", "blocked_feed_days", "blocking_reason"]
