@@ -25,6 +25,7 @@ from griddesk.consumption.features import weekly_naive
 from griddesk.consumption.models import (
     CANDIDATES,
     ENSEMBLE,
+    ENSEMBLE_MEMBERS,
     GBM,
     MODEL_CODE_VERSION,
     MODEL_NAMES,
@@ -175,7 +176,7 @@ def _train_and_forecast(conn, meter_id, day, s, market, cutoff, outcome) -> dict
     preds[ENSEMBLE] = ensemble_forecast(preds)
     ids[ENSEMBLE] = register_model(conn, key, ConsumptionModelSpec(
         name=ENSEMBLE, family="ensemble", version=MODEL_CODE_VERSION, hyperparameters={"method": "mean"},
-        members=(PROPHET, GBM)))  # fmt: skip
+        members=ENSEMBLE_MEMBERS))  # fmt: skip
     # Champion: each model's MAE over the last window of stored forecasts, scored on readings known now.
     policy = ChampionPolicy(window_days=s.champion_window_days, margin_pct=s.champion_margin_pct,
                             min_days=s.champion_min_days)  # fmt: skip
