@@ -76,24 +76,15 @@ def pg_server_url() -> str:
 
 
 def _fresh_database(server_url: str, name: str) -> str:
-    from griddesk.warehouse.db import apply_schema, ensure_database, with_database
+    from griddesk.warehouse.db import fresh_database
 
-    ensure_database(server_url, name)
-    url = with_database(server_url, name)
-    apply_schema(url)
-    return url
+    return fresh_database(server_url, name)
 
 
 def _drop_database(server_url: str, name: str) -> None:
-    import psycopg2
+    from griddesk.warehouse.db import drop_database
 
-    from griddesk.warehouse.db import with_database
-
-    conn = psycopg2.connect(with_database(server_url, "postgres"))
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'drop database if exists "{name}" with (force)')
-    conn.close()
+    drop_database(server_url, name)
 
 
 @pytest.fixture

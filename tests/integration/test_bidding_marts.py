@@ -61,23 +61,17 @@ def backtest() -> MarketBacktest:
 def built(pg_server_url, backtest, tmp_path_factory):
     import uuid
 
-    from griddesk.warehouse.db import apply_schema, ensure_database, with_database
+    from griddesk.warehouse.db import drop_database, fresh_database
 
     name = f"gd_test_bidmarts_{uuid.uuid4().hex[:8]}"
-    ensure_database(pg_server_url, name)
-    url = with_database(pg_server_url, name)
-    apply_schema(url)
+    url = fresh_database(pg_server_url, name)
     run_id = store_backtest(url, backtest)
     _insert_executions(url)
     args = ["build", "--select", *SELECT, "--indirect-selection", "cautious"]
     result = run_dbt(args, url, work_dir=tmp_path_factory.mktemp("dbt"))
     assert result.success
     yield url, run_id
-    conn = psycopg2.connect(with_database(pg_server_url, "postgres"))
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'drop database if exists "{name}" with (force)')
-    conn.close()
+    drop_database(pg_server_url, name)
 
 
 def _insert_executions(url: str) -> None:

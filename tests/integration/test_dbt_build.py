@@ -18,7 +18,7 @@ import psycopg2
 import pytest
 
 from griddesk.transform.dbt import DbtError, build
-from griddesk.warehouse.db import apply_schema, ensure_database, with_database
+from griddesk.warehouse.db import drop_database, fresh_database
 
 # Prices: FR day d1 = 30 + i, d2 v1 = 50 + i, d2 v2 = 60 + i, d3 (25 h) = 40 + i (i = hour index in the day);
 # DE 15-minute days: price = 100 + q on 2025-10-02 and q on 2025-10-26 (q = quarter-hour index).
@@ -175,18 +175,12 @@ def dbt_work_dir(tmp_path_factory):
 def first_build(pg_server_url, dbt_work_dir):
     """A fresh warehouse with the raw fixture, and the result of its first full `dbt build`; dropped after."""
     name = f"gd_test_dbt_{uuid.uuid4().hex[:8]}"
-    ensure_database(pg_server_url, name)
-    url = with_database(pg_server_url, name)
-    apply_schema(url)
+    url = fresh_database(pg_server_url, name)
     query_free(url, RAW_FIXTURE_SQL)
     result = build(url, work_dir=dbt_work_dir)
     print(f"full dbt build: {result.elapsed_s:.1f} s, {len(result.nodes)} nodes")
     yield url, result
-    conn = psycopg2.connect(with_database(pg_server_url, "postgres"))
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'drop database if exists "{name}" with (force)')
-    conn.close()
+    drop_database(pg_server_url, name)
 
 
 @pytest.fixture(scope="module")

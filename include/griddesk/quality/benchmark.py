@@ -68,24 +68,12 @@ def _start_smtp() -> int:
     return port
 
 
-def _scratch(server: str) -> str:
-    conn = psycopg2.connect(db.with_database(server, "postgres"))
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'drop database if exists "{BENCH_DB}" with (force)')
-    conn.close()
-    db.ensure_database(server, BENCH_DB)
-    url = db.with_database(server, BENCH_DB)
-    db.apply_schema(url)
-    return url
-
-
 def run(run_day: date, repeats: int = 3, report: Path = REPORT) -> dict:
     from datetime import UTC, datetime, timedelta
 
     settings = get_settings()
     db.bootstrap(settings)
-    url = _scratch(db.server_url(settings))
+    url = db.fresh_database(db.server_url(settings), BENCH_DB)
     env = {
         "GRIDDESK_WAREHOUSE_URL": url,
         "GRIDDESK_SIMULATOR_URL": _start_simulator(),

@@ -70,23 +70,6 @@ def build_payloads(df: pd.DataFrame, first_day: date, days: int) -> list[tuple[d
     return pages
 
 
-def _scratch_database(settings: Settings) -> str:
-    server = db.server_url(settings)
-    _drop(server)
-    db.ensure_database(server, BENCH_DB)
-    url = db.with_database(server, BENCH_DB)
-    db.apply_schema(url)
-    return url
-
-
-def _drop(server: str) -> None:
-    conn = psycopg2.connect(db.with_database(server, "postgres"))
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'drop database if exists "{BENCH_DB}" with (force)')
-    conn.close()
-
-
 def plain_copy_seconds(conn, batches, keyed: bool = False) -> float:
     """Seconds to COPY the same binary payloads, one transaction per batch, into a scratch copy of the table.
 
@@ -145,7 +128,7 @@ def run(
     df = portfolio(n_meters, settings)
     payloads = build_payloads(df, FIRST_DAY, days)
     last_day = FIRST_DAY + timedelta(days=days - 1)
-    url = _scratch_database(settings)
+    url = db.fresh_database(db.server_url(settings), BENCH_DB)
     try:
         started = time.perf_counter()
         pages = [Page(params, json.loads(body), meters.CONSUMPTION_PATH) for params, body in payloads]
@@ -155,8 +138,8 @@ def run(
 
         # The single-connection reference first, into its own fresh database, so both loads start from empty tables.
         single_s, single_outcomes, single_stored = _timed_load(url, batches, 1)
-        _drop(db.server_url(settings))
-        url = _scratch_database(settings)
+        db.drop_database(db.server_url(settings), BENCH_DB)
+        url = db.fresh_database(db.server_url(settings), BENCH_DB)
         load_s, outcomes, stored = _timed_load(url, batches, workers)
         conn = psycopg2.connect(url)
         try:
@@ -165,7 +148,7 @@ def run(
         finally:
             conn.close()
     finally:
-        _drop(db.server_url(settings))
+        db.drop_database(db.server_url(settings), BENCH_DB)
     for count, done in ((stored, outcomes), (single_stored, single_outcomes)):
         if count != n_rows or len(done) != len(batches) or any(o.status != "inserted" for o in done):
             raise RuntimeError(f"benchmark loaded {count} rows, expected {n_rows}")

@@ -95,6 +95,26 @@ def ensure_database(url: str, database: str) -> None:
         conn.close()
 
 
+def drop_database(url: str, database: str) -> None:
+    """Drop ``database`` on the server of ``url`` if it exists, closing its open connections."""
+    conn = psycopg2.connect(with_database(url, "postgres"))
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(f'drop database if exists "{database}" with (force)')
+    finally:
+        conn.close()
+
+
+def fresh_database(url: str, database: str) -> str:
+    """A new, empty ``database`` on the server of ``url`` (dropped first if it exists) with the raw schema; its URL."""
+    drop_database(url, database)
+    ensure_database(url, database)
+    new_url = with_database(url, database)
+    apply_schema(new_url)
+    return new_url
+
+
 @contextmanager
 def connect(url: str | None = None):
     """A psycopg2 connection to the warehouse, committed on success and rolled back on error."""
@@ -160,7 +180,9 @@ __all__ = [
     "bootstrap",
     "connect",
     "embedded_server_url",
+    "drop_database",
     "ensure_database",
+    "fresh_database",
     "libpq_params",
     "redact",
     "server_url",
