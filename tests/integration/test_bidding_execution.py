@@ -247,7 +247,8 @@ def test_an_infeasible_day_idles_names_the_conflict_and_alerts(warehouse, smtp_s
 
 
 def test_an_http_failure_of_the_order_api_is_recorded_and_alerted(warehouse, smtp_server, sim):
-    requests.post(f"{sim}/admin/orders/faults", params={"count": 2, "status_code": 503}, timeout=10).raise_for_status()
+    fault = {"endpoint": "orders.submit", "kind": "http_5xx", "status": 503, "times": 2}
+    requests.post(f"{sim}/admin/faults", json=fault, timeout=10).raise_for_status()
     outcome = _run_morning(warehouse, _bidding(mode="live"))
     header = _order_set(warehouse.warehouse_url)
     assert outcome["submitted"] is False and header["status"] == "submission_failed"

@@ -12,7 +12,6 @@ with the simulator's tokens, any non-empty token when none are configured):
 - ``GET /orders/{order_set_id}``: the set and its status: ``accepted`` (in the book), ``cancelled``, or
   ``cleared`` once D's prices are published (``Market.price_publication_utc(D)``), with per-order results.
 - ``GET /orders/{order_set_id}/results``: the per-order results; 409 "not cleared yet" before publication.
-- ``POST /admin/orders/faults``: make the next ``count`` order requests fail with ``status_code`` (tests).
 - Faults of ``POST /admin/faults`` queued for ``orders.submit``, ``orders.status``, ``orders.results`` or
   ``orders.cancel`` (or sent as ``X-GridDesk-Fault``): ``http_5xx``, ``timeout``, ``rate_limit``,
   ``expired_token``, and ``order_rejected`` (422 with the fault's ``reason``), see
@@ -88,8 +87,6 @@ class OrderBook:
     prices: dict[str, tuple[list[date], dict[date, int], list[np.ndarray], list[datetime]]]
     sets: dict[str, _OrderSet] = field(default_factory=dict)
     by_client_key: dict[str, str] = field(default_factory=dict)
-    fail_next: int = 0
-    fail_status: int = 503
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -219,10 +216,6 @@ def install_orders(app: FastAPI, state) -> OrderBook:
         token = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
         if not token or (state.tokens is not None and token not in state.tokens):
             return None, _error(401, "Unauthorized. Missing or invalid bearer token.")
-        with book.lock:
-            if book.fail_next > 0:
-                book.fail_next -= 1
-                return None, _error(book.fail_status, "simulated exchange failure")
         spec = registry.take(label, request, wildcard=False) if registry is not None else None
         if spec is not None and spec.kind in ORDER_FAULT_KINDS:
             registry.note(label, spec)
@@ -313,13 +306,6 @@ def install_orders(app: FastAPI, state) -> OrderBook:
                 return _error(409, f"gate closed at {gate.isoformat()}: the order set can no longer be cancelled")
             order_set.status, order_set.cancelled_utc = "cancelled", now
         return _view(book, order_set, now, with_results=False)
-
-    @router.post("/admin/orders/faults")
-    def faults(count: int = 1, status_code: int = 503) -> dict:
-        """Make the next ``count`` order requests fail with ``status_code`` (to exercise alerts)."""
-        with book.lock:
-            book.fail_next, book.fail_status = max(0, count), status_code
-        return {"fail_next": book.fail_next, "status_code": book.fail_status}
 
     app.include_router(router)
     app.state.order_book = book
