@@ -42,7 +42,7 @@ bench-ingest: venv
 	$(BIN)/python -m griddesk.reporting.ingest_benchmark
 
 bench-forecast: venv
-	$(BIN)/python -m griddesk.reporting.forecast_benchmark $(if $(MARKETS),--markets $(MARKETS)) $(if $(DAYS),--days $(DAYS))
+	$(BIN)/python -m griddesk.reporting.forecast_benchmark $(if $(MARKETS),--markets $(MARKETS)) $(if $(DAYS),--days $(DAYS)) $(if $(CHALLENGERS),--challengers $(CHALLENGERS))
 
 bench-bidding: venv
 	$(BIN)/python -m griddesk.reporting.bidding_benchmark $(if $(MARKETS),--markets $(MARKETS)) $(if $(DAYS),--days $(DAYS)) $(if $(BATTERY),--battery $(BATTERY)) $(if $(FORECAST),--forecast $(FORECAST))

@@ -12,7 +12,8 @@ reused; the production model is recomputed and timed.
 3. **report**: `reports/forecast_benchmark.md` (with PNG plots) and `reports/forecast_benchmark.json`.
 
 Params: `markets`, `days` (quick mode: the last N test days; 0 = the full 728), `processes`,
-`reuse_production`.
+`reuse_production`, `challengers` (`all`, `none` or names: `weekly_naive,lear_56,...`; an ensemble runs only with
+all its members).
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ from griddesk.pipeline.dag_support import DEFAULT_ARGS, PARAMS, market_codes
         "days": Param(0, type="integer", minimum=0, maximum=728, description="Quick mode: last N test days; 0: all."),
         "processes": Param(2, type="integer", minimum=1, description="Worker processes per market."),
         "reuse_production": Param(False, type="boolean", description="Reuse stored production forecasts."),
+        "challengers": Param(
+            "all", type="string", description="Challengers: all, none, or comma-separated names (e.g. weekly_naive)."
+        ),
     },
     tags=["griddesk", "forecasting", "benchmark"],
     doc_md=__doc__,
@@ -50,11 +54,16 @@ def griddesk_forecast_backtest():
     def backtest(market: str) -> str:
         """Backtest one market (both cores), score it, store champion decisions; returns the run id."""
         from griddesk.forecasting.backtest import default_plan
-        from griddesk.reporting.forecast_benchmark import benchmark_market
+        from griddesk.reporting.forecast_benchmark import benchmark_market, parse_challengers
         from griddesk.warehouse import db
 
         p = get_current_context()["params"]
-        run_plan = default_plan(p["days"] or None, processes=p["processes"], reuse_production=p["reuse_production"])
+        run_plan = default_plan(
+            p["days"] or None,
+            processes=p["processes"],
+            challengers=parse_challengers(p["challengers"]),
+            reuse_production=p["reuse_production"],
+        )
         return benchmark_market(db.bootstrap(), market, run_plan).run.run_id
 
     @task(outlets=[assets.MARTS])

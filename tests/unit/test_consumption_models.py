@@ -1,14 +1,12 @@
-"""The speed-ups of the consumption models change no forecast: the fast Stan JSON round-trips exactly, Prophet's
+"""The speed-ups of the consumption models change no forecast: Prophet's
 cached baseline plus the regressors equals Prophet's own predict, and the inverse-MAE ensemble weighs as stated."""
 
 from __future__ import annotations
 
-import json
 from datetime import date
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from griddesk.consumption.backtest import _training_frame, day_inputs
 from griddesk.consumption.models import (
@@ -18,26 +16,9 @@ from griddesk.consumption.models import (
     WEEKLY_NAIVE,
     ProphetModel,
     ensemble_forecast,
-    write_stan_json_fast,
 )
 from griddesk.consumption.quality import flag_hours
 from griddesk.simulator.feeds.data import synthetic_buildings, synthetic_weather
-
-
-def test_fast_stan_json_round_trips(tmp_path):
-    rng = np.random.default_rng(1)
-    data = {"T": 3, "X": rng.normal(size=(3, 4)) / 3.0, "y": [0.1, 1e-17, 2.5], "flag": np.array([True, False]),
-            "s": np.arange(2), "k": 0.5, "empty": np.zeros(0)}  # fmt: skip
-    write_stan_json_fast(str(tmp_path / "d.json"), data)
-    back = json.loads((tmp_path / "d.json").read_text())
-    assert back["T"] == 3 and back["flag"] == [1, 0] and back["s"] == [0, 1] and back["k"] == 0.5
-    assert back["y"] == [0.1, 1e-17, 2.5] and back["empty"] == []
-    np.testing.assert_allclose(np.array(back["X"]), data["X"], rtol=1e-14, atol=0)
-
-
-def test_fast_stan_json_refuses_nan(tmp_path):
-    with pytest.raises(ValueError, match="'y' holds NaN"):
-        write_stan_json_fast(str(tmp_path / "d.json"), {"y": [1.0, float("nan")]})
 
 
 def test_prophet_baseline_plus_regressors_equals_prophets_predict():

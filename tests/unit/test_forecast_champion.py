@@ -171,3 +171,19 @@ def test_model_ids_are_stable_per_market_and_change_with_settings():
     assert other.model_id("NP") != spec.model_id("NP")
     with pytest.raises(ValueError, match="unknown family"):
         ModelSpec("x", "xgboost", "v")
+
+
+def test_default_plan_runs_the_named_challengers_and_only_complete_ensembles():
+    from griddesk.forecasting.backtest import CHALLENGER_NAMES, default_plan
+    from griddesk.reporting.forecast_benchmark import parse_challengers
+
+    full = default_plan(28)
+    assert [m.spec.name for m in full.challengers] == list(CHALLENGER_NAMES)
+    assert [e.spec.name for e in full.ensembles] == ["lear_ens", "ensemble"]
+    naive_only = default_plan(28, challengers=parse_challengers("weekly_naive"))
+    assert [m.spec.name for m in naive_only.challengers] == ["weekly_naive"] and naive_only.ensembles == []
+    assert [m.spec.name for m in naive_only.production] == ["prophet"]
+    assert default_plan(None, challengers=parse_challengers("none")).challengers == []
+    assert parse_challengers("all") is None and parse_challengers(" lear_56, lear_84 ") == ["lear_56", "lear_84"]
+    with pytest.raises(ValueError, match="unknown challenger.*lear_7.*choose from weekly_naive"):
+        default_plan(28, challengers=["lear_7"])

@@ -15,10 +15,7 @@ Every model has ``fit(train)`` and ``predict(target, temperature, clean_history,
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import tempfile
 import time
 
 import numpy as np
@@ -26,6 +23,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from griddesk.consumption.features import lag_features, local_calendar, uk_holidays, weekly_naive
+from griddesk.prophet_fast import FastJsonStanModel
 
 logging.getLogger("prophet.plot").setLevel(logging.CRITICAL)
 logging.getLogger("prophet").setLevel(logging.WARNING)
@@ -72,59 +70,6 @@ class WeeklyNaiveModel:
             point = np.where(np.isnan(point), lags["lag_14d"].to_numpy(), point)
             point = np.where(np.isnan(point), lags["day_mean_7d"].to_numpy(), point)
         return _nan_frame(target, point)
-
-
-def _json_array(arr: np.ndarray) -> str:
-    """A numeric array as nested JSON lists; floats with 15 significant digits (one C-level % over all values)."""
-    if arr.ndim == 0:
-        return repr(arr.item())
-    if arr.dtype.kind != "f" or arr.size == 0:
-        return repr(arr.tolist())
-    fmt = "%.15g"
-    for size in reversed(arr.shape):  # build the nested template from the innermost dimension out
-        fmt = "[" + ",".join([fmt] * size) + "]"
-    return fmt % tuple(arr.ravel().tolist())
-
-
-def write_stan_json_fast(path: str, data: dict) -> None:
-    """Write a Stan data/init mapping as JSON: floats printed with 15 significant digits in one C-level format.
-
-    cmdstanpy's writer (stanio) walks every element in Python: ~1-2 s for Prophet's ~8,700 x 50 feature matrix,
-    a third of a warm-started fit; this takes ~0.1 s. 15 digits: a relative change below 1e-14, far inside what
-    the optimiser resolves.
-    """
-    parts = []
-    for key, value in data.items():
-        arr = np.asarray(value)
-        if arr.dtype.kind == "b":
-            arr = arr.astype(int)
-        if arr.dtype.kind not in "iuf":
-            raise TypeError(f"stan json: {key!r} is not numeric ({arr.dtype})")
-        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-            raise ValueError(f"stan json: {key!r} holds NaN or infinity")
-        parts.append(f"{json.dumps(key)}:{_json_array(arr)}")
-    with open(path, "w") as fh:
-        fh.write("{" + ",".join(parts) + "}")
-
-
-class _FastJsonStanModel:
-    """Stands in for Prophet's CmdStanModel during a fit: writes data and inits with :func:`write_stan_json_fast`
-    and passes cmdstanpy the file paths (which it then uses as they are)."""
-
-    def __init__(self, model, extra: dict):
-        self.model = model
-        self.extra = extra
-
-    def optimize(self, data=None, inits=None, **kwargs):
-        kwargs.update(self.extra)
-        with tempfile.TemporaryDirectory(prefix="griddesk_stan_") as tmp:
-            if isinstance(data, dict):
-                write_stan_json_fast(os.path.join(tmp, "data.json"), data)
-                data = os.path.join(tmp, "data.json")
-            if isinstance(inits, dict):
-                write_stan_json_fast(os.path.join(tmp, "inits.json"), inits)
-                inits = os.path.join(tmp, "inits.json")
-            return self.model.optimize(data=data, inits=inits, **kwargs)
 
 
 class ProphetModel:
@@ -216,7 +161,7 @@ class ProphetModel:
         # Prophet asks for 10,000 L-BFGS iterations; a warm start is within noise of the optimum long before
         # (see PROPHET_MAX_ITER). The iteration cap is passed to cmdstan through the proxy, after Prophet's own.
         # A cold start (the meter's first fit) keeps Prophet's own cap: it has no nearby optimum to start from.
-        backend.model = _FastJsonStanModel(stan_model, {"iter": hp.get("max_iter", PROPHET_MAX_ITER)} if init else {})
+        backend.model = FastJsonStanModel(stan_model, {"iter": hp.get("max_iter", PROPHET_MAX_ITER)} if init else {})
         started = time.perf_counter()
         try:
             m.fit(df, **kwargs)

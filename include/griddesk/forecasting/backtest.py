@@ -1022,15 +1022,47 @@ def calibrate_stored_intervals(
     update_intervals(conn, model_id, intervals)
 
 
-def default_plan(test_days: int | None = None, processes: int | None = None, **kwargs: Any) -> BacktestPlan:
-    """The benchmark plan: Prophet (production), weekly naive and the paper's four LEARs, and the ensembles."""
+def default_plan(
+    test_days: int | None = None,
+    processes: int | None = None,
+    challengers: Sequence[str] | None = None,
+    **kwargs: Any,
+) -> BacktestPlan:
+    """The benchmark plan: Prophet (production), weekly naive and the paper's four LEARs, and the ensembles.
+
+    Args:
+        test_days: Quick mode: the last N test days; None: all 728.
+        processes: Worker processes (default: up to 2).
+        challengers: Names of the challengers to run (default: all of :data:`CHALLENGER_NAMES`); an ensemble is
+            kept only when all its members run.
+        **kwargs: Other :class:`BacktestPlan` fields.
+
+    Raises:
+        ValueError: An unknown challenger name.
+    """
     from griddesk.forecasting.ensemble import default_ensembles
 
+    available = {m.spec.name: m for m in (WeeklyNaiveModel(), *lear_models())}
+    names = list(available) if challengers is None else list(dict.fromkeys(challengers))
+    unknown = [n for n in names if n not in available]
+    if unknown:
+        raise ValueError(f"unknown challenger(s) {', '.join(unknown)}; choose from {', '.join(available)}")
+    production = [ProphetBacktestModel()]
+    have = {m.spec.name for m in production} | set(names)
+    ensembles = []
+    for ensemble in default_ensembles():  # in order: an ensemble may combine earlier ones
+        if set(ensemble.members) <= have:
+            ensembles.append(ensemble)
+            have.add(ensemble.spec.name)
     return BacktestPlan(
-        production=[ProphetBacktestModel()],
-        challengers=[WeeklyNaiveModel(), *lear_models()],
-        ensembles=default_ensembles(),
+        production=production,
+        challengers=[available[n] for n in names],
+        ensembles=ensembles,
         test_days=test_days,
         processes=processes or min(2, os.cpu_count() or 1),
         **kwargs,
     )
+
+
+#: Challengers :func:`default_plan` can run.
+CHALLENGER_NAMES: tuple[str, ...] = ("weekly_naive", "lear_56", "lear_84", "lear_1092", "lear_1456")

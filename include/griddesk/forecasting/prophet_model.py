@@ -32,6 +32,7 @@ from prophet.utilities import warm_start_params as _warm_start_params  # noqa: E
 
 from griddesk.forecasting.features import PRICE_FEATURE_PREFIX, build_design_matrix  # noqa: E402
 from griddesk.markets import Market  # noqa: E402
+from griddesk.prophet_fast import fast_stan, lean_prophet, predict_additive  # noqa: E402
 
 # cmdstanpy logs every optimisation start/finish at INFO, and Prophet its seasonality choices: keep logs readable.
 # cmdstanpy configures its logger on first use (level DEBUG): configure it now, then raise the level.
@@ -372,7 +373,7 @@ def forecast_day(
 # --------------------------------------------------------------------------------------------------------------------
 
 #: Bump when the per-hour features or model code change in a way that changes forecasts.
-PER_HOUR_CODE_VERSION = "v2"  # v2: forecasts clipped to the training range on the transformed scale
+PER_HOUR_CODE_VERSION = "v3"  # v2: forecasts clipped to the training range; v3: warm refits capped (max_iter)
 #: Forecasts on the transformed scale stay within the training target's range widened by this share of its span:
 #: a trend or a rare regressor extrapolated on a short history must not explode through sinh (seen: -8870 EUR/MWh
 #: from 27 training days).
@@ -402,6 +403,12 @@ class PerHourForecasterConfig(BaseModel):
         "(the backtest gives empirical intervals), and 24 cheaper predicts.",
     )
     seed: int = Field(42, description="Seed of the Stan optimiser and of numpy before predict.")
+    max_iter: int = Field(
+        100,
+        ge=1,
+        description="L-BFGS iteration cap of a warm-started refit (a cold start keeps Prophet's 10,000): it starts "
+        "next to yesterday's optimum, and each day goes on from where the last stopped.",
+    )
 
 
 #: Regressors of the per-hour model for hour h of D (prices through the hour's asinh-median transform).
@@ -415,7 +422,26 @@ PER_HOUR_FEATURES: tuple[str, ...] = (
 )  # fmt: skip
 
 
-def per_hour_design(grid, days: pd.DatetimeIndex, hour: int, market: Market) -> pd.DataFrame:
+def per_hour_inputs(grid, days: pd.DatetimeIndex, market: Market) -> dict[str, np.ndarray]:
+    """What every hour's design of ``days`` reads, computed once: ``days x 24`` price and exogenous matrices (D-1,
+    D-2, D-7; D and D-1) and the holiday flags. Pass it to :func:`per_hour_design` for each hour."""
+    from griddesk.forecasting.features import _holiday_flags
+
+    return {
+        "p1": grid.rows("price_per_mwh", days, 1),
+        "p2": grid.rows("price_per_mwh", days, 2),
+        "p7": grid.rows("price_per_mwh", days, 7),
+        "e1": grid.rows("exog_1", days),
+        "e2": grid.rows("exog_2", days),
+        "e1_d1": grid.rows("exog_1", days, 1),
+        "e2_d1": grid.rows("exog_2", days, 1),
+        "is_holiday": _holiday_flags(pd.DatetimeIndex(days), market),
+    }
+
+
+def per_hour_design(
+    grid, days: pd.DatetimeIndex, hour: int, market: Market, inputs: Mapping[str, np.ndarray] | None = None
+) -> pd.DataFrame:
     """Raw (untransformed) regressors of ``hour`` for ``days`` (naive local midnights), columns
     :data:`PER_HOUR_FEATURES` plus ``ds`` (the local date); NaN where an input is unknown.
 
@@ -424,17 +450,16 @@ def per_hour_design(grid, days: pd.DatetimeIndex, hour: int, market: Market) -> 
         days: Target days.
         hour: Local hour on the 24-hour grid, 0-23.
         market: Gives the holiday country.
+        inputs: :func:`per_hour_inputs` of the same grid and days (computed here when None).
     """
-    from griddesk.forecasting.features import _holiday_flags
-
-    p1 = grid.rows("price_per_mwh", days, 1)
-    e1, e2 = grid.rows("exog_1", days), grid.rows("exog_2", days)
+    x = inputs if inputs is not None else per_hour_inputs(grid, days, market)
+    p1, e1, e2 = x["p1"], x["e1"], x["e2"]
     return pd.DataFrame(
         {
             "ds": days,
             "price_same_hour_d1": p1[:, hour],
-            "price_same_hour_d2": grid.rows("price_per_mwh", days, 2)[:, hour],
-            "price_same_hour_d7": grid.rows("price_per_mwh", days, 7)[:, hour],
+            "price_same_hour_d2": x["p2"][:, hour],
+            "price_same_hour_d7": x["p7"][:, hour],
             "price_hour_before_d1": p1[:, (hour - 1) % 24],
             "price_hour_after_d1": p1[:, (hour + 1) % 24],
             "price_last_hour_d1": p1[:, 23],
@@ -443,11 +468,11 @@ def per_hour_design(grid, days: pd.DatetimeIndex, hour: int, market: Market) -> 
             "price_min_d1": p1.min(axis=1),
             "exog_1": e1[:, hour],
             "exog_2": e2[:, hour],
-            "exog_1_d1": grid.rows("exog_1", days, 1)[:, hour],
-            "exog_2_d1": grid.rows("exog_2", days, 1)[:, hour],
+            "exog_1_d1": x["e1_d1"][:, hour],
+            "exog_2_d1": x["e2_d1"][:, hour],
             "exog_1_day_mean": e1.mean(axis=1),
             "exog_2_day_mean": e2.mean(axis=1),
-            "is_holiday": _holiday_flags(pd.DatetimeIndex(days), market),
+            "is_holiday": x["is_holiday"],
         }
     )
 
@@ -528,17 +553,18 @@ def forecast_day_per_hour(
     lower, upper = np.full(24, np.nan), np.full(24, np.nan)
     params: dict[int, object] = {}
     t0 = _time.perf_counter()
+    train_inputs, target_inputs = per_hour_inputs(grid, train_days, market), per_hour_inputs(grid, target, market)
+    prices_train = grid.rows("price_per_mwh", train_days)
     for hour in range(24):
-        train = per_hour_design(grid, train_days, hour, market)
-        y = grid.rows("price_per_mwh", train_days)[:, hour]
-        train["y"] = y
+        train = per_hour_design(grid, train_days, hour, market, train_inputs)
+        train["y"] = prices_train[:, hour]
         train = train.dropna()
         if len(train) < cfg.history_days // 2:
             raise ValueError(
                 f"{market.code} {delivery_date}: hour {hour} has {len(train)} complete training days of "
                 f"{cfg.history_days} (prices or exogenous forecasts missing in the window)"
             )
-        future = per_hour_design(grid, target, hour, market)
+        future = per_hour_design(grid, target, hour, market, target_inputs)
         if future.drop(columns="ds").isna().any(axis=None):
             missing = [c for c in PER_HOUR_FEATURES if future[c].isna().any()]
             raise ValueError(
@@ -581,15 +607,15 @@ def _fit_predict_hour(
     regressors = [c for c in PER_HOUR_FEATURES if c in train.columns]
 
     def scaled(frame: pd.DataFrame) -> pd.DataFrame:
-        out = pd.DataFrame({"ds": pd.DatetimeIndex(frame["ds"])})
+        columns = {"ds": pd.DatetimeIndex(frame["ds"])}
         for name in regressors:
             values = frame[name].to_numpy(dtype=float)
-            out[name] = transform.forward(values) if name.startswith(PRICE_FEATURE_PREFIX) else values
-        return out
+            columns[name] = transform.forward(values) if name.startswith(PRICE_FEATURE_PREFIX) else values
+        return pd.DataFrame(columns)
 
     df = scaled(train)
     df["y"] = transform.forward(train["y"].to_numpy())
-    model = Prophet(
+    model = lean_prophet(
         growth="linear",
         n_changepoints=cfg.n_changepoints,
         changepoint_prior_scale=cfg.changepoint_prior_scale,
@@ -604,19 +630,18 @@ def _fit_predict_hour(
     kwargs: dict = {"seed": cfg.seed, "require_converged": False}
     if init is not None:
         kwargs["init"] = dict(init)
-    stan_logger = _cmdstanpy_logger()
-    level = stan_logger.level
-    stan_logger.setLevel(logging.CRITICAL)
-    try:
+    with fast_stan(model, cfg.max_iter if init is not None else None):
         model.fit(df, **kwargs)
-    finally:
-        stan_logger.setLevel(level)
-    saved_state = np.random.get_state()
-    np.random.seed(cfg.seed)
-    try:
-        raw = model.predict(scaled(future))
-    finally:
-        np.random.set_state(saved_state)
+    future_scaled = scaled(future)
+    if cfg.uncertainty_samples > 0:
+        saved_state = np.random.get_state()
+        np.random.seed(cfg.seed)
+        try:
+            raw = model.predict(future_scaled)
+        finally:
+            np.random.set_state(saved_state)
+    else:  # the same yhat as Prophet's predict without its pandas overhead (tested against it)
+        raw = pd.DataFrame({"yhat": predict_additive(model, future_scaled)})
     low, high = float(df["y"].min()), float(df["y"].max())
     pad = TRANSFORMED_RANGE_PAD * (high - low)
 

@@ -701,6 +701,16 @@ def _merge_json(path: Path, document: dict[str, Any]) -> None:
     path.write_text(json.dumps(merged, indent=2) + "\n")
 
 
+def parse_challengers(text: str) -> list[str] | None:
+    """``all`` -> None (every challenger), ``none`` -> [], else the comma-separated names."""
+    text = text.strip().lower()
+    if text in ("", "all"):
+        return None
+    if text == "none":
+        return []
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     parser = argparse.ArgumentParser(prog="python -m griddesk.reporting.forecast_benchmark", description=__doc__)
@@ -711,9 +721,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--reuse-production", action="store_true", help="reuse stored production forecasts instead of recomputing"
     )
+    parser.add_argument(
+        "--challengers",
+        default="all",
+        help="comma-separated challengers to run (weekly_naive, lear_56, lear_84, lear_1092, lear_1456), 'all' "
+        "(default) or 'none'; ensembles whose members do not all run are left out",
+    )
     args = parser.parse_args(argv)
     codes = [get_market(c.strip()).code for c in args.markets.split(",") if c.strip()]
-    plan = default_plan(args.days, processes=args.processes, reuse_production=args.reuse_production)
+    plan = default_plan(
+        args.days,
+        processes=args.processes,
+        challengers=parse_challengers(args.challengers),
+        reuse_production=args.reuse_production,
+    )
     document = run_benchmark(codes, args.days, args.report_dir, plan=plan)
     print(json.dumps(document, indent=2))
     print(f"report: {args.report_dir / 'forecast_benchmark.md'}")
