@@ -115,6 +115,22 @@ def test_quick_backtest_runs_end_to_end_against_the_warehouse(loaded_warehouse, 
     assert "## NP" in (tmp_path / "forecast_benchmark.md").read_text()
     assert len(list(tmp_path.glob("*.png"))) == 3
 
+    # The bidding benchmark's champion source: each test day's decided champion, and on the warm-up days (no
+    # decision yet) the model the first decision took over from, so curve scenarios find forecasts there too.
+    from griddesk.bidding.backtest import stored_source
+    from griddesk.reporting.bidding_benchmark import stored_coverage
+
+    source = stored_source(loaded_warehouse, "NP", "champion")
+    assert stored_coverage(loaded_warehouse, "NP", run.all_days)
+    assert not stored_coverage(loaded_warehouse, "NP", [run.warmup_days[0] - timedelta(days=1), *run.all_days])
+    with db.connect(loaded_warehouse) as conn:
+        by_model = load_forecasts(conn, list(run.model_ids.values()), run.all_days[0], LAST_DAY)
+    for day in run.all_days:
+        decision = next((d for d in result.decisions if d.delivery_date == day), None)
+        name = decision.champion if decision else result.decisions[0].incumbent
+        expected = by_model[(by_model["model_id"] == run.model_ids[name]) & (by_model["delivery_date_local"] == day)]
+        np.testing.assert_array_equal(source.fn(day)["forecast_price_per_mwh"], expected["forecast_price_per_mwh"])
+
     # A second run computes nothing the warehouse holds (here the production model is reused too, for speed).
     plan = _plan()
     plan.reuse_production = True

@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from griddesk.bidding.backtest import (
+    CHAMPION_FORECASTS_SQL,
     CURVES,
     CURVES_FREE,
     FIXED,
@@ -141,11 +142,9 @@ def stored_coverage(url: str, market_code: str, days: Sequence[date]) -> bool:
 
     with contextlib.suppress(Exception), db.connect(url) as conn, conn.cursor() as cur:
         cur.execute(
-            """select count(distinct d.delivery_date_local) from raw.forecast_champion_decisions d
-               join raw.forecast_backtest_forecasts f
-                 on f.model_id = d.champion_model_id and f.delivery_date_local = d.delivery_date_local
-               where d.market_code = %s and d.delivery_date_local = any(%s)""",
-            (market_code, list(days)),
+            f"""select count(distinct delivery_date_local) from ({CHAMPION_FORECASTS_SQL}) c
+                where delivery_date_local = any(%s)""",
+            (market_code, market_code, list(days)),
         )
         return cur.fetchone()[0] == len(days)
     return False

@@ -727,13 +727,23 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated challengers to run (weekly_naive, lear_56, lear_84, lear_1092, lear_1456), 'all' "
         "(default) or 'none'; ensembles whose members do not all run are left out",
     )
+    parser.add_argument(
+        "--warmup-days",
+        type=int,
+        default=28,
+        help="days before the test period also forecast, not scored (default 28; the bidding benchmark's curve "
+        "scenarios read 56)",
+    )
     args = parser.parse_args(argv)
     codes = [get_market(c.strip()).code for c in args.markets.split(",") if c.strip()]
+    if args.warmup_days < 1:
+        parser.error("--warmup-days must be at least 1 (the first test days' intervals and champion read them)")
     plan = default_plan(
         args.days,
         processes=args.processes,
         challengers=parse_challengers(args.challengers),
         reuse_production=args.reuse_production,
+        warmup_days=args.warmup_days,
     )
     document = run_benchmark(codes, args.days, args.report_dir, plan=plan)
     print(json.dumps(document, indent=2))
