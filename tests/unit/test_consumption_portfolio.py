@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from griddesk.bidding.battery import BatteryConfig
 from griddesk.bidding.portfolio import (
@@ -86,3 +88,68 @@ def test_bad_inputs_are_named_and_an_unreachable_end_target_is_infeasible():
         optimise_portfolio(prices, -load, BatteryConfig())
     with pytest.raises(PortfolioInfeasible, match="end target"):
         optimise_portfolio(prices.iloc[:1], load.iloc[:1], BatteryConfig(initial_soc_pct=10, end_soc_pct=90))
+
+
+# ------------------------------------------------------------------------------------------- whole volume ticks
+
+
+def _quarter_hour_day(n: int, seed: int) -> tuple[pd.Series, pd.Series]:
+    """``n`` 15-minute MTUs (92 / 96 / 100 on a 23 / 24 / 25-hour day), consumption in MWh per MTU."""
+    prices, load = _day(n // 4, seed)
+    idx = pd.date_range("2018-03-25 00:00", periods=n, freq="15min", tz="UTC")
+    return (pd.Series(np.repeat(prices.to_numpy(), 4), index=idx),
+            pd.Series(np.repeat(load.to_numpy(), 4) / 4, index=idx))  # fmt: skip
+
+
+def _assert_whole_ticks(bid: pd.DataFrame, tick_mwh: float) -> None:
+    for column, ticks in (("buy_mwh", "buy_ticks"), ("sell_mwh", "sell_ticks"), ("position_mwh", "position_ticks")):
+        assert np.allclose(bid[column], bid[ticks] * tick_mwh, atol=1e-9), column
+        assert (bid[ticks] == bid[ticks].astype(int)).all(), ticks
+
+
+@pytest.mark.parametrize("n", [92, 96, 100])
+def test_quarter_hour_joint_bid_buys_whole_ticks_and_covers_consumption(n):
+    battery = BatteryConfig()
+    prices, load = _quarter_hour_day(n, seed=n)
+    bid = optimise_portfolio(prices, load, battery, mtu_minutes=15)
+    _assert_whole_ticks(bid, 0.1 * 0.25)
+    assert check_portfolio_bid(bid, battery, mtu_minutes=15) == []
+    assert (bid["buy_mwh"] + bid["discharge_to_load_mwh"] >= load - 1e-6).all()
+    assert (bid["excess_mwh"] < 0.025).all()
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    hours=st.sampled_from([23, 24, 25]),
+    seed=st.integers(0, 10_000),
+    load_scale=st.floats(0.0, 6.0),
+    initial_soc_pct=st.floats(10.0, 90.0),
+)
+def test_any_day_is_bought_in_whole_ticks_within_the_battery_limits(hours, seed, load_scale, initial_soc_pct):
+    battery = BatteryConfig(initial_soc_pct=initial_soc_pct)
+    prices, load = _day(hours, seed)
+    load = load * load_scale / 3.0
+    bid = optimise_portfolio(prices, load, battery)
+    _assert_whole_ticks(bid, 0.1)
+    assert check_portfolio_bid(bid, battery) == []
+    assert (bid["buy_mwh"] + bid["discharge_to_load_mwh"] >= load - 1e-6).all()
+    assert (bid["sell_mwh"] <= battery.power_mw + 1e-9).all()
+    # rounding up to a tick leaves less than one tick bought and not used
+    assert (bid["excess_mwh"] < 0.1).all()
+
+
+def test_the_checker_catches_an_off_tick_purchase_and_a_whole_tick_bought_for_nothing():
+    prices, load = _day(24, 3)
+    bid = optimise_portfolio(prices, load, BatteryConfig())
+    bad = bid.copy()
+    bad.iloc[5, bad.columns.get_loc("buy_mwh")] += 0.04
+    assert any("MTU 5: buy" in p and "whole number" in p for p in check_portfolio_bid(bad, BatteryConfig()))
+    bad = bid.copy()
+    bad.iloc[7, bad.columns.get_loc("buy_mwh")] += 0.2
+    assert any("MTU 7" in p and "neither consumed nor stored" in p for p in check_portfolio_bid(bad, BatteryConfig()))
+
+
+def test_a_tick_larger_than_the_battery_power_is_refused_by_name():
+    prices, load = _day(24, 4)
+    with pytest.raises(ValueError, match="volume_tick_mw"):
+        optimise_portfolio(prices, load, BatteryConfig(power_mw=0.5), volume_tick_mw=1.0)
