@@ -13,6 +13,7 @@ from griddesk.bidding.alerts import bidding_alert_key, render_bidding_alert
 from griddesk.bidding.compliance import CHECKS, ComplianceLimits, check_order_set, passed, rejection_reasons
 from griddesk.bidding.controls import BiddingSettings
 from griddesk.bidding.curves import build_bid_curves, curve_frame, schedule_as_curves
+from griddesk.bidding.portfolio import joint_order_steps, optimise_portfolio
 from griddesk.bidding.rules import market_rules
 
 DAY = date(2017, 3, 1)
@@ -120,3 +121,55 @@ def test_approval_answer_of_the_hitl_step():
     assert approval_from_answer({"chosen_options": ["Approve"], "responded_by_user": "bob"}) == (True, "bob")
     # timed out: the default (Reject) applies and nobody answered, which records the rejection as expired
     assert approval_from_answer({"chosen_options": ["Reject"], "responded_by_user": None}) == (False, None)
+
+
+# ---------------------------------------------------------------- joint order sets of the portfolio and the battery
+
+
+@pytest.fixture(scope="module")
+def joint_bid() -> pd.DataFrame:
+    """A 24-hour joint bid buying a portfolio of 2-4 MW with the battery (prices high in the evening)."""
+    idx = pd.date_range("2017-03-01", periods=24, freq="h", tz="UTC")
+    prices = pd.Series(np.round(40 + 20 * np.sin(np.arange(24) / 24 * 4 * np.pi), 2), index=idx)
+    load = pd.Series(3.0 + np.cos(np.arange(24) / 24 * 2 * np.pi) + 0.037, index=idx)  # off the tick grid
+    return optimise_portfolio(prices, load, BatteryConfig(), volume_tick_mw=RULES.volume_tick_mw)
+
+
+def test_a_compliant_joint_order_set_buying_several_mw_passes_every_check(joint_bid):
+    steps = joint_order_steps(joint_bid, RULES, max_order_volume_mw=1.0)
+    assert steps["volume_mw"].max() <= 1.0 and steps.groupby("mtu_index")["volume_mw"].sum().max() > 3.0
+    results = check_order_set(steps, BatteryConfig(), RULES, 24, BEFORE_GATE,
+                              consumption_mw=joint_bid["consumption_mwh"].to_numpy())  # fmt: skip
+    assert passed(results), _failed(results)
+    # the same purchase without the consumption is a battery over-position, and the battery could not store it
+    alone = _failed(check_order_set(steps, BatteryConfig(), RULES, 24, BEFORE_GATE))
+    assert "position_limit" in alone and "soc_feasibility" in alone
+
+
+def test_a_joint_set_buying_beyond_the_consumption_and_the_battery_is_rejected(joint_bid):
+    steps = joint_order_steps(joint_bid, RULES, max_order_volume_mw=1.0)
+    extra = curve_frame([(5, "buy", 10, RULES.max_price_ticks, True, 1.0)] * 2, RULES)  # 2 MW more in MTU 5
+    bad = pd.concat([steps, extra], ignore_index=True)
+    failed = _failed(check_order_set(bad, BatteryConfig(), RULES, 24, BEFORE_GATE,
+                                     consumption_mw=joint_bid["consumption_mwh"].to_numpy()))  # fmt: skip
+    assert (
+        "MTU 5: buy steps add up to" in failed["position_limit"] and "forecast consumption" in failed["position_limit"]
+    )
+    assert "MTU 5" in failed["soc_feasibility"] and "more than the battery can store" in failed["soc_feasibility"]
+
+
+def test_a_joint_set_that_leaves_the_battery_to_serve_too_much_is_rejected(joint_bid):
+    steps = joint_order_steps(joint_bid, RULES, max_order_volume_mw=1.0)
+    bought = steps[steps["side"] == "buy"]
+    short = steps.drop(bought.index[bought["mtu_index"].isin([2, 3, 4])])  # the battery would serve 3 h of load
+    failed = _failed(check_order_set(short, BatteryConfig(), RULES, 24, BEFORE_GATE,
+                                     consumption_mw=joint_bid["consumption_mwh"].to_numpy()))  # fmt: skip
+    assert (
+        set(failed) == {"soc_feasibility"} and "MTU 2: the battery would have to deliver" in failed["soc_feasibility"]
+    )
+
+
+def test_the_consumption_of_a_joint_check_must_cover_the_day(joint_bid):
+    steps = joint_order_steps(joint_bid, RULES, max_order_volume_mw=1.0)
+    with pytest.raises(ValueError, match="consumption_mw must have 24"):
+        check_order_set(steps, BatteryConfig(), RULES, 24, BEFORE_GATE, consumption_mw=[1.0] * 23)

@@ -33,7 +33,7 @@ import pandas as pd
 import pulp
 
 from griddesk.bidding.battery import BatteryConfig
-from griddesk.bidding.rules import VOLUME_TICK_MW
+from griddesk.bidding.rules import VOLUME_TICK_MW, MarketRules
 
 SELL, CONSUME, STORE, BUY = "sell", "consume", "store", "buy"
 DECISIONS = (SELL, CONSUME, STORE, BUY)
@@ -212,3 +212,95 @@ def check_portfolio_bid(
     if abs(soc - battery.end_soc_target_mwh) > battery.end_soc_tolerance_mwh + 1e-5:
         problems.append(f"end state of charge {soc:.4f} MWh misses the target {battery.end_soc_target_mwh:.4f}")
     return problems
+
+
+def check_joint_steps_feasible(
+    steps: pd.DataFrame,
+    battery: BatteryConfig,
+    consumption_mw: np.ndarray,
+    rules: MarketRules,
+    end_soc_fixed: bool = True,
+) -> list[str]:
+    """Whether the battery can deliver a joint order set's net position and the forecast consumption; one
+    plain-words string per violation, independent of :func:`optimise_portfolio`.
+
+    Per MTU, the grid delivers ``bought - sold`` and the portfolio consumes ``L``, so the battery's net output
+    (discharge - charge) is ``L - (bought - sold) + excess`` with the excess in ``[0, one tick)`` (a purchase
+    rounded up). The SoC reachable by some such use of the battery is carried as an interval through the day:
+    a violation when it leaves the SoC window, when the battery would have to exceed its power (a shortfall it
+    cannot serve, or a purchase beyond the consumption it cannot store), or misses the end band (``end_soc_fixed``).
+    Joint sets are fixed schedules: every step must be a price-taker (it clears whatever the price).
+
+    Args:
+        steps: The order set's steps (``griddesk.bidding.curves.CURVE_COLUMNS``), MW.
+        battery: The battery, with the SoC the day starts at.
+        consumption_mw: The portfolio's forecast consumption per MTU, MW (one value per MTU of the day).
+        rules: Market rules of the day (MTU length, volume tick).
+    """
+    b = battery
+    n = len(consumption_mw)
+    h = rules.mtu_minutes / 60.0
+    q, e_max, tol = rules.volume_tick_mw * h, b.power_mw * h, 1e-6
+    violations: list[str] = []
+    if len(steps) and not steps["is_price_taker"].astype(bool).all():
+        violations.append("a joint order set must be a fixed schedule: every step a price-taker")
+    if len(steps) and ((steps["mtu_index"] < 0) | (steps["mtu_index"] >= n)).any():
+        return [*violations, f"a step lies outside MTUs 0..{n - 1}"]
+    signed = np.where(steps["side"] == "buy", 1.0, -1.0) * steps["volume_mw"].to_numpy(float) if len(steps) else []
+    grid_mwh = np.zeros(n)
+    np.add.at(grid_mwh, steps["mtu_index"].to_numpy(int) if len(steps) else [], np.asarray(signed) * h)
+    load_mwh = np.asarray(consumption_mw, float) * h
+
+    def soc_change(output_mwh: float) -> float:
+        return -output_mwh / b.discharge_efficiency if output_mwh >= 0 else -output_mwh * b.charge_efficiency
+
+    lo = hi = b.initial_soc_mwh
+    for t in range(n):
+        least = load_mwh[t] - grid_mwh[t]  # battery output with nothing of the purchase left over
+        if least > e_max + tol:
+            violations.append(f"MTU {t}: the battery would have to deliver {least:.4f} MWh, above its {e_max:g} MWh")
+            continue
+        if least + q <= -e_max + tol:
+            violations.append(
+                f"MTU {t}: {-least:.4f} MWh bought beyond the forecast consumption, more than the battery can store "
+                f"({e_max:g} MWh) plus one tick"
+            )
+            continue
+        lo = max(lo + soc_change(min(least + q, e_max)), b.soc_min_mwh)
+        hi = min(hi + soc_change(max(least, -e_max)), b.soc_max_mwh)
+        if lo > hi + tol:
+            violations.append(f"MTU {t}: no use of the battery keeps its SoC within [{b.soc_min_mwh:.4f}, "
+                              f"{b.soc_max_mwh:.4f}] MWh")  # fmt: skip
+            return violations
+    if end_soc_fixed:
+        end_low = b.end_soc_target_mwh - b.end_soc_tolerance_mwh
+        end_high = b.end_soc_target_mwh + b.end_soc_tolerance_mwh
+        if lo > end_high + 1e-5 or hi < end_low - 1e-5:
+            violations.append(f"end SoC reachable in [{lo:.4f}, {hi:.4f}] MWh only, outside its band "
+                              f"[{end_low:.4f}, {end_high:.4f}] MWh")  # fmt: skip
+    return violations
+
+
+def joint_order_steps(bid: pd.DataFrame, rules: MarketRules, max_order_volume_mw: float) -> pd.DataFrame:
+    """The joint bid's net position per MTU as price-taker steps (``griddesk.bidding.curves.CURVE_COLUMNS``).
+
+    A net purchase (``position_ticks`` > 0) is bought at the day's maximum price, a net sale sold at the minimum,
+    so the position clears whatever the price. A position above ``max_order_volume_mw`` is split into orders of at
+    most that volume (the per-order limit of compliance; the position limit counts their sum).
+
+    Raises:
+        ValueError: ``max_order_volume_mw`` is below one volume tick.
+    """
+    from griddesk.bidding.curves import curve_frame
+
+    per_order = int(np.floor(max_order_volume_mw / rules.volume_tick_mw + 1e-9))
+    if per_order < 1:
+        raise ValueError(f"max_order_volume_mw {max_order_volume_mw} is below one volume tick {rules.volume_tick_mw}")
+    rows = []
+    for t, ticks in enumerate(bid["position_ticks"].to_numpy(int)):
+        side, price = ("buy", rules.max_price_ticks) if ticks > 0 else ("sell", rules.min_price_ticks)
+        left = abs(int(ticks))
+        while left > 0:
+            rows.append((t, side, min(left, per_order), price, True, 1.0))
+            left -= min(left, per_order)
+    return curve_frame(rows, rules)
