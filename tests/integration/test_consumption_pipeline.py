@@ -4,6 +4,7 @@ the portfolio's joint bid, and the dbt marts (accuracy checked against values co
 
 from __future__ import annotations
 
+import pickle
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
@@ -15,6 +16,7 @@ import pytest
 from griddesk.bidding.battery import BatteryConfig
 from griddesk.consumption import store, tasks
 from griddesk.consumption.marts import dbt_build_consumption
+from griddesk.consumption.models import MODEL_CODE_VERSION
 from griddesk.consumption.settings import ConsumptionSettings
 from griddesk.markets import get_market
 from griddesk.pipeline import feed_tasks
@@ -57,9 +59,9 @@ def test_meters_are_trained_and_forecast_from_what_was_published_by_the_cut_off(
     assert pipeline["fetched"]["weather_issued_at_utc"] is not None
     for m in METERS:
         assert pipeline["trained"][m]["status"] == "trained", pipeline["trained"][m]
-        assert set(pipeline["trained"][m]["refitted_models"]) == {"prophet", "gbm", "weekly_naive"}
+        assert set(pipeline["trained"][m]["refitted_models"]) == {"prophet", "gbm", "gbm_median", "weekly_naive"}
     f = query(url, "select * from raw.consumption_forecasts where delivery_date_local = %s", D)
-    assert len(f) == len(METERS) * 4 * 24  # prophet, gbm, weekly naive, ensemble; 24 hours (no DST on D)
+    assert len(f) == len(METERS) * 5 * 24  # prophet, gbm, gbm_median, weekly naive, ensemble; 24 hours (no DST on D)
     assert (f.groupby(["meter_id", "interval_start_utc"])["is_champion"].sum() == 1).all()
     assert (pd.to_datetime(f["weather_issued_at_utc"]) <= pd.Timestamp(cutoff)).all()
     assert (pd.to_datetime(f["cutoff_utc"]) == pd.Timestamp(cutoff)).all()
@@ -88,7 +90,21 @@ def test_next_day_reuses_the_weekly_fit_and_predicts(pipeline):
     tasks.fetch_at_cutoff(nxt, SETTINGS, url, simulator_url=sim)
     out = tasks.train_and_forecast_meter("b1", nxt, SETTINGS, url)
     assert out["status"] == "trained" and out["refitted_models"] == []
-    assert len(query(url, "select 1 from raw.consumption_forecasts where delivery_date_local = %s", nxt)) == 4 * 24
+    assert len(query(url, "select 1 from raw.consumption_forecasts where delivery_date_local = %s", nxt)) == 5 * 24
+
+
+def test_a_fit_stored_by_older_model_code_is_refit_not_reused(pipeline):
+    url, nxt = pipeline["url"], D + timedelta(days=1)
+    with psycopg2.connect(url) as conn:
+        old = pickle.loads(store.load_fit(conn, "b1", "gbm")[2])
+        del old.code_version  # as pickled before MODEL_CODE_VERSION was recorded on a fit
+        with conn.cursor() as cur:
+            cur.execute("update raw.consumption_model_fits set payload = %s where meter_id = 'b1' and model_name = 'gbm'",
+                        (pickle.dumps(old),))  # fmt: skip
+    out = tasks.train_and_forecast_meter("b1", nxt, SETTINGS, url)
+    assert out["status"] == "trained" and out["refitted_models"] == ["gbm"]
+    with psycopg2.connect(url) as conn:
+        assert pickle.loads(store.load_fit(conn, "b1", "gbm")[2]).code_version == MODEL_CODE_VERSION
 
 
 def test_portfolio_bid_and_marts(pipeline):
@@ -123,7 +139,7 @@ def test_portfolio_bid_and_marts(pipeline):
     )
     dbt_build_consumption(url)
     acc = query(url, "select * from marts.fct_consumption_forecast_accuracy where delivery_date_local = %s", D)
-    assert len(acc) == len(METERS) * 4
+    assert len(acc) == len(METERS) * 5  # prophet, gbm, gbm_median, weekly naive, ensemble
     raw = query(url, """select f.meter_id, f.model_name, f.forecast_kwh, r.energy_kwh
                         from raw.consumption_forecasts f join raw.meter_readings r
                           on r.meter_id = f.meter_id and r.interval_start_utc = f.interval_start_utc

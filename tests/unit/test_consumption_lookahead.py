@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from griddesk.consumption.backtest import BacktestConfig, backtest_meter, day_inputs
-from griddesk.consumption.models import GBM, PROPHET, WEEKLY_NAIVE
+from griddesk.consumption.models import MODEL_NAMES, PROPHET
 from griddesk.markets import get_market
 from griddesk.simulator.feeds.data import synthetic_buildings, synthetic_weather
 from griddesk.simulator.feeds.meters import published_until_utc
@@ -37,7 +37,7 @@ def _poisoned(readings: pd.Series, temperature: pd.Series):
 
 
 def _config(**kw) -> BacktestConfig:
-    return BacktestConfig(days=[DAY], warmup_days=0, models=(PROPHET, GBM, WEEKLY_NAIVE), uncertainty_samples=0, **kw)
+    return BacktestConfig(days=[DAY], warmup_days=0, models=MODEL_NAMES, uncertainty_samples=0, **kw)
 
 
 def test_the_cut_off_is_gate_closure_and_readings_lag_two_days():
@@ -54,7 +54,7 @@ def test_forecast_is_unchanged_when_everything_after_the_cut_off_is_poisoned(inp
     poisoned_run = backtest_meter("b21", r, t, _config())
     a = clean_run.forecasts.sort_values(["model_name", "interval_start_utc"])
     b = poisoned_run.forecasts.sort_values(["model_name", "interval_start_utc"])
-    assert len(a) == 24 * 4  # prophet, gbm, weekly naive, ensemble
+    assert len(a) == 24 * 5  # prophet, gbm, gbm_median, weekly naive, ensemble
     np.testing.assert_array_equal(a["forecast_kwh"].to_numpy(), b["forecast_kwh"].to_numpy())
     # the temperature regressor is the forecast issued at the cut-off, equal in both runs
     ia = day_inputs(readings, temperature, DAY, "NP", 60)

@@ -33,6 +33,9 @@ from griddesk.consumption.models import (
     ENSEMBLE,
     ENSEMBLE_MEMBERS,
     GBM,
+    GBM_MEDIAN,
+    INITIAL_CHAMPION,
+    MODEL_NAMES,
     PROPHET,
     WEEKLY_NAIVE,
     GradientBoostingModel,
@@ -55,8 +58,8 @@ class BacktestConfig:
     days: list[date]
     market: str = "NP"
     warmup_days: int = 28
-    models: tuple[str, ...] = (PROPHET, GBM, WEEKLY_NAIVE)
-    initial_champion: str = PROPHET
+    models: tuple[str, ...] = MODEL_NAMES
+    initial_champion: str = INITIAL_CHAMPION
     refit_every_days: int = 7
     training_window_days: int = 364
     min_clean_days: int = 56
@@ -69,6 +72,12 @@ class BacktestConfig:
     #: ``mean`` (equal weights) or ``inverse_mae`` (weights ~ 1 / rolling MAE of the members, known at the cut-off)
     ensemble_method: str = "mean"
     champion: ChampionPolicy = field(default_factory=lambda: ChampionPolicy(window_days=28, margin_pct=5.0, min_days=7))
+
+    def __post_init__(self) -> None:
+        ensemble_runs = self.ensemble and set(ENSEMBLE_MEMBERS) <= set(self.models)
+        if self.initial_champion not in self.models and not (self.initial_champion == ENSEMBLE and ensemble_runs):
+            raise ValueError(f"initial champion {self.initial_champion!r} is not among the models run "
+                             f"({', '.join(self.models)}{', ensemble' if ensemble_runs else ''})")  # fmt: skip
 
 
 @dataclass
@@ -136,11 +145,11 @@ def _training_frame(clean: pd.Series, temp_obs: pd.Series, window_days: int, kno
 def _make(name: str, cfg: BacktestConfig):
     if name == PROPHET:
         return ProphetModel(cfg.interval_width, cfg.uncertainty_samples)
-    if name == GBM:
-        return GradientBoostingModel()
+    if name in (GBM, GBM_MEDIAN):
+        return GradientBoostingModel(name)
     if name == WEEKLY_NAIVE:
         return WeeklyNaiveModel()
-    raise ValueError(f"unknown consumption model {name!r}; known: {PROPHET}, {GBM}, {WEEKLY_NAIVE}")
+    raise ValueError(f"unknown consumption model {name!r}; known: {', '.join(MODEL_NAMES)}")
 
 
 def forecast_day(models: dict, inputs: DayInputs, clean: pd.Series) -> dict[str, pd.DataFrame]:
@@ -182,7 +191,7 @@ def backtest_meter(meter_id: str, readings: pd.Series, temperature: pd.Series, c
             for name in cfg.models:
                 m = models.get(name) or _make(name, cfg)
                 started = time.perf_counter()
-                m.fit_history(train, clean) if name == GBM else m.fit(train)
+                m.fit_history(train, clean) if hasattr(m, "fit_history") else m.fit(train)
                 fit_s[name] += time.perf_counter() - started
                 n_fits[name] += 1
                 models[name] = m

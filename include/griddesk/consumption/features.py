@@ -17,6 +17,9 @@ import pandas as pd
 from griddesk.consumption.quality import LONDON
 
 HOLIDAY_COUNTRY, HOLIDAY_SUBDIV = "GB", "ENG"
+#: The level of a target day: the mean of the local days this many days back (the newest known at the cut-off is
+#: two days old), when at least WEEK_LEVEL_MIN_DAYS of them have a clean reading.
+WEEK_LEVEL_DAYS, WEEK_LEVEL_MIN_DAYS = tuple(range(2, 9)), 4
 
 
 @lru_cache(maxsize=8)
@@ -83,7 +86,9 @@ def lag_features(clean: pd.Series, target: pd.DatetimeIndex, known_until: pd.Tim
 
     ``known_until`` (exclusive): readings at or after it are not known at the cut-off and are never used (for
     training rows the history itself ends there). Lags: the same local hour 2, 7 and 14 days back, and the
-    means of the local days 2 and 7 days back (the level).
+    means of the local days 2 and 7 days back, ``week_mean`` (the level: the mean of the last seven known local
+    days, 2..8 back, when at least four of them are known; one odd day, e.g. a bank holiday a week ago, moves it
+    by a seventh) and whether the days 2 and 7 back were off-days.
     """
     if known_until is not None:
         clean = clean[clean.index < known_until]
@@ -96,4 +101,16 @@ def lag_features(clean: pd.Series, target: pd.DatetimeIndex, known_until: pd.Tim
     target_days = target.tz_convert(LONDON).tz_localize(None).normalize()
     for days in (2, 7):
         out[f"day_mean_{days}d"] = daily.reindex(target_days - pd.Timedelta(days=days)).to_numpy(float)
+    week = pd.DataFrame({k: daily.reindex(target_days - pd.Timedelta(days=k)).to_numpy(float) for k in WEEK_LEVEL_DAYS})
+    out["week_mean"] = week.mean(axis=1).where(week.notna().sum(axis=1) >= WEEK_LEVEL_MIN_DAYS).to_numpy(float)
+    for days in (2, 7):
+        out[f"offday_{days}d"] = offday(target_days - pd.Timedelta(days=days)).astype(float)
     return pd.DataFrame(out, index=target)
+
+
+def offday(local_days: pd.DatetimeIndex) -> np.ndarray:
+    """Weekend or holiday (England's bank holidays and the Christmas closure), per naive local date."""
+    if not len(local_days):
+        return np.zeros(0, dtype=bool)
+    hol = pd.DatetimeIndex(list(uk_holidays(int(local_days.year.min()) - 1, int(local_days.year.max()) + 1)))
+    return np.asarray(local_days.isin(hol) | (local_days.dayofweek >= 5), dtype=bool)

@@ -29,7 +29,7 @@ class ConsumptionSettings(BaseSettings):
     champion_margin_pct: float = Field(5.0, ge=0.0, lt=100.0, description="Margin a challenger must beat.")
     champion_min_days: int = Field(7, ge=1, description="Scored days needed before a challenger may take over.")
     ensemble_method: Literal["mean", "inverse_mae"] = Field(
-        "mean", description="How the ensemble combines prophet and gbm: equal weights or ~ 1 / rolling MAE."
+        "mean", description="How the ensemble combines gbm and gbm_median: equal weights or ~ 1 / rolling MAE."
     )
     max_missing_hours_clean: int = Field(
         24, ge=0, description="A meter with more missing (zero) hours than this in its history is not 'clean'."

@@ -27,6 +27,8 @@ from griddesk.consumption.models import (
     ENSEMBLE,
     ENSEMBLE_MEMBERS,
     GBM,
+    GBM_MEDIAN,
+    INITIAL_CHAMPION,
     MODEL_CODE_VERSION,
     MODEL_NAMES,
     PROPHET,
@@ -68,7 +70,7 @@ def registry_key(meter_id: str) -> str:
 
 def _new_model(name: str, s: ConsumptionSettings):
     return {PROPHET: lambda: ProphetModel(s.interval_width, s.uncertainty_samples), GBM: GradientBoostingModel,
-            "weekly_naive": WeeklyNaiveModel}[name]()  # fmt: skip
+            GBM_MEDIAN: lambda: GradientBoostingModel(GBM_MEDIAN), "weekly_naive": WeeklyNaiveModel}[name]()  # fmt: skip
 
 
 def _spec(model, s: ConsumptionSettings) -> ConsumptionModelSpec:
@@ -162,11 +164,16 @@ def _train_and_forecast(conn, meter_id, day, s, market, cutoff, outcome) -> dict
     for name in MODEL_NAMES:
         stored = store.load_fit(conn, meter_id, name)
         model = pickle.loads(stored[2]) if stored else _new_model(name, s)
-        if stored is None or (day - stored[0]).days >= s.refit_every_days or (day - stored[0]).days < 0:
+        # A fit stored by older model code (other features) is refit, not used with today's features.
+        stale = stored is not None and getattr(model, "code_version", None) != MODEL_CODE_VERSION
+        if stale:
+            model = _new_model(name, s)
+        if stored is None or stale or (day - stored[0]).days >= s.refit_every_days or (day - stored[0]).days < 0:
             from griddesk.consumption.backtest import _training_frame
 
             train = _training_frame(clean, temperature, s.training_window_days, known_until)
-            model.fit_history(train, clean) if name == GBM else model.fit(train)
+            model.fit_history(train, clean) if hasattr(model, "fit_history") else model.fit(train)
+            model.code_version = MODEL_CODE_VERSION
             ids[name] = register_model(conn, key, _spec(model, s))
             store.save_fit(conn, meter_id, name, ids[name], day, known_until, len(train), pickle.dumps(model))
             refitted.append(name)
@@ -183,7 +190,7 @@ def _train_and_forecast(conn, meter_id, day, s, market, cutoff, outcome) -> dict
     past = store.past_forecasts(
         conn, market.code, meter_id, day - timedelta(days=policy.window_days), day - timedelta(days=1)
     )
-    incumbent = _previous_champion(conn, market.code, meter_id, day) or PROPHET
+    incumbent = _previous_champion(conn, market.code, meter_id, day) or INITIAL_CHAMPION
     if past.empty:
         maes, n_days = dict.fromkeys(CANDIDATES, float("nan")), 0
         wide = None

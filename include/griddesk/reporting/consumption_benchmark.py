@@ -243,8 +243,8 @@ def markdown(out: dict, extra: dict, days: list[date], args, plots: list[str], o
         "MAPE skips zero actuals (none remain after flagged hours are excluded unless stated).",
         "",
         "| meter | clean | champion (last day) | days as champion | hours | MAE | naive MAE | ratio | prophet MAE | "
-        "gbm MAE | ensemble MAE | RMSE | MAPE % | R² | quality |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "gbm MAE | gbm_median MAE | ensemble MAE | RMSE | MAPE % | R² | quality |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for m, e in out["meters"].items():
         info = extra["meters"][m]
@@ -254,13 +254,13 @@ def markdown(out: dict, extra: dict, days: list[date], args, plots: list[str], o
         lines.append(
             f"| {m} | {'yes' if e['clean'] else 'no'} | {e['model']} | {info.get('champion_days', {})} | {e['n_hours']} | "
             f"{_fmt(e['mae_kwh'])} | {_fmt(e['weekly_naive_mae_kwh'])} | {_fmt(r, 3)} | {_fmt(by.get('prophet'))} | "
-            f"{_fmt(by.get('gbm'))} | {_fmt(by.get('ensemble'))} | {_fmt(e['rmse_kwh'])} | {_fmt(e['mape_pct'])} | {_fmt(e['r2'], 3)} | {qtext} |"
+            f"{_fmt(by.get('gbm'))} | {_fmt(by.get('gbm_median'))} | {_fmt(by.get('ensemble'))} | {_fmt(e['rmse_kwh'])} | {_fmt(e['mape_pct'])} | {_fmt(e['r2'], 3)} | {qtext} |"
         )
     if extra["failures"]:
         lines += ["", "## Failed meters", ""] + [f"- {m}: {err}" for m, err in extra["failures"].items()]
     lines += ["", "## Time per model (summed over meters, worker CPU under the shared load)", "",
               "| model | fits | fit s | predict s |", "|---|---|---|---|"]  # fmt: skip
-    for model in ("prophet", "gbm", "weekly_naive"):
+    for model in ("prophet", "gbm", "gbm_median", "weekly_naive"):
         fits = sum(i.get("n_fits", {}).get(model, 0) for i in extra["meters"].values())
         fs = sum(i.get("fit_seconds", {}).get(model, 0.0) for i in extra["meters"].values())
         ps = sum(i.get("predict_seconds", {}).get(model, 0.0) for i in extra["meters"].values())
@@ -288,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup-days", type=int, default=None,
                         help="unscored days before the first, feeding the champion rule (default: its window)")
     parser.add_argument("--ensemble-method", choices=("mean", "inverse_mae"), default=None,
-                        help="how prophet and gbm are combined (default: GRIDDESK_CONSUMPTION_ENSEMBLE_METHOD)")
+                        help="how gbm and gbm_median are combined (default: GRIDDESK_CONSUMPTION_ENSEMBLE_METHOD)")
     parser.add_argument("--out", type=Path, default=REPORT_DIR, help="report folder (default: reports/)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
