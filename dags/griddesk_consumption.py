@@ -1,9 +1,10 @@
 """
-### GridDesk consumption forecasting per meter and the portfolio's buy bid (one run per delivery day D, triggered with `delivery_date`)
+### GridDesk consumption forecasting per meter (one run per delivery day D, triggered with `delivery_date`)
 
 For delivery day **D** (param `delivery_date`), as of the paired market's cut-off (gate closure on D-1;
-`GRIDDESK_CONSUMPTION_MARKET`, NP by default). It has no schedule: trigger it once the morning DAG has forecast D's
-price in that market (the portfolio bid needs it), e.g. `airflow dags trigger griddesk_consumption -c
+`GRIDDESK_CONSUMPTION_MARKET`, NP by default). It has no schedule of its own: `griddesk_morning` triggers it for
+its D (task `consumption_forecast`) and waits for it before bidding, because the paired market's bid buys the
+sum of these forecasts jointly with the battery. By hand: `airflow dags trigger griddesk_consumption -c
 '{"delivery_date": "2018-12-24"}'`.
 
 1. **fetch_at_cutoff**: the newest weather forecast (covering all of D) and the meter readings published by the
@@ -14,14 +15,16 @@ price in that market (the portfolio bid needs it), e.g. `airflow dags trigger gr
    refit every `GRIDDESK_CONSUMPTION_REFIT_EVERY_DAYS`, predict daily; the champion per meter by rolling MAE.
    A meter with too little clean data is recorded as *skipped* with the reason; a failing meter fails only its
    own task (recorded as *failed*), the others go on;
-3. **portfolio_bid** (runs whatever the meters did): the sum of the champion forecasts, bought in the market
-   jointly with the battery (sell / store / consume per MTU), needs D's price forecast (the morning DAG);
-4. **dbt_build_consumption**: `fct_consumption_forecasts`, `fct_consumption_forecast_accuracy`,
-   `fct_portfolio_consumption_forecast`, `fct_portfolio_bids`.
+3. **dbt_build_consumption** (runs whatever the meters did): `fct_consumption_forecasts`,
+   `fct_consumption_forecast_accuracy`, `fct_portfolio_consumption_forecast`, `fct_portfolio_bids`.
+
+This DAG makes no bid: the morning `bid` task of the paired market reads the champion forecasts it stored, sums
+them and optimises the joint position of the portfolio and the battery (one order set, recorded in
+`raw.portfolio_bids`).
 
 A critical data-quality failure of a feed-day D reads (the meter readings of D-7..D-1, the weather forecast read
 at the cut-off; see docs/alerts.md) blocks D: every meter's training run is recorded as *skipped* with the blocked
-feed-days as the reason, and the portfolio bid stores nothing (status *blocked*).
+feed-days as the reason; the morning bid then finds no forecast, bids the battery alone and alerts.
 
 See docs/consumption.md.
 """
@@ -73,21 +76,14 @@ def griddesk_consumption():
 
         return train_and_forecast_meter(meter_id, _day(), run_id=get_current_context()["run_id"])
 
-    @task(trigger_rule="all_done", outlets=[assets.CONSUMPTION_RAW])
-    def portfolio_bid(trained: list[dict]) -> dict:
-        """Joint buy bid of the portfolio and the battery for D (after every meter, failed ones included)."""
-        from griddesk.consumption.tasks import portfolio_bid_for_day
-
-        return portfolio_bid_for_day(_day(), run_id=get_current_context()["run_id"])
-
     @task(trigger_rule="all_done", outlets=[assets.CONSUMPTION_MARTS])
-    def dbt_build_consumption(bid: dict) -> dict:
-        """The consumption marts."""
+    def dbt_build_consumption(trained: list[dict]) -> dict:
+        """The consumption marts (after every meter, failed ones included)."""
         from griddesk.consumption.marts import dbt_build_consumption as build
 
         return build()
 
-    dbt_build_consumption(portfolio_bid(train_meter.expand(meter_id=meters(fetch_at_cutoff()))))
+    dbt_build_consumption(train_meter.expand(meter_id=meters(fetch_at_cutoff())))
 
 
 griddesk_consumption_dag = griddesk_consumption()

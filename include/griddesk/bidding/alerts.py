@@ -19,6 +19,7 @@ KINDS = {
     "execution_fetch_failed": ("WARNING", "auction results could not be fetched"),
     "submission_blocked": ("WARNING", "submission stopped by the kill switch"),
     "approval_rejected": ("WARNING", "order set rejected by the approver"),
+    "portfolio_forecast_missing": ("CRITICAL", "portfolio consumption not in the bid: battery bid alone"),
 }
 _TABLE_STYLE = "border-collapse:collapse;font-family:sans-serif;font-size:13px"
 _CELL_STYLE = "border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top"
@@ -31,6 +32,8 @@ _CONSEQUENCE = {
     "execution_fetch_failed": "The results for {what} are not in the warehouse yet; the afternoon run retries.",
     "submission_blocked": "The orders for {what} were recorded but not sent.",
     "approval_rejected": "The orders for {what} were not sent.",
+    "portfolio_forecast_missing": "The battery was bid alone for {what}; the portfolio's consumption is not bought "
+    "day-ahead. Run griddesk_consumption for the day and rerun the bid task before gate closure.",
 }
 
 

@@ -185,13 +185,14 @@ def champion_forecasts(conn, market_code: str, day) -> pd.DataFrame:
 
 
 def write_portfolio_bid(conn, market_code: str, day, bid: pd.DataFrame, currency: str, n_meters: int, cutoff,
-                        mtu_minutes: int, run_id: str | None) -> int:  # fmt: skip
+                        mtu_minutes: int, run_id: str | None, schedule_id: str | None = None) -> int:  # fmt: skip
+    """Replace D's joint bid (one row per MTU); ``schedule_id`` links it to the morning schedule it became."""
     volumes = ["consumption_mwh", "buy_mwh", "sell_mwh", "position_mwh", "charge_mwh", "discharge_to_load_mwh",
                "discharge_to_grid_mwh", "soc_mwh", "price_per_mwh"]  # fmt: skip
     # plain Python values: psycopg2 does not adapt numpy scalars
     rows = [
         (market_code, day, ts.to_pydatetime(), mtu_minutes, *(float(bid.at[ts, c]) for c in volumes), currency,
-         str(bid.at[ts, "decision"]), int(n_meters), cutoff, run_id)
+         str(bid.at[ts, "decision"]), int(n_meters), cutoff, run_id, schedule_id)
         for ts in bid.index
     ]  # fmt: skip
     with conn.cursor() as cur:
@@ -203,7 +204,7 @@ def write_portfolio_bid(conn, market_code: str, day, bid: pd.DataFrame, currency
             """insert into raw.portfolio_bids (market_code, delivery_date_local, delivery_start_utc, mtu_minutes,
                    consumption_forecast_mwh, buy_mwh, sell_mwh, position_mwh, charge_mwh, discharge_to_load_mwh,
                    discharge_to_grid_mwh, soc_mwh, price_forecast_per_mwh, currency, decision, n_meters, cutoff_utc,
-                   run_id) values %s""",
+                   run_id, schedule_id) values %s""",
             rows,
         )
     return len(rows)

@@ -5,7 +5,10 @@ Each function is one unit of I/O around the pure components of :mod:`griddesk.bi
 - :func:`generate_order_set` (the morning ``bid`` task): the point-forecast schedule (market rules from
   ``dim_markets``, demand-response windows, end-SoC mode), the order set of the configured strategy (the
   schedule's price-taker orders, or bid curves), stored with status ``generated``; an infeasible day falls back
-  to idle, names the conflicting constraints and alerts;
+  to idle, names the conflicting constraints and alerts. In the portfolio's paired market
+  (``GRIDDESK_CONSUMPTION_MARKET``) the schedule is the joint one of the battery and the portfolio's forecast
+  consumption (:mod:`griddesk.pipeline.portfolio_bidding`); without that forecast at the cut-off the battery is
+  bid alone, and the reason is recorded and alerted;
 - :func:`check_compliance` (``compliance``): the pre-trade checks; a failure rejects the set with its reasons and
   alerts; a pass makes it ``recorded`` (paper mode), ``pending_approval`` or ``ready``;
 - :func:`record_approval` (after the Airflow human-in-the-loop task): ``pending_approval`` -> ``ready`` or
@@ -46,8 +49,10 @@ from griddesk.bidding.demand_response import (
 from griddesk.bidding.execution import NotClearedYet, OrderApiClient, OrderApiError, order_payload, success_rate
 from griddesk.bidding.optimiser import InfeasibleScheduleError, idle_schedule, optimise_schedule
 from griddesk.bidding.orders import schedule_to_orders
+from griddesk.bidding.portfolio import PortfolioInfeasible, joint_order_steps, optimise_portfolio
 from griddesk.bidding.rules import MarketRules, rules_from_dim_markets
 from griddesk.markets import Market, get_market
+from griddesk.pipeline import portfolio_bidding
 from griddesk.pipeline.clock import RunClock
 from griddesk.settings import Settings, get_settings
 from griddesk.warehouse import db
@@ -193,6 +198,11 @@ def generate_order_set(
 ) -> dict:
     """Optimise the battery on D's forecast and store the schedule, the legacy orders and the order set.
 
+    In the portfolio's paired market the battery and the portfolio's forecast consumption are optimised jointly
+    (one fixed schedule whatever the strategy: the curves model the battery alone) and the joint decision per MTU
+    is recorded in ``raw.portfolio_bids``; when that forecast is missing at the cut-off the battery is bid alone,
+    the reason recorded in the audit trail and emailed (the consumption is then not bought day-ahead).
+
     Raises:
         LookupError: no forecast for D created before the cut-off.
     """
@@ -212,6 +222,14 @@ def generate_order_set(
         constraints, dr_note = _demand_response(
             conn, market.code, day, forecast["delivery_start_utc"], mtu_minutes, bidding
         )
+        consumption, n_meters, missing_portfolio = None, 0, None
+        if portfolio_bidding.is_paired_market(market.code):
+            consumption, n_meters, missing_portfolio = portfolio_bidding.consumption_at_cutoff(
+                conn, market, day, clock.cutoff(market), forecast["delivery_start_utc"], mtu_minutes
+            )
+        configured_strategy = bidding.strategy
+        if consumption is not None:
+            bidding = bidding.model_copy(update={"strategy": "fixed"})  # the joint schedule is a fixed one
         scenarios = None
         if bidding.strategy == "curves":
             scenarios, scenario_source = _scenarios(conn, market.code, clock, forecast)
@@ -227,6 +245,12 @@ def generate_order_set(
     os_id = order_set_id(market.code, day, bidding.strategy, model_version)
     schedule_id = f"{market.code}|{day}|{model_version}"
     infeasible: InfeasibleScheduleError | None = None
+    if consumption is not None:
+        return _generate_joint_order_set(
+            url, settings, bidding, market, day, forecast, prices, forecast_prices, consumption, n_meters, rules,
+            battery, mtu_minutes, os_id, schedule_id, model_version, value, constraints, dr_note, clipped, actor,
+            configured_strategy,
+        )  # fmt: skip
     try:
         result = optimise_schedule(
             prices, mtu_minutes, battery, price_bounds=rules.price_bounds, volume_tick_mw=rules.volume_tick_mw,
@@ -240,6 +264,8 @@ def generate_order_set(
     detail = {"forecast_prices_clipped_to_bounds": clipped} if clipped else {}
     if dr_note:
         detail["demand_response_blocked"] = dr_note
+    if missing_portfolio:
+        detail["portfolio_forecast_missing"] = missing_portfolio
     if infeasible is None and scenarios is not None:
         try:
             curves = build_bid_curves(
@@ -265,23 +291,110 @@ def generate_order_set(
     if infeasible:
         _alert(url, "infeasible_fallback", market.code, day, infeasible.reasons, _recipients(settings, bidding), os_id,
                conflicts=" + ".join(infeasible.conflicts) or "-")  # fmt: skip
+    if portfolio_bidding.is_paired_market(market.code):
+        _write_portfolio_bid(url, market.code, day, None, rules, 0, None)  # no stale joint bid behind this set
+    if missing_portfolio:
+        log.warning("%s %s: %s; the battery is bid alone", market.code, day, missing_portfolio)
+        _alert(url, "portfolio_forecast_missing", market.code, day, [missing_portfolio], _recipients(settings, bidding),
+               os_id)  # fmt: skip
+    return _bid_outcome(market.code, day, os_id, bidding.strategy, status, int((schedule["action"] != "idle").sum()),
+                        steps, float(schedule["expected_revenue"].sum()), solve_ms, constraints, dr_note,
+                        portfolio=f"missing: {missing_portfolio}" if missing_portfolio else None)  # fmt: skip
+
+
+def _bid_outcome(market_code, day, os_id, strategy, status, orders, steps, expected_revenue, solve_ms, constraints,
+                 dr_note, **extra) -> dict:  # fmt: skip
+    """What the bid task returns (shown in the Airflow UI as its XCom)."""
     return {
-        "market": market.code,
+        "market": market_code,
         "delivery_date": str(day),
         "order_set_id": os_id,
-        "strategy": bidding.strategy,
+        "strategy": strategy,
         "status": status,
-        "orders": int((schedule["action"] != "idle").sum()),
+        "orders": orders,
         "steps": len(steps),
-        "expected_revenue": round(float(schedule["expected_revenue"].sum()), 2),
+        "expected_revenue": round(float(expected_revenue), 2),
         "solve_ms": round(float(solve_ms), 1),
         "demand_response_windows": [c.name for c in constraints],
         "demand_response_blocked": dr_note,
+        **extra,
     }
 
 
+def _generate_joint_order_set(url, settings, bidding, market, day, forecast, prices, forecast_prices, consumption,
+                              n_meters, rules, battery, mtu_minutes, os_id, schedule_id, model_version, value,
+                              constraints, dr_note, clipped, actor, configured_strategy) -> dict:  # fmt: skip
+    """The paired market's order set: the joint schedule of the battery and the portfolio's consumption."""
+    import time
+
+    detail = {"portfolio": f"joint with the forecast consumption of {n_meters} meters",
+              "consumption_mwh": round(float(consumption.sum()), 4)}  # fmt: skip
+    if clipped:
+        detail["forecast_prices_clipped_to_bounds"] = clipped
+    if configured_strategy == "curves":
+        detail["joint_fixed_schedule"] = portfolio_bidding.CURVES_NOT_JOINT
+    if dr_note:
+        detail["demand_response_blocked"] = dr_note
+    if constraints:  # the joint model has no demand-response constraints yet (docs/consumption.md)
+        detail["demand_response_not_applied"] = [c.name for c in constraints]
+    if value is not None:  # nor an end-SoC value: the battery returns to its start
+        detail["end_soc"] = "fixed at the start SoC in the joint bid (the valued end SoC models the battery alone)"
+    infeasible = None
+    started = time.perf_counter()
+    try:
+        joint = optimise_portfolio(pd.Series(prices, index=consumption.index), consumption, battery, mtu_minutes,
+                                   volume_tick_mw=rules.volume_tick_mw)  # fmt: skip
+        schedule = portfolio_bidding.joint_schedule(joint, battery, mtu_minutes)
+        steps = joint_order_steps(joint, rules, bidding.max_order_volume_mw)
+        orders_view = portfolio_bidding.market_orders_view(joint, mtu_minutes)
+        expected_value = -float(joint.attrs["objective"])
+    except PortfolioInfeasible as exc:
+        joint = None
+        infeasible = InfeasibleScheduleError([f"joint bid with the portfolio: {exc}"], ["portfolio + battery"])
+        schedule = idle_schedule(len(prices), mtu_minutes, battery, prices, rules.volume_tick_mw)
+        steps = schedule_as_curves(schedule, rules)
+        orders_view, expected_value = None, 0.0
+    solve_ms = (time.perf_counter() - started) * 1000.0
+    schedule = schedule.assign(
+        delivery_start_utc=pd.to_datetime(forecast["delivery_start_utc"], utc=True).to_numpy(),
+        forecast_price_per_mwh=forecast_prices,
+    )
+    steps = steps.assign(
+        delivery_start_utc=schedule.set_index("mtu_index").loc[steps["mtu_index"], "delivery_start_utc"].to_numpy()
+    )
+    status = "infeasible_fallback" if infeasible else "generated"
+    _store(url, market.code, day, schedule, schedule_id, model_version, battery, rules, mtu_minutes, steps, os_id,
+           bidding, status, str(infeasible or ""), value, expected_value, solve_ms, actor, detail, infeasible,
+           orders_view=orders_view)  # fmt: skip
+    _write_portfolio_bid(url, market.code, day, joint, rules, n_meters, schedule_id)
+    if infeasible:
+        _alert(url, "infeasible_fallback", market.code, day, infeasible.reasons, _recipients(settings, bidding), os_id,
+               conflicts=" + ".join(infeasible.conflicts))  # fmt: skip
+    decisions = joint["decision"].value_counts().to_dict() if joint is not None else {}
+    return _bid_outcome(market.code, day, os_id, bidding.strategy, status, int(steps["mtu_index"].nunique()), steps,
+                        expected_value, solve_ms, constraints, dr_note, portfolio=detail["portfolio"],
+                        decisions=decisions)  # fmt: skip
+
+
+def _write_portfolio_bid(url, market_code, day, joint, rules: MarketRules, n_meters, schedule_id) -> None:
+    """Record the joint decision per MTU (``raw.portfolio_bids``), or clear D's when the battery was bid alone."""
+    from griddesk.consumption import store
+
+    with db.connect(url) as conn:
+        if joint is None:
+            with conn.cursor() as cur:
+                cur.execute("delete from raw.portfolio_bids where market_code = %s and delivery_date_local = %s",
+                            (market_code, day))  # fmt: skip
+            return
+        store.write_portfolio_bid(conn, market_code, day, joint, rules.currency, n_meters, rules.gate_closure_utc,
+                                  rules.mtu_minutes, None, schedule_id)  # fmt: skip
+
+
 def _store(url, market_code, day, schedule, schedule_id, model_version, battery, rules: MarketRules, mtu_minutes,
-           steps, os_id, bidding, status, reason, value, expected_value, solve_ms, actor, detail, infeasible):  # fmt: skip
+           steps, os_id, bidding, status, reason, value, expected_value, solve_ms, actor, detail, infeasible,
+           orders_view=None):  # fmt: skip
+    """Store the schedule, its legacy orders (from ``orders_view`` when the market position is not the battery's,
+    as in a joint bid), the order set and its steps, and the audit event."""
     from griddesk.pipeline.tasks import _insert_frame
 
     currency = rules.currency
@@ -290,7 +403,10 @@ def _store(url, market_code, day, schedule, schedule_id, model_version, battery,
         currency=currency, forecast_model_version=model_version, battery_power_mw=battery.power_mw,
         battery_energy_mwh=battery.energy_mwh,
     )  # fmt: skip
-    orders = schedule_to_orders(schedule, volume_tick_mw=rules.volume_tick_mw, price_bounds=rules.price_bounds)
+    orders = schedule_to_orders(
+        schedule if orders_view is None else orders_view,
+        volume_tick_mw=rules.volume_tick_mw, price_bounds=rules.price_bounds,
+    )  # fmt: skip
     orders = orders.assign(
         delivery_start_utc=schedule.set_index("mtu_index").loc[orders["mtu_index"], "delivery_start_utc"].to_numpy(),
         schedule_id=schedule_id, market_code=market_code, delivery_date_local=day, currency=currency,
@@ -393,9 +509,12 @@ def check_compliance(
             max_position_mw=bidding.max_position_mw,
             gate_closure_margin=timedelta(minutes=bidding.gate_closure_margin_minutes),
         )
+        # a joint order set (the portfolio's paired market) buys the forecast consumption too
+        consumption_mw = portfolio_bidding.consumption_mw_of_schedule(conn, header["schedule_id"])
         results = check_order_set(
-            steps, battery, rules, n_mtus, clock.sim_now(market), limits, end_soc_fixed=not valued
-        )
+            steps, battery, rules, n_mtus, clock.sim_now(market), limits,
+            end_soc_fixed=not valued or consumption_mw is not None, consumption_mw=consumption_mw,
+        )  # fmt: skip
         ok = passed(results)
         with conn.cursor() as cur:
             cur.execute("delete from raw.bid_compliance_results where order_set_id = %s", (header["order_set_id"],))

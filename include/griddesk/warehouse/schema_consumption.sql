@@ -81,3 +81,5 @@ create table if not exists raw.portfolio_bids (
     audit_created_at_utc timestamptz not null default now(),
     primary key (market_code, delivery_start_utc)
 );
+-- The morning schedule (raw.bid_schedules.schedule_id) the joint bid became; compliance reads its consumption.
+alter table raw.portfolio_bids add column if not exists schedule_id text;
