@@ -158,7 +158,7 @@ def griddesk_morning():
         """Rebuild the trading marts and the portfolio's joint bids with the new forecasts and schedules."""
         from griddesk.pipeline.transform_tasks import dbt_build_for_run
 
-        dbt_build_for_run(clock_from_context(MORNING), select="tag:trading fct_portfolio_bids")
+        dbt_build_for_run(clock_from_context(MORNING), select=["tag:trading", "fct_portfolio_bids"])
 
     tradable = dbt_build(validate(extract.expand(job=plan())))
     bids = bid.expand(forecasted=forecast.expand(market=tradable))

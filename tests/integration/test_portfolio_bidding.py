@@ -19,6 +19,7 @@ from griddesk.markets import get_market
 from griddesk.pipeline import bidding_tasks
 from griddesk.pipeline.clock import MORNING, RunClock
 from griddesk.settings import Settings
+from griddesk.transform.dbt import run_dbt
 
 MARKET = "NP"
 DAY = date(2016, 6, 15)
@@ -87,7 +88,7 @@ def _run_morning(settings: Settings, bidding: BiddingSettings) -> tuple[dict, di
     return generated, checked, bidding_tasks.submit_order_set(MARKET, clock, settings, bidding)
 
 
-def test_the_paired_market_bids_one_joint_order_set_covering_the_consumption(warehouse):
+def test_the_paired_market_bids_one_joint_order_set_covering_the_consumption(warehouse, tmp_path):
     kwh = 900.0 + 400.0 * np.sin(np.arange(24) / 24 * 2 * np.pi) + 13.7  # 1.5-3.9 MWh per hour, off the ticks
     _store_consumption(warehouse.warehouse_url, kwh)
     generated, checked, submitted = _run_morning(warehouse, _bidding(mode="live", strategy="curves"))
@@ -117,6 +118,16 @@ def test_the_paired_market_bids_one_joint_order_set_covering_the_consumption(war
     trail = audit_trail(psycopg2.connect(url), header["order_set_id"])
     assert [e["event"] for e in trail] == ["generated", "compliance_passed", "submitted"]
     assert "cannot carry the portfolio" in trail[0]["detail"]["joint_fixed_schedule"]
+
+    # The marts build with their tests (the position identity with consumption, covers_consumption).
+    dbt = ["build", "--select", "+dim_markets", "+fct_bid_schedules", "+fct_portfolio_bids", "--indirect-selection",
+           "cautious"]  # fmt: skip
+    assert run_dbt(dbt, url, work_dir=tmp_path).success
+    marts = _frame(url, """select s.net_position_mw, s.consumption_mw, p.covers_consumption
+                           from marts.fct_bid_schedules s join marts.fct_portfolio_bids p using (delivery_start_utc)
+                           order by s.delivery_start_utc""")  # fmt: skip
+    assert len(marts) == 24 and marts["covers_consumption"].all()
+    assert np.allclose(marts["consumption_mw"], joint["consumption_forecast_mwh"])
 
 
 def test_without_the_consumption_forecast_the_battery_is_bid_alone_and_the_desk_is_told(warehouse, smtp_server):

@@ -434,7 +434,8 @@ def _store(url, market_code, day, schedule, schedule_id, model_version, battery,
     with db.connect(url) as conn, conn.cursor() as cur:
         for table in ("raw.bid_orders", "raw.bid_schedules", "raw.bid_order_sets"):
             cur.execute(f"delete from {table} where market_code=%s and delivery_date_local=%s", (market_code, day))
-        _insert_frame(cur, "raw.bid_schedules", rows[sched_cols])
+        joint_cols = [c for c in ("consumption_mw", "excess_mw") if c in rows]  # the paired market's joint schedule
+        _insert_frame(cur, "raw.bid_schedules", rows[sched_cols + joint_cols])
         if not orders.empty:
             _insert_frame(cur, "raw.bid_orders", orders[order_cols])
         cur.execute(

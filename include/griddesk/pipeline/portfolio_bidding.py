@@ -72,7 +72,8 @@ def joint_schedule(bid: pd.DataFrame, battery, mtu_minutes: int) -> pd.DataFrame
 
     ``charge_mw`` / ``discharge_mw`` are the battery's flows (discharge to the load and to the grid);
     ``net_position_mw`` is the market position (+ sell, - buy: the purchase of the consumption included), so
-    ``expected_revenue`` is minus the forecast cost of the position.
+    ``expected_revenue`` is minus the forecast cost of the position; ``net_position_mw = discharge_mw - charge_mw
+    - consumption_mw - excess_mw``.
     """
     h = mtu_minutes / 60.0
     charge = bid["charge_mwh"].to_numpy(float) / h
@@ -86,6 +87,8 @@ def joint_schedule(bid: pd.DataFrame, battery, mtu_minutes: int) -> pd.DataFrame
             "charge_mw": charge,
             "discharge_mw": discharge,
             "net_position_mw": net,
+            "consumption_mw": bid["consumption_mwh"].to_numpy(float) / h,
+            "excess_mw": bid["excess_mwh"].to_numpy(float) / h,
             "soc_mwh": soc,
             "soc_pct": soc / battery.energy_mwh * 100.0,
             "action": np.where(charge > 1e-6, "charge", np.where(discharge > 1e-6, "discharge", "idle")).astype(object),

@@ -152,5 +152,11 @@ create table if not exists raw.bid_backtest_days (
 );
 
 -- The decision per MTU of a schedule (raw.bid_schedules comes from schema.sql): what the battery's energy does,
--- sold | stored | held (served_consumption is reserved for the portfolio's own consumption). Null on old rows.
+-- sold | stored | held, or served_consumption (serves the portfolio's load, in the paired market's joint
+-- schedule). Null on old rows.
 alter table raw.bid_schedules add column if not exists decision text;
+-- A joint schedule of the battery and the portfolio (the paired market): the forecast consumption it buys and the
+-- excess below one tick bought and not used, MW, so net_position_mw = discharge - charge - consumption - excess.
+-- Null on battery-only schedules.
+alter table raw.bid_schedules add column if not exists consumption_mw double precision;
+alter table raw.bid_schedules add column if not exists excess_mw double precision;

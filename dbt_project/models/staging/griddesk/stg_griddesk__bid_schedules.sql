@@ -22,6 +22,8 @@ renamed as (
         charge_mw,
         discharge_mw,
         net_position_mw,
+        coalesce(consumption_mw, 0.0) as consumption_mw,
+        coalesce(excess_mw, 0.0) as excess_mw,
         soc_mwh,
         soc_pct,
 
