@@ -14,12 +14,14 @@ import psycopg2
 import pytest
 
 from griddesk.bidding.battery import BatteryConfig
+from griddesk.bidding.controls import BiddingSettings
 from griddesk.consumption import store, tasks
 from griddesk.consumption.marts import dbt_build_consumption
 from griddesk.consumption.models import MODEL_CODE_VERSION
 from griddesk.consumption.settings import ConsumptionSettings
 from griddesk.markets import get_market
-from griddesk.pipeline import feed_tasks
+from griddesk.pipeline import bidding_tasks, feed_tasks
+from griddesk.pipeline.clock import MORNING, RunClock
 from griddesk.settings import Settings
 from griddesk.simulator.feeds.meters import published_until_utc
 from tests.conftest import _drop_database, _fresh_database
@@ -122,8 +124,9 @@ def test_portfolio_bid_and_marts(pipeline):
                 (D, start + timedelta(hours=h), float(p), float(p) - 5, float(p) + 5, start - timedelta(days=365), start,
                  get_market("NP").gate_closure_utc(D)),
             )  # fmt: skip
-    bid = tasks.portfolio_bid_for_day(D, SETTINGS, url, battery=BatteryConfig())
-    assert bid["mtus"] == 24
+    bid = bidding_tasks.generate_order_set("NP", RunClock(D, MORNING), platform,
+                                           BiddingSettings(predict_demand_response=False))  # fmt: skip
+    assert bid["status"] == "generated" and "joint" in bid["portfolio"], bid
     b = query(url, "select * from raw.portfolio_bids where delivery_date_local = %s order by delivery_start_utc", D)
     champ = query(url, """select interval_start_utc, sum(forecast_kwh) as kwh from raw.consumption_forecasts
                           where delivery_date_local = %s and is_champion group by 1 order by 1""", D)  # fmt: skip

@@ -2,7 +2,8 @@
 
 The real Cambridge meters and Bedford weather served by the simulator over HTTP (a ``missing_intervals`` fault
 for the critical case), loaded by the feeds' own extraction, validated by the real GX suites into
-raw.dq_validation_results, then griddesk_consumption's task bodies for delivery day D on the real warehouse.
+raw.dq_validation_results, then griddesk_consumption's task bodies for delivery day D on the real warehouse, and the morning bid of the
+paired market that buys their forecasts jointly with the battery.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ import psycopg2
 import pytest
 import requests
 
-from griddesk.bidding.battery import BatteryConfig
+from griddesk.bidding.controls import BiddingSettings
 from griddesk.consumption import tasks
 from griddesk.consumption.settings import ConsumptionSettings
 from griddesk.markets import get_market
-from griddesk.pipeline import feed_tasks
+from griddesk.pipeline import bidding_tasks, feed_tasks
+from griddesk.pipeline.clock import MORNING, RunClock
 from griddesk.quality.blocking import blocked_feed_days
 from griddesk.quality.feeds_gate import validate_feeds
 from griddesk.quality.gx_runner import DEFAULT_CONTEXT_DIR, QualityGate, store_results
@@ -77,6 +79,12 @@ def rows(url: str, sql: str, *params) -> list[tuple]:
         return cur.fetchall()
 
 
+def morning_bid(env) -> dict:
+    """The morning bid task of the paired market for D (paper mode)."""
+    bidding = BiddingSettings(predict_demand_response=False)
+    return bidding_tasks.generate_order_set(SETTINGS.market, RunClock(D, MORNING), env["platform"], bidding)
+
+
 def insert_price_forecast(url: str, market_code: str = SETTINGS.market, day: date = D) -> None:
     """A 24-hour price forecast for ``day`` made before its cut-off, as the morning's forecast task stores it."""
     market = get_market(market_code)
@@ -107,11 +115,14 @@ def test_warnings_on_the_real_meters_do_not_block_the_consumption_forecast(gate,
     out = tasks.train_and_forecast_meter("b1", D, SETTINGS, env["url"])
     assert out["status"] == "trained", out
     insert_price_forecast(env["url"])
-    bid = tasks.portfolio_bid_for_day(D, SETTINGS, env["url"], battery=BatteryConfig())
-    assert bid["status"] == "stored" and bid["mtus"] == 24
+    bid = morning_bid(env)
+    assert bid["status"] == "generated" and "joint" in bid["portfolio"], bid
+    assert rows(env["url"], "select count(*) from raw.portfolio_bids") == [(24,)]
 
 
-def test_missing_meter_intervals_block_the_consumption_forecast_and_bid_until_a_passing_rerun(gate, env, sim):
+def test_missing_meter_intervals_block_the_consumption_forecast_and_bid_until_a_passing_rerun(
+    gate, env, sim, smtp_server
+):
     # The simulator drops 2 hours in the middle of every meter's answer for London day D-3: a new, short version.
     resp = requests.post(f"{sim}/admin/faults", json={"endpoint": "meters.consumption", "kind": "missing_intervals",
                                                        "n_intervals": 2}, timeout=10)  # fmt: skip
@@ -133,8 +144,9 @@ def test_missing_meter_intervals_block_the_consumption_forecast_and_bid_until_a_
         ("skipped", out["reason"])
     ]
     insert_price_forecast(env["url"])
-    bid = tasks.portfolio_bid_for_day(D, SETTINGS, env["url"], battery=BatteryConfig())
-    assert bid["status"] == "blocked" and reason in bid["reason"]
+    bid = morning_bid(env)  # no forecast of the portfolio: the battery is bid alone, and the desk is told
+    assert bid["status"] == "generated" and "no champion consumption forecast" in bid["portfolio"], bid
+    assert "battery bid alone" in smtp_server.messages[-1]["Subject"]
     assert rows(env["url"], "select count(*) from raw.consumption_forecasts") == [(0,)]
     assert rows(env["url"], "select count(*) from raw.portfolio_bids") == [(0,)]
 

@@ -1,9 +1,11 @@
-"""Task bodies of ``griddesk_consumption``: train and forecast one meter for delivery day D, and the portfolio's
-joint buy bid. Everything is read as of D's cut-off (the paired market's gate closure on D-1).
+"""Task bodies of ``griddesk_consumption``: train and forecast one meter for delivery day D. Everything is read as
+of D's cut-off (the paired market's gate closure on D-1). The portfolio's joint buy bid is the morning ``bid``
+task of the paired market (:mod:`griddesk.pipeline.portfolio_bidding`), which sums the champions stored here.
 
 A feed-day these tasks read that a critical data-quality failure blocked (the portfolio's meter readings of the
 last ``BLOCKING_METER_DAYS`` days, the weather forecast issued by the cut-off; :mod:`griddesk.quality.blocking`)
-stops D: no meter forecast (the training run is recorded as ``skipped`` with the reason) and no portfolio bid.
+stops D: no meter forecast (the training run is recorded as ``skipped`` with the reason), so the morning bid of
+the paired market bids the battery alone and alerts.
 
 Models are registered in the forecasting registry (``raw.forecast_model_registry``) under the key
 ``METER:<meter id>`` (the registry's market column holds it), one champion per meter, chosen with
@@ -300,63 +302,10 @@ def meter_list(url: str | None = None) -> list[str]:
         return store.meter_ids(conn)
 
 
-def portfolio_bid_for_day(day: date, settings: ConsumptionSettings | None = None, url: str | None = None,
-                          battery=None, run_id: str | None = None) -> dict:  # fmt: skip
-    """Sum the meters' champion forecasts, read the market's price forecast for D, optimise jointly, store.
-
-    A critically blocked input feed-day (see :func:`input_blocking_reason`) stores nothing and returns
-    ``status="blocked"`` with the reason.
-
-    Raises:
-        LookupError: no champion forecasts or no price forecast for D.
-    """
-    from griddesk.bidding.battery import BatteryConfig
-    from griddesk.bidding.portfolio import optimise_portfolio
-
-    s = settings or ConsumptionSettings()
-    url = url or db.warehouse_url()
-    market = get_market(s.market)
-    battery = battery or BatteryConfig()
-    with db.connect(url) as conn:
-        blocked = input_blocking_reason(conn, day, s)
-        if blocked:
-            log.warning("%s %s portfolio bid: %s", market.code, day, blocked)
-            return {"market_code": market.code, "delivery_date": day.isoformat(), "status": "blocked",
-                    "reason": blocked, "mtus": 0}  # fmt: skip
-        champ = store.champion_forecasts(conn, market.code, day)
-        if champ.empty:
-            raise LookupError(f"no champion consumption forecasts for {market.code} {day}")
-        champ["interval_start_utc"] = pd.DatetimeIndex(champ["interval_start_utc"]).tz_convert("UTC")
-        consumption_mwh = champ.groupby("interval_start_utc")["forecast_kwh"].sum() / 1000.0
-        with conn.cursor() as cur:
-            cur.execute(
-                """select delivery_start_utc, forecast_price_per_mwh, currency from raw.price_forecasts
-                   where market_code = %s and delivery_date_local = %s and resolution_minutes = 60
-                   order by delivery_start_utc""",
-                (market.code, day),
-            )
-            rows = cur.fetchall()
-        if not rows:
-            raise LookupError(f"no {market.code} price forecast for {day}: run the morning forecast first")
-        prices = pd.Series([float(r[1]) for r in rows], index=pd.DatetimeIndex([r[0] for r in rows]).tz_convert("UTC"))
-        prices = prices[~prices.index.duplicated(keep="last")]
-        idx = consumption_mwh.index.intersection(prices.index)
-        if len(idx) != len(consumption_mwh):
-            raise LookupError(f"price forecast covers {len(idx)} of {len(consumption_mwh)} MTUs of {day}")
-        bid = optimise_portfolio(prices.reindex(idx), consumption_mwh.reindex(idx), battery, 60)
-        cutoff = market.gate_closure_utc(day)
-        n = store.write_portfolio_bid(conn, market.code, day, bid, rows[0][2], int(champ["meter_id"].nunique()),
-                                      cutoff, 60, run_id)  # fmt: skip
-    return {"market_code": market.code, "delivery_date": day.isoformat(), "status": "stored", "mtus": n,
-            "consumption_mwh": round(float(bid["consumption_mwh"].sum()), 4),
-            "decisions": bid["decision"].value_counts().to_dict()}  # fmt: skip
-
-
 __all__ = [
     "fetch_at_cutoff",
     "input_blocking_reason",
     "meter_list",
-    "portfolio_bid_for_day",
     "registry_key",
     "train_and_forecast_meter",
 ]
