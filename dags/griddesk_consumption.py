@@ -1,11 +1,11 @@
 """
-### GridDesk consumption forecasting per meter (one run per delivery day D, triggered with `delivery_date`)
+### GridDesk consumption forecasting per meter (one run per delivery day D, on D-1 before the morning run)
 
-For delivery day **D** (param `delivery_date`), as of the paired market's cut-off (gate closure on D-1;
-`GRIDDESK_CONSUMPTION_MARKET`, NP by default). It has no schedule of its own: `griddesk_morning` triggers it for
-its D (task `consumption_forecast`) and waits for it before bidding, because the paired market's bid buys the
-sum of these forecasts jointly with the battery. By hand: `airflow dags trigger griddesk_consumption -c
-'{"delivery_date": "2018-12-24"}'`.
+For delivery day **D** (param `delivery_date`, default: the day after the logical date, as in `griddesk_morning`),
+as of the paired market's cut-off (gate closure on D-1; `GRIDDESK_CONSUMPTION_MARKET`, NP by default). Scheduled
+at 09:00 Europe/Brussels on D-1, an hour before `griddesk_morning` on the same clock: the morning `bid` of the
+paired market buys the sum of these forecasts jointly with the battery, and bids the battery alone (and alerts)
+when they are not there. By hand: `airflow dags trigger griddesk_consumption -c '{"delivery_date": "2018-12-24"}'`.
 
 1. **fetch_at_cutoff**: the newest weather forecast (covering all of D) and the meter readings published by the
    cut-off, through the feeds' clients and loader; **meters**: the portfolio's meters (`raw.meters`);
@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import pendulum
 from airflow.sdk import dag, get_current_context, task
+from airflow.timetables.trigger import CronTriggerTimetable
 
 from griddesk.pipeline import assets
 from griddesk.pipeline.dag_support import DEFAULT_ARGS, PARAMS
@@ -45,7 +46,8 @@ def _day():
 
 
 @dag(
-    schedule=None,
+    # an hour before griddesk_morning (10:00): the paired market's bid reads what this run stores
+    schedule=CronTriggerTimetable("0 9 * * *", timezone="Europe/Brussels"),
     start_date=pendulum.datetime(2016, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,

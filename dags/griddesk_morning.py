@@ -7,14 +7,13 @@ clock of D-1 one hour before each market's gate closure:
 1. **extract** prices up to D-1 and the exogenous day-ahead forecasts for D (one mapped task per market and feed);
 2. **validate** the newest prices with Great Expectations; a critical failure blocks that market-day and emails an alert;
 3. **dbt build** staging, intermediate and marts;
-4. **forecast** D with Prophet, from data published before gate closure only; meanwhile **consumption_forecast**
-   triggers `griddesk_consumption` for the same D and waits for it (the meters' champion forecasts as of the
-   cut-off; its failure does not stop the bids);
+4. **forecast** D with Prophet, from data published before gate closure only;
 5. **bid**: optimise the battery on the forecast (market rules, demand-response windows) and record the schedule
    and the order set (fixed schedule or bid curves); an infeasible day idles and emails an alert. In the
    portfolio's paired market (`GRIDDESK_CONSUMPTION_MARKET`, NP) the battery and the portfolio's forecast
-   consumption are one joint fixed schedule, its decision per MTU recorded in `raw.portfolio_bids`; without that
-   forecast the battery is bid alone and the desk is emailed (docs/consumption.md);
+   consumption (stored by `griddesk_consumption`, scheduled an hour earlier on the same clock) are one joint fixed
+   schedule, its decision per MTU recorded in `raw.portfolio_bids`; without that forecast the battery is bid
+   alone and the desk is emailed (docs/consumption.md);
 6. **compliance**: pre-trade checks (volumes, positions, price bounds, gate closure, SoC feasibility); a rejection
    is recorded with its reasons and emailed; paper mode (the default) stops here;
 7. **approve_orders** (only with `GRIDDESK_BIDDING_REQUIRE_APPROVAL=true`): a person approves or rejects the order
@@ -29,7 +28,6 @@ from datetime import timedelta
 
 import pendulum
 from airflow.providers.standard.operators.hitl import HITLOperator
-from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import dag, get_current_context, task
 from airflow.timetables.trigger import CronTriggerTimetable
 
@@ -86,23 +84,6 @@ def griddesk_morning():
         from griddesk.pipeline.tasks import forecast_for_run
 
         return forecast_for_run(market, clock_from_context(MORNING))
-
-    @task
-    def consumption_conf() -> dict:
-        """The consumption run's conf: the same delivery day D."""
-        return {"delivery_date": clock_from_context(MORNING).delivery_date.isoformat()}
-
-    # The paired market's bid needs the meters' forecasts for D; a failed consumption run still lets every market
-    # bid (the paired one then bids the battery alone and alerts).
-    consumption_forecast = TriggerDagRunOperator(
-        task_id="consumption_forecast",
-        trigger_dag_id="griddesk_consumption",
-        conf=consumption_conf(),
-        wait_for_completion=True,
-        poke_interval=30,
-        allowed_states=["success", "failed"],
-        failed_states=[],
-    )
 
     @task(outlets=[assets.BID_SCHEDULES])
     def bid(forecasted: dict) -> dict:
@@ -161,9 +142,7 @@ def griddesk_morning():
         dbt_build_for_run(clock_from_context(MORNING), select=["tag:trading", "fct_portfolio_bids"])
 
     tradable = dbt_build(validate(extract.expand(job=plan())))
-    bids = bid.expand(forecasted=forecast.expand(market=tradable))
-    consumption_forecast >> bids
-    checked = compliance.expand(bid=bids)
+    checked = compliance.expand(bid=bid.expand(forecasted=forecast.expand(market=tradable)))
     decided = record_approval(checked)
     approval_gate(checked) >> [approve, decided]
     approve >> decided

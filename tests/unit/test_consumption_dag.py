@@ -26,14 +26,15 @@ def test_training_is_mapped_per_meter_and_a_failed_meter_does_not_stop_the_marts
     assert all(t.retries >= 1 for t in dag.tasks)
 
 
-def test_the_morning_dag_waits_for_the_consumption_forecast_before_bidding():
+def test_the_consumption_forecast_runs_before_the_morning_bid_on_the_same_clock(dag):
+    from datetime import UTC, datetime
+
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags" / "griddesk_morning.py"))
     assert bag.import_errors == {}
     morning = bag.dags["griddesk_morning"]
-    trigger = morning.get_task("consumption_forecast")
-    assert trigger.trigger_dag_id == "griddesk_consumption" and trigger.wait_for_completion
-    assert "consumption_forecast" in morning.get_task("bid").upstream_task_ids
-    # a failed consumption run must not stop the bids: it counts as done, not failed
-    assert trigger.failed_states == [] and "failed" in trigger.allowed_states
+    after = datetime(2018, 12, 23, 0, 0, tzinfo=UTC)  # D-1 of D = 2018-12-24, the same logical day for both
+    consumption_at = dag.timetable._get_next(after)
+    morning_at = morning.timetable._get_next(after)
+    assert consumption_at.date() == morning_at.date() and consumption_at < morning_at
