@@ -156,3 +156,17 @@ def test_a_rerun_without_the_forecast_leaves_no_stale_joint_bid_behind(warehouse
     # the battery-only set passes a battery-only compliance check: no consumption is read for it
     assert checked["passed"] is True
     assert _frame(url, "select count(*) as n from raw.portfolio_bids")["n"].iloc[0] == 0
+
+
+def test_a_joint_set_with_a_battery_over_position_is_rejected_emailed_and_never_submitted(warehouse, smtp_server):
+    _store_consumption(warehouse.warehouse_url, np.full(24, 800.0))  # 2.4 MW of consumption every hour
+    # The schedule charges the battery at up to 1 MW on top of the consumption: above a 0.2 MW position limit.
+    generated, checked, submitted = _run_morning(warehouse, _bidding(mode="live", max_position_mw=0.2))
+    assert "joint" in generated["portfolio"] and checked["status"] == "compliance_rejected"
+    assert submitted["submitted"] is False
+    failed = _frame(
+        warehouse.warehouse_url, "select check_name, reason from raw.bid_compliance_results where not passed"
+    )
+    assert list(failed["check_name"]) == ["position_limit"]
+    assert "forecast consumption 2.4000 MW and one tick" in failed["reason"].iloc[0]
+    assert len(smtp_server.messages) == 1 and "pre-trade compliance" in smtp_server.messages[0]["Subject"]
