@@ -11,8 +11,9 @@ when they are not there. By hand: `airflow dags trigger griddesk_consumption -c 
    cut-off, through the feeds' clients and loader; **meters**: the portfolio's meters (`raw.meters`);
 2. **train_meter** (one mapped task per meter, so the UI shows each meter's progress): data-quality flags on the
    readings published by the cut-off, then Prophet (temperature from the weather *forecast* issued by the
-   cut-off, England's holidays, local daily and weekly seasonality), the weekly naive and gradient boosting;
-   refit every `GRIDDESK_CONSUMPTION_REFIT_EVERY_DAYS`, predict daily; the champion per meter by rolling MAE.
+   cut-off, England's holidays, local daily and weekly seasonality), two gradient-boosting models (mean and
+   median loss) and their mean (every meter's initial champion), and the weekly naive; refit every
+   `GRIDDESK_CONSUMPTION_REFIT_EVERY_DAYS`, predict daily; the champion per meter by rolling MAE.
    A meter with too little clean data is recorded as *skipped* with the reason; a failing meter fails only its
    own task (recorded as *failed*), the others go on;
 3. **dbt_build_consumption** (runs whatever the meters did): `fct_consumption_forecasts`,
