@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from griddesk.bidding.battery import BatteryConfig
+from griddesk.bidding.optimiser import MtuConstraint
 from griddesk.bidding.portfolio import (
     CONSUME,
     DECISIONS,
@@ -153,3 +154,29 @@ def test_a_tick_larger_than_the_battery_power_is_refused_by_name():
     prices, load = _day(24, 4)
     with pytest.raises(ValueError, match="volume_tick_mw"):
         optimise_portfolio(prices, load, BatteryConfig(power_mw=0.5), volume_tick_mw=1.0)
+
+
+def test_demand_response_windows_bind_the_joint_bid_and_an_impossible_one_is_named():
+    idx = pd.date_range("2018-06-01", periods=24, freq="h", tz="UTC")
+    prices = pd.Series([20.0] * 6 + [40.0] * 12 + [80.0] * 6, index=idx)
+    load = pd.Series(2.0, index=idx)
+    battery = BatteryConfig()
+    free = optimise_portfolio(prices, load, battery)
+    assert free["charge_mwh"].iloc[:6].sum() > 0.5  # without a window the battery stores in the cheap night
+    no_charge = MtuConstraint("demand-response window 00:00-06:00 (no charging)", tuple(range(6)), max_charge_mw=0.0)
+    no_discharge = MtuConstraint("demand-response window 18:00-24:00 (no discharge)", tuple(range(18, 24)),
+                                 max_discharge_mw=0.0)  # fmt: skip
+    bid = optimise_portfolio(prices, load, battery, mtu_constraints=[no_charge, no_discharge])
+    assert check_portfolio_bid(bid, battery) == []
+    assert (bid["charge_mwh"].iloc[:6] <= 1e-9).all()
+    assert (bid[["discharge_to_load_mwh", "discharge_to_grid_mwh"]].iloc[18:].sum(axis=1) <= 1e-9).all()
+    assert bid.attrs["objective"] >= free.attrs["objective"] - 1e-6  # a constraint never makes the day cheaper
+    must_charge = MtuConstraint("mandatory consumption 12:00-13:00", (12,), min_charge_mw=0.4)
+    bid = optimise_portfolio(prices, load, battery, mtu_constraints=[must_charge])
+    assert bid["charge_mwh"].iloc[12] >= 0.4 - 1e-9 and bid["decision"].iloc[12] == STORE
+    # charging 1 MW for every hour of the day cannot end where it started: infeasible, the window named
+    always = MtuConstraint("mandatory consumption all day", tuple(range(24)), min_charge_mw=1.0)
+    with pytest.raises(PortfolioInfeasible, match="mandatory consumption all day"):
+        optimise_portfolio(prices, load, battery, mtu_constraints=[always])
+    with pytest.raises(ValueError, match="MTU indices must lie in 0..23"):
+        optimise_portfolio(prices, load, battery, mtu_constraints=[MtuConstraint("late", (30,), max_charge_mw=0.0)])

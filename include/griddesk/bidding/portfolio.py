@@ -28,11 +28,14 @@ The decision recorded per MTU: ``sell`` (energy to the grid), ``consume`` (batte
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 import pulp
 
 from griddesk.bidding.battery import BatteryConfig
+from griddesk.bidding.optimiser import MtuConstraint
 from griddesk.bidding.rules import VOLUME_TICK_MW, MarketRules
 
 SELL, CONSUME, STORE, BUY = "sell", "consume", "store", "buy"
@@ -59,6 +62,7 @@ def optimise_portfolio(
     sell_fee_per_mwh: float = 0.10,
     time_limit_s: float = 30.0,
     volume_tick_mw: float = VOLUME_TICK_MW,
+    mtu_constraints: Sequence[MtuConstraint] = (),
 ) -> pd.DataFrame:
     """Joint day-ahead position of the portfolio and the battery for one delivery day.
 
@@ -69,6 +73,8 @@ def optimise_portfolio(
         mtu_minutes: MTU length (60, 30 or 15).
         volume_tick_mw: The market's volume tick, MW; ``buy_mwh`` and ``sell_mwh`` are whole multiples of
             ``volume_tick_mw * mtu_minutes / 60`` MWh.
+        mtu_constraints: Demand-response windows on the battery (as for the battery-only optimiser): a charging
+            cap, mandatory charging, a discharging cap (to the load and the grid together), in MW.
 
     Returns:
         One row per MTU: ``consumption_mwh``, ``buy_mwh``, ``sell_mwh``, ``position_mwh`` (buy - sell),
@@ -96,6 +102,9 @@ def optimise_portfolio(
     if not (np.isfinite(volume_tick_mw) and 0 < volume_tick_mw <= battery.power_mw):
         raise ValueError(f"volume_tick_mw must be positive and at most the battery power, got {volume_tick_mw}")
     n = len(price)
+    for c in mtu_constraints:
+        if c.mtu_indices and (min(c.mtu_indices) < 0 or max(c.mtu_indices) >= n):
+            raise ValueError(f"{c.name}: MTU indices must lie in 0..{n - 1}")
     h = mtu_minutes / 60.0
     e_max = battery.power_mw * h
     q = volume_tick_mw * h  # MWh of one volume tick in one MTU
@@ -118,6 +127,14 @@ def optimise_portfolio(
             1.0 / battery.discharge_efficiency
         )
         prev = soc[t]
+    for c in mtu_constraints:  # the battery's flows are continuous here: the caps apply as given, in MWh per MTU
+        for t in c.mtu_indices:
+            if c.max_charge_mw is not None:
+                prob += ch[t] <= c.max_charge_mw * h
+            if c.min_charge_mw > 0:
+                prob += ch[t] >= c.min_charge_mw * h
+            if c.max_discharge_mw is not None:
+                prob += dl[t] + dg[t] <= c.max_discharge_mw * h
     target, tol = battery.end_soc_target_mwh, battery.end_soc_tolerance_mwh
     prob += soc[-1] >= target - tol
     prob += soc[-1] <= target + tol
@@ -136,7 +153,8 @@ def optimise_portfolio(
     if pulp.LpStatus[status] != "Optimal":
         raise PortfolioInfeasible(
             f"portfolio bid: solver status {pulp.LpStatus[status]} ({n} MTUs, initial SoC {battery.initial_soc_mwh:.3f} "
-            f"MWh, end target {target:.3f} +/- {tol:.3f} MWh)"
+            f"MWh, end target {target:.3f} +/- {tol:.3f} MWh"
+            + (f"; demand-response windows: {', '.join(c.name for c in mtu_constraints)})" if mtu_constraints else ")")
         )
     val = lambda vs: np.array([max(v.value() or 0.0, 0.0) for v in vs])  # noqa: E731
     charge, to_load = val(ch), np.minimum(val(dl), load)

@@ -335,22 +335,21 @@ def _generate_joint_order_set(url, settings, bidding, market, day, forecast, pri
         detail["joint_fixed_schedule"] = portfolio_bidding.CURVES_NOT_JOINT
     if dr_note:
         detail["demand_response_blocked"] = dr_note
-    if constraints:  # the joint model has no demand-response constraints yet (docs/consumption.md)
-        detail["demand_response_not_applied"] = [c.name for c in constraints]
     if value is not None:  # nor an end-SoC value: the battery returns to its start
         detail["end_soc"] = "fixed at the start SoC in the joint bid (the valued end SoC models the battery alone)"
     infeasible = None
     started = time.perf_counter()
     try:
         joint = optimise_portfolio(pd.Series(prices, index=consumption.index), consumption, battery, mtu_minutes,
-                                   volume_tick_mw=rules.volume_tick_mw)  # fmt: skip
+                                   volume_tick_mw=rules.volume_tick_mw, mtu_constraints=constraints)  # fmt: skip
         schedule = portfolio_bidding.joint_schedule(joint, battery, mtu_minutes)
         steps = joint_order_steps(joint, rules, bidding.max_order_volume_mw)
         orders_view = portfolio_bidding.market_orders_view(joint, mtu_minutes)
         expected_value = -float(joint.attrs["objective"])
     except PortfolioInfeasible as exc:
         joint = None
-        infeasible = InfeasibleScheduleError([f"joint bid with the portfolio: {exc}"], ["portfolio + battery"])
+        infeasible = InfeasibleScheduleError([f"joint bid with the portfolio: {exc}"],
+                                             ["portfolio + battery", *(c.name for c in constraints)])  # fmt: skip
         schedule = idle_schedule(len(prices), mtu_minutes, battery, prices, rules.volume_tick_mw)
         steps = schedule_as_curves(schedule, rules)
         orders_view, expected_value = None, 0.0
