@@ -25,7 +25,7 @@ create table if not exists raw.consumption_training_runs (
 -- Fitted models per meter, reused until the refit cadence says otherwise (Prophet as JSON, GBM pickled).
 create table if not exists raw.consumption_model_fits (
     meter_id text not null,
-    model_name text not null,                -- prophet | gbm | weekly_naive
+    model_name text not null,                -- prophet | gbm | gbm_median | weekly_naive
     model_id text not null,                  -- registry id
     fitted_for_date date not null,           -- the delivery day whose cut-off the training data ended at
     training_end_utc timestamptz not null,
