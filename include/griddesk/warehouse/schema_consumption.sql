@@ -22,7 +22,7 @@ create table if not exists raw.consumption_training_runs (
     primary key (market_code, meter_id, delivery_date_local)
 );
 
--- Fitted models per meter, reused until the refit cadence says otherwise (Prophet as JSON, GBM pickled).
+-- Fitted models per meter (pickled, with the model code version they were fitted by), reused until the refit cadence says otherwise.
 create table if not exists raw.consumption_model_fits (
     meter_id text not null,
     model_name text not null,                -- prophet | gbm | gbm_median | weekly_naive
