@@ -405,16 +405,38 @@ def curve_frame(rows: Sequence[tuple], rules: MarketRules) -> pd.DataFrame:
     )
 
 
-def schedule_as_curves(schedule_df: pd.DataFrame, rules: MarketRules) -> pd.DataFrame:
-    """A fixed schedule as price-taker steps (one per non-idle MTU), in the curve table's shape."""
+def schedule_as_curves(
+    schedule_df: pd.DataFrame, rules: MarketRules, max_order_volume_mw: float | None = None
+) -> pd.DataFrame:
+    """A fixed schedule as price-taker steps (one per non-idle MTU), in the curve table's shape.
+
+    ``max_order_volume_mw``: a volume above it is split into orders of at most that volume (compliance's
+    per-order limit; the position limit counts their sum). None: one order per MTU.
+
+    Raises:
+        ValueError: ``max_order_volume_mw`` is below one volume tick.
+    """
+    per_order = None
+    if max_order_volume_mw is not None:
+        per_order = int(np.floor(max_order_volume_mw / rules.volume_tick_mw + 1e-9))
+        if per_order < 1:
+            raise ValueError(
+                f"max_order_volume_mw {max_order_volume_mw} is below one volume tick {rules.volume_tick_mw}"
+            )
     rows = []
     for t, charge, discharge in zip(
         schedule_df["mtu_index"], schedule_df["charge_mw"], schedule_df["discharge_mw"], strict=True
     ):
         if discharge > 0:
-            rows.append((int(t), SELL, rules.volume_ticks(float(discharge)), rules.min_price_ticks, True, 1.0))
+            side, volume, price = SELL, rules.volume_ticks(float(discharge)), rules.min_price_ticks
         elif charge > 0:
-            rows.append((int(t), BUY, rules.volume_ticks(float(charge)), rules.max_price_ticks, True, 1.0))
+            side, volume, price = BUY, rules.volume_ticks(float(charge)), rules.max_price_ticks
+        else:
+            continue
+        while volume > 0:
+            step = volume if per_order is None else min(volume, per_order)
+            rows.append((int(t), side, step, price, True, 1.0))
+            volume -= step
     return curve_frame(rows, rules)
 
 

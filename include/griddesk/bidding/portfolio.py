@@ -299,26 +299,29 @@ def check_joint_steps_feasible(
     return violations
 
 
+def position_as_schedule(bid: pd.DataFrame, mtu_minutes: int) -> pd.DataFrame:
+    """The joint bid's market position per MTU as a schedule's buy (``charge_mw``) or sell (``discharge_mw``), MW:
+    the shape :func:`griddesk.bidding.curves.schedule_as_curves` and the legacy order table read."""
+    position_mw = bid["position_mwh"].to_numpy(float) / (mtu_minutes / 60.0)
+    return pd.DataFrame(
+        {
+            "mtu_index": np.arange(len(bid), dtype=np.int64),
+            "charge_mw": np.round(np.maximum(position_mw, 0.0), 9),
+            "discharge_mw": np.round(np.maximum(-position_mw, 0.0), 9),
+            "price_per_mwh": bid["price_per_mwh"].to_numpy(float),
+        }
+    )
+
+
 def joint_order_steps(bid: pd.DataFrame, rules: MarketRules, max_order_volume_mw: float) -> pd.DataFrame:
     """The joint bid's net position per MTU as price-taker steps (``griddesk.bidding.curves.CURVE_COLUMNS``).
 
-    A net purchase (``position_ticks`` > 0) is bought at the day's maximum price, a net sale sold at the minimum,
-    so the position clears whatever the price. A position above ``max_order_volume_mw`` is split into orders of at
-    most that volume (the per-order limit of compliance; the position limit counts their sum).
+    A net purchase is bought at the day's maximum price, a net sale sold at the minimum, so the position clears
+    whatever the price; a position above ``max_order_volume_mw`` is split into orders of at most that volume.
 
     Raises:
         ValueError: ``max_order_volume_mw`` is below one volume tick.
     """
-    from griddesk.bidding.curves import curve_frame
+    from griddesk.bidding.curves import schedule_as_curves
 
-    per_order = int(np.floor(max_order_volume_mw / rules.volume_tick_mw + 1e-9))
-    if per_order < 1:
-        raise ValueError(f"max_order_volume_mw {max_order_volume_mw} is below one volume tick {rules.volume_tick_mw}")
-    rows = []
-    for t, ticks in enumerate(bid["position_ticks"].to_numpy(int)):
-        side, price = ("buy", rules.max_price_ticks) if ticks > 0 else ("sell", rules.min_price_ticks)
-        left = abs(int(ticks))
-        while left > 0:
-            rows.append((t, side, min(left, per_order), price, True, 1.0))
-            left -= min(left, per_order)
-    return curve_frame(rows, rules)
+    return schedule_as_curves(position_as_schedule(bid, rules.mtu_minutes), rules, max_order_volume_mw)

@@ -49,7 +49,12 @@ from griddesk.bidding.demand_response import (
 from griddesk.bidding.execution import NotClearedYet, OrderApiClient, OrderApiError, order_payload, success_rate
 from griddesk.bidding.optimiser import InfeasibleScheduleError, idle_schedule, optimise_schedule
 from griddesk.bidding.orders import schedule_to_orders
-from griddesk.bidding.portfolio import PortfolioInfeasible, joint_order_steps, optimise_portfolio
+from griddesk.bidding.portfolio import (
+    PortfolioInfeasible,
+    joint_order_steps,
+    optimise_portfolio,
+    position_as_schedule,
+)
 from griddesk.bidding.rules import MarketRules, rules_from_dim_markets
 from griddesk.markets import Market, get_market
 from griddesk.pipeline import portfolio_bidding
@@ -344,7 +349,7 @@ def _generate_joint_order_set(url, settings, bidding, market, day, forecast, pri
                                    volume_tick_mw=rules.volume_tick_mw, mtu_constraints=constraints)  # fmt: skip
         schedule = portfolio_bidding.joint_schedule(joint, battery, mtu_minutes)
         steps = joint_order_steps(joint, rules, bidding.max_order_volume_mw)
-        orders_view = portfolio_bidding.market_orders_view(joint, mtu_minutes)
+        orders_view = position_as_schedule(joint, mtu_minutes)
         expected_value = -float(joint.attrs["objective"])
     except PortfolioInfeasible as exc:
         joint = None

@@ -99,19 +99,6 @@ def joint_schedule(bid: pd.DataFrame, battery, mtu_minutes: int) -> pd.DataFrame
     )
 
 
-def market_orders_view(bid: pd.DataFrame, mtu_minutes: int) -> pd.DataFrame:
-    """The net position as a buy (``charge_mw``) or sell (``discharge_mw``) per MTU, for the legacy order table."""
-    position_mw = bid["position_mwh"].to_numpy(float) / (mtu_minutes / 60.0)
-    return pd.DataFrame(
-        {
-            "mtu_index": np.arange(len(bid), dtype=np.int64),
-            "charge_mw": np.round(np.maximum(position_mw, 0.0), 9),
-            "discharge_mw": np.round(np.maximum(-position_mw, 0.0), 9),
-            "price_per_mwh": bid["price_per_mwh"].to_numpy(float),
-        }
-    )
-
-
 def consumption_mw_of_schedule(conn, schedule_id: str) -> np.ndarray | None:
     """The forecast consumption per MTU (MW) behind a joint schedule, None for a battery-only schedule."""
     with conn.cursor() as cur:
