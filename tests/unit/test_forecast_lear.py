@@ -74,6 +74,25 @@ def test_short_window_fits_with_more_inputs_than_days():
         LearForecaster(LearConfig(calibration_window_days=56, noise_variance="sklearn_estimate")).fit(x, y)
 
 
+@pytest.mark.parametrize("n_strong", [3, 30])
+def test_the_cut_lars_path_picks_the_full_paths_penalty(monkeypatch, n_strong):
+    """A few strong inputs put the AIC's minimum early on the path (the cut path sees it); thirty put it past a cut
+    of 16 knots, where the cut path's minimum sits at its end and the full path must be computed instead."""
+    from sklearn.linear_model import LassoLarsIC
+
+    from griddesk.forecasting import lear
+
+    rng = np.random.default_rng(7)
+    x = lear._normalised(rng.normal(size=(400, 80)))
+    y = x[:, :n_strong] @ rng.uniform(4, 8, n_strong) + rng.normal(0, 0.05, 400)
+    noise = float(np.var(y))
+    gram = x.T @ x
+    full = LassoLarsIC(criterion="aic", max_iter=2500, noise_variance=noise, precompute=gram).fit(x, y)
+    assert (int(np.argmin(full.criterion_)) > 16) == (n_strong == 30)
+    monkeypatch.setattr(lear, "IC_PATH_STEPS", 16)
+    assert lear._aic_alpha(x, y, gram, noise, 2500) == full.alpha_
+
+
 def test_lear_versions_track_their_settings():
     assert LearConfig(calibration_window_days=56).version == LearConfig(calibration_window_days=56).version
     assert LearConfig(calibration_window_days=56).version != LearConfig(calibration_window_days=84).version

@@ -41,13 +41,19 @@ from griddesk.markets import Market
 #: Calibration windows of the paper's four LEARs (days); LEAR-Ens is their mean.
 LEAR_WINDOWS_DAYS: tuple[int, ...] = (56, 84, 1092, 1456)
 #: Bump when features or estimation change in a way that changes forecasts.
-LEAR_CODE_VERSION = "v1"
+LEAR_CODE_VERSION = "v2"  # v2: the AIC reads a path cut at IC_PATH_STEPS knots
 PRICE_LAG_DAYS: tuple[int, ...] = (1, 2, 3, 7)
 EXOGENOUS_LAG_DAYS: tuple[int, ...] = (0, 1, 7)
 HOURS = 24
 #: Days before the calibration window that its first training day's lags reach back to.
 MAX_LAG_DAYS = 7
 _MAD_TO_SIGMA = 1.0 / 0.6745  # statsmodels.robust.mad, which epftoolbox uses
+#: LARS steps computed before the AIC is read. The full path has 160-410 knots, but the AIC's minimum came at knot
+#: 7-84 on the fits we sampled; the cut path is a deterministic prefix of the full one, so its argmin is the same
+#: unless the criterion dips lower again beyond the cut. A cut at 64 missed such a second dip on 14 of 480 DE fits;
+#: at 120 none of 1,248 NP and DE fits differed. When the cut path's minimum lies in its last quarter, the full path
+#: is computed (see ``_aic_alpha``). 2.5x faster fits than the full path.
+IC_PATH_STEPS = 120
 
 
 class LearConfig(BaseModel):
@@ -165,6 +171,22 @@ def _normalised(x: np.ndarray) -> np.ndarray:
     return centred / norm
 
 
+def _aic_alpha(x: np.ndarray, y: np.ndarray, gram: np.ndarray, noise: float | None, max_iter: int) -> float:
+    """The LARS knot with the lowest AIC, from a path cut at :data:`IC_PATH_STEPS` steps when that is safe.
+
+    Most of a LEAR fit is scikit-learn's LARS walking its whole path in Python, although the AIC picks a knot near
+    its start. A path cut after ``n`` steps equals the first ``n`` steps of the full path, so its argmin is the
+    full path's unless the criterion dips lower beyond the cut; when the cut path's minimum sits in its last
+    quarter (the criterion may still be falling), the full path is computed.
+    """
+    steps = min(IC_PATH_STEPS, max_iter)
+    ic = LassoLarsIC(criterion="aic", max_iter=steps, noise_variance=noise, precompute=gram).fit(x, y)
+    cut = len(ic.alphas_) - 1 >= steps  # the path stopped at the cap, not at its end
+    if cut and int(np.argmin(ic.criterion_)) > steps * 3 // 4 and steps < max_iter:
+        ic = LassoLarsIC(criterion="aic", max_iter=max_iter, noise_variance=noise, precompute=gram).fit(x, y)
+    return float(ic.alpha_)
+
+
 class LearForecaster:
     """24 hourly LASSOs; ``fit(x, y)`` on days x inputs and days x 24, then ``predict(x)``.
 
@@ -213,10 +235,7 @@ class LearForecaster:
                 target = ys[:, hour]
                 variance = float(np.var(target))
                 noise = (variance if variance > 0 else 1.0) if self.config.noise_variance == "target_variance" else None
-                ic = LassoLarsIC(
-                    criterion="aic", max_iter=self.config.max_iter, noise_variance=noise, precompute=gram_ic
-                )
-                alpha = float(ic.fit(x_ic, target).alpha_)
+                alpha = _aic_alpha(x_ic, target, gram_ic, noise, self.config.max_iter)
                 lasso = Lasso(
                     alpha=alpha, max_iter=self.config.max_iter, precompute=gram, warm_start=previous is not None
                 )
