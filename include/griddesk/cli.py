@@ -5,8 +5,8 @@
 2. starts the market simulator and the mail catcher on loopback;
 3. backfills history through the extraction DAG (skipping what is loaded);
 4. runs the morning and afternoon DAGs for the last ``run_days`` delivery days as real Airflow DAG runs;
-5. runs the daily operational-feeds DAG once, for the last of those days (tariffs, weather, battery, meters,
-   signals, API health; one GX run over every feed);
+5. runs the daily operational-feeds DAG once, on the eve of the last of those days (tariffs up to that day,
+   weather, battery, meters, signals, API health; one GX run over every feed);
 6. prints the summary.
 """
 
@@ -87,7 +87,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         run_dag(afternoon, RunClock(day, AFTERNOON).sim_now(first_market), conf)
     from griddesk.pipeline.feed_tasks import feeds_sim_now
 
-    run_dag(load_dag("griddesk_feeds"), feeds_sim_now(window[-1]), {"run_date": str(window[-1])})
+    # On the eve of the last delivery day, which fetches that day's tariffs: a run on the last day itself would
+    # ask for the day after the data ends and (rightly) alert that its tariffs never came.
+    feeds_day = window[-1] - timedelta(days=1)
+    run_dag(load_dag("griddesk_feeds"), feeds_sim_now(feeds_day), {"run_date": str(feeds_day)})
 
     from griddesk.reporting.summary import print_run_summary
 
