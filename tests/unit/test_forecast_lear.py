@@ -14,6 +14,7 @@ from griddesk.forecasting.backtest import (
     ProphetBacktestModel,
     PublishedHistory,
     WeeklyNaiveModel,
+    days_to_compute,
     forecast_days,
 )
 from griddesk.forecasting.features import DayMatrices, grid_to_mtus
@@ -113,6 +114,18 @@ def test_lear_window_drops_its_first_week_and_forecasts_25_hours_on_the_autumn_d
     local = pd.DatetimeIndex(result.forecast["delivery_start_utc"]).tz_convert(NP.tz)
     twice = result.forecast["forecast_price_per_mwh"].to_numpy()[local.hour == 2]
     assert len(twice) == 2 and twice[0] == twice[1]  # the repeated hour takes the grid's one value
+
+
+def test_warmup_days_beyond_a_models_reach_are_skipped_but_test_days_never_are():
+    # NP's dataset starts 2013-01-01, exactly 1456 days before its test period: LEAR 1456 has no warm-up day.
+    first, test_start = date(2013, 1, 1), date(2016, 12, 27)
+    warmup = [test_start - timedelta(days=k) for k in range(3, 0, -1)]
+    test = [test_start, test_start + timedelta(days=1)]
+    assert days_to_compute(LearBacktestModel(1456), warmup, test, set(), first) == test
+    assert days_to_compute(LearBacktestModel(1456), warmup, test, {test_start}, first) == test[1:]
+    assert days_to_compute(LearBacktestModel(1092), warmup, test, set(), first) == warmup + test
+    # a test day the data cannot reach is still attempted (and fails loudly in the model)
+    assert days_to_compute(LearBacktestModel(1456), [], test, set(), first + timedelta(days=5)) == test
 
 
 def test_lear_refuses_prices_of_the_target_day():

@@ -900,6 +900,19 @@ class BacktestRun:
         return [*self.warmup_days, *self.test_days]
 
 
+def days_to_compute(
+    model: BacktestModel, warmup: Sequence[date], test_days: Sequence[date], have: set[date], first_data_day: date
+) -> list[date]:
+    """The days ``model`` still has to forecast: those not in ``have``, minus warm-up days its lookback cannot reach.
+
+    A warm-up day is only context (intervals, champion windows), so a model whose history would start before the
+    data (LEAR 1456 on NP's warm-up days: the dataset starts exactly 1456 days before the test period) skips it; a
+    test day is always attempted, and fails loudly if the data do not reach back far enough.
+    """
+    reachable = [d for d in warmup if d - timedelta(days=model.lookback_days - 1) >= first_data_day]
+    return [d for d in [*reachable, *test_days] if d not in have]
+
+
 def run_backtest(
     warehouse_url: str,
     market_code: str,
@@ -937,11 +950,12 @@ def run_backtest(
         conn.commit()
         missing: dict[str, list[date]] = {}
         reused = 0
+        first_data_day = history.price_days()[0]
         for model in base_models:
             recompute = model in plan.production and not plan.reuse_production
             have = set() if recompute else stored_days(conn, model_ids[model.spec.name], all_days)
-            missing[model.spec.name] = [d for d in all_days if d not in have]
-            reused += len(all_days) - len(missing[model.spec.name])
+            missing[model.spec.name] = days_to_compute(model, warmup, test_days, have, first_data_day)
+            reused += len(have)
 
     store_conn = db.psycopg2.connect(warehouse_url)
 
