@@ -17,7 +17,8 @@ Estimation as in the paper's scikit-learn (0.2x): ``LassoLarsIC(criterion="aic")
 noise variance ``var(y)``; then ``Lasso(alpha)`` is refitted with that penalty on the unnormalised inputs.
 scikit-learn >= 1.1 estimates the noise variance by OLS instead, which fails when a window has fewer days than
 inputs (epftoolbox #10); passing ``noise_variance=var(y)`` restores the old criterion (same argmin), so all four
-windows (56, 84, 1092, 1456) work. No I/O here.
+windows (56, 84, 1092, 1456) work. The AIC is read from the LARS path's first :data:`IC_PATH_STEPS` knots
+(:func:`_aic_alpha`), where its minimum lies. No I/O here.
 """
 
 from __future__ import annotations
