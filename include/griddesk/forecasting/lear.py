@@ -52,8 +52,9 @@ _MAD_TO_SIGMA = 1.0 / 0.6745  # statsmodels.robust.mad, which epftoolbox uses
 #: LARS steps computed before the AIC is read. The full path has 160-410 knots, but the AIC's minimum came at knot
 #: 7-84 on the fits we sampled; the cut path is a deterministic prefix of the full one, so its argmin is the same
 #: unless the criterion dips lower again beyond the cut. A cut at 64 missed such a second dip on 14 of 480 DE fits;
-#: at 120 none of 1,248 NP and DE fits differed. When the cut path's minimum lies in its last quarter, the full path
-#: is computed (see ``_aic_alpha``). 2.5x faster fits than the full path.
+#: at 120 none of 1,056 sampled NP and DE fits (windows 1092 and 1456) differed, and NP's forecasts of all four
+#: windows were identical on 8 sampled days. When the cut path's minimum lies in its last quarter, the full path is
+#: computed (see ``_aic_alpha``). 2.5x faster fits than the full path.
 IC_PATH_STEPS = 120
 
 
