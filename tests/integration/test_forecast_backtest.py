@@ -52,6 +52,7 @@ def _plan() -> BacktestPlan:
         ensembles=[
             EnsembleModel("lear_ens", ("lear_56", "lear_84")),
             EnsembleModel("ensemble", ("prophet", "lear_ens")),
+            EnsembleModel("ensemble_lad", ("prophet", "lear_56", "lear_84"), method="lad", window_days=3, min_days=1),
         ],
         test_days=2,
         warmup_days=3,
@@ -95,13 +96,13 @@ def test_quick_backtest_runs_end_to_end_against_the_warehouse(loaded_warehouse, 
                    group by r.model_name order by 1"""
             )
             rows = {name: (n, with_interval) for name, n, with_interval in cur.fetchall()}
-    assert set(rows) == {"ensemble", "lear_56", "lear_84", "lear_ens", "prophet", "weekly_naive"}
+    assert set(rows) == {"ensemble", "ensemble_lad", "lear_56", "lear_84", "lear_ens", "prophet", "weekly_naive"}
     assert all(n == 5 * 24 for n, _ in rows.values())  # 5 ordinary NP days of December
     # empirical intervals from the days before (at least one day of errors): the last test day has them
     assert rows["lear_56"][1] >= 24
 
     result = score_market(loaded_warehouse, history, run, ChampionPolicy(min_days=2), shared_data_dir, t0)
-    assert set(result.scores) >= {"prophet", "lear_ens", "ensemble", "weekly_naive", "champion_path"}
+    assert set(result.scores) >= {"prophet", "lear_ens", "ensemble", "ensemble_lad", "weekly_naive", "champion_path"}
     assert result.scores["weekly_naive"]["rmae_weekly_naive"] == pytest.approx(1.0)
     assert result.notes == []  # the warehouse's realised prices equal the published 'Real price'
     assert 0.0 <= result.dm_pvalue_vs_lear_ens <= 1.0
@@ -148,6 +149,30 @@ def test_quick_backtest_runs_end_to_end_against_the_warehouse(loaded_warehouse, 
     np.testing.assert_allclose(
         frame["forecast_price_per_mwh"].to_numpy(), stored["forecast_price_per_mwh"].to_numpy(), rtol=0.02
     )
+
+    # The CLAD ensemble: production weighs the members by their stored forecasts of the days before D, exactly as
+    # the backtest did, so the backtest's stored combination of D is those weights applied to the stored members.
+    from griddesk.forecasting.production import champion_forecast, past_member_forecasts
+
+    lad = next(e for e in _plan().ensembles if e.name == "ensemble_lad")
+    member_ids = [run.model_ids[m] for m in lad.members]
+    with db.connect(loaded_warehouse) as conn:
+        weights = lad.weights(*past_member_forecasts(conn, NP, member_ids, LAST_DAY, lad.window_days))
+        day = load_forecasts(conn, [*member_ids, run.model_ids["ensemble_lad"]], LAST_DAY, LAST_DAY)
+    assert weights is not None and sum(weights.values()) == pytest.approx(1.0)
+    wide = day.pivot(index="delivery_start_utc", columns="model_id", values="forecast_price_per_mwh")
+    combined = sum(w * wide[run.model_ids[m]] for m, w in weights.items())
+    np.testing.assert_allclose(combined.to_numpy(), wide[run.model_ids["ensemble_lad"]].to_numpy(), rtol=1e-9)
+    # ...and, as the champion, production forecasts D with them (today's members recomputed from the cut-off).
+    from griddesk.forecasting.champion import ChampionDecision, store_decisions
+
+    decision = ChampionDecision(LAST_DAY, "ensemble_lad", "prophet", "ensemble_lad", None, None, True, "test")
+    with db.connect(loaded_warehouse) as conn:
+        store_decisions(conn, "NP", [decision], run.model_ids, ChampionPolicy())
+        conn.commit()
+        production = champion_forecast(conn, "NP", LAST_DAY, plan=_plan())
+    assert production.model_name == "ensemble_lad" and production.source == "decision"
+    np.testing.assert_allclose(production.forecast["forecast_price_per_mwh"].to_numpy(), combined.to_numpy(), rtol=0.02)
 
 
 def test_history_as_of_matches_point_in_time_reads_and_ignores_a_late_correction(loaded_warehouse, np_simulator):

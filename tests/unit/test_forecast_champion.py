@@ -10,7 +10,7 @@ import pytest
 
 from griddesk.forecasting.backtest import PublishedHistory
 from griddesk.forecasting.champion import ChampionPolicy, decide, replay, rolling_mae_as_known, switches
-from griddesk.forecasting.ensemble import EnsembleModel, combine, inverse_mae_weights
+from griddesk.forecasting.ensemble import EnsembleModel, combine, inverse_mae_weights, lad_weights
 from griddesk.forecasting.registry import ModelSpec
 from griddesk.markets import get_market
 
@@ -155,6 +155,48 @@ def test_inverse_mae_weights_favour_the_more_accurate_member():
     assert inverse_mae_weights({"a": 1.0, "b": float("nan")}) == {"a": 0.5, "b": 0.5}
 
 
+def test_lad_weights_minimise_the_absolute_error_on_the_simplex():
+    # Errors (a, b) per hour: (2, -2), (2, -2), (4, 0). The combination's error is 4w - 2, 4w - 2, 4w for weight w
+    # on a: total 2|4w - 2| + 4w, least (2) at w = 0.5, whereas a alone costs 8 and b alone 4.
+    actual = np.array([10.0, 20.0, 30.0])
+    forecasts = np.column_stack([actual + [2.0, 2.0, 4.0], actual + [-2.0, -2.0, 0.0]])
+    np.testing.assert_allclose(lad_weights(forecasts, actual), [0.5, 0.5], atol=1e-9)
+    # Incomplete hours are left out; an exact member takes all the weight.
+    with_gap = np.vstack([forecasts, [np.nan, 1.0]])
+    np.testing.assert_allclose(lad_weights(with_gap[:, [1, 0]], np.append(actual, 5.0)), [0.5, 0.5], atol=1e-9)
+    np.testing.assert_allclose(lad_weights(np.column_stack([actual, actual + 5.0]), actual), [1.0, 0.0], atol=1e-9)
+    with pytest.raises(ValueError, match="no hour"):
+        lad_weights(np.full((2, 2), np.nan), np.ones(2))
+    with pytest.raises(ValueError, match="hours x members"):
+        lad_weights(np.ones((3, 2)), np.ones(2))
+
+
+def test_lad_weights_beat_every_point_of_a_simplex_grid():
+    rng = np.random.default_rng(3)
+    actual = rng.normal(50.0, 10.0, 300)
+    forecasts = actual[:, None] + rng.standard_t(3, (300, 3)) * [1.0, 2.0, 3.0] + [0.5, -1.0, 0.0]
+    w = lad_weights(forecasts, actual)
+    assert (w >= 0).all() and w.sum() == pytest.approx(1.0)
+    best = np.mean(np.abs(actual - forecasts @ w))
+    grid = [(a, b, 1 - a - b) for a in np.linspace(0, 1, 21) for b in np.linspace(0, 1, 21) if a + b <= 1 + 1e-12]
+    assert best <= min(np.mean(np.abs(actual - forecasts @ np.array(g))) for g in grid) + 1e-9
+
+
+def test_weighted_ensembles_fall_back_to_equal_weights_without_enough_history():
+    lad = EnsembleModel("x", ("a", "b"), method="lad", window_days=56, min_days=14)
+    actual = np.array([10.0, 20.0])
+    past = np.column_stack([actual, actual + 4.0])
+    assert lad.weights(past, actual, n_days=13) is None
+    assert lad.weights(past, actual, n_days=14) == {"a": pytest.approx(1.0), "b": pytest.approx(0.0, abs=1e-9)}
+    inverse = EnsembleModel("y", ("a", "b"), method="inverse_mae")
+    assert inverse.weights(np.column_stack([actual + 1.0, actual - 3.0]), actual, 1) == {
+        "a": pytest.approx(0.75),
+        "b": pytest.approx(0.25),
+    }
+    assert EnsembleModel("z", ("a", "b")).weights(past, actual, 30) is None
+    assert lad.spec.hyperparameters == {"method": "lad", "members": ["a", "b"], "window_days": 56, "min_days": 14}
+
+
 def test_ensemble_needs_two_members_and_a_known_method():
     with pytest.raises(ValueError, match="two members"):
         EnsembleModel("solo", ("prophet",))
@@ -179,7 +221,7 @@ def test_default_plan_runs_the_named_challengers_and_only_complete_ensembles():
 
     full = default_plan(28)
     assert [m.spec.name for m in full.challengers] == list(CHALLENGER_NAMES)
-    assert [e.spec.name for e in full.ensembles] == ["lear_ens", "ensemble"]
+    assert [e.spec.name for e in full.ensembles] == ["lear_ens", "ensemble", "ensemble_lad"]
     naive_only = default_plan(28, challengers=parse_challengers("weekly_naive"))
     assert [m.spec.name for m in naive_only.challengers] == ["weekly_naive"] and naive_only.ensembles == []
     assert [m.spec.name for m in naive_only.production] == ["prophet"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time as _time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -148,7 +148,12 @@ def champion_forecast(
     t0 = _time.perf_counter()
     results = {m: base[m].forecast(prices, exogenous, market, delivery_date, None)[0] for m in leaves}
     seconds = _time.perf_counter() - t0
-    frame = _named_forecast(name, {m: r.forecast for m, r in results.items()}, ensembles)
+
+    def weights_of(ensemble) -> dict[str, float] | None:
+        members = [ids[m] for m in ensemble.members]
+        return ensemble.weights(*past_member_forecasts(conn, market, members, delivery_date, ensemble.window_days))
+
+    frame = _named_forecast(name, {m: r.forecast for m, r in results.items()}, ensembles, weights_of)
     own = name in base and base[name].has_own_interval and frame["lower_price_per_mwh"].notna().all()
     method = "model"
     if not own:
@@ -186,18 +191,25 @@ def _leaf_models(name: str, ensembles: Mapping) -> list[str]:
     return out
 
 
-def _named_forecast(name: str, frames: Mapping[str, pd.DataFrame], ensembles: Mapping) -> pd.DataFrame:
-    """The forecast of ``name``: a leaf's frame, or the combination of an ensemble's members (as the backtest)."""
+def _named_forecast(
+    name: str, frames: Mapping[str, pd.DataFrame], ensembles: Mapping, weights_of: Callable | None = None
+) -> pd.DataFrame:
+    """The forecast of ``name``: a leaf's frame, or the combination of an ensemble's members (as the backtest).
+
+    ``weights_of(ensemble)`` gives a weighted ensemble's weights for D (None: equal), from its members' past
+    forecasts as :meth:`griddesk.forecasting.ensemble.EnsembleModel.weights` reads them in the backtest.
+    """
     from griddesk.forecasting.ensemble import combine
 
     if name not in ensembles:
         return frames[name].copy()
     ensemble = ensembles[name]
-    if ensemble.method != "mean":
-        raise NotImplementedError(f"production runs equal-weight ensembles only; {name!r} is {ensemble.method}")
-    parts = {m: _named_forecast(m, frames, ensembles) for m in ensemble.members}
+    if ensemble.weighted and weights_of is None:
+        raise ValueError(f"ensemble {name!r} weights its members ({ensemble.method}): pass weights_of")
+    weights = weights_of(ensemble) if ensemble.weighted else None
+    parts = {m: _named_forecast(m, frames, ensembles, weights_of) for m in ensemble.members}
     index = pd.DatetimeIndex(next(iter(parts.values()))["delivery_start_utc"])
-    point = combine({m: p["forecast_price_per_mwh"].set_axis(index) for m, p in parts.items()})
+    point = combine({m: p["forecast_price_per_mwh"].set_axis(index) for m, p in parts.items()}, weights)
     return pd.DataFrame(
         {
             "delivery_start_utc": index,
@@ -208,18 +220,11 @@ def _named_forecast(name: str, frames: Mapping[str, pd.DataFrame], ensembles: Ma
     )
 
 
-def past_errors(
-    conn, market: Market, model_id: str, delivery_date: date, window_days: int = 28
-) -> tuple[np.ndarray, int]:
-    """Errors (actual - forecast) of ``model_id`` over the days before D, as known at D's cut-off.
+def _past_forecasts(conn, model_id: str, first: date, last: date, cutoff: datetime) -> pd.DataFrame:
+    """``model_id``'s forecasts of days first..last: its production rows made by ``cutoff``, else its backtest.
 
-    Forecasts are the model's production rows made by the cut-off and its stored backtest days; actuals are the
-    prices published by the cut-off. Returns the errors and the number of days they cover.
+    Returns ``day``, ``forecast`` on a ``delivery_start_utc`` index (one row per MTU).
     """
-    from griddesk.warehouse.pit import prices_as_of
-
-    first, last = delivery_date - timedelta(days=window_days), delivery_date - timedelta(days=1)
-    cutoff = market.gate_closure_utc(delivery_date)
     with conn.cursor() as cur:
         cur.execute(
             """select delivery_date_local, delivery_start_utc, forecast_price_per_mwh, 0 as preference
@@ -233,17 +238,50 @@ def past_errors(
             {"id": model_id, "first": first, "last": last, "cutoff": cutoff},
         )
         past = pd.DataFrame(cur.fetchall(), columns=["day", "delivery_start_utc", "forecast", "preference"])
-    if past.empty:
-        return np.array([]), 0
     past["delivery_start_utc"] = pd.to_datetime(past["delivery_start_utc"], utc=True)
+    past["forecast"] = past["forecast"].astype(float)
     past = past.sort_values(["delivery_start_utc", "preference"]).drop_duplicates("delivery_start_utc")
+    return past.set_index("delivery_start_utc")[["day", "forecast"]]
+
+
+def _published_actuals(conn, market: Market, first: date, delivery_date: date, cutoff: datetime) -> pd.Series:
+    """Prices of the days first..D-1 as published by ``cutoff``, on a UTC index."""
+    from griddesk.warehouse.pit import prices_as_of
+
     start = market.delivery_day_bounds_utc(first)[0]
     end = market.delivery_day_bounds_utc(delivery_date)[0]
     actual = prices_as_of(conn, market.code, start, end, cutoff)
-    actual = pd.Series(actual["price_per_mwh"].to_numpy(float), index=pd.to_datetime(actual["delivery_start_utc"]))
-    errors = actual.reindex(pd.DatetimeIndex(past["delivery_start_utc"])).to_numpy() - past["forecast"].to_numpy()
-    ok = ~np.isnan(errors)
-    return errors[ok], int(past.loc[ok, "day"].nunique())
+    return pd.Series(actual["price_per_mwh"].to_numpy(float), index=pd.to_datetime(actual["delivery_start_utc"]))
+
+
+def past_errors(
+    conn, market: Market, model_id: str, delivery_date: date, window_days: int = 28
+) -> tuple[np.ndarray, int]:
+    """Errors (actual - forecast) of ``model_id`` over the days before D, as known at D's cut-off.
+
+    Forecasts are the model's production rows made by the cut-off and its stored backtest days; actuals are the
+    prices published by the cut-off. Returns the errors and the number of days they cover.
+    """
+    matrix, actual, n_days = past_member_forecasts(conn, market, [model_id], delivery_date, window_days)
+    return actual - matrix[:, 0], n_days
+
+
+def past_member_forecasts(
+    conn, market: Market, model_ids: Sequence[str], delivery_date: date, window_days: int
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """The models' forecasts (hours x models) of the ``window_days`` before D where all have one, the prices
+    published by D's cut-off for those hours, and the number of days covered (what weighted ensembles and
+    empirical intervals read; the same sources as :func:`_past_forecasts`)."""
+    first, last = delivery_date - timedelta(days=window_days), delivery_date - timedelta(days=1)
+    cutoff = market.gate_closure_utc(delivery_date)
+    frames = [_past_forecasts(conn, model_id, first, last, cutoff) for model_id in model_ids]
+    joined = pd.concat([f["forecast"].rename(i) for i, f in enumerate(frames)], axis=1, join="inner")
+    if joined.empty:
+        return np.empty((0, len(model_ids))), np.empty(0), 0
+    actual = _published_actuals(conn, market, first, delivery_date, cutoff).reindex(joined.index).to_numpy()
+    ok = ~np.isnan(actual)
+    days = frames[0]["day"].reindex(joined.index)[ok]
+    return joined.to_numpy(dtype=float)[ok], actual[ok], int(days.nunique())
 
 
 def _with_empirical_interval(

@@ -58,7 +58,7 @@ PUBLISHED_COLUMNS = {"lear_ens": "LEAR Ensemble", "dnn_ens": "DNN Ensemble", "le
                      "lear_84": "LEAR 84", "lear_1092": "LEAR 1092", "lear_1456": "LEAR 1456"}  # fmt: skip
 #: The model that starts as champion (the production model) and the models that may replace it.
 INITIAL_CHAMPION = "prophet"
-CHAMPION_CANDIDATES = ("prophet", "lear_ens", "ensemble")
+CHAMPION_CANDIDATES = ("prophet", "lear_ens", "ensemble", "ensemble_lad")
 
 
 # --------------------------------------------------------------------------------------------------------------------
