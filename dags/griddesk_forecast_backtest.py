@@ -2,9 +2,9 @@
 ### GridDesk forecast backtest (epftoolbox protocol)
 
 Backtests the production price model (Prophet, per hour) and its challengers (weekly naive, the paper's four
-LEARs, LEAR-Ens, and the Prophet + LEAR-Ens ensemble) on the last 728 days of each market, recalibrating every
-day on what was published before gate closure on D-1. Challenger backtests are stored in the warehouse once and
-reused; the production model is recomputed and timed.
+LEARs, LEAR-Ens, the Prophet + LEAR-Ens ensemble, and Prophet with the four LEARs under daily CLAD weights) on
+the last 728 days of each market, recalibrating every day on what was published before gate closure on D-1.
+Challenger backtests are stored in the warehouse once and reused; the production model is recomputed and timed.
 
 1. **backtest** one mapped task per market: load the market's data through the extraction path if missing,
    backtest, replay champion selection (rolling MAE with a margin) and store the decisions and registry metrics;
