@@ -43,7 +43,7 @@ def test_our_lear_forecasts_consecutive_days_and_restores_the_path_cut():
     targets = [date(2016, 1, 1) + timedelta(days=57), date(2016, 1, 1) + timedelta(days=58)]
     before = lear.IC_PATH_STEPS
     forecasts = our_lear(grid, 56, targets, warm=False, full_path=True)
-    assert lear.IC_PATH_STEPS == before
+    assert before == lear.IC_PATH_STEPS  # restored
     assert forecasts.shape == (2, 24) and np.isfinite(forecasts).all()
     # The forecasts follow the price level, not a constant.
     assert 40 < forecasts.mean() < 70 and forecasts.std() > 1
