@@ -478,9 +478,11 @@ def benchmark_markdown(results: Sequence[MarketResult], plots: dict[str, dict[st
         "D-1's parameters. Intervals: empirical 5-95 % quantiles of its own errors over the 28 days before D.",
         "- **Challengers**: `weekly_naive`; `lear_56/84/1092/1456` as in epftoolbox (LassoLarsIC on normalised "
         "inputs with the AIC noise variance var(y), Lasso refit, per-column asinh-median scaling, windows of W days "
-        "of which W-7 train); `lear_ens` = their mean (our LEAR-Ens); `ensemble` = mean of `prophet` and `lear_ens`.",
-        "- **Champion**: starts as `prophet`; each day the candidate (prophet, lear_ens, ensemble) with the lowest "
-        "MAE over the 28 days before the cut-off takes over only if at least 5 % below the incumbent's.",
+        "of which W-7 train); `lear_ens` = their mean (our LEAR-Ens); `ensemble` = mean of `prophet` and `lear_ens`; "
+        "`ensemble_lad` = `prophet` and the four LEARs with the simplex weights of least absolute error over the 56 "
+        "days before D (CLAD), re-estimated daily from prices published by the cut-off.",
+        f"- **Champion**: starts as `{INITIAL_CHAMPION}`; each day the candidate ({', '.join(CHAMPION_CANDIDATES)}) "
+        "with the lowest MAE over the 28 days before the cut-off takes over only if at least 5 % below the incumbent's.",
         "- **No look-ahead**: every model sees what was published by gate closure on D-1 (the simulator's "
         "publication times, stored versions in `raw`). ERA5 weather is not used at all (no oracle run).",
         "- **wall s** is the wall time of the production model's backtest in this run (recomputed every run, warm-up "
