@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
+import sys
 from pathlib import Path
 
 import pytest
@@ -62,6 +64,14 @@ def pytest_unconfigure(config) -> None:
     server = _SERVER.get("server")
     if server is None:
         return
+    # Close Airflow's pooled connections while the server is up; otherwise Airflow's atexit hook
+    # rolls them back against a stopped server and prints a traceback after the test summary.
+    airflow_settings = sys.modules.get("airflow.settings")
+    if airflow_settings is not None:
+        with contextlib.suppress(Exception):
+            airflow_settings.dispose_orm(do_log=False)
+    # pgserver's atexit hook logs through handlers whose streams pytest has closed by then.
+    logging.getLogger("pgserver").disabled = True
     # pgserver's own cleanup runs pg_ctl as another user and can fail on a root-owned temp dir;
     # a fast shutdown signal to the postmaster always works and leaves no server behind.
     pid_file = Path(server.pgdata) / "postmaster.pid"
