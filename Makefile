@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint ui docs bench bench-forecast bench-bidding lock venv clean
+.PHONY: run test lint ui docs bench bench-forecast bench-bidding lock venv clean stop
 
 venv: $(STAMP)
 $(STAMP): requirements.txt include/pyproject.toml
@@ -34,7 +34,12 @@ ui: venv
 docs: venv
 	$(BIN)/python -m griddesk.quality.docs_site $(if $(PORT),--port $(PORT))
 
+stop: venv
+	$(BIN)/python -m griddesk.cli stop
+
+# Stop the services first: removing .griddesk under a running server would orphan it.
 clean:
+	@if [ -x $(BIN)/python ]; then $(BIN)/python -m griddesk.cli stop; fi
 	rm -rf .griddesk reports dbt_project/target dbt_project/logs
 
 .PHONY: bench-ingest

@@ -1,4 +1,4 @@
-"""``griddesk`` command line: `run` (what `make run` does), `ui`, `summary`.
+"""``griddesk`` command line: `run` (what `make run` does), `ui`, `summary`, `digest`, `stop`.
 
 `griddesk run`:
 1. bootstraps the warehouse (embedded pgserver unless GRIDDESK_WAREHOUSE_URL) and Airflow's metadata DB;
@@ -140,6 +140,13 @@ def cmd_ui(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_stop(args: argparse.Namespace) -> int:
+    """Stop the embedded PostgreSQL, the simulator and the mail catcher that `run` and `ui` leave running."""
+    stopped = runtime.stop_services(get_settings())
+    print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     parser = argparse.ArgumentParser(
@@ -152,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("summary", help="print the summary of the last run").set_defaults(func=cmd_summary)
     sub.add_parser("digest", help="digest of every mart's business columns").set_defaults(func=cmd_digest)
     sub.add_parser("ui", help="start the Airflow UI and scheduler on the embedded default").set_defaults(func=cmd_ui)
+    sub.add_parser("stop", help="stop the embedded PostgreSQL, simulator and mail catcher").set_defaults(func=cmd_stop)
     args = parser.parse_args(argv)
     return args.func(args)
 

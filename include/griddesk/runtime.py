@@ -118,3 +118,40 @@ def start_mailcatcher(settings: Settings, port: int = MAIL_PORT) -> None:
     """Start the SMTP mail catcher; messages land in state_dir/mail."""
     args = ["griddesk.mailcatcher", "--port", str(port), "--maildir", str(settings.state_dir / "mail")]
     start_background("mailcatcher", args, settings, lambda: _port_open("127.0.0.1", port))
+
+
+def _running(pid: int, marker: str) -> bool:
+    """Whether ``pid`` is alive and its command line contains ``marker`` (a stale pid file may name a reused pid)."""
+    import psutil
+
+    try:
+        return any(marker in part for part in psutil.Process(pid).cmdline())
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return False
+
+
+def stop_services(settings: Settings) -> list[str]:
+    """Stop what `make run` / `make ui` left running for ``settings.state_dir``; return the names stopped.
+
+    The simulator and mail catcher are found by their pid files, the embedded pgserver by its postmaster.pid.
+    A server named by ``GRIDDESK_WAREHOUSE_URL`` is never touched: it is not GridDesk's.
+    """
+    import signal
+
+    stopped = []
+    for name in ("simulator", "mailcatcher"):
+        pid_file = settings.state_dir / f"{name}.pid"
+        if not pid_file.exists():
+            continue
+        pid = int(pid_file.read_text())
+        if _running(pid, f"griddesk.{name}"):
+            os.kill(pid, signal.SIGTERM)
+            stopped.append(name)
+        pid_file.unlink()
+    postmaster = settings.state_dir / "pgdata" / "postmaster.pid"
+    if postmaster.exists():
+        pid = int(postmaster.read_text().split()[0])
+        if _running(pid, "postgres"):
+            os.kill(pid, signal.SIGINT)  # fast shutdown: roll back open transactions, then stop
+            stopped.append("pgserver")
+    return stopped
