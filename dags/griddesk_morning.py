@@ -106,18 +106,18 @@ def griddesk_morning():
         return forecast_for_run(market, clock_from_context(MORNING))
 
     @task(outlets=[assets.BID_SCHEDULES])
-    def bid(forecasted: dict) -> dict:
+    def bid(market: str) -> dict:
         """Battery schedule (jointly with the portfolio's consumption in the paired market) and orders for D."""
         from griddesk.pipeline.tasks import bid_for_run
 
-        return bid_for_run(forecasted["market"], clock_from_context(MORNING))
+        return bid_for_run(market, clock_from_context(MORNING))
 
     @task
-    def compliance(bid: dict) -> dict:
+    def compliance(market: str) -> dict:
         """Pre-trade compliance of D's order set; a rejection is recorded and emailed, never submitted."""
         from griddesk.pipeline.bidding_tasks import check_compliance
 
-        return check_compliance(bid["market"], clock_from_context(MORNING))
+        return check_compliance(market, clock_from_context(MORNING))
 
     @task.branch
     def approval_gate(checked: list[dict]) -> list[str]:
@@ -166,7 +166,12 @@ def griddesk_morning():
     validated = validate(extract.expand(job=jobs))
     quality_gate.expand(verdict=validated)
     tradable = dbt_build(validated)
-    checked = compliance.expand(bid=bid.expand(forecasted=forecast.expand(market=tradable)))
+    # Every per-market step maps over this run's tradable markets, not over the previous step's mapped results: a
+    # cleared run whose gate now blocks a market must not bid on a result left from an earlier try.
+    forecasts = forecast.expand(market=tradable)
+    bids = bid.expand(market=tradable)
+    checked = compliance.expand(market=tradable)
+    forecasts >> bids >> checked
     decided = record_approval(checked)
     approval_gate(checked) >> [approve, decided]
     approve >> decided

@@ -98,15 +98,16 @@ class AirflowApi:
         return resp.json()["task_instances"]
 
     def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1) -> str:
-        """The task's log as plain text, as the API server serves it to the UI."""
-        headers = {"Authorization": f"Bearer {self.token()}", "Accept": "text/plain"}
+        """The task's log as text (one line per event), as the API server serves it to the UI."""
+        headers = {"Authorization": f"Bearer {self.token()}", "Accept": "application/json"}
         resp = self.session.get(
             f"{self.base_url}/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
             params={"map_index": map_index, "full_content": "true"}, headers=headers, timeout=self.timeout_s,
         )  # fmt: skip
         if resp.status_code != 200:
             raise AirflowApiError(f"log of {dag_id} {run_id} {task_id}: HTTP {resp.status_code} {resp.text[:200]}")
-        return resp.text
+        content = resp.json()["content"]
+        return "\n".join(c.get("event", "") if isinstance(c, dict) else str(c) for c in content)
 
 
 def run_id_for(delivery_day) -> str:

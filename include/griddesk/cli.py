@@ -82,12 +82,12 @@ def start_platform(settings: Settings, *, schedule: bool, docs: bool = False) ->
             "`make ui` uses it. Stop it first (Ctrl-C in `make ui`, or `griddesk stop`); after a crash, "
             "`griddesk recover`."
         )
+    new = runtime.ensure_passwords(settings)  # before anything reads them, so new ones are printed here, once
     url = db.bootstrap(settings)
     env = runtime.apply_airflow_env(settings)
     logs = settings.state_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     runtime.migrate_airflow_db(env, logs / "airflow-db-migrate.log")
-    new = runtime.ensure_passwords(settings)
     if new:
         print("Airflow users created (passwords shown this once; kept in "
               f"{runtime.passwords_file(settings)}):")  # fmt: skip
@@ -209,6 +209,12 @@ def cmd_trigger(args: argparse.Namespace) -> int:
                          f"not {args.dag_id!r}")  # fmt: skip
     api = api_client(settings)
     paused = api.wait_for_dag(args.dag_id)["is_paused"]
+    if paused and runtime.scheduler_mode(settings) != "triggered-only":
+        raise SystemExit(
+            f"{args.dag_id} is paused and the scheduler of `make ui` creates cron runs: unpausing it would also start "
+            "today's scheduled run. Unpause it in the UI if that is what you want, or run `griddesk ui --replay` "
+            "to replay past days."
+        )
     if paused:
         api.set_paused(args.dag_id, False)
     try:
@@ -266,7 +272,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
     t0 = time.monotonic()
     settings = get_settings()
-    start_platform(settings, schedule=True, docs=True)
+    start_platform(settings, schedule=not args.replay, docs=True)
     admin = runtime.admin_user(settings)
     print(f"Airflow UI: {settings.airflow_public_url} (healthy after {time.monotonic() - t0:.0f} s); log in as "
           f"{admin!r} (or a viewer), passwords in {runtime.passwords_file(settings)}")  # fmt: skip
@@ -303,9 +309,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub.add_parser("summary", help="print the summary of the last run").set_defaults(func=cmd_summary)
     sub.add_parser("digest", help="digest of every mart's business columns").set_defaults(func=cmd_digest)
-    sub.add_parser("ui", help="start the Airflow UI, scheduler and the docs site until Ctrl-C").set_defaults(
-        func=cmd_ui
-    )
+    ui = sub.add_parser("ui", help="start the Airflow UI, scheduler and the docs site until Ctrl-C")
+    ui.add_argument("--replay", action="store_true",
+                    help="the scheduler runs triggered runs only, never a cron run (to replay past days)")  # fmt: skip
+    ui.set_defaults(func=cmd_ui)
     trig = sub.add_parser("trigger", help="run one DAG for one day through the running scheduler (`make ui`)")
     trig.add_argument("dag_id")
     trig.add_argument("--day", required=True, help="delivery day (morning/afternoon) or run date (feeds)")

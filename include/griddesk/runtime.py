@@ -148,7 +148,8 @@ def airflow_env(settings: Settings, mail_port: int | None = None) -> dict[str, s
         "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        # LocalExecutor whose workers fork with the tasks' libraries loaded (griddesk.airflow_executor).
+        "AIRFLOW__CORE__EXECUTOR": "griddesk.airflow_executor.GridDeskLocalExecutor",
         # Two cores: a handful of task processes at once is all the machine can use.
         "AIRFLOW__CORE__PARALLELISM": "4",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
@@ -275,12 +276,16 @@ def claim_port(settings: Settings, name: str, port: int, marker: str, env_var: s
 
 
 def _running(pid: int, marker: str) -> bool:
-    """Whether ``pid`` is alive and its command line contains ``marker`` (a stale pid file may name a reused pid)."""
+    """Whether ``pid`` is alive and its command line contains ``marker`` (a stale pid file may name a reused pid).
+
+    Airflow retitles its processes (``airflow api_server -- host:...``), so ``-`` and ``_`` count as one.
+    """
     import psutil
 
     try:
         proc = psutil.Process(pid)
-        return proc.status() != psutil.STATUS_ZOMBIE and any(marker in part for part in proc.cmdline())
+        cmdline = " ".join(proc.cmdline()).replace("_", "-")
+        return proc.status() != psutil.STATUS_ZOMBIE and marker.replace("_", "-") in cmdline
     except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
         return False
 
@@ -410,7 +415,18 @@ def start_airflow(settings: Settings, env: dict[str, str], components=AIRFLOW_CO
             argv.append("--skip-serve-logs")
         svc = Service(f"airflow-{comp}", argv, comp, port, "GRIDDESK_AIRFLOW_PORT", ready, comp_env, timeout_s=180)
         done[comp] = start_service(settings, svc)
+        if comp == "scheduler" and done[comp] == "started":
+            pid_file(settings, "airflow-scheduler").with_suffix(".mode").write_text(
+                "cron" if schedule else "triggered-only")
     return done
+
+
+def scheduler_mode(settings: Settings) -> str | None:
+    """``cron`` (`make ui`: cron runs are created), ``triggered-only`` (`make run`, `ui --replay`), or None."""
+    if not own_pid(settings, "airflow-scheduler", "scheduler"):
+        return None
+    mode = pid_file(settings, "airflow-scheduler").with_suffix(".mode")
+    return mode.read_text().strip() if mode.exists() else None
 
 
 def stop_airflow(settings: Settings, components=AIRFLOW_COMPONENTS, timeout_s: float = 30) -> list[str]:

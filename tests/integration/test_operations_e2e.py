@@ -79,7 +79,7 @@ class Platform:
     def start_ui(self) -> None:
         t0 = time.monotonic()
         log = open(self.root / f"ui-{len(self.ui_procs)}.log", "w")  # noqa: SIM115 - the process keeps it
-        proc = subprocess.Popen([sys.executable, "-m", "griddesk.cli", "ui"], env=self.env, stdout=log,
+        proc = subprocess.Popen([sys.executable, "-m", "griddesk.cli", "ui", "--replay"], env=self.env, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
         self.ui_procs.append(proc)
         while "Ctrl-C stops" not in (self.root / f"ui-{len(self.ui_procs) - 1}.log").read_text():
@@ -112,12 +112,16 @@ class Platform:
 def platform(tmp_path_factory):
     p = Platform(tmp_path_factory.mktemp("ops"))
     t0 = time.monotonic()
-    out = p.cli("run", timeout=3000)
+    try:
+        out = p.cli("run", timeout=3000)
+    except BaseException:
+        subprocess.run([sys.executable, "-m", "griddesk.cli", "stop"], env=p.env, capture_output=True, timeout=120)
+        raise
     p.make_run_seconds = time.monotonic() - t0
     p.make_run_output = out
     p.day = date.fromisoformat(out.split("run days ")[1][:10])
-    p.start_ui()
     try:
+        p.start_ui()
         yield p
     finally:
         p.stop_ui()
@@ -154,7 +158,7 @@ def test_task_log_of_a_make_run_run_is_served_by_the_api_server_with_auth(platfo
     assert requests.get(url, timeout=30).status_code in (401, 403)
     text = api.task_log("griddesk_morning", run_id_for(platform.day), "validate", 1)
     assert "Log file not found" not in text
-    assert "validate" in text and "Done. Returned value was" in text
+    assert "GX context" in text and "Done. Returned value was" in text
 
 
 def test_api_requires_login_and_nothing_listens_beyond_loopback(platform):
@@ -249,9 +253,11 @@ def test_browser_login_dag_list_run_task_log_blocked_market_and_data_docs(platfo
         step = "login"
         try:
             page.goto(f"{platform.base}/", wait_until="networkidle")
+            page.wait_for_selector("input[name=username]", timeout=60_000)  # the login form of the simple auth manager
             page.fill("input[name=username]", "admin")
             page.fill("input[name=password]", platform.password("admin"))
             page.keyboard.press("Enter")
+            page.wait_for_url(lambda url: "login" not in url, timeout=60_000)
             step = "dag list"
             page.goto(f"{platform.base}/dags", wait_until="networkidle")
             page.get_by_text("griddesk_morning").first.wait_for(timeout=60_000)
@@ -267,6 +273,9 @@ def test_browser_login_dag_list_run_task_log_blocked_market_and_data_docs(platfo
                       wait_until="networkidle")  # fmt: skip
             page.get_by_text(f"FR blocked for delivery day {platform.day}").first.wait_for(timeout=60_000)
             page.get_by_text("skipped", exact=False).first.wait_for(timeout=60_000)
+            step = "Data Docs tab of the DAG"
+            page.goto(f"{platform.base}/dags/griddesk_morning/plugin/data-docs", wait_until="networkidle")
+            page.frame_locator("iframe").get_by_text("Validations (newest first)").wait_for(timeout=60_000)
             step = "Data Docs from the alert"
             page.goto(f"{platform.docs}/gx/validations/raw_day_ahead_prices/FR/{d1}/{blocked_run}.html")
             page.get_by_text("price_within_market_bounds").first.wait_for(timeout=30_000)

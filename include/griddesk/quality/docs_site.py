@@ -259,12 +259,22 @@ def default_site_dir() -> Path:
 
 
 def ensure_site(settings) -> Path:
-    """Build the site once if it does not exist yet (`make ui` serves it; validations keep it current)."""
-    from griddesk.warehouse import db
+    """Build the site once if it does not exist yet (`make ui` serves it; validations keep it current).
+
+    The build runs in a child process whose output (dbt's) goes to state_dir/logs/docs-build.log.
+    """
+    import subprocess
+    import sys
 
     site = settings.state_dir / "docs_site"
     if not (site / "dbt" / "index.html").exists():
-        build_site(site, db.warehouse_url(settings))
+        log_path = settings.state_dir / "logs" / "docs-build.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "ab") as out:
+            done = subprocess.run([sys.executable, "-m", "griddesk.quality.docs_site", "--build-only"], stdout=out,
+                                  stderr=subprocess.STDOUT, check=False)  # fmt: skip
+        if done.returncode:
+            raise RuntimeError(f"building the docs site failed; see {log_path}")
     return site
 
 
