@@ -239,8 +239,7 @@ def test_critical_alert_is_sent_once_to_the_desk(gate, warehouse_url, smtp_serve
         assert send_alert_once(conn, key, subject, html, "trading-desk@example.com") is True
     assert len(smtp_server.messages) == 1
     message = smtp_server.messages[0]
-    assert message["Subject"] == ("[GridDesk][CRITICAL] raw_day_ahead_prices failed for FR delivery day 2016-12-26 "
-                                  "(data of 2016-12-26)")  # fmt: skip
+    assert message["Subject"] == "[GridDesk][CRITICAL] raw_day_ahead_prices failed for FR 2016-12-26"
     assert message["To"] == "trading-desk@example.com"
     body = message.get_body(preferencelist=("html",)).get_content()
     for text in (

@@ -62,8 +62,7 @@ def test_critical_morning_alert_says_what_griddesk_did_and_what_to_do_next():
 def test_warning_only_result_is_a_warning_and_trading_goes_ahead():
     late = outcome("published_within_window", success=False, severity="warning", observed="1 of 24 rows unexpected")
     subject, html = render_quality_alert(result(outcome("mtu_count_matches_day", success=True), late))
-    assert subject == ("[GridDesk][WARNING] raw_day_ahead_prices has warnings for FR delivery day 2016-12-24 "
-                       "(data of 2016-12-24)")  # fmt: skip
+    assert subject == "[GridDesk][WARNING] raw_day_ahead_prices has warnings for FR 2016-12-24"
     assert "go ahead" in html
     assert "No forecast and no orders" not in html
 

@@ -115,7 +115,8 @@ def render_quality_alert(
 
     Returns:
         (subject, html), e.g. ``[GridDesk][CRITICAL] raw_day_ahead_prices failed for FR delivery day 2016-12-31
-        (data of 2016-12-30)``. Every value from the data is HTML-escaped.
+        (data of 2016-12-30)`` with a delivery day, ``... failed for home_dynamic 2016-11-15`` without one. Every
+        value from the data is HTML-escaped.
 
     Raises:
         ValueError: the result has no failed expectation.
@@ -124,8 +125,11 @@ def render_quality_alert(
     data_day = result.delivery_date_local
     affected = delivery_day or data_day
     verb = "failed" if level == "CRITICAL" else "has warnings"
-    subject = (f"[GridDesk][{level}] {result.suite_name} {verb} for {result.market_code} delivery day "
-               f"{affected.isoformat()} (data of {data_day.isoformat()})")  # fmt: skip
+    if delivery_day is None:  # a feed-day or an output: the data day is the day it is about
+        subject = f"[GridDesk][{level}] {result.suite_name} {verb} for {result.market_code} {data_day.isoformat()}"
+    else:
+        subject = (f"[GridDesk][{level}] {result.suite_name} {verb} for {result.market_code} delivery day "
+                   f"{affected.isoformat()} (data of {data_day.isoformat()})")  # fmt: skip
     rows = [(o.expectation_id, o.column or "", o.observed, o.expected, o.severity) for o in result.failed]
     footer = f"Validated at {result.validated_at_utc.isoformat()} (UTC)."
     facts = alert_facts(level, result.market_code, affected, data_day,
