@@ -279,7 +279,10 @@ def cmd_ui(args: argparse.Namespace) -> int:
     print(f"Data Docs and dbt docs: {settings.docs_public_url}/ ; Airflow logs: {settings.state_dir / 'logs'}")
     print("Ctrl-C stops Airflow and the docs site (PostgreSQL, simulator and mail catcher keep running).", flush=True)
     stop = []
-    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    # Both, explicitly: a shell starts background jobs with SIGINT ignored, and Python then never raises
+    # KeyboardInterrupt.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.append(1))
     try:
         while not stop:
             time.sleep(1)
