@@ -4,6 +4,8 @@
 For delivery day **D** (param `delivery_date`, default: the day after the logical date), on the simulated
 clock 15 minutes after each market's price publication:
 
+0. **wait_for_prices**: D's auction prices must be published; the sensor waits up to three hours, then fails with
+   ONE alert;
 1. **extract** D's day-ahead prices (one mapped task per market);
 2. **validate** them with Great Expectations (alert email on failure);
 3. **fetch executions**: the auction results of submitted order sets (order API) into `raw.bid_executions`;
@@ -18,7 +20,7 @@ from airflow.timetables.trigger import CronTriggerTimetable
 
 from griddesk.pipeline import assets
 from griddesk.pipeline.clock import AFTERNOON
-from griddesk.pipeline.dag_support import DEFAULT_ARGS, PARAMS, clock_from_context, market_codes
+from griddesk.pipeline.dag_support import DEFAULT_ARGS, PARAMS, clock_from_context, market_codes, wait_for_inputs_poke
 
 
 @dag(
@@ -32,6 +34,11 @@ from griddesk.pipeline.dag_support import DEFAULT_ARGS, PARAMS, clock_from_conte
     doc_md=__doc__,
 )
 def griddesk_afternoon():
+    @task.sensor(poke_interval=300, timeout=24 * 3600, mode="reschedule")
+    def wait_for_prices() -> bool:
+        """D's auction prices published? Waits up to three hours after the run clock, then fails with one alert."""
+        return wait_for_inputs_poke(AFTERNOON)
+
     @task
     def plan() -> list[dict]:
         """One price-extraction job per configured market."""
@@ -69,7 +76,9 @@ def griddesk_afternoon():
 
         dbt_build_for_run(clock_from_context(AFTERNOON))
 
-    dbt_build(fetch_executions(validate(extract.expand(job=plan()))))
+    jobs = plan()
+    wait_for_prices() >> jobs
+    dbt_build(fetch_executions(validate(extract.expand(job=jobs))))
 
 
 griddesk_afternoon_dag = griddesk_afternoon()

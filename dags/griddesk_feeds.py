@@ -21,11 +21,11 @@ Plant live telemetry is polled every 5 minutes by `griddesk_plant_telemetry`. Se
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import dag, get_current_context, task
 from airflow.timetables.trigger import CronTriggerTimetable
 
 from griddesk.pipeline import assets
-from griddesk.pipeline.dag_support import DEFAULT_ARGS
+from griddesk.pipeline.dag_support import DEFAULT_ARGS, optional_param
 
 
 def _run_date():
@@ -42,7 +42,7 @@ def _run_date():
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
-    params={"run_date": Param("", type="string", description="Run day X (YYYY-MM-DD). Empty: the logical date.")},
+    params={"run_date": optional_param("Run day X (YYYY-MM-DD). Empty: the logical date.")},
     tags=["griddesk", "daily", "feeds"],
     doc_md=__doc__,
 )

@@ -5,7 +5,9 @@ For delivery day **D** (param `delivery_date`, default: the day after the logica
 clock of D-1 one hour before each market's gate closure:
 
 1. **extract** prices up to D-1 and the exogenous day-ahead forecasts for D (one mapped task per market and feed);
-2. **validate** the newest prices with Great Expectations; a critical failure blocks that market-day and emails an alert;
+2. **validate** the newest prices with Great Expectations; a critical failure blocks that market-day and emails an
+   alert; **quality_gate** (one task per market) is *skipped* for a blocked market, with the reason in its log and
+   in the run's note;
 3. **dbt build** staging, intermediate and marts;
 4. **forecast** D with Prophet, from data published before gate closure only;
 5. **bid**: optimise the battery on the forecast (market rules, demand-response windows) and record the schedule
@@ -34,7 +36,15 @@ from airflow.timetables.trigger import CronTriggerTimetable
 from griddesk.bidding.controls import APPROVE, REJECT, get_bidding_settings
 from griddesk.pipeline import assets
 from griddesk.pipeline.clock import MORNING
-from griddesk.pipeline.dag_support import DEFAULT_ARGS, PARAMS, clock_from_context, mapped_results, market_codes
+from griddesk.pipeline.dag_support import (
+    DEFAULT_ARGS,
+    PARAMS,
+    clock_from_context,
+    mapped_results,
+    market_codes,
+    quality_gate_for_run,
+    wait_for_inputs_poke,
+)
 
 
 @dag(
@@ -48,6 +58,11 @@ from griddesk.pipeline.dag_support import DEFAULT_ARGS, PARAMS, clock_from_conte
     doc_md=__doc__,
 )
 def griddesk_morning():
+    @task.sensor(poke_interval=300, timeout=24 * 3600, mode="reschedule")
+    def wait_for_inputs() -> bool:
+        """D-1's prices and D's exogenous forecasts published? Waits until 20 min before gate closure, then one alert."""
+        return wait_for_inputs_poke(MORNING)
+
     @task
     def plan() -> list[dict]:
         """Extraction jobs: one per configured market and feed."""
@@ -70,6 +85,11 @@ def griddesk_morning():
         ctx = get_current_context()
         return validate_for_run(market_codes(ctx), clock_from_context(MORNING), ctx["run_id"])
 
+    @task(map_index_template="{{ market }}")
+    def quality_gate(verdict) -> str:
+        """One per market: skipped when GX blocked the market-day (the reason is in this log and the run note)."""
+        return quality_gate_for_run(verdict)
+
     @task(outlets=[assets.MARTS])
     def dbt_build(gate: dict[str, bool]) -> list[str]:
         """One `dbt build` of all models (see docs/architecture.md for why not cosmos)."""
@@ -86,18 +106,18 @@ def griddesk_morning():
         return forecast_for_run(market, clock_from_context(MORNING))
 
     @task(outlets=[assets.BID_SCHEDULES])
-    def bid(forecasted: dict) -> dict:
+    def bid(market: str) -> dict:
         """Battery schedule (jointly with the portfolio's consumption in the paired market) and orders for D."""
         from griddesk.pipeline.tasks import bid_for_run
 
-        return bid_for_run(forecasted["market"], clock_from_context(MORNING))
+        return bid_for_run(market, clock_from_context(MORNING))
 
     @task
-    def compliance(bid: dict) -> dict:
+    def compliance(market: str) -> dict:
         """Pre-trade compliance of D's order set; a rejection is recorded and emailed, never submitted."""
         from griddesk.pipeline.bidding_tasks import check_compliance
 
-        return check_compliance(bid["market"], clock_from_context(MORNING))
+        return check_compliance(market, clock_from_context(MORNING))
 
     @task.branch
     def approval_gate(checked: list[dict]) -> list[str]:
@@ -141,8 +161,17 @@ def griddesk_morning():
 
         dbt_build_for_run(clock_from_context(MORNING), select=["tag:trading", "fct_portfolio_bids"])
 
-    tradable = dbt_build(validate(extract.expand(job=plan())))
-    checked = compliance.expand(bid=bid.expand(forecasted=forecast.expand(market=tradable)))
+    jobs = plan()
+    wait_for_inputs() >> jobs
+    validated = validate(extract.expand(job=jobs))
+    quality_gate.expand(verdict=validated)
+    tradable = dbt_build(validated)
+    # Every per-market step maps over this run's tradable markets, not over the previous step's mapped results: a
+    # cleared run whose gate now blocks a market must not bid on a result left from an earlier try.
+    forecasts = forecast.expand(market=tradable)
+    bids = bid.expand(market=tradable)
+    checked = compliance.expand(market=tradable)
+    forecasts >> bids >> checked
     decided = record_approval(checked)
     approval_gate(checked) >> [approve, decided]
     approve >> decided

@@ -1,23 +1,28 @@
-"""Airflow UI links to GridDesk's data-quality Data Docs and dbt docs (served by `make docs`).
+"""Airflow UI pages for GridDesk's Data Docs and dbt docs (served by `make ui` / `make docs`).
 
-Airflow 3 plugins add links through ``external_views``: a "Docs" menu entry, and a tab on every DAG. The base
-URL is ``GRIDDESK_QUALITY_DOCS_URL`` (default http://localhost:8081), the same one the alert emails link to.
+Airflow 3 shows an external view as a page of its own UI only when it has a ``url_route`` (the page is the
+``href`` in a frame); without one, a DAG tab is never shown. So each view has one: two entries in the "Docs"
+menu, and a "Data Docs" tab on every DAG and every DAG run. The base URL is ``GRIDDESK_PUBLIC_URL`` (default
+http://127.0.0.1:<GRIDDESK_DOCS_PORT>), the same one the alert emails link to.
 """
 
 from __future__ import annotations
 
-import os
-
 from airflow.plugins_manager import AirflowPlugin
 
-_BASE = os.environ.get("GRIDDESK_QUALITY_DOCS_URL", "http://localhost:8081").rstrip("/")
+from griddesk.settings import Settings
+
+_BASE = Settings().docs_public_url
 
 
 class GridDeskQualityDocsPlugin(AirflowPlugin):
     name = "griddesk_quality_docs"
     external_views = [
-        {"name": "Data quality (GX Data Docs)", "href": f"{_BASE}/gx/index.html", "destination": "nav",
-         "category": "docs"},
-        {"name": "Warehouse (dbt docs)", "href": f"{_BASE}/dbt/index.html", "destination": "nav", "category": "docs"},
-        {"name": "Data Docs", "href": f"{_BASE}/gx/index.html", "destination": "dag"},
+        {"name": "Data Docs (data quality)", "href": f"{_BASE}/gx/index.html", "url_route": "griddesk-data-docs",
+         "destination": "nav", "category": "docs"},
+        {"name": "dbt docs (warehouse)", "href": f"{_BASE}/dbt/index.html", "url_route": "griddesk-dbt-docs",
+         "destination": "nav", "category": "docs"},
+        {"name": "Data Docs", "href": f"{_BASE}/gx/index.html", "url_route": "data-docs", "destination": "dag"},
+        {"name": "Data Docs", "href": f"{_BASE}/gx/index.html", "url_route": "run-data-docs",
+         "destination": "dag_run"},
     ]  # fmt: skip

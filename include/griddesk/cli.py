@@ -17,6 +17,7 @@ import importlib.util
 import logging
 import sys
 import time
+import warnings
 from datetime import date, datetime, timedelta
 
 from griddesk import runtime
@@ -25,6 +26,9 @@ from griddesk.settings import PROJECT_ROOT, Settings, get_settings
 from griddesk.warehouse import db
 
 log = logging.getLogger("griddesk")
+
+# platformdirs (imported by a dependency) warns on every command that XDG_RUNTIME_DIR is unset: noise, not news.
+warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
 
 def run_window(settings: Settings) -> list[date]:
@@ -59,42 +63,186 @@ def run_dag(dag, logical_date: datetime, conf: dict) -> None:
         raise RuntimeError(f"DAG run {dag.dag_id} {conf} ended {state}; see the Airflow UI (make ui) or logs")
 
 
+def start_platform(settings: Settings, *, schedule: bool, docs: bool = False) -> tuple[str, dict[str, str], list]:
+    """Warehouse, Airflow metadata, simulator, mail catcher and Airflow's components for this state dir.
+
+    Airflow's own output goes to files under state_dir/logs. Runs left `running` by a crash are marked failed
+    before the scheduler starts (:func:`griddesk.recovery.recover_stuck_runs`). Returns the warehouse URL, the
+    Airflow environment and the stuck runs recovered.
+
+    Raises:
+        SystemExit: Airflow components of this state dir are already running (another `make run` or `make ui`).
+    """
+    from griddesk.recovery import recover_stuck_runs
+
+    alive = runtime.airflow_running(settings)
+    if alive:
+        raise SystemExit(
+            f"Airflow of {settings.state_dir} is already running ({', '.join(alive)}): another `make run` or "
+            "`make ui` uses it. Stop it first (Ctrl-C in `make ui`, or `griddesk stop`); after a crash, "
+            "`griddesk recover`."
+        )
+    new = runtime.ensure_passwords(settings)  # before anything reads them, so new ones are printed here, once
+    url = db.bootstrap(settings)
+    env = runtime.apply_airflow_env(settings)
+    logs = settings.state_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    runtime.migrate_airflow_db(env, logs / "airflow-db-migrate.log")
+    if new:
+        print("Airflow users created (passwords shown this once; kept in "
+              f"{runtime.passwords_file(settings)}):")  # fmt: skip
+        for name, role in runtime.parse_users(settings.airflow_users).items():
+            if name in new:
+                print(f"  {name:<10} {role:<7} {new[name]}")
+    runtime.start_simulator(settings)
+    runtime.start_mailcatcher(settings)
+    if docs:
+        from griddesk.quality import docs_site
+
+        docs_site.ensure_site(settings)
+        runtime.start_docs(settings)
+    runtime.start_airflow(settings, env, ("api-server",))
+    recovered = recover_stuck_runs(api_client(settings))
+    for dag_id, run_id in recovered:
+        print(f"recovered: {dag_id} {run_id} was left running by a crash; marked failed (see its note)")
+    runtime.start_airflow(settings, env, ("scheduler", "dag-processor", "triggerer"), schedule=schedule)
+    return url, env, recovered
+
+
+def api_client(settings: Settings):
+    from griddesk.airflow_api import AirflowApi
+
+    admin = runtime.admin_user(settings)
+    return AirflowApi(runtime.api_base_url(settings), admin, runtime.user_password(settings, admin))
+
+
+def run_dag_via_scheduler(api, dag_id: str, run_id: str, logical_date: datetime, conf: dict, label: str) -> dict:
+    """Trigger ``run_id`` (or clear it when it exists: a rerun of the same day), wait for the scheduler to finish
+    it, print one progress line; raises if it did not succeed."""
+    t0 = time.monotonic()
+    existing = api.get_run(dag_id, run_id)
+    if existing is None:
+        api.trigger(dag_id, run_id, logical_date, conf)
+    elif existing["state"] not in ("queued", "running"):
+        api.clear_run(dag_id, run_id)
+    run = api.wait_run(dag_id, run_id)
+    print(f"  {dag_id:<20} {label:<24} {run['state']:<8} {time.monotonic() - t0:6.1f} s", flush=True)
+    if run["state"] != "success":
+        failed = [f"{t['task_id']}[{t['map_index']}]" if t["map_index"] >= 0 else t["task_id"]
+                  for t in api.task_instances(dag_id, run_id) if t["state"] in ("failed", "upstream_failed")]  # fmt: skip
+        raise RuntimeError(f"{dag_id} {run_id} ended {run['state']} (failed: {', '.join(failed) or 'see the UI'});"
+                           " open it with `make ui` to read the task logs")  # fmt: skip
+    return run
+
+
+DAILY_DAGS = ("griddesk_backfill", "griddesk_morning", "griddesk_afternoon", "griddesk_feeds")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     t_start = time.monotonic()
     settings = get_settings()
-    url = db.bootstrap(settings)
-    env = runtime.apply_airflow_env(settings)
-    runtime.migrate_airflow_db(env)
-    runtime.start_simulator(settings)
-    runtime.start_mailcatcher(settings)
     window = run_window(settings)
     history = (window[0] - timedelta(days=settings.history_days), window[0] - timedelta(days=1))
     markets = ",".join(settings.market_codes)
     first_market = get_market(settings.market_codes[0])
     print(f"GridDesk: markets {markets}, history {history[0]}..{history[1]}, run days {window[0]}..{window[-1]}")
+    print(f"  Airflow logs: {settings.state_dir / 'logs'}", flush=True)
+    url, _, _ = start_platform(settings, schedule=False)
+    print(f"  services up in {time.monotonic() - t_start:.0f} s (scheduler, LocalExecutor)", flush=True)
 
+    from griddesk.airflow_api import run_id_for
     from griddesk.pipeline.clock import AFTERNOON, MORNING, RunClock
-
-    run_dag(
-        load_dag("griddesk_backfill"),
-        RunClock(window[0], MORNING).sim_now(first_market) - timedelta(hours=1),
-        {"first_day": str(history[0]), "last_day": str(history[1]), "markets": markets},
-    )
-    morning, afternoon = load_dag("griddesk_morning"), load_dag("griddesk_afternoon")
-    for day in window:
-        conf = {"delivery_date": str(day), "markets": markets}
-        run_dag(morning, RunClock(day, MORNING).sim_now(first_market), conf)
-        run_dag(afternoon, RunClock(day, AFTERNOON).sim_now(first_market), conf)
     from griddesk.pipeline.feed_tasks import feeds_sim_now
 
-    # On the eve of the last delivery day, which fetches that day's tariffs: a run on the last day itself would
-    # ask for the day after the data ends and (rightly) alert that its tariffs never came.
-    feeds_day = window[-1] - timedelta(days=1)
-    run_dag(load_dag("griddesk_feeds"), feeds_sim_now(feeds_day), {"run_date": str(feeds_day)})
+    api = api_client(settings)
+    unpaused = []
+    try:
+        for dag_id in DAILY_DAGS:
+            if api.wait_for_dag(dag_id)["is_paused"]:
+                api.set_paused(dag_id, False)  # the scheduler runs no cron run: use_job_schedule is off
+                unpaused.append(dag_id)
+        run_dag_via_scheduler(
+            api, "griddesk_backfill", f"history__{history[0]}__{history[1]}",
+            RunClock(window[0], MORNING).sim_now(first_market) - timedelta(hours=1),
+            {"first_day": str(history[0]), "last_day": str(history[1]), "markets": markets}, "history",
+        )  # fmt: skip
+        for day in window:
+            conf = {"delivery_date": str(day), "markets": markets}
+            for dag_id, kind in (("griddesk_morning", MORNING), ("griddesk_afternoon", AFTERNOON)):
+                run_dag_via_scheduler(api, dag_id, run_id_for(day), RunClock(day, kind).sim_now(first_market), conf,
+                                      f"delivery day {day}")  # fmt: skip
+        # On the eve of the last delivery day, which fetches that day's tariffs: a run on the last day itself
+        # would ask for the day after the data ends and (rightly) alert that its tariffs never came.
+        feeds_day = window[-1] - timedelta(days=1)
+        run_dag_via_scheduler(api, "griddesk_feeds", f"run_date__{feeds_day}", feeds_sim_now(feeds_day),
+                              {"run_date": str(feeds_day)}, f"run date {feeds_day}")  # fmt: skip
+    finally:
+        for dag_id in unpaused:
+            api.set_paused(dag_id, True)  # as found: `make ui`'s scheduler must not start today's cron runs
+        runtime.stop_airflow(settings)
 
     from griddesk.reporting.summary import print_run_summary
 
     print_run_summary(url, settings, window, wall_seconds=time.monotonic() - t_start)
+    return 0
+
+
+def cmd_trigger(args: argparse.Namespace) -> int:
+    """Run one DAG for one day through the scheduler of a running `make ui` (as `make run` does)."""
+    from griddesk.airflow_api import run_id_for
+    from griddesk.pipeline.clock import AFTERNOON, MORNING, RunClock
+    from griddesk.pipeline.feed_tasks import feeds_sim_now
+
+    settings = get_settings()
+    runtime.apply_airflow_env(settings)
+    day = date.fromisoformat(args.day)
+    markets = args.markets or ",".join(settings.market_codes)
+    first_market = get_market(markets.split(",")[0])
+    if args.dag_id == "griddesk_feeds":
+        run_id, when, conf = f"run_date__{day}", feeds_sim_now(day), {"run_date": str(day)}
+    elif args.dag_id in ("griddesk_morning", "griddesk_afternoon"):
+        kind = MORNING if args.dag_id == "griddesk_morning" else AFTERNOON
+        run_id, when = run_id_for(day), RunClock(day, kind).sim_now(first_market)
+        conf = {"delivery_date": str(day), "markets": markets}
+    else:
+        raise SystemExit(f"griddesk trigger runs griddesk_morning, griddesk_afternoon or griddesk_feeds, "
+                         f"not {args.dag_id!r}")  # fmt: skip
+    api = api_client(settings)
+    paused = api.wait_for_dag(args.dag_id)["is_paused"]
+    if paused and runtime.scheduler_mode(settings) != "triggered-only":
+        raise SystemExit(
+            f"{args.dag_id} is paused and the scheduler of `make ui` creates cron runs: unpausing it would also start "
+            "today's scheduled run. Unpause it in the UI if that is what you want, or run `griddesk ui --replay` "
+            "to replay past days."
+        )
+    if paused:
+        api.set_paused(args.dag_id, False)
+    try:
+        run_dag_via_scheduler(api, args.dag_id, run_id, when, conf, f"day {day}")
+    finally:
+        if paused:
+            api.set_paused(args.dag_id, True)
+    return 0
+
+
+def cmd_recover(args: argparse.Namespace) -> int:
+    """After a crash: stop what is left of Airflow, bring the database back, mark runs left running failed."""
+    from griddesk.recovery import recover_stuck_runs
+
+    settings = get_settings()
+    stopped = runtime.stop_airflow(settings)
+    if stopped:
+        print("stopped what the crash left running: " + ", ".join(stopped))
+    db.bootstrap(settings)
+    env = runtime.apply_airflow_env(settings)
+    runtime.start_airflow(settings, env, ("api-server",))
+    try:
+        recovered = recover_stuck_runs(api_client(settings))
+    finally:
+        runtime.stop_airflow(settings)
+    for dag_id, run_id in recovered:
+        print(f"marked failed: {dag_id} {run_id}")
+    print(f"{len(recovered)} run(s) recovered; `make run` or `make ui` proceed from here")
     return 0
 
 
@@ -119,24 +267,30 @@ def cmd_digest(args: argparse.Namespace) -> int:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    """Start the Airflow API server (UI on :8080), scheduler, dag-processor and triggerer on the embedded default."""
-    import os
-    import subprocess
+    """Airflow's API server (UI), scheduler, dag-processor and triggerer, and the docs site, until Ctrl-C."""
+    import signal
 
+    t0 = time.monotonic()
     settings = get_settings()
-    db.bootstrap(settings)
-    env = runtime.apply_airflow_env(settings)
-    runtime.migrate_airflow_db(env)
-    runtime.start_simulator(settings)
-    runtime.start_mailcatcher(settings)
-    airflow = str(PROJECT_ROOT / ".venv" / "bin" / "airflow")
-    procs = [subprocess.Popen([airflow, c], env={**os.environ}) for c in ("scheduler", "dag-processor", "triggerer")]
-    print("Airflow UI: http://127.0.0.1:8080 (simple auth manager, every user is admin). Ctrl-C stops it.")
+    start_platform(settings, schedule=not args.replay, docs=True)
+    admin = runtime.admin_user(settings)
+    print(f"Airflow UI: {settings.airflow_public_url} (healthy after {time.monotonic() - t0:.0f} s); log in as "
+          f"{admin!r} (or a viewer), passwords in {runtime.passwords_file(settings)}")  # fmt: skip
+    print(f"Data Docs and dbt docs: {settings.docs_public_url}/ ; Airflow logs: {settings.state_dir / 'logs'}")
+    print("Ctrl-C stops Airflow and the docs site (PostgreSQL, simulator and mail catcher keep running).", flush=True)
+    stop = []
+    # Both, explicitly: a shell starts background jobs with SIGINT ignored, and Python then never raises
+    # KeyboardInterrupt.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.append(1))
     try:
-        subprocess.run([airflow, "api-server", "--port", "8080"], env={**os.environ}, check=False)
+        while not stop:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
     finally:
-        for p in procs:
-            p.terminate()
+        runtime.stop_airflow(settings)
+        runtime._stop_pid_file(settings, "docs", "griddesk.quality.docs_site", timeout_s=10)
     return 0
 
 
@@ -158,7 +312,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub.add_parser("summary", help="print the summary of the last run").set_defaults(func=cmd_summary)
     sub.add_parser("digest", help="digest of every mart's business columns").set_defaults(func=cmd_digest)
-    sub.add_parser("ui", help="start the Airflow UI and scheduler on the embedded default").set_defaults(func=cmd_ui)
+    ui = sub.add_parser("ui", help="start the Airflow UI, scheduler and the docs site until Ctrl-C")
+    ui.add_argument("--replay", action="store_true",
+                    help="the scheduler runs triggered runs only, never a cron run (to replay past days)")  # fmt: skip
+    ui.set_defaults(func=cmd_ui)
+    trig = sub.add_parser("trigger", help="run one DAG for one day through the running scheduler (`make ui`)")
+    trig.add_argument("dag_id")
+    trig.add_argument("--day", required=True, help="delivery day (morning/afternoon) or run date (feeds)")
+    trig.add_argument("--markets", default="", help="comma-separated markets (default GRIDDESK_MARKETS)")
+    trig.set_defaults(func=cmd_trigger)
+    sub.add_parser("recover", help="after a crash: mark runs left running failed, so the next run proceeds"
+                   ).set_defaults(func=cmd_recover)  # fmt: skip
     sub.add_parser("stop", help="stop the embedded PostgreSQL, simulator and mail catcher").set_defaults(func=cmd_stop)
     args = parser.parse_args(argv)
     return args.func(args)

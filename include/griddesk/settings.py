@@ -39,6 +39,29 @@ class Settings(BaseSettings):
     sim_tokens: str = Field(
         "", description="Simulator only: comma-separated accepted security tokens (empty: any non-empty token)."
     )
+    # ---- local services and the Airflow UI (griddesk.runtime; README "Ports, users and links")
+    mail_port: int = Field(1025, ge=1, le=65535, description="SMTP port of the local mail catcher (127.0.0.1).")
+    airflow_host: str = Field(
+        "127.0.0.1", description="Address the Airflow API server (UI and REST API) listens on; loopback by default."
+    )
+    airflow_port: int = Field(8080, ge=1, le=65535, description="Port of the Airflow API server (UI and REST API).")
+    docs_port: int = Field(8081, ge=1, le=65535, description="Port of the Data Docs / dbt docs site (127.0.0.1).")
+    public_url: str = Field(
+        "",
+        description="Base URL under which readers of an alert reach the docs site (/gx/, /dbt/). "
+        "Empty: http://127.0.0.1:<docs_port>.",
+    )
+    public_airflow_url: str = Field(
+        "", description="Base URL of the Airflow UI as alert readers reach it. Empty: http://<airflow_host>:<airflow_port>."
+    )
+    airflow_users: str = Field(
+        "admin:admin,trader:viewer",
+        description="Airflow simple-auth-manager users as name:role (viewer, user, op, admin), comma-separated; "
+        "their passwords are generated into <state_dir>/airflow/passwords.json.",
+    )
+    airflow_all_admins: bool = Field(
+        False, description="Explicit opt-in: no login, every visitor is an Airflow admin. Never on a shared host."
+    )
     history_days: int = Field(365, description="Days of history before the run window that the backfill loads.")
     run_days: int = Field(7, description="Delivery days that `make run` runs the daily pipeline for.")
     forecast_history_days: int = Field(365, description="Days of price history the forecaster trains on.")
@@ -104,6 +127,16 @@ class Settings(BaseSettings):
         ge=1,
         description="Database connections that load one task's feed batches in parallel (one transaction per batch).",
     )
+
+    @property
+    def docs_public_url(self) -> str:
+        """Base URL of the docs site in links (alerts, the Airflow UI), without a trailing slash."""
+        return (self.public_url or f"http://127.0.0.1:{self.docs_port}").rstrip("/")
+
+    @property
+    def airflow_public_url(self) -> str:
+        """Base URL of the Airflow UI in links, without a trailing slash."""
+        return (self.public_airflow_url or f"http://{self.airflow_host}:{self.airflow_port}").rstrip("/")
 
     @property
     def market_codes(self) -> list[str]:

@@ -208,9 +208,11 @@ def test_quality_gate_failure_emails_once_and_no_orders_go_out(pipeline, smtp_se
                           "and delivery_date_local=%s", d2)["n"].iloc[0] == 0  # fmt: skip
     assert len(smtp_server.messages) == 1
     msg = smtp_server.messages[0]
-    assert "CRITICAL" in msg["Subject"] and "FR" in msg["Subject"] and str(d1) in msg["Subject"]
+    assert f"FR delivery day {d2} (data of {d1})" in msg["Subject"] and "CRITICAL" in msg["Subject"]
     body = msg.get_body(preferencelist=("html",)).get_content()
-    assert "price_within_market_bounds" in body and "No forecast is published" in body
+    assert "price_within_market_bounds" in body and f"No forecast and no orders for FR on {d2}" in body
+    text = msg.get_body(preferencelist=("plain",)).get_content()  # multipart: the plain-text part says it too
+    assert f"Delivery day affected | {d2}" in text and f"No forecast and no orders for FR on {d2}" in text
     # A rerun (or a retry) sends no second email and still writes no FR order.
     pipeline.run(MORNING, d2)
     assert len(smtp_server.messages) == 1

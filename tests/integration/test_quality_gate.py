@@ -247,7 +247,7 @@ def test_critical_alert_is_sent_once_to_the_desk(gate, warehouse_url, smtp_serve
         "price_within_market_bounds",
         '<td style="border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top">22</td>',
         str(PRICE_ABOVE_BOUND),
-        "No forecast is published and no orders go out for FR 2016-12-26.",
+        "No forecast and no orders for FR on 2016-12-26.",
         bad.data_docs_url,
     ):
         assert text in body

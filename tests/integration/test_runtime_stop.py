@@ -49,3 +49,22 @@ def test_stop_services_leaves_a_process_that_reused_a_stale_pid(tmp_path):
     (tmp_path / "simulator.pid").write_text(str(os.getpid()))
     assert runtime.stop_services(Settings(state_dir=tmp_path)) == []
     assert not (tmp_path / "simulator.pid").exists()
+
+
+def test_a_second_checkout_never_reuses_the_first_ones_mail_catcher(tmp_path):
+    """Two state dirs, one port: the second gets a clear error naming the port and the holder, not a shared catcher."""
+    import pytest
+
+    first = Settings(state_dir=tmp_path / "a", mail_port=_free_port())
+    second = Settings(state_dir=tmp_path / "b", mail_port=first.mail_port)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    assert runtime.start_mailcatcher(first) == "started"
+    try:
+        with pytest.raises(runtime.PortInUse, match=rf"port {first.mail_port} is held by pid \d+ \(.*griddesk"
+                                                    r"\.mailcatcher.*GRIDDESK_MAIL_PORT"):  # fmt: skip
+            runtime.start_mailcatcher(second)
+        assert not (tmp_path / "b" / "mailcatcher.pid").exists()
+        assert runtime.start_mailcatcher(first) == "reused"  # its own checkout reuses it
+    finally:
+        runtime.stop_services(first)

@@ -1,4 +1,5 @@
-"""Rendering of data-quality alert emails: subject format, consequences, escaping, links (no GX, no Airflow)."""
+"""Rendering of alert emails: subject, the facts a trader acts on (delivery day, data day, action, next steps),
+escaping, links, the plain-text part (no GX, no Airflow)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,16 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from griddesk.quality.alerts import quality_alert_key, render_quality_alert
+from griddesk.quality.alerts import (
+    NEXT_STEPS,
+    alert_message,
+    html_to_text,
+    quality_alert_key,
+    render_quality_alert,
+    render_table_alert,
+)
 from griddesk.quality.gx_runner import ExpectationOutcome, MarketDayResult
+from griddesk.settings import PROJECT_ROOT
 
 
 def outcome(name: str, *, success: bool, severity: str = "critical", observed: str = "22", expected: str = "24 rows"):
@@ -32,14 +41,22 @@ def result(*outcomes: ExpectationOutcome, market_code: str = "FR", day: date = d
     )
 
 
-def test_critical_subject_names_suite_market_and_day():
-    subject, _ = render_quality_alert(result(outcome("mtu_count_matches_day", success=False)))
-    assert subject == "[GridDesk][CRITICAL] raw_day_ahead_prices failed for FR 2016-12-24"
+def test_critical_subject_names_suite_market_delivery_day_and_data_day():
+    bad = result(outcome("mtu_count_matches_day", success=False), day=date(2016, 12, 30))
+    subject, _ = render_quality_alert(bad, delivery_day=date(2016, 12, 31))
+    assert subject == ("[GridDesk][CRITICAL] raw_day_ahead_prices failed for FR delivery day 2016-12-31 "
+                       "(data of 2016-12-30)")  # fmt: skip
 
 
-def test_critical_body_says_no_forecast_and_no_orders():
-    _, html = render_quality_alert(result(outcome("mtu_count_matches_day", success=False)))
-    assert "No forecast is published and no orders go out for FR 2016-12-24." in html
+def test_critical_morning_alert_says_what_griddesk_did_and_what_to_do_next():
+    bad = result(outcome("mtu_count_matches_day", success=False), day=date(2016, 12, 30))
+    _, html = render_quality_alert(bad, delivery_day=date(2016, 12, 31))
+    text = html_to_text(html)
+    assert "Delivery day affected | 2016-12-31" in text
+    assert "Data day that caused it | 2016-12-30" in text
+    assert "What GridDesk did | No forecast and no orders for FR on 2016-12-31." in text
+    assert "Severity | CRITICAL" in text and "Market / source | FR" in text
+    assert f"What to do next | {NEXT_STEPS['prices_morning']}" in text
 
 
 def test_warning_only_result_is_a_warning_and_trading_goes_ahead():
@@ -47,7 +64,7 @@ def test_warning_only_result_is_a_warning_and_trading_goes_ahead():
     subject, html = render_quality_alert(result(outcome("mtu_count_matches_day", success=True), late))
     assert subject == "[GridDesk][WARNING] raw_day_ahead_prices has warnings for FR 2016-12-24"
     assert "go ahead" in html
-    assert "No forecast is published" not in html
+    assert "No forecast and no orders" not in html
 
 
 def test_table_lists_only_failed_expectations_critical_first():
@@ -100,3 +117,34 @@ def test_alert_key_separates_warning_from_critical_for_the_same_day():
     critical = result(outcome("mtu_count_matches_day", success=False))
     assert quality_alert_key(warning) == "dq_warning|raw_day_ahead_prices|FR|2016-12-24"
     assert quality_alert_key(critical) == "dq_critical|raw_day_ahead_prices|FR|2016-12-24"
+
+
+def test_alert_email_is_multipart_with_the_plain_text_part_first():
+    bad = result(outcome("price_within_market_bounds", success=False), day=date(2016, 12, 30))
+    subject, html = render_quality_alert(bad, {"Validation result (Data Docs)": "http://docs.example/gx/v.html"},
+                                         delivery_day=date(2016, 12, 31))  # fmt: skip
+    msg = alert_message(subject, html, ["desk@example.com"], "griddesk@example.com")
+    assert msg.get_content_type() == "multipart/alternative"
+    plain, rich = msg.get_payload()
+    assert (plain.get_content_type(), rich.get_content_type()) == ("text/plain", "text/html")
+    text = plain.get_payload(decode=True).decode()
+    assert "2016-12-31" in text and "price_within_market_bounds" in text
+    assert "Validation result (Data Docs): http://docs.example/gx/v.html" in text
+    assert "<" not in text
+
+
+def test_table_alert_names_the_delivery_day_the_data_day_and_the_next_steps():
+    subject, html = render_table_alert(
+        "WARNING", "data gap in meter_readings", "portfolio", "2016-11-14", "Nothing is blocked.", ("Hour",),
+        [("03:00",)], delivery_day=date(2016, 11, 15), data_day=date(2016, 11, 14), next_steps=NEXT_STEPS["data_gap"],
+    )  # fmt: skip
+    text = html_to_text(html)
+    assert subject == "[GridDesk][WARNING] data gap in meter_readings for portfolio 2016-11-14"
+    assert "Delivery day affected | 2016-11-15" in text and "Data day that caused it | 2016-11-14" in text
+    assert NEXT_STEPS["data_gap"] in text
+
+
+def test_every_next_step_is_the_one_docs_alerts_md_gives():
+    doc = " ".join((PROJECT_ROOT / "docs" / "alerts.md").read_text().split())
+    for kind, steps in NEXT_STEPS.items():
+        assert steps in doc, f"docs/alerts.md lacks the next steps of {kind!r}: {steps}"

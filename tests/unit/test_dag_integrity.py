@@ -42,3 +42,23 @@ def test_morning_run_blocks_forecast_on_the_quality_gate(dagbag):
     assert "approval_gate" in dag.get_task("approve_orders").upstream_task_ids
     assert "approve_orders" in dag.get_task("record_approval").upstream_task_ids
     assert dag.get_task("forecast").upstream_task_ids == {"dbt_build"}
+
+
+def test_params_whose_help_says_empty_are_optional_in_the_trigger_form(dagbag):
+    """The trigger form marks a param required unless its schema accepts null; "Empty: ..." must mean optional."""
+    for dag_id, names in {"griddesk_morning": ("delivery_date", "markets"),
+                          "griddesk_afternoon": ("delivery_date", "markets"), "griddesk_feeds": ("run_date",)}.items():
+        params = dagbag.dags[dag_id].params
+        for name in names:
+            param = params.get_param(name)
+            assert "Empty:" in param.description and "null" in param.schema["type"], f"{dag_id}.{name}"
+            assert param.resolve(None) is None  # validates: an empty field is accepted
+
+
+def test_a_blocked_market_is_a_task_in_the_grid_and_runs_wait_for_their_inputs(dagbag):
+    morning, afternoon = dagbag.dags["griddesk_morning"], dagbag.dags["griddesk_afternoon"]
+    assert "validate" in morning.get_task("quality_gate").upstream_task_ids
+    assert "wait_for_inputs" in morning.get_task("plan").upstream_task_ids
+    assert "wait_for_prices" in afternoon.get_task("plan").upstream_task_ids
+    for dag, sensor in ((morning, "wait_for_inputs"), (afternoon, "wait_for_prices")):
+        assert dag.get_task(sensor).mode == "reschedule"  # waiting holds no worker slot

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from airflow.sdk import Param, get_current_context
@@ -9,19 +10,18 @@ from airflow.sdk import Param, get_current_context
 from griddesk.pipeline.clock import RunClock, parse_delivery_date
 from griddesk.settings import get_settings
 
+log = logging.getLogger(__name__)
+
 DEFAULT_ARGS = {"owner": "griddesk", "retries": 2, "retry_delay": timedelta(seconds=30)}
 
+def optional_param(description: str) -> Param:
+    """A text param the trigger form shows as optional: null (empty) is valid, so the form does not require it."""
+    return Param(None, type=["null", "string"], description=description)
+
+
 PARAMS = {
-    "delivery_date": Param(
-        "",
-        type="string",
-        description="Delivery day D (YYYY-MM-DD). Empty: the day after the logical date.",
-    ),
-    "markets": Param(
-        "",
-        type="string",
-        description="Comma-separated market codes. Empty: GRIDDESK_MARKETS.",
-    ),
+    "delivery_date": optional_param("Delivery day D (YYYY-MM-DD). Empty: the day after the logical date."),
+    "markets": optional_param("Comma-separated market codes. Empty: GRIDDESK_MARKETS."),
 }
 
 
@@ -46,3 +46,42 @@ def mapped_results(values) -> list:
     indexing up to its length does not.
     """
     return [values[i] for i in range(len(values))]
+
+
+def wait_for_inputs_poke(kind: str, context=None) -> bool:
+    """The sensor body of the morning (``kind`` morning) and afternoon runs: see :func:`run_state.check_inputs`.
+
+    Raises:
+        AirflowFailException: the deadline passed without the inputs (one alert sent; no retry can help).
+    """
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from griddesk.pipeline.run_state import InputsMissing, check_inputs
+
+    context = context or get_current_context()
+    try:
+        return check_inputs(context["dag"].dag_id, market_codes(context), clock_from_context(kind, context))
+    except InputsMissing as exc:
+        raise AirflowFailException(str(exc)) from None
+
+
+def quality_gate_for_run(verdict, context=None) -> str:
+    """``verdict`` = (market, may trade) from the validate task. Returns the market, or skips this task instance
+    with the reason logged and added to the run's note."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from griddesk.pipeline.clock import MORNING
+    from griddesk.pipeline.run_state import add_run_note, blocked_reason
+    from griddesk.warehouse import db
+
+    context = context or get_current_context()
+    market, ok = verdict
+    context["market"] = market  # names the map index in the grid
+    day = clock_from_context(MORNING, context).delivery_date
+    if ok:
+        log.info("%s may trade on %s: no critical data-quality failure", market, day)
+        return market
+    reason = blocked_reason(db.warehouse_url(), context["run_id"], market, day)
+    log.error("%s", reason)
+    add_run_note(context["dag"].dag_id, context["run_id"], reason)
+    raise AirflowSkipException(reason)

@@ -28,9 +28,32 @@ def validate_for_run(
     results = default_gate().validate_prices(url, [(code, day) for code in market_codes], as_of, run_id)
     with db.connect(url) as conn:
         store_results(conn, results, run_id)
-    # The default consequence: no forecast and no orders for a critical market-day.
-    alert_failed_results(url, results, lambda r: None, settings.alert_email_to)
+    publish_docs(url, run_id)
+    d = clock.delivery_date.isoformat()
+
+    def consequence(r) -> str | None:
+        if clock.kind == "morning":  # D-1's prices gate D's forecast and orders: the default sentence
+            return None
+        return (f"{r.market_code} prices of {d} are kept but not trusted: the forecast score and the settlement of "
+                f"{r.market_code} on {d} rest on them; no order is touched.")  # fmt: skip
+
+    steps = "prices_morning" if clock.kind == "morning" else "prices_afternoon"
+    alert_failed_results(url, results, consequence, settings.alert_email_to, run_id=run_id,
+                         delivery_day=lambda r: clock.delivery_date, next_steps=steps)  # fmt: skip
     return {r.market_code: r.passed_critical for r in results}
+
+
+
+def publish_docs(url: str, run_id: str) -> None:
+    """Rewrite the Data Docs pages of this validation run and the index (never fails the task: the results are
+    stored already, and the docs can be rebuilt with `make docs`)."""
+    from griddesk.quality.docs_site import publish_results
+
+    try:
+        with db.connect(url) as conn:
+            publish_results(conn, run_id)
+    except Exception:  # noqa: BLE001 - the docs are a view of stored results; log and go on
+        log.exception("Data Docs not updated for %s; `make docs` rebuilds them", run_id)
 
 
 def feed_sources(conn, settings: Settings) -> dict[str, list[str]]:
@@ -65,20 +88,30 @@ def feed_consequence(result, spec) -> str:
     return f"{what} is blocked: {blocked_consequence(spec.feed)}"
 
 
-def alert_failed_results(url: str, results, consequence, to: str) -> list[str]:
-    """One email per failed (suite, scope, day), at most once per key; ``consequence(result)`` says what it means.
+def alert_failed_results(url: str, results, consequence, to: str, *, run_id: str | None = None,
+                         delivery_day=None, next_steps: str = "feed") -> list[str]:  # fmt: skip
+    """One email per failed (suite, scope, day), at most once per key; ``consequence(result)`` says what GridDesk
+    did, ``delivery_day(result)`` which delivery day it affects (default: the data day), ``next_steps`` names the
+    entry of :data:`griddesk.quality.alerts.NEXT_STEPS`. The link points to the validation's own Data Docs page.
 
     Returns the keys this call sent.
     """
-    from griddesk.quality.alerts import quality_alert_key, render_quality_alert, send_alert_once
+    from griddesk.quality.alerts import NEXT_STEPS, quality_alert_key, render_quality_alert, send_alert_once
+    from griddesk.quality.docs_site import validation_url
     from griddesk.quality.settings import get_quality_settings
 
-    links = {"Data Docs": get_quality_settings().gx_docs_url}
+    q = get_quality_settings()
     sent = []
     for result in results:
         if not result.failed:
             continue
-        subject, html = render_quality_alert(result, links, consequence(result))
+        links = {"Validation result (Data Docs)": validation_url(q.docs_base_url, result.suite_name,
+                                                                 result.market_code, result.delivery_date_local,
+                                                                 run_id) if run_id else None,
+                 "All validations": q.gx_docs_url}  # fmt: skip
+        affected = delivery_day(result) if delivery_day else None
+        subject, html = render_quality_alert(result, links, consequence(result), delivery_day=affected,
+                                             next_steps=NEXT_STEPS[next_steps])  # fmt: skip
         with db.connect(url) as conn:
             if send_alert_once(conn, quality_alert_key(result), subject, html, to):
                 sent.append(quality_alert_key(result))
@@ -109,8 +142,10 @@ def validate_feeds_for_run(run_date, run_id: str, settings: Settings | None = No
         scopes = scope_days_for_run(specs, feed_sources(conn, settings), run_date)
         run = validate_feeds(gate, conn, scopes, feeds_sim_now(run_date), run_id, specs)
         store_results(conn, run.results, run_id)
+    publish_docs(url, run_id)
     sent = alert_failed_results(
-        url, run.results, lambda r: feed_consequence(r, by_suite[r.suite_name]), settings.alert_email_to
+        url, run.results, lambda r: feed_consequence(r, by_suite[r.suite_name]), settings.alert_email_to,
+        run_id=run_id, next_steps="feed",
     )
     verdicts: dict[str, dict[str, bool]] = {}
     for r in run.results:
@@ -173,9 +208,11 @@ def validate_outputs_for_run(run_date, run_id: str, settings: Settings | None = 
         scopes = scope_days_for_run(specs, {n: settings.market_codes for n in names}, run_date)
         run = validate_feeds(default_gate(), conn, scopes, datetime.now(UTC), run_id, specs)
         store_results(conn, run.results, run_id)
+    publish_docs(url, run_id)
     by_suite = {s.suite: s for s in specs.values()}
     sent = alert_failed_results(
-        url, run.results, lambda r: output_consequence(r, by_suite[r.suite_name]), settings.alert_email_to
+        url, run.results, lambda r: output_consequence(r, by_suite[r.suite_name]), settings.alert_email_to,
+        run_id=run_id, next_steps="outputs",
     )
     failed = [f"{r.suite_name}|{r.market_code}|{r.delivery_date_local}" for r in run.results if r.failed]
     return {"watch": "outputs", "alerts": failed, "sent": sent, "missing": missing}

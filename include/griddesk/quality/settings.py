@@ -14,8 +14,9 @@ class QualitySettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GRIDDESK_QUALITY_", extra="ignore")
 
     docs_url: str = Field(
-        "http://localhost:8081",
-        description="Base URL where `make docs` serves GX Data Docs (/gx/) and dbt docs (/dbt/).",
+        "",
+        description="Deprecated alias of GRIDDESK_PUBLIC_URL: base URL of the docs site (/gx/, /dbt/) in links. "
+        "Empty: GRIDDESK_PUBLIC_URL, else http://127.0.0.1:<GRIDDESK_DOCS_PORT>.",
     )
     api_min_success_rate: float = Field(0.9, ge=0, le=1, description="API health alert below this hourly success rate.")
     api_min_calls: int = Field(3, ge=1, description="An endpoint-hour needs this many calls before it can alert.")
@@ -29,12 +30,19 @@ class QualitySettings(BaseSettings):
     )
 
     @property
+    def docs_base_url(self) -> str:
+        """Where alert links point: ``GRIDDESK_PUBLIC_URL`` (the docs site as its readers reach it)."""
+        from griddesk.settings import Settings
+
+        return (self.docs_url or Settings().docs_public_url).rstrip("/")
+
+    @property
     def gx_docs_url(self) -> str:
-        return self.docs_url.rstrip("/") + "/gx/index.html"
+        return self.docs_base_url + "/gx/index.html"
 
     @property
     def dbt_docs_url(self) -> str:
-        return self.docs_url.rstrip("/") + "/dbt/index.html"
+        return self.docs_base_url + "/dbt/index.html"
 
 
 @lru_cache(maxsize=1)

@@ -87,7 +87,9 @@ def print_run_summary(url: str, settings: Settings, days: list[date], wall_secon
     print(f"\nBid schedule for {days[-1]} (+ sell / - buy; SoC at the end of the MTU; paper orders):")
     print(schedule.to_string(index=False) if not schedule.empty else "  (no schedule: see the quality gate)")
     print(f"\nWarehouse: {redact(url)}")
-    print("Airflow UI: `make ui`, then http://127.0.0.1:8080 (runs, task logs, DAG docs).")
+    print(f"Airflow UI: `make ui`, then {settings.airflow_public_url} (log in: users and passwords in "
+          f"{settings.state_dir / 'airflow' / 'passwords.json'}); Data Docs: {settings.docs_public_url}/gx/")
+    print(f"Airflow logs: {settings.state_dir / 'logs'}")
     print(f"Alert emails caught in: {settings.state_dir / 'mail'}")
     if wall_seconds is not None:
         print(f"Wall time: {wall_seconds:.0f} s")
