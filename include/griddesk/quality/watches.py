@@ -150,7 +150,7 @@ def api_health_alerts(
 # --------------------------------------------------------------------------- forecast drift
 
 #: The live forecast-error mart (built by dbt): it applies the one drift rule (dbt_project.yml's
-#: forecast_drift_* vars, macros/forecast_drift.sql), and the watch sends what its is_drifting says.
+#: forecast_drift_* vars, macros/forecast_drift_rule.sql), and the watch sends what its is_drifting says.
 DRIFT_MART = "marts.fct_forecast_drift"
 
 # The newest verdict of each market up to the run day: the drift window ending on the last scored day.

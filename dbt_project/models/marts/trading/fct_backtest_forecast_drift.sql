@@ -1,5 +1,5 @@
 {#- Forecast error and drift of the BACKTESTS per market, model and delivery day: daily, rolling 7- and 28-day
-    MAEs and the shared drift rule (macros/forecast_drift.sql), as fct_forecast_drift applies it to the live
+    MAEs and the shared drift rule (macros/forecast_drift_rule.sql), as fct_forecast_drift applies it to the live
     forecasts. -#}
 
 with

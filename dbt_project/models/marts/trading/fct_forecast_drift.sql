@@ -1,6 +1,6 @@
 {#- Error and drift of the LIVE price forecasts (the ones the desk bid on) per market and delivery day: daily,
     rolling 7- and 28-day MAEs next to the weekly naive's, and the drift verdict of the shared rule
-    (macros/forecast_drift.sql) that the drift email and Grafana's alert rule read. Built from
+    (macros/forecast_drift_rule.sql) that the drift email and Grafana's alert rule read. Built from
     fct_price_forecast_daily_scores; every scored model version of a day counts, weighted by its scored MTUs. -#}
 
 with
