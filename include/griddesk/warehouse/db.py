@@ -171,7 +171,11 @@ def bi_connection(settings: Settings | None = None) -> tuple[str, Path]:
         host, port, database = "127.0.0.1", settings.warehouse_tcp_port, WAREHOUSE_DB
     else:
         raise EmbeddedServerError("the embedded PostgreSQL has no TCP port (GRIDDESK_WAREHOUSE_TCP_PORT=0)")
-    passfile = roles.write_bi_passfile(settings.state_dir, host, port, database, role_passwords(settings)[roles.BI])
+    password = role_passwords(settings)[roles.BI]
+    if host.startswith("/"):  # a unix socket directory: libpq's password file calls that host "localhost"
+        passfile = roles.write_bi_passfile(settings.state_dir, "localhost", port, database, password)
+        return f"postgresql://{roles.BI}@/{database}?host={host}&port={port}&passfile={passfile}", passfile
+    passfile = roles.write_bi_passfile(settings.state_dir, host, port, database, password)
     netloc_host = f"[{host}]" if ":" in host else host
     return f"postgresql://{roles.BI}@{netloc_host}:{port}/{database}?passfile={passfile}", passfile
 
