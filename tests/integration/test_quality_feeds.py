@@ -94,7 +94,7 @@ def test_clean_feeds_pass_and_the_marts_match_the_gx_run(env, smtp_server):
                         "and expectation_id='row_count_matches_day'")  # fmt: skip
     assert meters["observed_value"].tolist() == ["500"]
 
-    result = build(env, select=["stg_griddesk__dq_validation_results", "tag:monitoring"])
+    result = build(env, select=["+tag:monitoring"])  # the monitoring marts and their staging views
     assert result.success, [n for n in result.nodes if n.status not in ("success", "pass")]
     raw = query(env, "select suite_name, expectation_id, severity, market_code, delivery_date_local, success, "
                      "observed_value, expected from raw.dq_validation_results where run_id='run-clean'")  # fmt: skip
