@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint ui docs bench bench-forecast bench-bidding lock venv clean stop
+.PHONY: run test lint ui docs dashboard bench bench-forecast bench-bidding lock venv clean stop
 
 venv: $(STAMP)
 $(STAMP): requirements.txt include/pyproject.toml
@@ -33,6 +33,10 @@ ui: venv
 # GX Data Docs beside dbt docs on http://127.0.0.1:8081/ (/gx/, /dbt/); linked from alerts and the Airflow UI.
 docs: venv
 	$(BIN)/python -m griddesk.quality.docs_site $(if $(PORT),--port $(PORT))
+
+# The Grafana dashboards' queries as griddesk_bi, rendered into one offline HTML page (.griddesk/dashboard/).
+dashboard: venv
+	$(BIN)/python -m griddesk.dashboards.local $(if $(DAYS),--days $(DAYS))
 
 stop: venv
 	$(BIN)/python -m griddesk.cli stop

@@ -8,7 +8,7 @@ Challenger backtests are stored in the warehouse once and reused; the production
 
 1. **backtest** one mapped task per market: load the market's data through the extraction path if missing,
    backtest, replay champion selection (rolling MAE with a margin) and store the decisions and registry metrics;
-2. **dbt build** the forecast accuracy marts (`fct_forecast_accuracy`, `_monthly`, `fct_forecast_drift`);
+2. **dbt build** the forecast accuracy marts (`fct_backtest_forecast_accuracy`, `_monthly`, `fct_backtest_forecast_drift`);
 3. **report**: `reports/forecast_benchmark.md` (with PNG plots) and `reports/forecast_benchmark.json`.
 
 Params: `markets`, `days` (quick mode: the last N test days; 0 = the full 728), `processes`,

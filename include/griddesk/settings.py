@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Repository root: include/griddesk/settings.py -> parents[2].
@@ -20,6 +20,18 @@ class Settings(BaseSettings):
     warehouse_url: str | None = Field(
         None,
         description="SQLAlchemy/libpq URL of the PostgreSQL warehouse. Unset: the embedded pgserver in state_dir.",
+    )
+    warehouse_tcp_port: int = Field(
+        5433,
+        ge=0,
+        le=65535,
+        description="Embedded default only: TCP port on 127.0.0.1 where the embedded PostgreSQL also listens, "
+        "password (SCRAM) authentication only; 0: unix socket only. Not 5432, where a system PostgreSQL often runs.",
+    )
+    warehouse_bi_password: SecretStr | None = Field(
+        None,
+        description="Password of the read-only griddesk_bi role (16+ printable ASCII characters). Unset: generated "
+        "once and kept in <state_dir>/secrets (0600). docker-compose sets it so Grafana can log in.",
     )
     state_dir: Path = Field(
         PROJECT_ROOT / ".griddesk",

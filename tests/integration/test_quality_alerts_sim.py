@@ -103,11 +103,11 @@ def insert_forecasts(url: str, frame, days: list[date], model_version: str) -> N
 
 
 def build_scores(url: str) -> None:
-    """The accuracy mart the drift watch reads, built by real dbt from the raw forecasts and prices."""
+    """The live forecast-error mart the drift watch reads, built by real dbt from the raw forecasts and prices."""
     from griddesk.transform.dbt import run_dbt
 
-    result = run_dbt(["run", "--select", "+fct_price_forecast_daily_scores"], url, {"as_of_utc": datetime.now(UTC)})
-    assert "fct_price_forecast_daily_scores" in {n.name for n in result.nodes if n.status == "success"}
+    result = run_dbt(["run", "--select", "+fct_forecast_drift"], url, {"as_of_utc": datetime.now(UTC)})
+    assert "fct_forecast_drift" in {n.name for n in result.nodes if n.status == "success"}
 
 
 def test_shifted_price_publication_raises_the_forecast_drift_alert(env, sim, frame, smtp_server):
@@ -118,7 +118,7 @@ def test_shifted_price_publication_raises_the_forecast_drift_alert(env, sim, fra
 
     tasks.extract_for_run(price_job(), clock)
     before = run_watch("forecast_drift", RUN_DAY, now)  # no dbt build yet: said so, nothing sent
-    assert before["missing"] == ["marts.fct_price_forecast_daily_scores"] and before["alerts"] == []
+    assert before["missing"] == ["marts.fct_forecast_drift"] and before["alerts"] == []
     assert smtp_server.messages == []
 
     # The price endpoint publishes the whole requested week 40 EUR/MWh too high; the real extraction loads it.

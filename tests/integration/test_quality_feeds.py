@@ -94,7 +94,7 @@ def test_clean_feeds_pass_and_the_marts_match_the_gx_run(env, smtp_server):
                         "and expectation_id='row_count_matches_day'")  # fmt: skip
     assert meters["observed_value"].tolist() == ["500"]
 
-    result = build(env, select=["stg_griddesk__dq_validation_results", "tag:monitoring"])
+    result = build(env, select=["+tag:monitoring"])  # the monitoring marts and their staging views
     assert result.success, [n for n in result.nodes if n.status not in ("success", "pass")]
     raw = query(env, "select suite_name, expectation_id, severity, market_code, delivery_date_local, success, "
                      "observed_value, expected from raw.dq_validation_results where run_id='run-clean'")  # fmt: skip
@@ -212,10 +212,11 @@ def _insert_day(url: str, market: str, day: date, actual: float, forecast: float
             )
 
 
-def test_watch_thresholds_on_stored_rows(warehouse_url, caplog):
+def test_watch_thresholds_on_stored_rows(warehouse_url, caplog, monkeypatch):
     """The thresholds of the drift, execution and deadline watches on hand-made rows (no email: the alerts
-    themselves come from simulator faults in test_quality_alerts_sim.py). Drift reads the accuracy mart, built
-    here by real dbt: the last day is 30 EUR/MWh off on the 12 hours with a price, the two before are exact."""
+    themselves come from simulator faults in test_quality_alerts_sim.py). Drift reads fct_forecast_drift, built
+    here by real dbt with the rule set through its env vars: the last day is 30 EUR/MWh off on the 12 hours with
+    a price, the two before are exact."""
     from griddesk.markets import get_market
     from griddesk.quality.watches import bid_execution_alerts, deadline_alerts, forecast_drift_alerts
 
@@ -225,14 +226,21 @@ def test_watch_thresholds_on_stored_rows(warehouse_url, caplog):
         _insert_day(env, "FR", day - timedelta(days=d), actual=40.0, forecast=40.0 + 30.0 * (d == 0),
                     actual_hours=12 if d == 0 else None)  # fmt: skip
     with psycopg2.connect(env) as conn:
-        unbuilt = forecast_drift_alerts(conn, ["FR"], day, 1, 25.0)
-    assert unbuilt == [] and "marts.fct_price_forecast_daily_scores does not exist yet" in caplog.text
-    build_marts(env, "fct_price_forecast_daily_scores")
+        unbuilt = forecast_drift_alerts(conn, ["FR"], day)
+    assert unbuilt == [] and "marts.fct_forecast_drift does not exist yet" in caplog.text
+
+    def drift_alerts(window_days: int, max_mae: float):
+        monkeypatch.setenv("GRIDDESK_QUALITY_DRIFT_WINDOW_DAYS", str(window_days))
+        monkeypatch.setenv("GRIDDESK_QUALITY_DRIFT_MAE_PER_MWH", str(max_mae))
+        build_marts(env, "fct_forecast_drift")
+        with psycopg2.connect(env) as conn:
+            return forecast_drift_alerts(conn, ["FR"], day)
+
+    drift_low = drift_alerts(3, 25.0)  # MAE 30 x 12 / (12 + 24 + 25) over 3 days
+    weighted = drift_alerts(3, 5.0)  # 5.90, not the mean of daily MAEs (10)
+    drift = drift_alerts(1, 25.0)  # MAE 30 on the last day
+    drift_at = drift_alerts(1, 30.0)  # not above the threshold
     with psycopg2.connect(env) as conn:
-        drift_low = forecast_drift_alerts(conn, ["FR"], day, 3, 25.0)  # MAE 30 x 12 / (12 + 24 + 25) over 3 days
-        weighted = forecast_drift_alerts(conn, ["FR"], day, 3, 5.0)  # 5.90, not the mean of daily MAEs (10)
-        drift = forecast_drift_alerts(conn, ["FR"], day, 1, 25.0)  # MAE 30 on the last day
-        drift_at = forecast_drift_alerts(conn, ["FR"], day, 1, 30.0)  # not above the threshold
         with conn.cursor() as cur:
             cur.execute(
                 """insert into raw.bid_orders (schedule_id, market_code, delivery_date_local, delivery_start_utc,

@@ -25,6 +25,7 @@ import pytest
 import yaml
 from packaging.specifiers import SpecifierSet
 
+from griddesk import compose_env
 from griddesk.settings import PROJECT_ROOT, Settings
 from griddesk.warehouse import db
 
@@ -48,6 +49,7 @@ REQUIRED_SERVICES: dict[str, str | None] = {
     "airflow-triggerer": "triggerer",
     "simulator": None,
     "mailcatcher": None,
+    "grafana": None,
 }
 AIRFLOW_SERVICES = [name for name in REQUIRED_SERVICES if name.startswith("airflow-")]
 #: Services running griddesk code, whose GRIDDESK_* variables must be Settings fields.
@@ -209,8 +211,9 @@ def validator() -> jsonschema.protocols.Validator:
 
 @pytest.fixture(scope="module")
 def defaults_env() -> dict[str, str]:
-    """No shell variables: every ``${VAR:-default}`` takes its default, as on a fresh checkout."""
-    return {}
+    """A fresh checkout's .env as ``python -m griddesk.compose_env`` writes it: every secret set, fresh and random;
+    every other variable as docker/.env.example documents it (``${VAR:-default}`` defaults where it is empty)."""
+    return {k: v for k, v in compose_env.parse_env(compose_env.render_env(ENV_EXAMPLE.read_text())).items() if v}
 
 
 # ---------------------------------------------------------------- schema
@@ -429,14 +432,9 @@ def test_warehouse_url_and_connection_point_at_the_griddesk_database(services, d
         f"/{database}",
         user,
     )
-    conn = json.loads(interpolate(env["AIRFLOW_CONN_GRIDDESK_WAREHOUSE"], defaults_env))
-    assert (conn["conn_type"], conn["host"], conn["port"], conn["schema"], conn["login"]) == (
-        "postgres",
-        "postgres",
-        5432,
-        database,
-        user,
-    )
+    assert url.password == defaults_env["POSTGRES_PASSWORD"]
+    # No Airflow connection carries the superuser's password into every task.
+    assert not [key for key in env if key.startswith("AIRFLOW_CONN_") and "WAREHOUSE" in key]
 
 
 def test_airflow_metadata_database_is_created_by_the_postgres_init_script(services, defaults_env) -> None:
@@ -523,6 +521,102 @@ def test_interpolation_follows_compose_rules() -> None:
     with pytest.raises(KeyError, match="UNSET"):
         interpolate("${UNSET:?required}", env)
     assert referenced_variables({"a": "${A:-1} $$B $C"}) == {"A", "C"}
+
+
+# ---------------------------------------------------------------- secrets
+
+
+#: Words that make a variable a secret: it must have no default in the compose file.
+_SECRET_WORDS = ("PASSWORD", "SECRET", "FERNET", "TOKEN", "_KEY")
+#: Weak values nothing outside a dev tool may default to (21.5: griddesk/griddesk, admin/admin, change-me).
+_WEAK = ("change-me", "changeme", "griddesk-dev", ":admin@", "admin:admin")
+
+
+def _defaults(compose: dict) -> dict[str, tuple[str | None, str]]:
+    """Every interpolated variable with its operator and default/message, e.g. {'X': (':-', 'd')}."""
+    found = {}
+    for m in _VARIABLE.finditer(json.dumps(compose)):
+        name = m.group("braced")
+        if name:
+            found.setdefault(name, set()).add((m.group("op"), m.group("arg") or ""))
+    return found
+
+
+def test_no_secret_has_a_default_and_compose_requires_each(compose) -> None:
+    secrets_used = {n: uses for n, uses in _defaults(compose).items() if any(w in n for w in _SECRET_WORDS)}
+    assert set(compose_env.SECRET_VARIABLES) <= set(secrets_used)
+    for name, uses in secrets_used.items():
+        assert {op for op, _ in uses} == {":?"}, f"{name} must be required (${{{name}:?...}}), found {uses}"
+        assert name in compose_env.SECRET_VARIABLES, f"{name} is a secret that griddesk.compose_env does not generate"
+
+
+@pytest.mark.parametrize("secret", compose_env.SECRET_VARIABLES)
+def test_compose_refuses_to_start_without_each_secret(compose, defaults_env, secret: str) -> None:
+    without = {k: v for k, v in defaults_env.items() if k != secret}
+    with pytest.raises(KeyError, match=secret):
+        interpolate(json.dumps(compose), without)
+    interpolate(json.dumps(compose), defaults_env)  # with every secret set, everything resolves
+
+
+def test_no_weak_default_value_is_left_in_the_compose_files(compose) -> None:
+    texts = {COMPOSE_FILE.name: COMPOSE_FILE.read_text(), ENV_EXAMPLE.name: ENV_EXAMPLE.read_text()}
+    for name, text in texts.items():
+        for weak in _WEAK:
+            assert weak not in text.lower(), (name, weak)
+    example = compose_env.parse_env(ENV_EXAMPLE.read_text())
+    assert {name: example[name] for name in compose_env.SECRET_VARIABLES} == dict.fromkeys(
+        compose_env.SECRET_VARIABLES, ""
+    )
+
+
+def test_generated_env_has_fresh_distinct_secrets_and_a_valid_fernet_key() -> None:
+    from cryptography.fernet import Fernet
+
+    first = compose_env.parse_env(compose_env.render_env(ENV_EXAMPLE.read_text()))
+    second = compose_env.parse_env(compose_env.render_env(ENV_EXAMPLE.read_text()))
+    values = [first[name] for name in compose_env.SECRET_VARIABLES]
+    assert len(set(values)) == len(values) and all(len(v) >= 32 for v in values)
+    assert all(first[n] != second[n] for n in compose_env.SECRET_VARIABLES)
+    Fernet(first["AIRFLOW_FERNET_KEY"].encode())  # raises on a malformed key
+    # Everything else is the example's.
+    example = compose_env.parse_env(ENV_EXAMPLE.read_text())
+    assert {k: v for k, v in first.items() if k not in compose_env.SECRET_VARIABLES} == {
+        k: v for k, v in example.items() if k not in compose_env.SECRET_VARIABLES
+    }
+
+
+def test_compose_env_never_overwrites_an_existing_env_file(tmp_path, capsys) -> None:
+    target = tmp_path / ".env"
+    assert compose_env.main(["--output", str(target)]) == 0
+    assert oct(target.stat().st_mode & 0o777) == "0o600"
+    written = target.read_text()
+    assert compose_env.main(["--output", str(target)]) == 1 and target.read_text() == written
+    out = capsys.readouterr()
+    assert not any(v and v in out.out + out.err for v in compose_env.parse_env(written).values() if len(v) >= 32)
+
+
+def test_every_published_port_is_on_loopback(services) -> None:
+    published = {name: s.get("ports", []) for name, s in services.items()}
+    assert {n: [p for p in ports if not str(p).startswith("127.0.0.1:")] for n, ports in published.items()} == {
+        n: [] for n in published
+    }
+
+
+def test_grafana_reads_marts_as_griddesk_bi_and_is_not_anonymous(services, defaults_env) -> None:
+    grafana = services["grafana"]
+    env = {k: interpolate(str(v), defaults_env) for k, v in environment_of(grafana).items()}
+    assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "false" and env["GF_USERS_ALLOW_SIGN_UP"] == "false"
+    assert env["GF_SECURITY_ADMIN_PASSWORD"] == defaults_env["GRAFANA_ADMIN_PASSWORD"]
+    # The data source's password is the one airflow-init gives griddesk_bi.
+    airflow_env = environment_of(services["airflow-init"])
+    assert env["GRIDDESK_WAREHOUSE_BI_PASSWORD"] == interpolate(
+        airflow_env["GRIDDESK_WAREHOUSE_BI_PASSWORD"], defaults_env
+    )
+    assert "GRIDDESK_WAREHOUSE_BI_PASSWORD".removeprefix("GRIDDESK_").lower() in Settings.model_fields
+    assert grafana["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
+    mounts = grafana["volumes"]
+    assert "./docker/grafana/provisioning:/etc/grafana/provisioning:ro" in mounts
+    assert env["GF_SMTP_HOST"].split(":")[0] == "mailcatcher"
 
 
 # ---------------------------------------------------------------- optional: the real Compose CLI

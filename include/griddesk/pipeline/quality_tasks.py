@@ -253,7 +253,7 @@ def run_watch(kind: str, run_date, now_utc, settings: Settings | None = None) ->
             # The figures come from the accuracy mart; before the first dbt build there is nothing to check.
             if not watches.table_exists(conn, watches.DRIFT_MART):
                 missing.append(watches.DRIFT_MART)
-            alerts = watches.forecast_drift_alerts(conn, markets, run_date, q.drift_window_days, q.drift_mae_per_mwh)
+            alerts = watches.forecast_drift_alerts(conn, markets, run_date)
         elif kind == "bid_executions":
             alerts = watches.bid_execution_alerts(conn, run_date - timedelta(days=1), run_date + timedelta(days=1))
         elif kind == "deadline":

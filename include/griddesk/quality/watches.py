@@ -149,19 +149,19 @@ def api_health_alerts(
 
 # --------------------------------------------------------------------------- forecast drift
 
-#: The accuracy mart of the production forecasts (built by dbt): the drift watch reads its figures.
-DRIFT_MART = "marts.fct_price_forecast_daily_scores"
+#: The live forecast-error mart (built by dbt): it applies the one drift rule (dbt_project.yml's
+#: forecast_drift_* vars, macros/forecast_drift_rule.sql), and the watch sends what its is_drifting says.
+DRIFT_MART = "marts.fct_forecast_drift"
 
-# The rolling MAE over the window is the mean of the daily MAEs weighted by their scored MTUs, i.e. the MAE over
-# every scored MTU, so a partly scored day counts for the hours it has.
+# The newest verdict of each market up to the run day: the drift window ending on the last scored day.
 _DRIFT_SQL = """
-select market_code, model_version, sum(scored_mtu_count) as n_mtus, count(distinct delivery_date_local) as n_days,
-       sum(forecast_mae_per_mwh * scored_mtu_count) / sum(scored_mtu_count) as mae_per_mwh, currency
-from marts.fct_price_forecast_daily_scores
-where market_code = any(%(markets)s) and delivery_date_local between %(first)s and %(last)s
-  and scored_mtu_count > 0
-group by market_code, model_version, currency
-order by 1, 2, 6
+select distinct on (market_code)
+       market_code, delivery_date_local, drift_window_model_versions, drift_window_day_count,
+       drift_window_mtu_count, drift_window_mae_per_mwh, drift_max_mae_per_mwh, currency, drift_window_days,
+       is_drifting
+from marts.fct_forecast_drift
+where market_code = any(%(markets)s) and delivery_date_local <= %(day)s
+order by market_code, delivery_date_local desc
 """
 
 
@@ -170,38 +170,36 @@ def table_exists(conn, name: str) -> bool:
     return _table_exists(conn, name)
 
 
-def forecast_drift_alerts(
-    conn, markets: Sequence[str], day: date, window_days: int, max_mae_per_mwh: float
-) -> list[WatchAlert]:
-    """One WARNING per market whose rolling MAE (days ``day - window + 1 .. day``) exceeds the threshold.
+def forecast_drift_alerts(conn, markets: Sequence[str], day: date) -> list[WatchAlert]:
+    """One WARNING per market whose newest drift verdict up to ``day`` in :data:`DRIFT_MART` is ``is_drifting``.
 
-    The figures are those of :data:`DRIFT_MART` as dbt last built it: per model version, the MAE over every
-    scored MTU of the window (daily MAEs weighted by ``scored_mtu_count``). Before the first dbt build the mart
-    does not exist: the watch logs that and raises nothing.
+    The rule (window and threshold) is the mart's, so the email, the mart and Grafana's alert never disagree; the
+    figures in the email are the mart's drift-window columns. Before the first dbt build the mart does not exist:
+    the watch logs that and raises nothing.
     """
     if not _table_exists(conn, DRIFT_MART):
         log.warning("forecast drift not checked: %s does not exist yet (no dbt build of the marts)", DRIFT_MART)
         return []
-    params = {"markets": list(markets), "first": day - timedelta(days=window_days - 1), "last": day}
     alerts = []
-    for (market,), rows in _group(_fetch(conn, _DRIFT_SQL, params), 1).items():
-        bad = [
-            (r[0], r[2], r[1], f"{r[3]:.2f}", f"{max_mae_per_mwh:.2f}", r[4]) for r in rows if r[3] > max_mae_per_mwh
-        ]
-        if bad:
-            alerts.append(
-                WatchAlert(
-                    "forecast_drift",
-                    "WARNING",
-                    f"forecast drift (rolling {window_days}-day MAE)",
-                    market,
-                    day,
-                    f"The {window_days}-day MAE of {market}'s price forecast is above {max_mae_per_mwh:g} per MWh. "
-                    "Forecasts and orders still go out; review the model (champion, retraining, inputs).",
-                    ("Model version", "Days scored", "MTUs scored", "MAE per MWh", "Threshold", "Currency"),
-                    tuple(bad),
-                )
+    for market, scored_day, versions, n_days, n_mtus, mae, threshold, currency, window_days, drifting in _fetch(
+        conn, _DRIFT_SQL, {"markets": list(markets), "day": day}
+    ):
+        if not drifting:
+            continue
+        alerts.append(
+            WatchAlert(
+                "forecast_drift",
+                "WARNING",
+                f"forecast drift (rolling {window_days}-day MAE)",
+                market,
+                day,
+                f"The {window_days}-day MAE of {market}'s price forecast up to {scored_day} is above "
+                f"{threshold:g} per MWh. Forecasts and orders still go out; review the model (champion, retraining, "
+                "inputs).",
+                ("Model version", "Days scored", "MTUs scored", "MAE per MWh", "Threshold", "Currency"),
+                ((versions, n_days, n_mtus, f"{mae:.2f}", f"{threshold:.2f}", currency),),
             )
+        )
     return alerts
 
 

@@ -667,9 +667,9 @@ def run_benchmark(
 
 #: The dbt selection that builds the forecast accuracy marts and what they read.
 ACCURACY_MARTS_SELECT = (
-    "+fct_forecast_accuracy",
-    "fct_forecast_accuracy_monthly",
-    "fct_forecast_drift",
+    "+fct_backtest_forecast_accuracy",
+    "fct_backtest_forecast_accuracy_monthly",
+    "fct_backtest_forecast_drift",
     "+dim_markets",
 )
 

@@ -4,6 +4,7 @@
 environment variables; :func:`run_dbt` sets them from the URL for the length of one invocation. dbt's
 ``target/`` (manifest, partial-parse cache) and ``logs/`` go to a folder per warehouse under
 ``<state_dir>/dbt``, so test databases built side by side never share a partial-parse cache or a manifest.
+dbt always logs in as ``griddesk_transform`` (:mod:`griddesk.warehouse.roles`), whichever login the URL names.
 dbt is not re-entrant, so invocations within one process are serialised by a lock, and invocations on the
 same database from several processes (Airflow tasks) by a PostgreSQL advisory lock.
 """
@@ -26,7 +27,8 @@ from typing import Any
 import psycopg2
 
 from griddesk.settings import PROJECT_ROOT, get_settings
-from griddesk.warehouse.db import libpq_params
+from griddesk.warehouse.db import libpq_params, role_url
+from griddesk.warehouse.roles import TRANSFORM
 
 log = logging.getLogger(__name__)
 
@@ -90,9 +92,14 @@ class DbtResult:
 
 
 def work_dir_for(warehouse_url: str) -> Path:
-    """The folder for dbt's ``target/`` and ``logs/`` of this warehouse: ``<state_dir>/dbt/<dbname>-<hash>``."""
-    digest = hashlib.sha256(warehouse_url.encode()).hexdigest()[:10]
-    return get_settings().state_dir / "dbt" / f"{libpq_params(warehouse_url)['dbname']}-{digest}"
+    """The folder for dbt's ``target/`` and ``logs/`` of this warehouse: ``<state_dir>/dbt/<dbname>-<hash>``.
+
+    One folder per database (host, port, name), whichever login the URL names.
+    """
+    params = libpq_params(warehouse_url)
+    where = f"{params['host']}|{params['port']}|{params['dbname']}"
+    digest = hashlib.sha256(where.encode()).hexdigest()[:10]
+    return get_settings().state_dir / "dbt" / f"{params['dbname']}-{digest}"
 
 
 def dbt_env(warehouse_url: str) -> dict[str, str]:
@@ -227,6 +234,8 @@ def run_dbt(
     from dbt.cli.main import dbtRunner  # imported lazily: it takes seconds, and DAG files must parse fast
 
     work_dir = work_dir or work_dir_for(warehouse_url)
+    # dbt runs as the transform role whatever login the caller holds: it reads raw and owns what it builds.
+    warehouse_url = role_url(warehouse_url, TRANSFORM)
     dbt_vars = dict(vars or {})
     env = {**dbt_env(warehouse_url), AS_OF_ENV: as_of_text(dbt_vars.pop("as_of_utc", None))}
     cli_args = [

@@ -2,7 +2,7 @@ with
 
 accuracy as (
 
-    select * from {{ ref('fct_forecast_accuracy') }}
+    select * from {{ ref('fct_backtest_forecast_accuracy') }}
     where has_actual
 
 ),
