@@ -47,7 +47,7 @@ class Platform:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.state = root / "state"
-        self.ports = {name: _free_port() for name in ("sim", "mail", "api", "docs")}
+        self.ports = {name: _free_port() for name in ("sim", "mail", "api", "docs", "pg")}
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "GRIDDESK_"))}
         env.update({
             "GRIDDESK_STATE_DIR": str(self.state),
@@ -55,6 +55,7 @@ class Platform:
             "GRIDDESK_MAIL_PORT": str(self.ports["mail"]),
             "GRIDDESK_AIRFLOW_PORT": str(self.ports["api"]),
             "GRIDDESK_DOCS_PORT": str(self.ports["docs"]),
+            "GRIDDESK_WAREHOUSE_TCP_PORT": str(self.ports["pg"]),
             "GRIDDESK_MARKETS": "FR",
             "GRIDDESK_RUN_DAYS": "1",
             "GRIDDESK_HISTORY_DAYS": "35",
