@@ -2,16 +2,40 @@
 
 A delivery is one (feed, market, series, local delivery day). Loading the same content again adds
 nothing; changed content becomes a new version with its own publication time. Nothing is updated in place.
+
+What the loader refuses (:class:`LoadError`, naming the feed, market, day and what is wrong; nothing of the
+delivery is stored): an empty day, missing columns, NaN or infinite values, prices outside the market's
+harmonised price bounds valid on the day (``griddesk.markets.PRICE_BOUNDS``: a clearing price cannot lie
+outside them, so such a value is corrupt, or the reference data is out of date and must be updated first),
+quantities beyond :data:`MAX_ABS_QUANTITY_MW`, points outside the local delivery day or off its MTU grid,
+duplicated MTUs, more than one resolution in a day, an unknown resolution, and a point count that is not the
+day's (23/24/25 hourly, 92/96/100 quarter-hourly).
+
+Publication times (what the point-in-time reads filter on): version 1 is public at the scheduled publication,
+or at its document's ``createdDateTime`` when the document is a revision (``revisionNumber`` > 1). A new version
+takes the publication the source announces (a revision's ``createdDateTime``) when that is later than the version
+it replaces. Changed content without such an announcement (same revision, same creation time: a source that
+silently changed what it serves) is stamped with the moment GridDesk first saw it (``extracted_at_utc``), and
+refused if even that is not later than the version it would replace. Content equal to an older stored version,
+announced no later than the newest one, is an earlier view of the same history (a rerun with an older clock)
+and adds nothing. So no two versions of a delivery share a publication time, and every cut-off sees exactly
+one of them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import logging
 from dataclasses import dataclass
 from datetime import date, datetime
 
+import numpy as np
 import pandas as pd
+
+from griddesk.markets import get_market, price_bounds_on
+
+log = logging.getLogger(__name__)
 
 PRICE_FEED = "day_ahead_prices"
 EXOGENOUS_FEED = "exogenous_forecasts"
@@ -24,6 +48,13 @@ _EXOGENOUS_COLUMNS = [
     "delivery_id", "market_code", "series_code", "document_type", "domain_eic", "delivery_date_local",
     "delivery_start_utc", "resolution_minutes", "quantity_mw", "is_imputed", "version", "published_at_utc",
 ]  # fmt: skip
+
+
+#: Resolutions the loader stores (ENTSO-E's PT15M, PT30M and PT60M).
+RESOLUTIONS_MINUTES = (15, 30, 60)
+#: No grid's load or generation forecast comes near this (all of Europe peaks around 0.6 TW): a unit error.
+MAX_ABS_QUANTITY_MW = 1_000_000.0
+_SHOWN = 5
 
 
 class LoadError(ValueError):
@@ -72,23 +103,100 @@ def content_sha256(points: pd.DataFrame) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _local_times(stamps: pd.Series | pd.DatetimeIndex, timezone: str, limit: int = _SHOWN) -> str:
+    """A few MTU starts as local wall time for messages, e.g. ``20:00, 21:00 (+2 more)``."""
+    index = pd.DatetimeIndex(stamps)
+    shown = ", ".join(f"{t:%H:%M}" for t in index[:limit].tz_convert(timezone))
+    return shown + (f" (+{len(index) - limit} more)" if len(index) > limit else "")
+
+
 def validate_points(meta: DeliveryMeta, points: pd.DataFrame) -> None:
-    """Reject a delivery that cannot be stored as it is, with a message naming what is wrong."""
+    """Reject a delivery that cannot be stored as it is, with a message naming what is wrong (see module doc).
+
+    Raises:
+        LoadError: naming the feed, market, series and local day, and which points are wrong.
+    """
     where = f"{meta.feed}/{meta.market_code}/{meta.series_code} {meta.delivery_date_local}"
     if points.empty:
         raise LoadError(f"{where}: no points to load")
     missing = {"delivery_start_utc", "resolution_minutes", "value"} - set(points.columns)
     if missing:
         raise LoadError(f"{where}: missing columns {sorted(missing)}")
-    dup = points["delivery_start_utc"][points["delivery_start_utc"].duplicated()]
-    if not dup.empty:
-        raise LoadError(f"{where}: duplicated delivery_start_utc {sorted(map(str, dup))[:5]}")
-    values = pd.to_numeric(points["value"], errors="coerce")
-    if values.isna().any():
-        bad = points.loc[values.isna(), "delivery_start_utc"].astype(str).tolist()[:5]
-        raise LoadError(f"{where}: non-numeric or missing values at {bad}")
     if meta.feed == PRICE_FEED and not meta.currency:
         raise LoadError(f"{where}: price delivery without currency")
+    market = get_market(meta.market_code)
+    starts = pd.DatetimeIndex(points["delivery_start_utc"])
+    if starts.tz is None:
+        raise LoadError(f"{where}: delivery_start_utc must be timezone-aware (UTC)")
+    dup = starts[starts.duplicated()]
+    if len(dup):
+        raise LoadError(f"{where}: duplicated delivery_start_utc {sorted(map(str, dup))[:_SHOWN]}")
+    _validate_values(meta, where, starts, points["value"], market.timezone)
+    _validate_grid(meta, where, starts, points["resolution_minutes"], market)
+
+
+def _validate_values(meta: DeliveryMeta, where: str, starts: pd.DatetimeIndex, raw: pd.Series, tz: str) -> None:
+    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
+    if np.isnan(values).any():
+        bad = starts[np.isnan(values)]
+        raise LoadError(f"{where}: non-numeric or missing values at {sorted(map(str, bad))[:_SHOWN]}")
+    infinite = ~np.isfinite(values)
+    if infinite.any():
+        raise LoadError(f"{where}: infinite values at {_local_times(starts[infinite], tz)} local")
+    if meta.feed == PRICE_FEED:
+        try:
+            bounds = price_bounds_on(meta.market_code, meta.delivery_date_local)
+        except LookupError:
+            raise LoadError(
+                f"{where}: no price bounds known for {meta.market_code} on {meta.delivery_date_local}; "
+                "add them to griddesk.markets.PRICE_BOUNDS before loading prices of that day"
+            ) from None
+        lo, hi = bounds.min_price_per_mwh, bounds.max_price_per_mwh
+        out = (values < lo) | (values > hi)
+        if out.any():
+            shown = ", ".join(f"{v:g}" for v in values[out][:_SHOWN])
+            raise LoadError(
+                f"{where}: {int(out.sum())} price(s) outside the market's bounds {lo:g}..{hi:g} "
+                f"{meta.currency}/MWh valid that day ({shown} at {_local_times(starts[out], tz)} local); a clearing "
+                "price cannot lie outside them (if the exchange changed its bounds, update griddesk.markets first)"
+            )
+    else:
+        absurd = np.abs(values) > MAX_ABS_QUANTITY_MW
+        if absurd.any():
+            raise LoadError(
+                f"{where}: {int(absurd.sum())} quantity value(s) beyond {MAX_ABS_QUANTITY_MW:,.0f} MW "
+                f"({', '.join(f'{v:g}' for v in values[absurd][:_SHOWN])}): a unit error, not a forecast"
+            )
+
+
+def _validate_grid(meta: DeliveryMeta, where: str, starts: pd.DatetimeIndex, resolution: pd.Series, market) -> None:
+    resolutions = sorted({int(r) for r in resolution})
+    if len(resolutions) > 1:
+        raise LoadError(f"{where}: mixed resolutions {', '.join(f'PT{r}M' for r in resolutions)} in one day")
+    mtu = resolutions[0]
+    if mtu not in RESOLUTIONS_MINUTES:
+        raise LoadError(f"{where}: unsupported resolution PT{mtu}M; stored: PT15M, PT30M, PT60M")
+    day_start, day_end = (pd.Timestamp(t) for t in market.delivery_day_bounds_utc(meta.delivery_date_local))
+    outside = (starts < day_start) | (starts >= day_end)
+    if outside.any():
+        raise LoadError(
+            f"{where}: {int(outside.sum())} point(s) outside the local delivery day "
+            f"[{day_start.isoformat()}, {day_end.isoformat()}): {sorted(map(str, starts[outside]))[:_SHOWN]}"
+        )
+    off_grid = ((starts - day_start) % pd.Timedelta(minutes=mtu)) != pd.Timedelta(0)
+    if off_grid.any():
+        raise LoadError(
+            f"{where}: point(s) off the PT{mtu}M grid of the day: {sorted(map(str, starts[off_grid]))[:_SHOWN]}"
+        )
+    expected = market.mtus_in_day(meta.delivery_date_local, mtu)
+    if len(starts) != expected:
+        grid = pd.date_range(day_start, day_end, freq=f"{mtu}min", inclusive="left")
+        absent = grid.difference(starts)
+        hours = int(round((day_end - day_start).total_seconds() / 3600))
+        raise LoadError(
+            f"{where}: {len(starts)} of the {expected} PT{mtu}M points of this {hours}-hour day; missing "
+            f"{_local_times(absent, market.timezone)} local"
+        )
 
 
 def _imputed_flags(points: pd.DataFrame) -> list[bool]:
