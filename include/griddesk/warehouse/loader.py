@@ -230,19 +230,16 @@ def load_delivery(conn, meta: DeliveryMeta, points: pd.DataFrame) -> LoadOutcome
         # Serialise concurrent loads of the same delivery so versions cannot collide.
         cur.execute("select pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,))
         cur.execute(
-            """select version, content_sha256 from raw.entsoe_deliveries
+            """select version, content_sha256, published_at_utc from raw.entsoe_deliveries
                where feed=%s and market_code=%s and series_code=%s and delivery_date_local=%s
-               order by version desc limit 1""",
+               order by version desc""",
             (meta.feed, meta.market_code, meta.series_code, meta.delivery_date_local),
         )
-        latest = cur.fetchone()
-        if latest and latest[1] == digest:
-            return LoadOutcome(meta, "unchanged", latest[0], len(points))
-        version = 1 if latest is None else latest[0] + 1
-        published = meta.scheduled_publication_utc
-        if version > 1 and meta.document_created_utc is not None:
-            # A correction cannot have been public before the document that carries it.
-            published = max(published, meta.document_created_utc)
+        stored = cur.fetchall()
+        decision = version_publication(meta, digest, stored)
+        if isinstance(decision, int):
+            return LoadOutcome(meta, "unchanged", decision, len(points))
+        version, published = decision
         cur.execute(
             """insert into raw.entsoe_deliveries (feed, market_code, series_code, delivery_date_local, version,
                    content_sha256, n_points, document_mrid, revision_number, document_created_utc,
@@ -264,6 +261,53 @@ def load_delivery(conn, meta: DeliveryMeta, points: pd.DataFrame) -> LoadOutcome
         buf = io.StringIO(_csv_rows(meta, points, delivery_id, version, published))
         cur.copy_expert(f"copy {table} ({', '.join(columns)}) from stdin with (format csv)", buf)
     return LoadOutcome(meta, "inserted", version, len(points))
+
+
+def announced_publication_utc(meta: DeliveryMeta) -> datetime:
+    """When the source says this content became public: the scheduled publication, or for a revision
+    (``revisionNumber`` > 1) its document's ``createdDateTime`` when that is later."""
+    published = meta.scheduled_publication_utc
+    if (meta.revision_number or 1) > 1 and meta.document_created_utc is not None:
+        published = max(published, meta.document_created_utc)
+    return published
+
+
+def version_publication(
+    meta: DeliveryMeta, digest: str, stored: list[tuple[int, str, datetime]]
+) -> int | tuple[int, datetime]:
+    """What loading content ``digest`` means, given the stored (version, content_sha256, published_at_utc), newest
+    first: the existing version number when it adds nothing, else the new (version, published_at_utc).
+
+    Raises:
+        LoadError: changed content the source does not announce, seen no later than the version it would replace.
+    """
+    announced = announced_publication_utc(meta)
+    if not stored:
+        return 1, announced
+    latest_version, latest_digest, latest_published = stored[0]
+    if digest == latest_digest:
+        return latest_version
+    if announced <= latest_published:
+        for version, older_digest, _ in stored[1:]:
+            if older_digest == digest:
+                return version  # an earlier view of the same history, e.g. a rerun with an older clock
+    if announced > latest_published:
+        return latest_version + 1, announced
+    # Changed, but the source announces no later publication: stamp it when GridDesk first saw it.
+    where = f"{meta.feed}/{meta.market_code}/{meta.series_code} {meta.delivery_date_local}"
+    if meta.extracted_at_utc <= latest_published:
+        raise LoadError(
+            f"{where}: the content changed, but the document (revision {meta.revision_number}, created "
+            f"{meta.document_created_utc}) announces no publication after version {latest_version} "
+            f"({latest_published.isoformat()}) and it was extracted at {meta.extracted_at_utc.isoformat()}, no later "
+            "either: storing it would rewrite what earlier cut-offs saw"
+        )
+    log.warning(
+        "%s: content changed without a revision from the source (revision %s, created %s); stored as version %d "
+        "public from its extraction at %s",
+        where, meta.revision_number, meta.document_created_utc, latest_version + 1, meta.extracted_at_utc.isoformat(),
+    )  # fmt: skip
+    return latest_version + 1, meta.extracted_at_utc
 
 
 def _csv_rows(meta: DeliveryMeta, points: pd.DataFrame, delivery_id: int, version: int, published: datetime) -> str:
