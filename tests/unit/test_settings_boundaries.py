@@ -82,3 +82,12 @@ def test_battery_settings_from_the_environment_reject_inf(monkeypatch):
 def test_battery_config_rejects_infinite_missing_and_absurd_parameters(field, value):
     with pytest.raises(ValidationError, match=field):
         BatteryConfig(**{field: value})
+
+
+def test_a_runs_markets_param_is_checked_like_the_setting():
+    from griddesk.pipeline.dag_support import market_codes
+
+    assert market_codes({"params": {"markets": "fr, de"}}) == ["FR", "DE"]
+    assert market_codes({"params": {"markets": ""}}) == Settings().market_codes
+    with pytest.raises(ValueError, match="the run's markets param='FR,FR' names FR more than once"):
+        market_codes({"params": {"markets": "FR,FR"}})
