@@ -230,7 +230,7 @@ class FeedHttpClient:
         while attempt < max_attempts:
             attempt += 1
             self._wait_for_rate_window()
-            headers = {**self.extra_headers, "Accept": "application/json"}
+            headers = {**self.extra_headers, "Accept": "application/json" if decode_json and parse is None else "*/*"}
             if self.sim_now is not None:
                 headers[SIM_NOW_HEADER] = self.sim_now.astimezone(UTC).isoformat()
             if authenticated and self.auth is not None:
