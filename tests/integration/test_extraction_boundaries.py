@@ -65,8 +65,12 @@ def test_a_refused_day_stores_nothing_while_the_rest_of_its_request_loads(sim, w
     )
     assert "day_ahead_prices/FR/price 2016-06-11: 1 price(s) outside the market's bounds -500..3000" in message
     assert "5000 at 19:00 local" in message
-    # D2 keeps its first version, whole; D4 (new in the same request) loaded.
+    # D2 keeps its first version, whole; D4 (new in the same request) loaded; the refusal is on record for the gate.
     assert stored(warehouse_url) == [(D1, 1, 24, 24), (D2, 1, 24, 24), (D3, 1, 24, 24), (D4, 1, 24, 24)]
+    with psycopg2.connect(warehouse_url) as c, c.cursor() as cur:
+        cur.execute("select delivery_date_local, revision_number, reason from raw.entsoe_delivery_refusals")
+        ((day, revision, reason),) = cur.fetchall()
+    assert (day, revision) == (D2, 2) and "5000 at 19:00 local" in reason
 
 
 def test_a_body_cut_short_is_fetched_again(sim, warehouse_url):

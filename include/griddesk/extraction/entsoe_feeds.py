@@ -8,8 +8,9 @@ A document carries one ``createdDateTime``, the latest publication among its day
 (``revisionNumber`` > 1) and spans several days, each day whose content is not stored yet is fetched again on
 its own, so a correction is stamped with its own publication time, not a neighbour's.
 
-A day the loader refuses (:class:`griddesk.warehouse.loader.LoadError`) stores nothing; the other days of the
-request still load, and the extraction then fails with :class:`ExtractionError` naming every refused day.
+A day the loader refuses (:class:`griddesk.warehouse.loader.LoadError`) stores nothing but the refusal
+(``raw.entsoe_delivery_refusals``, which the quality gate reads); the other days of the request still load, and
+the extraction then fails with :class:`ExtractionError` naming every refused day.
 """
 
 from __future__ import annotations
@@ -32,19 +33,25 @@ from griddesk.warehouse.loader import (
     LoadOutcome,
     content_sha256,
     load_delivery,
+    record_refusal,
 )
 
 log = logging.getLogger(__name__)
 
 
 class ExtractionError(RuntimeError):
-    """Some delivery days of an extraction were refused (nothing of them stored); ``errors`` names each."""
+    """Some delivery days of an extraction were refused (nothing of them stored but the refusal).
 
-    def __init__(self, spec: str, errors: list[str], n_loaded: int) -> None:
-        self.errors = errors
+    Attributes:
+        errors: the loader's message for each refused day.
+        outcomes: the days that did load (or were unchanged).
+    """
+
+    def __init__(self, spec: str, errors: list[str], outcomes: list[LoadOutcome]) -> None:
+        self.errors, self.outcomes = errors, outcomes
         super().__init__(
-            f"{spec}: {len(errors)} delivery day(s) refused and not stored ({n_loaded} other(s) loaded or unchanged): "
-            + "; ".join(errors)
+            f"{spec}: {len(errors)} delivery day(s) refused and not stored ({len(outcomes)} other(s) loaded or "
+            "unchanged): " + "; ".join(errors)
         )
 
 
@@ -159,9 +166,10 @@ def extract_feed(client: EntsoeClient, conn, spec: FeedSpec, first_day: date, la
                 outcomes.append(load_delivery(conn, meta, day_points))
             except LoadError as exc:
                 log.error("%s", exc)
+                record_refusal(conn, meta, str(exc))
                 refused.append(str(exc))
     if refused:
-        raise ExtractionError(str(spec), refused, len(outcomes))
+        raise ExtractionError(str(spec), refused, outcomes)
     return outcomes
 
 
@@ -228,8 +236,19 @@ def missing_ranges(days_present: set[date], first_day: date, last_day: date) -> 
 
 
 def backfill_feed(client: EntsoeClient, conn, spec: FeedSpec, first_day: date, last_day: date) -> list[LoadOutcome]:
-    """Load the days of first..last that raw lacks, through ``extract_feed``; loaded days are skipped."""
+    """Load the days of first..last that raw lacks, through ``extract_feed``; loaded days are skipped.
+
+    Raises:
+        ExtractionError: after every range was tried, when the loader refused some days (listed).
+    """
     outcomes: list[LoadOutcome] = []
+    refused: list[str] = []
     for start, end in missing_ranges(loaded_days(conn, spec, first_day, last_day), first_day, last_day):
-        outcomes += extract_feed(client, conn, spec, start, end)
+        try:
+            outcomes += extract_feed(client, conn, spec, start, end)
+        except ExtractionError as exc:
+            outcomes += exc.outcomes
+            refused += exc.errors
+    if refused:
+        raise ExtractionError(str(spec), refused, outcomes)
     return outcomes

@@ -68,6 +68,23 @@ FRAME_DTYPES: dict[str, str] = {
 }
 #: Derived column the suite checks (``price_level_plausible``); not read from the table.
 SHIFT_SCORE_COLUMN = "dq_price_shift_score"
+#: Derived column (``no_refused_publication``): the loader's reason for refusing the day's newest publication.
+REFUSAL_COLUMN = "dq_refused_publication"
+
+_REFUSALS_SQL = """
+with wanted as (
+    select * from unnest(%(markets)s::text[], %(days)s::date[]) as w (market_code, delivery_date_local)
+)
+select r.market_code, r.delivery_date_local, r.reason
+from raw.entsoe_delivery_refusals as r
+join wanted as w on r.market_code = w.market_code and r.delivery_date_local = w.delivery_date_local
+where r.feed = 'day_ahead_prices'
+  and r.refused_at_utc > coalesce(
+      (select max(d.loaded_at_utc) from raw.entsoe_deliveries as d
+       where d.feed = r.feed and d.market_code = r.market_code and d.delivery_date_local = r.delivery_date_local),
+      '-infinity')
+order by r.refused_at_utc
+"""
 
 _FRAMES_SQL = """
 with wanted as (
@@ -216,6 +233,15 @@ def expectation_parameters(
     }
 
 
+def _with_derived_defaults(frame: pd.DataFrame) -> pd.DataFrame:
+    """The derived columns the suite checks, as 'no verdict' / 'nothing known' where the caller did not add them."""
+    if SHIFT_SCORE_COLUMN not in frame:
+        frame = frame.assign(**{SHIFT_SCORE_COLUMN: np.nan})
+    if REFUSAL_COLUMN not in frame:
+        frame = frame.assign(**{REFUSAL_COLUMN: pd.Series(None, index=frame.index, dtype=object)})
+    return frame
+
+
 def batch_resolution_minutes(frame: pd.DataFrame) -> int | None:
     """MTU length of the latest rows (the most common one if mixed), or None for an empty batch."""
     latest = frame.loc[frame["is_latest_version"], "resolution_minutes"].dropna()
@@ -228,7 +254,28 @@ def batch_resolution_minutes(frame: pd.DataFrame) -> int | None:
 def empty_frame() -> pd.DataFrame:
     """A batch frame with no rows but every column typed (GX needs the columns even with no data)."""
     frame = pd.DataFrame({col: pd.Series(dtype=dtype) for col, dtype in FRAME_DTYPES.items()})
-    return frame.assign(**{SHIFT_SCORE_COLUMN: pd.Series(dtype="float64")})
+    return frame.assign(**{SHIFT_SCORE_COLUMN: pd.Series(dtype="float64"), REFUSAL_COLUMN: pd.Series(dtype=object)})
+
+
+def with_refusals(conn, frames: Mapping[MarketDay, pd.DataFrame]) -> dict[MarketDay, pd.DataFrame]:
+    """Each frame with ``dq_refused_publication``: on its first latest row, the loader's reason for refusing a
+    publication of the day after its newest stored version was loaded (``raw.entsoe_delivery_refusals``); else
+    None. A refused correction thus blocks the day instead of leaving the older version to trade silently."""
+    reasons: dict[MarketDay, str] = {}
+    if frames:
+        with conn.cursor() as cur:
+            cur.execute(_REFUSALS_SQL, {"markets": [md.market_code for md in frames],
+                                        "days": [md.delivery_date_local for md in frames]})  # fmt: skip
+            for code, day, reason in cur.fetchall():
+                reasons[MarketDay(code, day)] = reason  # ordered by time: the newest wins
+    out = {}
+    for md, frame in frames.items():
+        column = pd.Series(None, index=frame.index, dtype=object)
+        latest = frame.index[frame["is_latest_version"]] if "is_latest_version" in frame else frame.index
+        if md in reasons and len(latest):
+            column.loc[latest[0]] = reasons[md]
+        out[md] = frame.assign(**{REFUSAL_COLUMN: column})
+    return out
 
 
 def with_price_shift_scores(
@@ -501,7 +548,8 @@ class QualityGate:
         market_days = normalise_market_days(market_day_list)
         started = time.perf_counter()
         with connect(warehouse_url) as conn:
-            frames = with_price_shift_scores(conn, fetch_market_day_frames(conn, market_days, relation), as_of_utc)
+            frames = fetch_market_day_frames(conn, market_days, relation)
+            frames = with_refusals(conn, with_price_shift_scores(conn, frames, as_of_utc))
         self.timings_s["fetch"] = time.perf_counter() - started
         return self.validate_frames(frames, as_of_utc, run_id)
 
@@ -510,14 +558,15 @@ class QualityGate:
     ) -> list[MarketDayResult]:
         """Run the prices suite on prepared batch frames (columns of ``FRAME_DTYPES``), one GX validation each.
 
-        A frame without ``dq_price_shift_score`` gets it as NaN: no plausibility verdict (it needs the warehouse).
+        A frame without ``dq_price_shift_score`` gets it as NaN: no plausibility verdict (it needs the warehouse);
+        one without ``dq_refused_publication`` gets None (no refusal known).
         """
         tolerance = self.publication_tolerance()
         batches = [
             Batch(
                 md.market_code,
                 md.delivery_date_local,
-                frame if SHIFT_SCORE_COLUMN in frame else frame.assign(**{SHIFT_SCORE_COLUMN: np.nan}),
+                _with_derived_defaults(frame),
                 expectation_parameters(
                     md.market_code, md.delivery_date_local, as_of_utc, batch_resolution_minutes(frame), tolerance
                 ),
@@ -685,6 +734,7 @@ __all__ = [
     "expectation_parameters",
     "fetch_market_day_frames",
     "with_price_shift_scores",
+    "with_refusals",
     "normalise_market_days",
     "outcomes_from_gx",
     "result_rows",

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from griddesk.markets import get_market, price_bounds_on
+from griddesk.redaction import redact_text, redact_url
 
 log = logging.getLogger(__name__)
 
@@ -261,6 +262,21 @@ def load_delivery(conn, meta: DeliveryMeta, points: pd.DataFrame) -> LoadOutcome
         buf = io.StringIO(_csv_rows(meta, points, delivery_id, version, published))
         cur.copy_expert(f"copy {table} ({', '.join(columns)}) from stdin with (format csv)", buf)
     return LoadOutcome(meta, "inserted", version, len(points))
+
+
+def record_refusal(conn, meta: DeliveryMeta, reason: str) -> None:
+    """Store that a publication was refused (``raw.entsoe_delivery_refusals``), in its own transaction.
+
+    The quality gate reads it: a market-day whose newest publication was refused is blocked, with the reason.
+    """
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            """insert into raw.entsoe_delivery_refusals (feed, market_code, series_code, delivery_date_local, reason,
+                   revision_number, document_created_utc, extracted_at_utc, source_url)
+               values (%s,%s,%s,%s,%s,%s,%s,%s,%s)""",
+            (meta.feed, meta.market_code, meta.series_code, meta.delivery_date_local, redact_text(reason),
+             meta.revision_number, meta.document_created_utc, meta.extracted_at_utc, redact_url(meta.source_url)),
+        )  # fmt: skip
 
 
 def announced_publication_utc(meta: DeliveryMeta) -> datetime:
