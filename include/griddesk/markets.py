@@ -93,6 +93,8 @@ class Market:
 
 
 FR_EIC = "10YFR-RTE------C"
+#: Country whose public holidays apply to a market (NP: Norway as the Nordic proxy; PJM: US federal).
+HOLIDAY_COUNTRY: dict[str, str] = {"FR": "FR", "BE": "BE", "DE": "DE", "NP": "NO", "PJM": "US"}
 
 MARKETS: dict[str, Market] = {
     m.code: m

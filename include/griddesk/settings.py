@@ -5,11 +5,36 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from griddesk.markets import MARKETS
 
 #: Repository root: include/griddesk/settings.py -> parents[2].
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+#: No single battery GridDesk bids is larger (the largest built are ~1-3 GW / ~10 GWh): above, a typo or a unit error.
+MAX_BATTERY_POWER_MW = 10_000.0
+MAX_BATTERY_ENERGY_MWH = 100_000.0
+
+
+def parse_market_codes(value: str, variable: str = "GRIDDESK_MARKETS", *, allow_empty: bool = False) -> list[str]:
+    """Upper-cased market codes of a comma-separated list, in order.
+
+    Raises:
+        ValueError: the list is empty (unless ``allow_empty``), names a market twice, or names an unknown market;
+            the message names ``variable`` and the known codes.
+    """
+    codes = [m.strip().upper() for m in value.split(",") if m.strip()]
+    known = ", ".join(MARKETS)
+    if not codes and not allow_empty:
+        raise ValueError(f"{variable} is empty ({value!r}): name at least one market of {known}")
+    repeated = sorted({c for c in codes if codes.count(c) > 1})
+    if repeated:
+        raise ValueError(f"{variable}={value!r} names {', '.join(repeated)} more than once; list each market once")
+    unknown = [c for c in codes if c not in MARKETS]
+    if unknown:
+        raise ValueError(f"{variable}={value!r}: unknown market(s) {', '.join(unknown)}; known: {known}")
+    return codes
 
 
 class Settings(BaseSettings):
@@ -78,8 +103,12 @@ class Settings(BaseSettings):
     run_days: int = Field(7, description="Delivery days that `make run` runs the daily pipeline for.")
     forecast_history_days: int = Field(365, description="Days of price history the forecaster trains on.")
     alert_email_to: str = Field("trading-desk@example.com", description="Recipients of data-quality alerts.")
-    battery_power_mw: float = Field(1.0, description="Battery power rating in MW.")
-    battery_energy_mwh: float = Field(2.0, description="Battery usable energy in MWh.")
+    battery_power_mw: float = Field(
+        1.0, gt=0, le=MAX_BATTERY_POWER_MW, allow_inf_nan=False, description="Battery power rating in MW."
+    )
+    battery_energy_mwh: float = Field(
+        2.0, gt=0, le=MAX_BATTERY_ENERGY_MWH, allow_inf_nan=False, description="Battery usable energy in MWh."
+    )
     # ---- operational feeds (griddesk.feeds; see docs/feeds.md)
     feeds_data_dir: Path | None = Field(
         None,
@@ -140,6 +169,18 @@ class Settings(BaseSettings):
         description="Database connections that load one task's feed batches in parallel (one transaction per batch).",
     )
 
+    @field_validator("markets")
+    @classmethod
+    def _markets_are_a_list_of_known_markets(cls, value: str) -> str:
+        parse_market_codes(value)
+        return value
+
+    @field_validator("pt15m_markets")
+    @classmethod
+    def _pt15m_markets_are_known(cls, value: str) -> str:
+        parse_market_codes(value, "GRIDDESK_PT15M_MARKETS", allow_empty=True)
+        return value
+
     @property
     def docs_public_url(self) -> str:
         """Base URL of the docs site in links (alerts, the Airflow UI), without a trailing slash."""
@@ -152,11 +193,11 @@ class Settings(BaseSettings):
 
     @property
     def market_codes(self) -> list[str]:
-        return [m.strip().upper() for m in self.markets.split(",") if m.strip()]
+        return parse_market_codes(self.markets)
 
     @property
     def pt15m_market_codes(self) -> set[str]:
-        return {m.strip().upper() for m in self.pt15m_markets.split(",") if m.strip()}
+        return set(parse_market_codes(self.pt15m_markets, "GRIDDESK_PT15M_MARKETS", allow_empty=True))
 
     @property
     def resolved_data_dir(self) -> Path | None:

@@ -77,11 +77,17 @@ def test_bad_delivery_is_rejected_whole_and_stored_data_survives(warehouse_url):
 def test_failed_copy_leaves_no_half_written_delivery(warehouse_url):
     conn = psycopg2.connect(warehouse_url)
     meta = _meta()
-    # A currency longer than the column allows is impossible here, so break the COPY another way:
-    # a resolution that does not fit smallint fails inside the transaction after the delivery row was written.
-    points = _points([40.0] * 24).assign(resolution_minutes=10**6)
-    with pytest.raises(psycopg2.Error):
-        load_delivery(conn, meta, points)
+    # Valid points pass validation, so make the database itself refuse the COPY: a trigger on the price table
+    # fails inside the transaction after the delivery row was written.
+    with psycopg2.connect(warehouse_url) as c0, c0.cursor() as cur:
+        cur.execute(
+            """create function raw.refuse_prices() returns trigger language plpgsql as
+               $$ begin raise exception 'disk full (simulated)'; end $$;
+               create trigger refuse before insert on raw.entsoe_day_ahead_prices
+               for each row execute function raw.refuse_prices()"""
+        )
+    with pytest.raises(psycopg2.Error, match="disk full"):
+        load_delivery(conn, meta, _points([40.0] * 24))
     with psycopg2.connect(warehouse_url) as c2, c2.cursor() as cur:
         cur.execute("select count(*) from raw.entsoe_deliveries")
         assert cur.fetchone()[0] == 0
@@ -104,3 +110,73 @@ def test_dst_autumn_day_repeated_hour_is_flagged_imputed(warehouse_url):
     with psycopg2.connect(warehouse_url) as conn, conn.cursor() as cur:
         cur.execute("select count(*), sum(is_imputed::int) from raw.entsoe_day_ahead_prices")
         assert cur.fetchone() == (25, 2)
+
+
+# --- boundaries: what the loader itself refuses (issue 21, finding 9) ----------------------------------------------
+
+SPRING = date(2016, 3, 27)  # 23 hours in Paris
+
+
+def _stored(url) -> list[tuple]:
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("select delivery_date_local, version, n_points from raw.entsoe_deliveries order by 1, 2")
+        deliveries = cur.fetchall()
+        cur.execute("select count(*) from raw.entsoe_day_ahead_prices")
+        return [*deliveries, ("price rows", cur.fetchone()[0])]
+
+
+def _on(day, points):
+    meta = DeliveryMeta(**{**_meta().__dict__, "delivery_date_local": day,
+                           "scheduled_publication_utc": FR.price_publication_utc(day)})  # fmt: skip
+    return meta, points
+
+
+def _mixed_resolutions():
+    start, _ = FR.delivery_day_bounds_utc(DAY)
+    hourly = pd.date_range(start, periods=12, freq="h")
+    quarters = pd.date_range(start + pd.Timedelta(hours=12), periods=48, freq="15min")
+    return pd.DataFrame({"delivery_start_utc": hourly.append(quarters), "resolution_minutes": [60] * 12 + [15] * 48,
+                         "value": 40.0})  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        (lambda: _on(DAY, _points([40.0] * 23 + [float("inf")])), r"infinite values at 23:00 local"),
+        (lambda: _on(DAY, _points([40.0] * 23 + [float("-inf")])), r"infinite values"),
+        (lambda: _on(DAY, _points([40.0] * 23 + [1e9])), r"1 price\(s\) outside the market's bounds -500\.\.3000 EUR"),
+        (lambda: _on(DAY, _points([-600.0] + [40.0] * 23)), r"outside the market's bounds .*-600 at 00:00 local"),
+        (lambda: _on(DAY, _points([40.0] * 20)), r"20 of the 24 PT60M points of this 24-hour day; missing 20:00, "
+                                                 r"21:00, 22:00, 23:00 local"),
+        (lambda: _on(SPRING, _points([40.0] * 24, day=SPRING)), r"1 point\(s\) outside the local delivery day"),
+        (lambda: _on(SPRING, _points([40.0] * 22, day=SPRING)), r"22 of the 23 PT60M points of this 23-hour day"),
+        (lambda: _on(DAY, _points([40.0] * 24, day=DAY + pd.Timedelta(days=1))), r"24 point\(s\) outside the local"),
+        (lambda: _on(DAY, _mixed_resolutions()), r"mixed resolutions PT15M, PT60M in one day"),
+        (lambda: _on(DAY, _points([40.0] * 24).assign(resolution_minutes=7)), r"unsupported resolution PT7M"),
+        (lambda: _on(DAY, _points([40.0] * 24).assign(delivery_start_utc=lambda f: f["delivery_start_utc"]
+                                                      + pd.Timedelta(minutes=5))), r"point\(s\) off the PT60M grid of the day"),
+    ],
+    ids=["+inf", "-inf", "1e9", "below-min", "20-of-24", "24-on-23h", "22-on-23h", "wrong-day", "mixed-res",
+         "pt7m", "off-grid"],
+)  # fmt: skip
+def test_loader_refuses_a_bad_delivery_naming_market_day_and_what_and_stores_nothing(warehouse_url, case, message):
+    conn = psycopg2.connect(warehouse_url)
+    load_delivery(conn, _meta(), _points([40.0] * 24))  # a stored day that must survive untouched
+    before = _stored(warehouse_url)
+    meta, points = case()
+    with pytest.raises(LoadError, match=message) as refused:
+        load_delivery(conn, meta, points)
+    assert str(refused.value).startswith(f"day_ahead_prices/FR/price {meta.delivery_date_local}: ")
+    assert _stored(warehouse_url) == before
+
+
+def test_loader_refuses_absurd_exogenous_quantities(warehouse_url):
+    from griddesk.warehouse.loader import EXOGENOUS_FEED
+
+    meta = DeliveryMeta(**{**_meta().__dict__, "feed": EXOGENOUS_FEED, "series_code": "load_forecast",
+                           "currency": None, "document_type": "A65", "domain_eic": FR.bidding_zone_eic})  # fmt: skip
+    with pytest.raises(LoadError, match=r"exogenous_forecasts/FR/load_forecast 2016-12-20: 1 quantity .*1e\+09"):
+        load_delivery(psycopg2.connect(warehouse_url), meta, _points([60000.0] * 23 + [1e9]))
+    with pytest.raises(LoadError, match="infinite values"):
+        load_delivery(psycopg2.connect(warehouse_url), meta, _points([60000.0] * 23 + [float("inf")]))
+    assert _stored(warehouse_url) == [("price rows", 0)]

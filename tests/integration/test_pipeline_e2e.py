@@ -184,7 +184,8 @@ def _columns(cur, table: str) -> list[str]:
 
 
 def test_quality_gate_failure_emails_once_and_no_orders_go_out(pipeline, smtp_server):
-    """A corrected FR price day above the +3,000 bound fails the critical bounds check for the next morning."""
+    """A corrected FR price day above the +3,000 bound is refused by the loader; the refusal fails the critical
+    check ``no_refused_publication`` for the next morning, so FR does not trade on the older version silently."""
     d1, d2 = pipeline.days
     fr = get_market("FR")
     published = RunClock(d2, MORNING).sim_now(fr) - timedelta(hours=1)
@@ -210,9 +211,12 @@ def test_quality_gate_failure_emails_once_and_no_orders_go_out(pipeline, smtp_se
     msg = smtp_server.messages[0]
     assert f"FR delivery day {d2} (data of {d1})" in msg["Subject"] and "CRITICAL" in msg["Subject"]
     body = msg.get_body(preferencelist=("html",)).get_content()
-    assert "price_within_market_bounds" in body and f"No forecast and no orders for FR on {d2}" in body
+    assert "no_refused_publication" in body and "outside the market&#x27;s bounds -500..3000" in body
+    assert f"No forecast and no orders for FR on {d2}" in body
     text = msg.get_body(preferencelist=("plain",)).get_content()  # multipart: the plain-text part says it too
     assert f"Delivery day affected | {d2}" in text and f"No forecast and no orders for FR on {d2}" in text
+    assert pipeline.query("select count(*) as n from raw.entsoe_day_ahead_prices where market_code='FR' "
+                          "and price_per_mwh > 3000")["n"].iloc[0] == 0  # fmt: skip
     # A rerun (or a retry) sends no second email and still writes no FR order.
     pipeline.run(MORNING, d2)
     assert len(smtp_server.messages) == 1

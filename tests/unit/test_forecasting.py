@@ -23,7 +23,7 @@ from griddesk.forecasting import (
     weekly_naive,
 )
 from griddesk.forecasting.features import exogenous_column, previous_day_column, price_lag_column
-from griddesk.forecasting.prophet_model import AsinhMedianTransform
+from griddesk.forecasting.prophet_model import MODEL_CODE_VERSION, AsinhMedianTransform
 from griddesk.markets import Market, get_market
 
 FR = get_market("FR")
@@ -265,7 +265,7 @@ def test_predict_before_fit_raises():
 def test_model_version_is_deterministic_and_tracks_config():
     a = PriceForecaster(PriceForecasterConfig()).model_version
     assert a == PriceForecaster().model_version
-    assert a.startswith("prophet-1.5.0/asinh_median/v1/")
+    assert a.startswith(f"prophet-1.5.0/asinh_median/{MODEL_CODE_VERSION}/")
     assert PriceForecaster(PriceForecasterConfig(changepoint_prior_scale=0.5)).model_version != a
 
 

@@ -92,7 +92,8 @@ def test_flat_runs_and_robust_z():
     assert np.isnan(flat_run_lengths(values)[4]) and flat_run_lengths(values)[5] == 1.0
     z = abs_robust_z(pd.Series([10.0, 11.0, 9.0, 10.0, 10.5, 9.5, 100.0]))
     assert z.iloc[-1] > 50 and z.iloc[:-1].max() < 2
-    assert abs_robust_z(pd.Series([0.0, 0.0, 0.0])).isna().all()
+    # All equal to a median of 0: no spike (it used to be NaN, which no spike check could ever fail; issue 21).
+    assert abs_robust_z(pd.Series([0.0, 0.0, 0.0])).tolist() == [0.0, 0.0, 0.0]
 
 
 def test_meter_zeros_count_as_missing_and_break_no_flatline():

@@ -11,17 +11,27 @@ import math
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from griddesk.settings import MAX_BATTERY_ENERGY_MWH, MAX_BATTERY_POWER_MW
+
 #: One-way efficiency whose square is the 90 % round trip of the reference battery (REFERENCES.md section 2).
 DEFAULT_ONE_WAY_EFFICIENCY = math.sqrt(0.9)
 
 
 class BatteryConfig(BaseModel):
-    """A grid-scale battery as the day-ahead optimiser sees it. Immutable; unknown fields are rejected."""
+    """A grid-scale battery as the day-ahead optimiser sees it. Immutable; unknown fields, NaN and infinite values
+    are rejected (an infinite power would make every position limit infinite)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
-    power_mw: float = Field(1.0, gt=0, description="Maximum charge and discharge power at the grid connection, MW.")
-    energy_mwh: float = Field(2.0, gt=0, description="Nameplate energy capacity, MWh; the base of every *_pct field.")
+    power_mw: float = Field(
+        1.0, gt=0, le=MAX_BATTERY_POWER_MW, description="Maximum charge and discharge power at the grid connection, MW."
+    )
+    energy_mwh: float = Field(
+        2.0,
+        gt=0,
+        le=MAX_BATTERY_ENERGY_MWH,
+        description="Nameplate energy capacity, MWh; the base of every *_pct field.",
+    )
     soc_min_pct: float = Field(10.0, ge=0, le=100, description="Lowest allowed state of charge, % of energy_mwh.")
     soc_max_pct: float = Field(90.0, ge=0, le=100, description="Highest allowed state of charge, % of energy_mwh.")
     charge_efficiency: float = Field(

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
 import pandas as pd
 import requests
+
+from griddesk.redaction import install_log_redaction, redact_text, register_secret
 
 log = logging.getLogger(__name__)
 
@@ -84,11 +86,15 @@ class OrderApiClient:
     """
 
     base_url: str
-    token: str
+    token: str = field(repr=False)
     sim_now: datetime | None = None
     timeout_s: float = 10.0
     max_attempts: int = 3
     backoff_s: float = 0.2
+
+    def __post_init__(self) -> None:
+        install_log_redaction()
+        register_secret(self.token)
 
     def _headers(self) -> dict[str, str]:
         headers = {"Authorization": f"Bearer {self.token}"}
@@ -105,11 +111,11 @@ class OrderApiClient:
                     method, url, json=json_body, headers=self._headers(), timeout=self.timeout_s
                 )
             except requests.RequestException as exc:
-                last = f"{type(exc).__name__}: {exc}"
+                last = redact_text(f"{type(exc).__name__}: {exc}", (self.token,))
             else:
                 if response.status_code < 500:
                     return response
-                last = f"HTTP {response.status_code}: {response.text[:300]}"
+                last = f"HTTP {response.status_code}: {redact_text(response.text[:300], (self.token,))}"
             if attempt < self.max_attempts:
                 log.warning(
                     "order API %s %s failed (%s); attempt %d/%d", method, path, last, attempt, self.max_attempts
@@ -123,8 +129,13 @@ class OrderApiClient:
             detail = response.json().get("detail")
         except ValueError:
             detail = response.text[:300]
+        if isinstance(detail, str):
+            detail = redact_text(detail)  # an exchange's error may echo the request, token included
         return OrderApiError(
-            "rejected", f"{what} refused: HTTP {response.status_code}: {detail}", response.status_code, detail
+            "rejected",
+            redact_text(f"{what} refused: HTTP {response.status_code}: {detail}"),
+            response.status_code,
+            detail,
         )
 
     def submit(self, payload: dict) -> SubmissionReceipt:

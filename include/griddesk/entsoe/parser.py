@@ -39,6 +39,7 @@ __all__ = [
     "EntsoeAcknowledgementError",
     "EntsoeError",
     "EntsoeParseError",
+    "MalformedXmlError",
     "NoMatchingDataError",
     "ParsedDocument",
     "parse_document",
@@ -51,6 +52,10 @@ class EntsoeError(Exception):
 
 class EntsoeParseError(EntsoeError, ValueError):
     """The payload is not a well-formed, supported ENTSO-E document; the message names what was wrong."""
+
+
+class MalformedXmlError(EntsoeParseError):
+    """The body is empty or not well-formed XML: cut short or corrupted on the way, so worth fetching again."""
 
 
 class EntsoeAcknowledgementError(EntsoeError):
@@ -242,7 +247,7 @@ def _parse_xml(xml: bytes | str) -> etree._Element:
     else:
         raise EntsoeParseError(f"expected the response body as bytes or str, got {type(xml).__name__}")
     if not data.strip():
-        raise EntsoeParseError("empty response body")
+        raise MalformedXmlError("empty response body")
     if data.startswith(b"PK\x03\x04"):
         raise EntsoeParseError("response body is a ZIP archive, not XML; unzip it first")
     parser = etree.XMLParser(
@@ -251,7 +256,7 @@ def _parse_xml(xml: bytes | str) -> etree._Element:
     try:
         return etree.fromstring(data, parser)
     except etree.XMLSyntaxError as exc:
-        raise EntsoeParseError(f"response body is not well-formed XML: {exc}") from None
+        raise MalformedXmlError(f"response body is not well-formed XML: {exc}") from None
 
 
 def _strip_namespaces(root: etree._Element) -> None:

@@ -3,6 +3,14 @@
 The same path serves the daily runs and the backfill: ``extract_feed`` requests a window (split into
 requests of at most one year), parses each document, splits it by local delivery day and loads each
 day in its own transaction.
+
+A document carries one ``createdDateTime``, the latest publication among its days. When it is a revision
+(``revisionNumber`` > 1) and spans several days, each day whose content is not stored yet is fetched again on
+its own, so a correction is stamped with its own publication time, not a neighbour's.
+
+A day the loader refuses (:class:`griddesk.warehouse.loader.LoadError`) stores nothing but the refusal
+(``raw.entsoe_delivery_refusals``, which the quality gate reads); the other days of the request still load, and
+the extraction then fails with :class:`ExtractionError` naming every refused day.
 """
 
 from __future__ import annotations
@@ -15,11 +23,36 @@ from datetime import UTC, date, datetime, timedelta
 import pandas as pd
 
 from griddesk.entsoe.client import MAX_REQUEST_SPAN, EntsoeClient, entsoe_time
-from griddesk.entsoe.parser import NoMatchingDataError, parse_document
+from griddesk.entsoe.parser import NoMatchingDataError, ParsedDocument
 from griddesk.markets import ExogenousSeries, Market
-from griddesk.warehouse.loader import EXOGENOUS_FEED, PRICE_FEED, DeliveryMeta, LoadOutcome, load_delivery
+from griddesk.warehouse.loader import (
+    EXOGENOUS_FEED,
+    PRICE_FEED,
+    DeliveryMeta,
+    LoadError,
+    LoadOutcome,
+    content_sha256,
+    load_delivery,
+    record_refusal,
+)
 
 log = logging.getLogger(__name__)
+
+
+class ExtractionError(RuntimeError):
+    """Some delivery days of an extraction were refused (nothing of them stored but the refusal).
+
+    Attributes:
+        errors: the loader's message for each refused day.
+        outcomes: the days that did load (or were unchanged).
+    """
+
+    def __init__(self, spec: str, errors: list[str], outcomes: list[LoadOutcome]) -> None:
+        self.errors, self.outcomes = errors, outcomes
+        super().__init__(
+            f"{spec}: {len(errors)} delivery day(s) refused and not stored ({len(outcomes)} other(s) loaded or "
+            "unchanged): " + "; ".join(errors)
+        )
 
 
 @dataclass(frozen=True)
@@ -88,26 +121,31 @@ def split_by_delivery_day(points: pd.DataFrame, market: Market) -> dict[date, pd
 def extract_feed(client: EntsoeClient, conn, spec: FeedSpec, first_day: date, last_day: date) -> list[LoadOutcome]:
     """Extract ``spec`` for local delivery days ``first_day``..``last_day`` (inclusive) and load them.
 
-    Days the API has not published yet (as of ``client.sim_now``) are simply absent. Only complete days
-    are loaded: a partial day would be a half-written delivery.
+    Days the API has not published yet (as of ``client.sim_now``) are simply absent; a day the document covers
+    only in part (its time interval ends inside the day) is not published in full yet and is skipped.
+
+    Raises:
+        ExtractionError: after loading every acceptable day, when the loader refused some (listed).
+        griddesk.entsoe.client.EntsoeHttpError, griddesk.entsoe.parser.EntsoeError: the request or its document
+            failed; nothing of that request is stored.
     """
     extracted_at = client.sim_now or datetime.now(tz=UTC)
     outcomes: list[LoadOutcome] = []
+    refused: list[str] = []
     for chunk_first, chunk_last in day_chunks(first_day, last_day):
         w_start = spec.market.delivery_day_bounds_utc(chunk_first)[0]
         w_end = spec.market.delivery_day_bounds_utc(chunk_last)[1]
         params = spec.request_params(w_start, w_end)
         try:
-            doc = parse_document(client.get(params))
+            doc = client.fetch_document(params)
         except NoMatchingDataError:
             log.info("%s: no data published for %s .. %s", spec, w_start, w_end)
             continue
-        for day, day_points in split_by_delivery_day(doc.points, spec.market).items():
-            if not first_day <= day <= last_day:
-                continue
-            expected = spec.market.mtus_in_day(day, int(day_points["resolution_minutes"].iloc[0]))
-            if len(day_points) != expected:
-                log.warning("%s %s: %d of %d MTUs published; not loaded", spec, day, len(day_points), expected)
+        days = {d: p for d, p in split_by_delivery_day(doc.points, spec.market).items() if first_day <= d <= last_day}
+        for day, (day_doc, day_points, day_params) in _per_day_documents(client, conn, spec, doc, days, params):
+            day_start, day_end = spec.market.delivery_day_bounds_utc(day)
+            if day_doc.period_start_utc > day_start or day_doc.period_end_utc < day_end:
+                log.warning("%s %s: the document covers the day only in part; not loaded", spec, day)
                 continue
             meta = DeliveryMeta(
                 feed=spec.feed,
@@ -116,16 +154,58 @@ def extract_feed(client: EntsoeClient, conn, spec: FeedSpec, first_day: date, la
                 delivery_date_local=day,
                 scheduled_publication_utc=spec.scheduled_publication_utc(day),
                 extracted_at_utc=extracted_at,
-                source_url=client.public_url(params),
-                document_mrid=doc.mrid,
-                revision_number=doc.revision_number,
-                document_created_utc=doc.created_utc,
+                source_url=client.public_url(day_params),
+                document_mrid=day_doc.mrid,
+                revision_number=day_doc.revision_number,
+                document_created_utc=day_doc.created_utc,
                 currency=spec.market.currency if spec.feed == PRICE_FEED else None,
                 document_type=spec.series.document_type if spec.series else None,
                 domain_eic=spec.series.domain_eic if spec.series else None,
             )
-            outcomes.append(load_delivery(conn, meta, day_points))
+            try:
+                outcomes.append(load_delivery(conn, meta, day_points))
+            except LoadError as exc:
+                log.error("%s", exc)
+                record_refusal(conn, meta, str(exc))
+                refused.append(str(exc))
+    if refused:
+        raise ExtractionError(str(spec), refused, outcomes)
     return outcomes
+
+
+def _per_day_documents(client: EntsoeClient, conn, spec: FeedSpec, doc: ParsedDocument, days: dict, params: dict):
+    """(day, document, points, request params) per day: the shared document, except for a multi-day revision
+    document, whose new or changed days are fetched again one by one (each then carries its own createdDateTime)."""
+    if (doc.revision_number or 1) <= 1 or len(days) <= 1:
+        return [(day, (doc, points, params)) for day, points in days.items()]
+    stored = _stored_digests(conn, spec, min(days), max(days))
+    out = []
+    for day, points in days.items():
+        if content_sha256(points.sort_values("delivery_start_utc")) in stored.get(day, ()):
+            out.append((day, (doc, points, params)))
+            continue
+        start, end = spec.market.delivery_day_bounds_utc(day)
+        day_params = spec.request_params(start, end)
+        day_doc = client.fetch_document(day_params)
+        day_points = split_by_delivery_day(day_doc.points, spec.market).get(day, points.iloc[0:0])
+        out.append((day, (day_doc, day_points, day_params)))
+    return out
+
+
+def _stored_digests(conn, spec: FeedSpec, first_day: date, last_day: date) -> dict[date, set[str]]:
+    """Content hashes of every stored version per local delivery day of ``spec``."""
+    with conn.cursor() as cur:
+        cur.execute(
+            """select delivery_date_local, content_sha256 from raw.entsoe_deliveries
+               where feed=%s and market_code=%s and series_code=%s and delivery_date_local between %s and %s""",
+            (spec.feed, spec.market.code, spec.series_code, first_day, last_day),
+        )
+        rows = cur.fetchall()
+    conn.rollback()  # a read outside any load: leave no transaction open for load_delivery
+    out: dict[date, set[str]] = {}
+    for day, digest in rows:
+        out.setdefault(day, set()).add(digest)
+    return out
 
 
 def loaded_days(conn, spec: FeedSpec, first_day: date, last_day: date) -> set[date]:
@@ -156,8 +236,19 @@ def missing_ranges(days_present: set[date], first_day: date, last_day: date) -> 
 
 
 def backfill_feed(client: EntsoeClient, conn, spec: FeedSpec, first_day: date, last_day: date) -> list[LoadOutcome]:
-    """Load the days of first..last that raw lacks, through ``extract_feed``; loaded days are skipped."""
+    """Load the days of first..last that raw lacks, through ``extract_feed``; loaded days are skipped.
+
+    Raises:
+        ExtractionError: after every range was tried, when the loader refused some days (listed).
+    """
     outcomes: list[LoadOutcome] = []
+    refused: list[str] = []
     for start, end in missing_ranges(loaded_days(conn, spec, first_day, last_day), first_day, last_day):
-        outcomes += extract_feed(client, conn, spec, start, end)
+        try:
+            outcomes += extract_feed(client, conn, spec, start, end)
+        except ExtractionError as exc:
+            outcomes += exc.outcomes
+            refused += exc.errors
+    if refused:
+        raise ExtractionError(str(spec), refused, outcomes)
     return outcomes

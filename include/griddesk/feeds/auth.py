@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from griddesk.feeds.errors import FeedAuthError, FeedHttpError
 from griddesk.feeds.http import FeedHttpClient
 from griddesk.feeds.tokens import TokenError, unverified_claims
+from griddesk.redaction import register_secret
 
 TOKEN_ENDPOINT = "oauth.token"
 
@@ -30,6 +31,9 @@ class ClientCredentials:
     _expires_at: float = field(default=0.0, repr=False)  # epoch seconds (wall clock, like the JWT exp)
     _refresh_at: float = field(default=0.0, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        register_secret(self.client_secret)
 
     def secrets(self) -> tuple[str, ...]:
         return tuple(s for s in (self.client_secret, self._token) if s)
@@ -77,6 +81,7 @@ class ClientCredentials:
                 lifetime = float(payload.get("expires_in") or 0)
                 expires_at = issued + lifetime
             margin = min(self.refresh_margin_s, max(lifetime, 0.0) / 5)
+            register_secret(token)  # masked in every later log line and error text
             self._token, self._expires_at, self._refresh_at = token, expires_at, expires_at - margin
             self.tokens_fetched += 1
             return token

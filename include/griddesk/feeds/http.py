@@ -1,11 +1,13 @@
 """The HTTP base every feed client shares: retries, backoff, Retry-After, rate limits, bearer tokens, call log.
 
 One request is up to ``RetryPolicy.max_attempts`` attempts. Retried: connection errors and timeouts, 429,
-5xx, and 200 answers whose body is not the JSON promised (truncated or malformed). A 401 with a token provider
-invalidates the token, fetches a new one and tries once more, outside the retry budget; a second 401 fails.
-Other 4xx fail at once with the API's message. Every attempt, token requests included, is recorded as an
-:class:`ApiCall` (endpoint label, status, latency, bytes, error) in a :class:`CallLog`; tokens, secrets and
-query strings never are.
+5xx, and 200 answers whose body is not what was promised: not the JSON of a JSON request, or a body the caller's
+``parse`` refuses with :class:`BodyError` (truncated or malformed; the ENTSO-E client uses this for XML).
+A 401 with a token provider invalidates the token, fetches a new one and tries once more, outside the retry
+budget; a second 401 fails. Other 4xx fail at once with the API's message, unless the caller accepts that status
+(``accept_status``: ENTSO-E explains a refused query in an XML body). Every attempt, token requests included, is
+recorded as an :class:`ApiCall` (endpoint label, status, latency, bytes, error) in a :class:`CallLog`; tokens,
+secrets and query strings never are, and every error text goes through :func:`griddesk.redaction.redact_text`.
 
 Rate limits: ``x-ratelimit-limit``, ``x-ratelimit-remaining`` and ``x-ratelimit-reset`` (milliseconds until
 the window resets, as CKW documents) are read from every answer. With no request left in the window the next
@@ -29,11 +31,13 @@ from urllib.parse import urlsplit
 
 import requests
 
-from griddesk.entsoe.client import SIM_NOW_HEADER
 from griddesk.feeds.errors import FeedAuthError, FeedHttpError
+from griddesk.redaction import install_log_redaction, redact_text, register_secret
 
 log = logging.getLogger(__name__)
 
+#: Header carrying the simulated clock to GridDesk's simulator; real APIs ignore it.
+SIM_NOW_HEADER = "X-GridDesk-Sim-Now"
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 #: Longest wait for a rate-limit window or a Retry-After before the client gives up instead, s.
 MAX_RATE_WAIT_S = 120.0
@@ -91,6 +95,10 @@ class RetryPolicy:
     def backoff(self, attempt: int) -> float:
         """Wait after failed attempt ``attempt`` (1-based): exponential with full jitter on top, capped."""
         return min(self.max_backoff_s, self.backoff_s * 2 ** (attempt - 1) * (1 + random.random()))
+
+
+class BodyError(ValueError):
+    """Raised by a ``parse`` callback: the body is cut short or corrupt, so the request is worth repeating."""
 
 
 class TokenProvider(Protocol):
@@ -163,6 +171,11 @@ class FeedHttpClient:
 
     # ---------------------------------------------------------------------------------------------------------
 
+    def __post_init__(self) -> None:
+        install_log_redaction()
+        for secret in self.auth.secrets() if self.auth is not None else ():
+            register_secret(secret)
+
     def url(self, path: str) -> str:
         return path if "://" in path else f"{self.base_url.rstrip('/')}/{path.lstrip('/')}"
 
@@ -196,8 +209,18 @@ class FeedHttpClient:
         decode_json: bool = True,
         authenticated: bool = True,
         retry: bool = True,
+        parse: Callable[[bytes], Any] | None = None,
+        accept_status: frozenset[int] = frozenset(),
+        secrets: tuple[str, ...] = (),
     ) -> FeedResponse:
-        """One logical request: attempts, waits, token refresh (see module docstring)."""
+        """One logical request: attempts, waits, token refresh (see module docstring).
+
+        Args:
+            parse: Turns the body into ``FeedResponse.data`` (instead of JSON decoding); a :class:`BodyError` it
+                raises makes the attempt fail and be retried, any other exception propagates at once.
+            accept_status: Non-2xx statuses whose body is returned (and parsed) instead of raising.
+            secrets: Values in ``params`` (e.g. a token in the query string) to mask in every error text.
+        """
         url = self.url(path)
         url_path = urlsplit(url).path
         max_attempts = self.policy.max_attempts if retry else 1
@@ -207,7 +230,7 @@ class FeedHttpClient:
         while attempt < max_attempts:
             attempt += 1
             self._wait_for_rate_window()
-            headers = {**self.extra_headers, "Accept": "application/json"}
+            headers = {**self.extra_headers, "Accept": "application/json" if decode_json and parse is None else "*/*"}
             if self.sim_now is not None:
                 headers[SIM_NOW_HEADER] = self.sim_now.astimezone(UTC).isoformat()
             if authenticated and self.auth is not None:
@@ -233,10 +256,18 @@ class FeedHttpClient:
             except requests.ConnectionError as exc:
                 error, body = f"connection error: {type(exc).__name__}", b""
             latency_ms = (time.perf_counter() - started) * 1000.0
+            refused: Exception | None = None
             if resp is not None:
                 self._note_rate_limit(resp.headers)
-                if resp.status_code >= 300:
-                    error = f"HTTP {resp.status_code}: {self._redact(resp.text[:200])}"
+                if resp.status_code >= 300 and resp.status_code not in accept_status:
+                    error = f"HTTP {resp.status_code}: {self._redact(resp.text[:200], secrets)}"
+                elif parse is not None:
+                    try:
+                        data = parse(body)
+                    except BodyError as exc:
+                        error = f"malformed body ({len(body)} bytes): {self._redact(str(exc), secrets)}"
+                    except Exception as exc:  # noqa: BLE001 - recorded below, then raised unchanged
+                        error, refused = self._redact(f"{type(exc).__name__}: {exc}", secrets), exc
                 elif decode_json:
                     try:
                         data = json.loads(body)
@@ -257,6 +288,8 @@ class FeedHttpClient:
                     sim_now_utc=self.sim_now,
                 )
             )
+            if refused is not None:
+                raise refused
             if error is None and resp is not None:
                 return FeedResponse(resp.status_code, resp.headers, body, data, url_path)
             last_error = error or "unknown error"
@@ -324,9 +357,8 @@ class FeedHttpClient:
             self.sleep(wait)
         self._rate_remaining = None
 
-    def _redact(self, text: str) -> str:
-        """``text`` with every secret the token provider knows masked (API error bodies may echo them)."""
-        for secret in self.auth.secrets() if self.auth is not None else ():
-            if secret:
-                text = text.replace(secret, "***")
-        return text
+    def _redact(self, text: str, extra: tuple[str, ...] = ()) -> str:
+        """``text`` with every secret masked (API error bodies may echo them): the token provider's, ``extra``'s,
+        the registered ones and secret-shaped values (:func:`griddesk.redaction.redact_text`)."""
+        known = self.auth.secrets() if self.auth is not None else ()
+        return redact_text(text, (*known, *extra))

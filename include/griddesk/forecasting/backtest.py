@@ -41,6 +41,7 @@ from scipy import stats
 
 from griddesk.datasets import to_dataset_grid
 from griddesk.forecasting.baselines import weekly_naive
+from griddesk.forecasting.exogenous_cleaning import impute_suspect_exogenous
 from griddesk.forecasting.features import align_exogenous_to_resolution
 from griddesk.forecasting.lear import LearConfig, forecast_day_lear
 from griddesk.forecasting.metrics import interval_coverage, mae, rmae, rmse, smape
@@ -373,12 +374,18 @@ def lear_models(windows: Iterable[int] | None = None) -> list[LearBacktestModel]
 
 
 def forecast_days(
-    history: PublishedHistory, model: BacktestModel, days: Sequence[date], warm_start: bool = True
+    history: PublishedHistory,
+    model: BacktestModel,
+    days: Sequence[date],
+    warm_start: bool = True,
+    impute_exogenous: bool = True,
 ) -> list[tuple[date, DayForecast]]:
     """Forecast ``days`` in order with ``model``, each from the history as of its own cut-off.
 
     The cut-off of D is gate closure on D-1 (``Market.gate_closure_utc``); the model sees prices delivered
-    before D and exogenous forecasts up to the end of D, as published by then, and nothing else.
+    before D and exogenous forecasts up to the end of D, as published by then, and nothing else. Zero or stuck
+    exogenous values are imputed first (:mod:`griddesk.forecasting.exogenous_cleaning`), unless
+    ``impute_exogenous`` is False (to reproduce a published benchmark that calibrated on them as they were).
     """
     market = get_market(history.market_code)
     out = []
@@ -389,6 +396,8 @@ def forecast_days(
         window_start = market.delivery_day_bounds_utc(day - timedelta(days=model.lookback_days))[0]
         prices, exogenous = history.as_of(cutoff, window_start, day_end)
         prices = prices[prices["delivery_start_utc"] < pd.Timestamp(day_start)]
+        if impute_exogenous:
+            exogenous = impute_suspect_exogenous(exogenous, market, day, refuse_target=False)
         if prices.empty:
             raise LookupError(f"{market.code}: no prices published before the cut-off {cutoff} of {day}")
         result, new_state = model.forecast(prices, exogenous, market, day, state if warm_start else None)

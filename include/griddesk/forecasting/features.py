@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from griddesk.datasets import to_dataset_grid
-from griddesk.markets import Market
+from griddesk.markets import HOLIDAY_COUNTRY, Market
 
 #: Price-valued regressors start with this prefix; the forecaster puts them through the price transform.
 PRICE_FEATURE_PREFIX = "price_"
@@ -32,8 +32,6 @@ PRICE_LAGS_HOURS: tuple[int, ...] = (24, 48, 168)
 PREVIOUS_DAY_STATS: tuple[str, ...] = ("mean", "max", "min")
 #: Fourier order of the local time-of-day profile (order 6 leaves ~4 h wiggles; enough for hourly prices).
 DAILY_FOURIER_ORDER = 6
-#: Country whose public holidays apply to a market (NP: Norway as the Nordic proxy; PJM: US federal).
-HOLIDAY_COUNTRY: dict[str, str] = {"FR": "FR", "BE": "BE", "DE": "DE", "NP": "NO", "PJM": "US"}
 
 _WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 #: Weekday dummies; Wednesday is the base level (an all-seven set is collinear with the offset).

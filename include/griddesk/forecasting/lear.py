@@ -42,7 +42,7 @@ from griddesk.markets import Market
 #: Calibration windows of the paper's four LEARs (days); LEAR-Ens is their mean.
 LEAR_WINDOWS_DAYS: tuple[int, ...] = (56, 84, 1092, 1456)
 #: Bump when features or estimation change in a way that changes forecasts.
-LEAR_CODE_VERSION = "v2"  # v2: the AIC reads a path cut at IC_PATH_STEPS knots
+LEAR_CODE_VERSION = "v3"  # v2: the AIC reads a path cut at IC_PATH_STEPS knots; v3: lost exogenous hours imputed
 PRICE_LAG_DAYS: tuple[int, ...] = (1, 2, 3, 7)
 EXOGENOUS_LAG_DAYS: tuple[int, ...] = (0, 1, 7)
 HOURS = 24

@@ -114,7 +114,10 @@ def champion_forecast(
 
     Raises:
         LookupError: No prices published before the cut-off.
+        ValueError: D's exogenous forecasts are lost (zeros or a stuck value), see
+            :mod:`griddesk.forecasting.exogenous_cleaning`.
     """
+    from griddesk.forecasting.exogenous_cleaning import impute_suspect_exogenous
     from griddesk.warehouse.pit import exogenous_as_of, prices_as_of
 
     market = get_market(market_code)
@@ -145,6 +148,8 @@ def champion_forecast(
     exogenous = exogenous_as_of(conn, market.code, start, day_end, cutoff)
     if prices.empty:
         raise LookupError(f"no {market.code} prices published before the cut-off {cutoff}")
+    # Zero or stuck exogenous values: imputed in the calibration window, refused on D (ValueError).
+    exogenous = impute_suspect_exogenous(exogenous, market, delivery_date)
     t0 = _time.perf_counter()
     results = {m: base[m].forecast(prices, exogenous, market, delivery_date, None)[0] for m in leaves}
     seconds = _time.perf_counter() - t0

@@ -41,7 +41,7 @@ logging.getLogger("prophet").setLevel(logging.WARNING)
 
 _log = logging.getLogger(__name__)
 #: Bump when the features or the model code change in a way that changes forecasts.
-MODEL_CODE_VERSION = "v1"
+MODEL_CODE_VERSION = "v2"  # v2: zero or stuck exogenous hours imputed in the calibration window
 FORECAST_COLUMNS = ("delivery_start_utc", "forecast_price_per_mwh", "lower_price_per_mwh", "upper_price_per_mwh")
 _MAD_TO_SIGMA = 1.4826  # makes the MAD a consistent estimator of the standard deviation under normality
 
@@ -373,7 +373,9 @@ def forecast_day(
 # --------------------------------------------------------------------------------------------------------------------
 
 #: Bump when the per-hour features or model code change in a way that changes forecasts.
-PER_HOUR_CODE_VERSION = "v3"  # v2: forecasts clipped to the training range; v3: warm refits capped (max_iter)
+#: v2: forecasts clipped to the training range; v3: warm refits capped (max_iter); v4: zero or stuck exogenous
+#: hours imputed in the calibration window (griddesk.forecasting.exogenous_cleaning)
+PER_HOUR_CODE_VERSION = "v4"
 #: Forecasts on the transformed scale stay within the training target's range widened by this share of its span:
 #: a trend or a rare regressor extrapolated on a short history must not explode through sinh (seen: -8870 EUR/MWh
 #: from 27 training days).

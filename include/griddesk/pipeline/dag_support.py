@@ -8,7 +8,7 @@ from datetime import timedelta
 from airflow.sdk import Param, get_current_context
 
 from griddesk.pipeline.clock import RunClock, parse_delivery_date
-from griddesk.settings import get_settings
+from griddesk.settings import get_settings, parse_market_codes
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +26,14 @@ PARAMS = {
 
 
 def market_codes(context=None) -> list[str]:
-    """Markets of this run: the ``markets`` param, else the configured ones."""
+    """Markets of this run: the ``markets`` param, else the configured ones.
+
+    Raises:
+        ValueError: the param names a market twice or an unknown market.
+    """
     context = context or get_current_context()
     raw = (context["params"].get("markets") or "").strip()
-    return [m.strip().upper() for m in raw.split(",") if m.strip()] or get_settings().market_codes
+    return parse_market_codes(raw, "the run's markets param", allow_empty=True) or get_settings().market_codes
 
 
 def clock_from_context(kind: str, context=None) -> RunClock:

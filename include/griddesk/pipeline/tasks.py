@@ -8,7 +8,7 @@ from datetime import date, timedelta
 import pandas as pd
 
 from griddesk.entsoe.client import EntsoeClient
-from griddesk.extraction.entsoe_feeds import FeedSpec, backfill_feed, extract_feed, feeds_of
+from griddesk.extraction.entsoe_feeds import ExtractionError, FeedSpec, backfill_feed, extract_feed, feeds_of
 from griddesk.markets import get_market
 from griddesk.pipeline.clock import MORNING, RunClock
 from griddesk.settings import Settings, get_settings
@@ -38,13 +38,22 @@ def _client(settings: Settings, sim_now) -> EntsoeClient:
 
 
 def extract_for_run(job: dict[str, str], clock: RunClock, settings: Settings | None = None) -> dict:
-    """Extract one feed of one market for a morning or afternoon run, as of that run's simulated clock."""
+    """Extract one feed of one market for a morning or afternoon run, as of that run's simulated clock.
+
+    A publication the loader refuses does not fail the task (the other markets' runs go on): it is recorded in
+    ``raw.entsoe_delivery_refusals``, which blocks that market-day at the quality gate with the reason, and it is
+    listed in the summary (``refused``).
+    """
     settings = settings or get_settings()
     spec = _spec(job)
     first, last = clock.price_days if spec.feed == "day_ahead_prices" else clock.exogenous_days
     with db.connect(db.warehouse_url(settings)) as conn:
-        outcomes = extract_feed(_client(settings, clock.sim_now(spec.market)), conn, spec, first, last)
-    return _summary(job, outcomes)
+        try:
+            outcomes, refused = extract_feed(_client(settings, clock.sim_now(spec.market)), conn, spec, first, last), []
+        except ExtractionError as exc:
+            log.error("%s", exc)
+            outcomes, refused = exc.outcomes, exc.errors
+    return {**_summary(job, outcomes), "refused": refused}
 
 
 def backfill_job(job: dict[str, str], first_day: date, last_day: date, settings: Settings | None = None) -> dict:
@@ -54,8 +63,12 @@ def backfill_job(job: dict[str, str], first_day: date, last_day: date, settings:
     # History must be what was public before the first run: no later correction leaks into it.
     sim_now = RunClock(last_day + timedelta(days=1), MORNING).sim_now(spec.market)
     with db.connect(db.warehouse_url(settings)) as conn:
-        outcomes = backfill_feed(_client(settings, sim_now), conn, spec, first_day, last_day)
-    return _summary(job, outcomes)
+        try:
+            outcomes, refused = backfill_feed(_client(settings, sim_now), conn, spec, first_day, last_day), []
+        except ExtractionError as exc:  # recorded in raw.entsoe_delivery_refusals, as in extract_for_run
+            log.error("%s", exc)
+            outcomes, refused = exc.outcomes, exc.errors
+    return {**_summary(job, outcomes), "refused": refused}
 
 
 def _summary(job: dict[str, str], outcomes) -> dict:

@@ -6,7 +6,8 @@ What is validated is declared in ``expectations/feeds.yml`` (feeds, their tables
 - reads each feed's rows in one query: the newest stored version of every batch window that overlaps the days;
 - cuts them into one frame per (source key, delivery day) in the feed's time zone (23/25-hour days included);
 - adds the derived ``dq_*`` columns the suites check (value presence, flatliner runs, robust z-scores, and the
-  feed-specific ``DERIVATIONS`` such as integrated − grid − electricity);
+  feed-specific ``DERIVATIONS`` such as integrated − grid − electricity, and for ``never_zero_columns`` the zero or
+  stuck runs of :mod:`griddesk.quality.exogenous_plausibility`, named in local hours);
 - computes each batch's ``$PARAMETER`` values from the SLA (DST-aware expected rows, freshness bound, as-of);
 - runs every suite in the one GX context of the process (``QualityGate``): no context per feed.
 """
@@ -28,6 +29,7 @@ import pandas as pd
 import yaml
 from psycopg2 import sql
 
+from griddesk.quality.exogenous_plausibility import describe_suspect_runs, suspect_mask
 from griddesk.quality.gx_runner import DEFAULT_CONTEXT_DIR, Batch, MarketDayResult, QualityGate
 
 FEEDS_FILE = DEFAULT_CONTEXT_DIR / "feeds.yml"
@@ -35,6 +37,8 @@ FEEDS_FILE = DEFAULT_CONTEXT_DIR / "feeds.yml"
 MAD_TO_SIGMA = 1.4826
 #: The spike scale is at least this share of the series' median level.
 SPIKE_SCALE_FLOOR = 0.1
+#: 1.2533 * mean absolute deviation estimates the standard deviation of normal data (fallback when MAD is 0).
+MEAN_AD_TO_SIGMA = 1.2533
 
 #: ``day_timezone: market``: the scope is a market code and days are its local days.
 MARKET_TZ = "market"
@@ -55,6 +59,7 @@ _KNOWN = set(_REQUIRED) | {
     "flatline_columns",
     "spike_columns",
     "zero_means_missing",
+    "never_zero_columns",
     "derive",
 }
 _SLA_KEYS = {"day_offset", "completeness_min_ratio", "freshness_max_lag_minutes"}
@@ -92,6 +97,7 @@ class FeedSpec:
     flatline_columns: tuple[str, ...] = ()
     spike_columns: tuple[str, ...] = ()
     zero_means_missing: bool = False
+    never_zero_columns: tuple[str, ...] = ()
     derive: tuple[str, ...] = ()
 
     @property
@@ -152,6 +158,7 @@ def parse_feed_specs(doc: Mapping[str, Any]) -> dict[str, FeedSpec]:
             flatline_columns=tuple(cfg.get("flatline_columns") or ()),
             spike_columns=tuple(cfg.get("spike_columns") or ()),
             zero_means_missing=bool(cfg.get("zero_means_missing", False)),
+            never_zero_columns=tuple(cfg.get("never_zero_columns") or ()),
             derive=tuple(cfg.get("derive") or ()),
         )
     return out
@@ -261,15 +268,23 @@ def flat_run_lengths(values: pd.Series) -> pd.Series:
 
 
 def abs_robust_z(values: pd.Series) -> pd.Series:
-    """|x - median| / scale, scale = max(1.4826 MAD, 10 % of |median|); NaN for a missing value or no scale.
+    """|x - median| / scale, scale = max(1.4826 MAD, 10 % of |median|); NaN only for a missing value.
 
     The floor keeps a series that is flat most of the day (a building at night) from calling every change a spike.
+    When both are 0 (more than half the values equal a median of 0), the scale falls back to 1.2533 x the mean
+    absolute deviation (the usual fallback of the modified z-score); when that is 0 too, every value equals the
+    median and none is a spike (0).
     """
+    deviation = (values - values.median()).abs()
     median = values.median()
-    scale = max(MAD_TO_SIGMA * (values - median).abs().median(), SPIKE_SCALE_FLOOR * abs(median))
-    if not np.isfinite(scale) or scale == 0:
+    scale = max(MAD_TO_SIGMA * deviation.median(), SPIKE_SCALE_FLOOR * abs(median))
+    if not np.isfinite(scale):  # no value at all
         return pd.Series(np.nan, index=values.index)
-    return (values - median).abs() / scale
+    if scale == 0:
+        scale = MEAN_AD_TO_SIGMA * deviation.mean()
+    if scale == 0:
+        return deviation.where(values.isna(), 0.0)
+    return deviation / scale
 
 
 def _tariff_integrated_residual(frame: pd.DataFrame) -> pd.DataFrame:
@@ -352,7 +367,8 @@ def derive_columns(spec: FeedSpec, frame: pd.DataFrame) -> pd.DataFrame:
     if frame.empty:
         names = ["dq_value_present"] + [f"dq_{c}_flat_run" for c in spec.flatline_columns]
         names += [f"dq_{c}_abs_robust_z" for c in spec.spike_columns] + [DERIVED_COLUMNS[d] for d in spec.derive]
-        return frame.assign(**{n: pd.Series(dtype=float) for n in names})
+        labels = {f"dq_{c}_stuck_run": pd.Series(dtype=object) for c in spec.never_zero_columns}
+        return frame.assign(**{n: pd.Series(dtype=float) for n in names}, **labels)
     if spec.value_columns:
         present = pd.DataFrame({c: frame[c].notna() for c in spec.value_columns})
         if spec.zero_means_missing:
@@ -369,9 +385,37 @@ def derive_columns(spec: FeedSpec, frame: pd.DataFrame) -> pd.DataFrame:
             frame[f"dq_{col}_flat_run"] = by.transform(flat_run_lengths) if by is not None else flat_run_lengths(values)
         if col in spec.spike_columns:
             frame[f"dq_{col}_abs_robust_z"] = by.transform(abs_robust_z) if by is not None else abs_robust_z(values)
+    for col in spec.never_zero_columns:
+        frame[f"dq_{col}_stuck_run"] = _stuck_run_labels(spec, frame, col)
     for name in spec.derive:
         frame = DERIVATIONS[name](frame)
     return frame
+
+
+def _stuck_run_labels(spec: FeedSpec, frame: pd.DataFrame, col: str) -> pd.Series:
+    """Per row, the zero or stuck run it belongs to, named in local hours (None for a plausible value).
+
+    See :mod:`griddesk.quality.exogenous_plausibility`; the frame is sorted by series and time already.
+    """
+    if spec.day_timezone == MARKET_TZ:
+        from griddesk.markets import get_market
+
+        tz = get_market(str(frame[spec.scope_column].iloc[0])).timezone
+    else:
+        tz = spec.day_timezone
+    labels = pd.Series(None, index=frame.index, dtype=object)
+    groups = frame.groupby(spec.series_column, sort=False) if spec.series_column else [(col, frame)]
+    for series, rows in groups:
+        if spec.interval_minutes == DATA_MTU or spec.interval_minutes is None:
+            mtu = float(rows["resolution_minutes"].mode().iloc[0])
+        else:
+            mtu = float(spec.interval_minutes)
+        values = rows[col].astype(float).to_numpy()
+        mask = suspect_mask(values, mtu)
+        if mask.any():
+            named = describe_suspect_runs(str(series), rows[spec.time_column], values, mask, tz, mtu)
+            labels.loc[rows.index] = named
+    return labels
 
 
 # --------------------------------------------------------------------------- reading the batches

@@ -10,7 +10,10 @@ module only builds the batches and the per-batch suite parameters:
   (latest per MTU) would fill its gaps from the older version. The as-of filter is *not* applied, so a
   version published after ``as_of_utc`` is seen and flagged by the freshness expectation;
 - parameters come from ``griddesk.markets``: the DST-aware MTU count, the price bounds valid on the day,
-  the day's UTC bounds and the publication window.
+  the day's UTC bounds and the publication window;
+- one derived column, ``dq_price_shift_score``: how implausible the latest version's price level is given the
+  day's exogenous forecasts, calendar and the 56 days before it (``griddesk.quality.price_plausibility``; the
+  history is read point-in-time as of the validation clock). NaN where there is no verdict.
 
 Importing GX costs ~7 s, so ``QualityGate`` loads the context once, on first use, and is reused for all
 market-days of a process (``default_gate()``).
@@ -29,11 +32,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from psycopg2 import sql
 from psycopg2.extras import execute_values
 
 from griddesk.markets import get_market, price_bounds_on
+from griddesk.quality.price_plausibility import DEFAULT_CONFIG as PLAUSIBILITY
+from griddesk.quality.price_plausibility import price_shift_scores
 from griddesk.settings import PROJECT_ROOT
 from griddesk.warehouse.db import connect
 
@@ -60,6 +66,25 @@ FRAME_DTYPES: dict[str, str] = {
     "published_at_utc": "datetime64[us, UTC]",
     "is_latest_version": "bool",
 }
+#: Derived column the suite checks (``price_level_plausible``); not read from the table.
+SHIFT_SCORE_COLUMN = "dq_price_shift_score"
+#: Derived column (``no_refused_publication``): the loader's reason for refusing the day's newest publication.
+REFUSAL_COLUMN = "dq_refused_publication"
+
+_REFUSALS_SQL = """
+with wanted as (
+    select * from unnest(%(markets)s::text[], %(days)s::date[]) as w (market_code, delivery_date_local)
+)
+select r.market_code, r.delivery_date_local, r.reason
+from raw.entsoe_delivery_refusals as r
+join wanted as w on r.market_code = w.market_code and r.delivery_date_local = w.delivery_date_local
+where r.feed = 'day_ahead_prices'
+  and r.refused_at_utc > coalesce(
+      (select max(d.loaded_at_utc) from raw.entsoe_deliveries as d
+       where d.feed = r.feed and d.market_code = r.market_code and d.delivery_date_local = r.delivery_date_local),
+      '-infinity')
+order by r.refused_at_utc
+"""
 
 _FRAMES_SQL = """
 with wanted as (
@@ -204,7 +229,17 @@ def expectation_parameters(
             market.price_publication_utc(delivery_date_local) - publication_tolerance
         ).tz_convert("UTC"),
         "as_of_utc": pd.Timestamp(as_of_utc).tz_convert("UTC"),
+        "max_price_shift_score": PLAUSIBILITY.max_score,
     }
+
+
+def _with_derived_defaults(frame: pd.DataFrame) -> pd.DataFrame:
+    """The derived columns the suite checks, as 'no verdict' / 'nothing known' where the caller did not add them."""
+    if SHIFT_SCORE_COLUMN not in frame:
+        frame = frame.assign(**{SHIFT_SCORE_COLUMN: np.nan})
+    if REFUSAL_COLUMN not in frame:
+        frame = frame.assign(**{REFUSAL_COLUMN: pd.Series(None, index=frame.index, dtype=object)})
+    return frame
 
 
 def batch_resolution_minutes(frame: pd.DataFrame) -> int | None:
@@ -218,7 +253,59 @@ def batch_resolution_minutes(frame: pd.DataFrame) -> int | None:
 
 def empty_frame() -> pd.DataFrame:
     """A batch frame with no rows but every column typed (GX needs the columns even with no data)."""
-    return pd.DataFrame({col: pd.Series(dtype=dtype) for col, dtype in FRAME_DTYPES.items()})
+    frame = pd.DataFrame({col: pd.Series(dtype=dtype) for col, dtype in FRAME_DTYPES.items()})
+    return frame.assign(**{SHIFT_SCORE_COLUMN: pd.Series(dtype="float64"), REFUSAL_COLUMN: pd.Series(dtype=object)})
+
+
+def with_refusals(conn, frames: Mapping[MarketDay, pd.DataFrame]) -> dict[MarketDay, pd.DataFrame]:
+    """Each frame with ``dq_refused_publication``: on its first latest row, the loader's reason for refusing a
+    publication of the day after its newest stored version was loaded (``raw.entsoe_delivery_refusals``); else
+    None. A refused correction thus blocks the day instead of leaving the older version to trade silently."""
+    reasons: dict[MarketDay, str] = {}
+    if frames:
+        with conn.cursor() as cur:
+            cur.execute(_REFUSALS_SQL, {"markets": [md.market_code for md in frames],
+                                        "days": [md.delivery_date_local for md in frames]})  # fmt: skip
+            for code, day, reason in cur.fetchall():
+                reasons[MarketDay(code, day)] = reason  # ordered by time: the newest wins
+    out = {}
+    for md, frame in frames.items():
+        column = pd.Series(None, index=frame.index, dtype=object)
+        latest = frame.index[frame["is_latest_version"]] if "is_latest_version" in frame else frame.index
+        if md in reasons and len(latest):
+            column.loc[latest[0]] = reasons[md]
+        out[md] = frame.assign(**{REFUSAL_COLUMN: column})
+    return out
+
+
+def with_price_shift_scores(
+    conn, frames: Mapping[MarketDay, pd.DataFrame], as_of_utc: datetime
+) -> dict[MarketDay, pd.DataFrame]:
+    """Each frame with ``dq_price_shift_score`` on its latest rows (NaN elsewhere and without a verdict).
+
+    The day's own prices are its latest stored version (what the other checks validate); the history before it
+    and the exogenous forecasts are the latest versions published by ``as_of_utc``
+    (:mod:`griddesk.warehouse.pit`).
+    """
+    from griddesk.warehouse.pit import exogenous_as_of, prices_as_of
+
+    out = {}
+    for md, frame in frames.items():
+        frame = frame.assign(**{SHIFT_SCORE_COLUMN: np.nan})
+        latest = frame[frame["is_latest_version"]]
+        if not latest.empty:
+            market = get_market(md.market_code)
+            day = md.delivery_date_local
+            start = market.delivery_day_bounds_utc(day - timedelta(days=PLAUSIBILITY.window_days))[0]
+            day_start, day_end = market.delivery_day_bounds_utc(day)
+            history = prices_as_of(conn, market.code, start, day_start, as_of_utc)
+            prices = pd.concat([history[["delivery_start_utc", "price_per_mwh"]],
+                                latest[["delivery_start_utc", "price_per_mwh"]]], ignore_index=True)  # fmt: skip
+            exogenous = exogenous_as_of(conn, market.code, start, day_end, as_of_utc)
+            score = price_shift_scores(prices, exogenous, market, [day])["shift_score"].iloc[0]
+            frame.loc[frame["is_latest_version"], SHIFT_SCORE_COLUMN] = round(float(score), 2)
+        out[md] = frame
+    return out
 
 
 def _relation_sql(relation: str) -> sql.Composable:
@@ -292,6 +379,8 @@ def describe_expected(expectation_type: str, kwargs: Mapping[str, Any], paramete
         text = subject + " and ".join(terms)
     elif expectation_type == "expect_column_values_to_not_be_null":
         text = "not null"
+    elif expectation_type == "expect_column_values_to_be_null":
+        text = "null"
     elif expectation_type == "expect_compound_columns_to_be_unique":
         text = "unique (" + ", ".join(kw["column_list"]) + ")"
     else:
@@ -310,9 +399,12 @@ def describe_observed(result: Mapping[str, Any], exception_info: Mapping[str, An
         n_bad, n_all = result.get("unexpected_count") or 0, result.get("element_count") or 0
         if not n_bad:
             return f"0 of {n_all} rows unexpected"
-        examples = list(result.get("partial_unexpected_list") or [])[:OBSERVED_EXAMPLES]
-        more = ", …" if n_bad > len(examples) else ""
-        return f"{n_bad} of {n_all} rows unexpected: " + ", ".join(_fmt(v) for v in examples) + more
+        listed = list(result.get("partial_unexpected_list") or [])
+        # A per-day value repeated on every row (a score, a named run of hours) is quoted once.
+        distinct = list(dict.fromkeys(map(_fmt, listed)))
+        examples = distinct[:OBSERVED_EXAMPLES]
+        more = ", …" if n_bad > len(listed) or len(distinct) > len(examples) else ""
+        return f"{n_bad} of {n_all} rows unexpected: " + ", ".join(examples) + more
     return json.dumps(dict(result), default=_fmt, sort_keys=True)
 
 
@@ -457,19 +549,24 @@ class QualityGate:
         started = time.perf_counter()
         with connect(warehouse_url) as conn:
             frames = fetch_market_day_frames(conn, market_days, relation)
+            frames = with_refusals(conn, with_price_shift_scores(conn, frames, as_of_utc))
         self.timings_s["fetch"] = time.perf_counter() - started
         return self.validate_frames(frames, as_of_utc, run_id)
 
     def validate_frames(
         self, frames: Mapping[MarketDay, pd.DataFrame], as_of_utc: datetime, run_id: str
     ) -> list[MarketDayResult]:
-        """Run the prices suite on prepared batch frames (columns of ``FRAME_DTYPES``), one GX validation each."""
+        """Run the prices suite on prepared batch frames (columns of ``FRAME_DTYPES``), one GX validation each.
+
+        A frame without ``dq_price_shift_score`` gets it as NaN: no plausibility verdict (it needs the warehouse);
+        one without ``dq_refused_publication`` gets None (no refusal known).
+        """
         tolerance = self.publication_tolerance()
         batches = [
             Batch(
                 md.market_code,
                 md.delivery_date_local,
-                frame,
+                _with_derived_defaults(frame),
                 expectation_parameters(
                     md.market_code, md.delivery_date_local, as_of_utc, batch_resolution_minutes(frame), tolerance
                 ),
@@ -636,6 +733,8 @@ __all__ = [
     "describe_observed",
     "expectation_parameters",
     "fetch_market_day_frames",
+    "with_price_shift_scores",
+    "with_refusals",
     "normalise_market_days",
     "outcomes_from_gx",
     "result_rows",

@@ -245,6 +245,16 @@ def parse_sim_now(header: str | None) -> datetime:
     return now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
 
 
+def break_xml(body: bytes) -> bytes:
+    """The document with its first closing tag misspelt (``</Point>`` -> ``</Point_broken>``): no longer
+    well-formed XML, though every byte of it arrives."""
+    start = body.find(b"</")
+    end = body.find(b">", start)
+    if start < 0 or end < 0:
+        return body + b"<"
+    return body[:end] + b"_broken" + body[end:]
+
+
 def _xml_response(body: str, status: int = 200) -> Response:
     return Response(content=body, status_code=status, media_type=XML_MEDIA_TYPE)
 
@@ -529,7 +539,9 @@ def create_app(
             response.body = response.body[: len(response.body) // 2]
             response.headers["content-length"] = str(len(response.body))
         elif spec is not None and spec.kind == "malformed":
-            response.body = response.body.replace(b">", b"", 1)
+            # A complete HTTP answer (right Content-Length) carrying a broken document: the parser must catch it.
+            response.body = break_xml(response.body)
+            response.headers["content-length"] = str(len(response.body))
         return response
 
     @app.get("/meta/imputed")

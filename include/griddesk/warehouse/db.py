@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 import psycopg2
 import psycopg2.extensions
 
+from griddesk.redaction import redact_url
 from griddesk.settings import Settings, get_settings
 from griddesk.warehouse import roles
 
@@ -299,12 +300,8 @@ def bootstrap(settings: Settings | None = None) -> str:
 
 
 def redact(url: str) -> str:
-    """The URL with any password masked, for logs and summaries."""
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-    return url
+    """The URL with any password masked, for logs and summaries (:func:`griddesk.redaction.redact_url`)."""
+    return redact_url(url)
 
 
 __all__ = [

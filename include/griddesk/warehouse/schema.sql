@@ -78,6 +78,22 @@ create table if not exists raw.entsoe_exogenous_forecasts (
     primary key (market_code, series_code, delivery_start_utc, version)
 );
 
+-- Publications the loader refused (griddesk.warehouse.loader.LoadError): nothing of them is stored above, but the
+-- refusal is, so the quality gate can block the market-day and say why. One row per refused attempt.
+create table if not exists raw.entsoe_delivery_refusals (
+    refusal_id bigserial primary key,
+    feed text not null,
+    market_code text not null,
+    series_code text not null,
+    delivery_date_local date not null,
+    reason text not null,                    -- the loader's message: what, where, which values
+    revision_number integer,
+    document_created_utc timestamptz,
+    extracted_at_utc timestamptz not null,   -- simulated clock of the extraction
+    refused_at_utc timestamptz not null default now(),  -- wall clock, comparable with loaded_at_utc
+    source_url text not null                 -- request URL, without the securityToken
+);
+
 -- Written by the forecast task: one row per market, delivery MTU and forecast run.
 create table if not exists raw.price_forecasts (
     forecast_run_id text not null,           -- market|delivery date|model version

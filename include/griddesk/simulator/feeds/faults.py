@@ -13,8 +13,9 @@ Kinds:
 ``http_5xx``                answer ``status`` (default 503) with a JSON error
 ``timeout``                 wait ``delay_s`` (default 2 s) before answering normally: the client times out
 ``rate_limit``              429 with ``Retry-After: retry_after_s`` and ``x-ratelimit-*`` (remaining 0)
-``truncated``               the JSON body cut in half
-``malformed``               a JSON body with a syntax error
+``truncated``               the body cut in half (JSON; on ENTSO-E ``/api`` the XML), Content-Length matching
+``malformed``               a JSON body with a syntax error; on ENTSO-E ``/api`` an XML document whose first
+                            closing tag is misspelt: a complete HTTP answer that the parser must refuse
 ``schema_drift_rename``     rename ``field`` (default per endpoint) to ``renamed_to`` (default ``<field>_v2``)
 ``schema_drift_extra``      add the field ``renamed_to`` (default ``extra_field``) next to ``field``
 ``duplicate_intervals``     repeat ``n_intervals`` (default 1) intervals in the middle of the answer
