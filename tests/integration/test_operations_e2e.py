@@ -188,7 +188,11 @@ def test_viewer_can_look_but_cannot_trigger(platform):
 
 @pytest.fixture(scope="module")
 def blocked_run(platform):
-    """A corrected FR price day (x1000, above the +3,000 bound) published before D's morning; D's morning rerun."""
+    """A corrected FR price day (x1000, above the +3,000 bound) published before D's morning; D's morning rerun.
+
+    The loader refuses such a publication (nothing of it stored) and the gate blocks FR on the refusal
+    (``no_refused_publication``); ``price_within_market_bounds`` stays as GX's own second line behind it.
+    """
     d1 = platform.day - timedelta(days=1)
     published = RunClock(platform.day, MORNING).sim_now(get_market("FR")) - timedelta(hours=1)
     resp = requests.post(f"{platform.env['GRIDDESK_SIMULATOR_URL']}/admin/revisions", timeout=30, json={
@@ -206,7 +210,7 @@ def test_gx_blocked_market_is_a_skipped_task_with_the_reason_in_its_log_and_the_
     assert gate["state"] == "skipped" and gate["rendered_map_index"] == "FR"
     log = api.task_log("griddesk_morning", blocked_run, "quality_gate", gate["try_number"], 0)
     reason = f"FR blocked for delivery day {platform.day}"
-    assert reason in log and "price_within_market_bounds" in log
+    assert reason in log and "no_refused_publication" in log
     assert reason in (api.get_run("griddesk_morning", blocked_run)["note"] or "")
     assert not any(t == "forecast" and m >= 0 and tis[(t, m)]["state"] == "success" for t, m in tis)
 
@@ -223,7 +227,7 @@ def test_blocked_market_alert_names_the_delivery_day_and_links_its_validation_pa
     link = f"{platform.docs}/gx/validations/raw_day_ahead_prices/FR/{d1}/{blocked_run}.html"
     assert link in text and link in msg.get_body(preferencelist=("html",)).get_content()
     page = requests.get(link, timeout=30)
-    assert page.ok and "FAILED" in page.text and "price_within_market_bounds" in page.text
+    assert page.ok and "FAILED" in page.text and "no_refused_publication" in page.text
 
 
 def test_a_run_whose_inputs_never_come_fails_with_exactly_one_alert(platform):
@@ -279,7 +283,7 @@ def test_browser_login_dag_list_run_task_log_blocked_market_and_data_docs(platfo
             page.frame_locator("iframe").get_by_text("Validations (newest first)").wait_for(timeout=60_000)
             step = "Data Docs from the alert"
             page.goto(f"{platform.docs}/gx/validations/raw_day_ahead_prices/FR/{d1}/{blocked_run}.html")
-            page.get_by_text("price_within_market_bounds").first.wait_for(timeout=30_000)
+            page.get_by_text("no_refused_publication").first.wait_for(timeout=30_000)
             assert "FAILED" in page.content()
         except Exception:
             page.screenshot(path=str(tmp_path / f"failed-{step.replace(' ', '_')}.png"), full_page=True)
