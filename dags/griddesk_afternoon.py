@@ -51,7 +51,7 @@ def griddesk_afternoon():
         """Extract D's prices as of the afternoon clock."""
         from griddesk.pipeline.tasks import extract_for_run
 
-        return extract_for_run(job, clock_from_context(AFTERNOON))
+        return extract_for_run(job, clock_from_context(AFTERNOON), run_id=get_current_context()["run_id"])
 
     @task(outlets=[assets.DQ_RESULTS])
     def validate(extracted: list[dict]) -> dict[str, bool]:

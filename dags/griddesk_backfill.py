@@ -44,8 +44,10 @@ def griddesk_backfill():
 
         from griddesk.pipeline.tasks import backfill_job
 
-        params = get_current_context()["params"]
-        return backfill_job(job, date.fromisoformat(params["first_day"]), date.fromisoformat(params["last_day"]))
+        ctx = get_current_context()
+        params = ctx["params"]
+        return backfill_job(job, date.fromisoformat(params["first_day"]), date.fromisoformat(params["last_day"]),
+                            run_id=ctx["run_id"])  # fmt: skip
 
     backfill.expand(job=plan())
 

@@ -75,7 +75,7 @@ def griddesk_morning():
         """Extract one feed as of the morning clock, point-in-time into raw."""
         from griddesk.pipeline.tasks import extract_for_run
 
-        return extract_for_run(job, clock_from_context(MORNING))
+        return extract_for_run(job, clock_from_context(MORNING), run_id=get_current_context()["run_id"])
 
     @task(outlets=[assets.DQ_RESULTS])
     def validate(extracted: list[dict]) -> dict[str, bool]:
