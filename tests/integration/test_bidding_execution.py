@@ -297,3 +297,46 @@ def test_a_forecast_beyond_the_price_bounds_is_bid_at_the_bound_not_refused(ware
         cur.execute("select action from raw.bid_schedules where market_code = %s order by delivery_start_utc limit 1",
                     (MARKET,))  # fmt: skip
         assert cur.fetchone()[0] == "charge"  # paid to charge at the minimum price
+
+
+def test_paper_mode_gets_shadow_executions_cleared_exactly_as_the_exchange_clears(warehouse, realised, sim):
+    """Paper mode: the afternoon clears the recorded set at the realised prices (never sending it), and the result
+    equals what the simulator's exchange returns for the same steps actually sent."""
+    from griddesk.pipeline import tasks
+
+    bidding = _bidding()
+    assert _run_morning(warehouse, bidding)["submitted"] is False
+    afternoon = RunClock(DAY, AFTERNOON)
+    before = bidding_tasks.fetch_executions(MARKET, afternoon, warehouse, bidding)
+    assert before["status"] == "awaiting_prices" and before["executions"] == 0  # D's prices not extracted yet
+
+    (job,) = [j for j in tasks.feed_jobs([MARKET]) if j["feed"] == "day_ahead_prices"]
+    tasks.extract_for_run(job, afternoon, warehouse.model_copy(update={"entsoe_token": TOKEN}))
+    out = bidding_tasks.fetch_executions(MARKET, afternoon, warehouse, bidding)
+    header = _order_set(warehouse.warehouse_url)
+    assert out["status"] == "shadow_executed" and out["executions"] == header["n_steps"] > 0
+    assert header["status"] == "recorded" and header["exchange_order_set_id"] is None  # still never sent
+    with psycopg2.connect(warehouse.warehouse_url) as conn, conn.cursor() as cur:
+        cur.execute("select * from raw.bid_order_steps order by delivery_start_utc, step_index")
+        steps = pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
+        cur.execute("select * from raw.bid_executions order by delivery_start_utc, step_index")
+        shadow = pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
+        events = [e["event"] for e in audit_trail(conn, header["order_set_id"])]
+    assert events == ["generated", "compliance_passed", "recorded_paper", "shadow_executed"]
+    assert shadow["exchange_order_set_id"].isna().all()
+
+    market = get_market(MARKET)
+    payload = order_payload(MARKET, DAY, "shadow-reference", steps, int(steps["resolution_minutes"].iloc[0]))
+    receipt = _client(sim, market.gate_closure_utc(DAY) - timedelta(hours=1)).submit(payload)
+    exchange = _client(sim, market.price_publication_utc(DAY) + timedelta(minutes=1)).results(
+        receipt.exchange_order_set_id
+    ).sort_values(["delivery_start_utc", "step_index"])
+    assert list(shadow["is_accepted"]) == list(exchange["accepted"])
+    assert np.allclose(shadow["clearing_price_per_mwh"], exchange["clearing_price_per_mwh"])
+    assert np.allclose(shadow["accepted_volume_mw"], exchange["accepted_volume_mw"])
+
+    again = bidding_tasks.fetch_executions(MARKET, afternoon, warehouse, bidding)  # a rerun replaces, never adds
+    assert again["executions"] == len(shadow)
+    with psycopg2.connect(warehouse.warehouse_url) as conn, conn.cursor() as cur:
+        cur.execute("select count(*) from raw.bid_executions")
+        assert cur.fetchone()[0] == len(shadow)

@@ -56,6 +56,7 @@ EVENTS = (
     "submission_failed",
     "cancelled",
     "executed",
+    "shadow_executed",  # paper mode: the recorded set cleared at the realised prices, never sent
     "kill_switch_on",
     "kill_switch_off",
 )

@@ -5,6 +5,10 @@ the auction, ``cancel`` withdraws a set before gate closure. Network errors and 
 exponential backoff; 4xx answers are not (the exchange refused the orders, and retrying would not change that).
 Failures raise :class:`OrderApiError` with ``kind`` ``"http"`` (transport or server failure) or ``"rejected"``
 (the exchange refused), which the pipeline records and alerts.
+
+:func:`shadow_results` clears an order set that was never sent (paper mode) by the exchange's own rule
+(:mod:`griddesk.bidding.clearing`) at the realised prices: the *shadow executions* that give paper mode a bid
+success rate without anything reaching the exchange.
 """
 
 from __future__ import annotations
@@ -15,9 +19,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import requests
 
+from griddesk.bidding.clearing import accepted_mask
 from griddesk.redaction import install_log_redaction, redact_text, register_secret
 
 log = logging.getLogger(__name__)
@@ -200,3 +206,53 @@ def success_rate(executions: pd.DataFrame) -> float:
     if executions.empty:
         return float("nan")
     return 100.0 * float(executions["is_accepted"].mean())
+
+
+RESULT_COLUMNS = ["delivery_start_utc", "step_index", "side", "volume_mw", "limit_price_per_mwh",
+                  "clearing_price_per_mwh", "accepted", "accepted_volume_mw"]  # fmt: skip
+
+
+def shadow_results(steps: pd.DataFrame, prices: pd.DataFrame) -> pd.DataFrame:
+    """The exchange's per-order results for ``steps`` had they been sent: the frame :meth:`OrderApiClient.results`
+    returns, cleared like the simulator clears (price-taker, :func:`griddesk.bidding.clearing.accepted_mask`).
+
+    Args:
+        steps: order steps with ``delivery_start_utc``, ``step_index``, ``side``, ``volume_mw``,
+            ``limit_price_per_mwh`` (``raw.bid_order_steps``).
+        prices: the realised prices with ``delivery_start_utc``, ``resolution_minutes``, ``price_per_mwh``; a step
+            clears at the price of the interval that contains its start (a 15-minute step in an hourly market at
+            its hour's price, as the exchange does).
+
+    Raises:
+        ValueError: a step whose interval has no realised price (named), so no partial day is recorded.
+    """
+    if steps.empty:
+        return pd.DataFrame(columns=RESULT_COLUMNS)
+    starts = pd.DatetimeIndex(pd.to_datetime(steps["delivery_start_utc"], utc=True))
+    grid = prices.assign(delivery_start_utc=pd.to_datetime(prices["delivery_start_utc"], utc=True))
+    grid = grid.sort_values("delivery_start_utc").reset_index(drop=True)
+    # Naive UTC datetime64 for the interval search (tz-aware arrays are object arrays in numpy).
+    grid_starts = pd.DatetimeIndex(grid["delivery_start_utc"]).tz_convert(None).to_numpy()
+    step_starts = starts.tz_convert(None).to_numpy()
+    at = np.searchsorted(grid_starts, step_starts, side="right") - 1
+    found = at >= 0
+    safe = np.where(found, at, 0)
+    ends = grid_starts[safe] + pd.to_timedelta(grid["resolution_minutes"].to_numpy()[safe], unit="min").to_numpy()
+    found &= step_starts < ends
+    if not found.all():
+        missing = sorted({t.isoformat() for t in starts[~found]})
+        raise ValueError(f"no realised price for {len(missing)} MTU(s) of the order set: {missing[:4]}")
+    clearing = grid["price_per_mwh"].to_numpy(dtype=float)[at]
+    volumes = steps["volume_mw"].to_numpy(dtype=float)
+    accepted = accepted_mask(steps["side"].to_numpy(dtype=object), steps["limit_price_per_mwh"].to_numpy(dtype=float),
+                             clearing)  # fmt: skip
+    return pd.DataFrame({
+        "delivery_start_utc": starts,
+        "step_index": steps["step_index"].to_numpy(dtype=int),
+        "side": steps["side"].to_numpy(dtype=object),
+        "volume_mw": volumes,
+        "limit_price_per_mwh": steps["limit_price_per_mwh"].to_numpy(dtype=float),
+        "clearing_price_per_mwh": clearing,
+        "accepted": accepted,
+        "accepted_volume_mw": np.where(accepted, volumes, 0.0),
+    })  # fmt: skip

@@ -14,7 +14,8 @@ Each function is one unit of I/O around the pure components of :mod:`griddesk.bi
 - :func:`record_approval` (after the Airflow human-in-the-loop task): ``pending_approval`` -> ``ready`` or
   ``rejected``;
 - :func:`submit_order_set` (``submit``): sends a ``ready`` set unless the kill switch is on; never anything else;
-- :func:`fetch_executions` (afternoon): the auction results of submitted sets, into ``raw.bid_executions``.
+- :func:`fetch_executions` (afternoon): the auction results of submitted sets, into ``raw.bid_executions``; for a
+  paper-mode set, its shadow executions (cleared by the exchange's rule at the realised prices, never sent).
 
 Every transition is in the audit trail (``raw.bid_audit_events``) with its actor.
 """
@@ -46,7 +47,14 @@ from griddesk.bidding.demand_response import (
     signal_dates,
     to_mtu_constraints,
 )
-from griddesk.bidding.execution import NotClearedYet, OrderApiClient, OrderApiError, order_payload, success_rate
+from griddesk.bidding.execution import (
+    NotClearedYet,
+    OrderApiClient,
+    OrderApiError,
+    order_payload,
+    shadow_results,
+    success_rate,
+)
 from griddesk.bidding.optimiser import InfeasibleScheduleError, idle_schedule, optimise_schedule
 from griddesk.bidding.orders import schedule_to_orders
 from griddesk.bidding.portfolio import (
@@ -719,6 +727,51 @@ def cancel_order_set(
     return {"market": market.code, "status": "cancelled", "cancelled": True}
 
 
+EXECUTION_COLUMNS = [
+    "order_set_id", "exchange_order_set_id", "market_code", "delivery_date_local", "delivery_start_utc",
+    "step_index", "side", "volume_mw", "limit_price_per_mwh", "clearing_price_per_mwh", "is_accepted",
+    "accepted_volume_mw", "resolution_minutes", "currency",
+]  # fmt: skip
+
+#: The realised price of each interval: the first version published by the run's clock (what the auction cleared
+#: at; a later correction does not re-clear an auction).
+_REALISED_PRICES_SQL = """
+select distinct on (delivery_start_utc) delivery_start_utc, resolution_minutes, price_per_mwh
+from raw.entsoe_day_ahead_prices
+where market_code = %s and delivery_date_local = %s and published_at_utc <= %s
+order by delivery_start_utc, version
+"""
+
+
+def _record_shadow_executions(url, market, day, clock: RunClock, header, steps, actor, out) -> dict:
+    """Paper mode: clear the recorded (never sent) set by the exchange's rule at the realised prices, as shadow
+    executions in ``raw.bid_executions`` (no exchange id). Nothing is sent; the set stays ``recorded``."""
+    from griddesk.pipeline.tasks import _insert_frame
+
+    os_id = header["order_set_id"]
+    with db.connect(url) as conn, conn.cursor() as cur:
+        cur.execute(_REALISED_PRICES_SQL, (market.code, day, clock.sim_now(market)))
+        prices = pd.DataFrame(cur.fetchall(), columns=["delivery_start_utc", "resolution_minutes", "price_per_mwh"])
+    if prices.empty:
+        return {**out, "status": "awaiting_prices", "executions": 0, "order_set_id": os_id}
+    try:
+        results = shadow_results(steps, prices)
+    except ValueError as exc:  # an incomplete price day: record nothing rather than part of a day
+        return {**out, "status": "awaiting_prices", "executions": 0, "order_set_id": os_id, "detail": str(exc)}
+    mtu_minutes = int(steps["resolution_minutes"].iloc[0]) if len(steps) else market.mtu_minutes
+    rows = results.rename(columns={"accepted": "is_accepted"}).assign(
+        order_set_id=os_id, exchange_order_set_id=None, market_code=market.code, delivery_date_local=day,
+        resolution_minutes=mtu_minutes, currency=header["currency"],
+    )  # fmt: skip
+    with db.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("delete from raw.bid_executions where order_set_id = %s", (os_id,))
+        if len(rows):
+            _insert_frame(cur, "raw.bid_executions", rows[EXECUTION_COLUMNS])
+        controls.record_event(conn, os_id, market.code, day, "shadow_executed", actor,
+                              {"steps": len(rows), "accepted": int(rows["is_accepted"].sum()) if len(rows) else 0})  # fmt: skip
+    return {**out, "status": "shadow_executed", "executions": len(rows), "success_rate_pct": success_rate(rows)}
+
+
 def fetch_executions(
     market_code: str,
     clock: RunClock,
@@ -734,6 +787,8 @@ def fetch_executions(
     out = {"market": market.code, "delivery_date": str(day)}
     with db.connect(url) as conn:
         header, steps = _load_order_set(conn, market.code, day)
+    if header is not None and header["status"] == "recorded" and header["trading_mode"] == "paper":
+        return _record_shadow_executions(url, market, day, clock, header, steps, actor, out)
     if header is None or header["status"] not in ("submitted", "executed"):
         return {**out, "status": header["status"] if header else "no order set", "executions": 0}
     os_id = header["order_set_id"]
@@ -756,15 +811,10 @@ def fetch_executions(
         resolution_minutes=mtu_minutes,
         currency=header["currency"],
     )
-    cols = [
-        "order_set_id", "exchange_order_set_id", "market_code", "delivery_date_local", "delivery_start_utc",
-        "step_index", "side", "volume_mw", "limit_price_per_mwh", "clearing_price_per_mwh", "is_accepted",
-        "accepted_volume_mw", "resolution_minutes", "currency",
-    ]  # fmt: skip
     with db.connect(url) as conn, conn.cursor() as cur:
         cur.execute("delete from raw.bid_executions where order_set_id = %s", (os_id,))
         if len(rows):
-            _insert_frame(cur, "raw.bid_executions", rows[cols])
+            _insert_frame(cur, "raw.bid_executions", rows[EXECUTION_COLUMNS])
         if header["status"] != "executed":
             controls.set_status(conn, os_id, "executed", "")
             controls.record_event(conn, os_id, market.code, day, "executed", actor,

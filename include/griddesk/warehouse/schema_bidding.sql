@@ -86,7 +86,7 @@ create table if not exists raw.bid_controls (
 -- Results of submitted order sets, fetched from the order API after the auction (price-taker clearing).
 create table if not exists raw.bid_executions (
     order_set_id text not null references raw.bid_order_sets (order_set_id) on delete cascade,
-    exchange_order_set_id text not null,
+    exchange_order_set_id text,              -- null: a shadow execution of a paper-mode set (never sent)
     market_code text not null,
     delivery_date_local date not null,
     delivery_start_utc timestamptz not null,
@@ -155,6 +155,8 @@ create table if not exists raw.bid_backtest_days (
 -- sold | stored | held, or served_consumption (serves the portfolio's load, in the paired market's joint
 -- schedule). Null on old rows.
 alter table raw.bid_schedules add column if not exists decision text;
+-- Shadow executions (paper mode) have no exchange id.
+alter table raw.bid_executions alter column exchange_order_set_id drop not null;
 -- A joint schedule of the battery and the portfolio (the paired market): the forecast consumption it buys and the
 -- excess below one tick bought and not used, MW, so net_position_mw = discharge - charge - consumption - excess.
 -- Null on battery-only schedules.
