@@ -326,6 +326,10 @@ def test_paper_mode_gets_shadow_executions_cleared_exactly_as_the_exchange_clear
     assert shadow["exchange_order_set_id"].isna().all()
 
     market = get_market(MARKET)
+    # The exchange's book never saw the paper set: its key is still free for other orders (a reused key with
+    # different orders is refused, test_orders_round_trip_and_clear_at_the_realised_price).
+    probe = order_payload(MARKET, DAY, header["order_set_id"], steps.iloc[:1], int(steps["resolution_minutes"].iloc[0]))
+    assert _client(sim, market.gate_closure_utc(DAY) - timedelta(hours=1)).submit(probe).status == "accepted"
     payload = order_payload(MARKET, DAY, "shadow-reference", steps, int(steps["resolution_minutes"].iloc[0]))
     receipt = _client(sim, market.gate_closure_utc(DAY) - timedelta(hours=1)).submit(payload)
     exchange = _client(sim, market.price_publication_utc(DAY) + timedelta(minutes=1)).results(
