@@ -6,14 +6,22 @@
   runs without ../shared. Parametrise it indirectly with a dict of ``create_app`` kwargs::
 
       @pytest.mark.parametrize("simulator_url", [{"markets": ["FR"], "tokens": ["t"]}], indirect=True)
+
+- ``server_state_dir(name) -> Path``: session-scoped factory of state dirs for tests that start an embedded
+  PostgreSQL (``make run``'s own). Not under pytest's ``tmp_path``: pgserver runs postgres as another user when run
+  as root, and every new pytest session on the machine resets ``/tmp/pytest-of-<user>`` to mode 0700, which cuts a
+  running server off its data directory (PANIC on pg_control). Removed at the end of the session.
 """
 
 from __future__ import annotations
 
+import shutil
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import uvicorn
@@ -78,3 +86,18 @@ def simulator_url(request, start_simulator) -> str:
     """Base URL of a simulator for this module; indirect parameter: ``create_app`` kwargs (default synthetic)."""
     kwargs = getattr(request, "param", None) or default_simulator_kwargs()
     return start_simulator(**kwargs)
+
+
+@pytest.fixture(scope="session")
+def server_state_dir() -> Iterator[Callable[[str], Path]]:
+    """Factory: ``server_state_dir(name)`` makes a fresh state dir for an embedded server (see module docstring)."""
+    made: list[Path] = []
+
+    def make(name: str) -> Path:
+        path = Path(tempfile.mkdtemp(prefix=f"gd-{name}-"))
+        made.append(path)
+        return path
+
+    yield make
+    for path in made:
+        shutil.rmtree(path, ignore_errors=True)

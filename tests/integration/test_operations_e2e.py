@@ -110,8 +110,8 @@ class Platform:
 
 
 @pytest.fixture(scope="module")
-def platform(tmp_path_factory):
-    p = Platform(tmp_path_factory.mktemp("ops"))
+def platform(server_state_dir):
+    p = Platform(server_state_dir("ops"))
     t0 = time.monotonic()
     try:
         out = p.cli("run", timeout=3000)

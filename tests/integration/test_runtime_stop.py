@@ -21,7 +21,8 @@ def _gone(pid: int, timeout_s: float = 20.0) -> bool:
     return False
 
 
-def test_stop_services_stops_simulator_mailcatcher_and_embedded_postgres(tmp_path):
+def test_stop_services_stops_simulator_mailcatcher_and_embedded_postgres(server_state_dir):
+    tmp_path = server_state_dir("stop")  # an embedded server's state dir (tests/integration/conftest.py)
     settings = Settings(state_dir=tmp_path, simulator_url=f"http://127.0.0.1:{_free_port()}")
     mail_port = _free_port()
     runtime.start_simulator(settings)

@@ -177,9 +177,9 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(server_state_dir):
     """A fresh embedded server as `make run` starts it, on a free TCP port, before any bootstrap."""
-    state = tmp_path_factory.mktemp("state")
+    state = server_state_dir("roles")
     port = _free_port()
     settings = Settings(state_dir=state, warehouse_tcp_port=port, warehouse_url=None)
     with pytest.MonkeyPatch.context() as mp:
