@@ -82,11 +82,30 @@ class AirflowApi:
     def set_note(self, dag_id: str, run_id: str, note: str) -> None:
         self.call("PATCH", f"/dags/{dag_id}/dagRuns/{run_id}", params={"update_mask": "note"}, json={"note": note})
 
-    def wait_run(self, dag_id: str, run_id: str, timeout_s: float = 3600, poll_s: float = 2.0) -> dict:
-        """Poll until the run is success or failed; returns the run."""
+    def wait_run(
+        self, dag_id: str, run_id: str, timeout_s: float = 3600, poll_s: float = 2.0, unreachable_s: float = 300
+    ) -> dict:
+        """Poll until the run is success or failed; returns the run.
+
+        A poll that times out or gets a 5xx (the API server is busy serving the tasks on a loaded machine) is
+        repeated; only ``unreachable_s`` of failed polls in a row raise :class:`AirflowApiError`, with the last one.
+        """
         deadline = time.monotonic() + timeout_s
+        failing_since: float | None = None
+        run = None
         while True:
-            run = self.get_run(dag_id, run_id)
+            try:
+                run = self.get_run(dag_id, run_id)
+                failing_since = None
+            except (requests.ConnectionError, requests.Timeout, AirflowApiError) as exc:
+                if isinstance(exc, AirflowApiError) and " HTTP 5" not in str(exc):
+                    raise
+                failing_since = failing_since or time.monotonic()
+                if time.monotonic() - failing_since > unreachable_s:
+                    raise AirflowApiError(
+                        f"polling {dag_id} {run_id} failed for {unreachable_s:.0f} s: {type(exc).__name__}: "
+                        f"{str(exc)[:300]}"
+                    ) from None
             if run and run["state"] in TERMINAL_STATES:
                 return run
             if time.monotonic() > deadline:
