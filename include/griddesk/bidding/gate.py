@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
@@ -51,9 +52,16 @@ def _number(value) -> str:
     return f"{round(float(value), 6) + 0.0:.6f}"  # + 0.0: no "-0.000000"
 
 
-def _utc(value) -> pd.Timestamp:
-    t = pd.Timestamp(value)
-    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+def _utc(value) -> datetime:
+    """An aware UTC datetime (a pandas Timestamp stays one) from a datetime or an ISO-8601 string."""
+    t = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if not isinstance(t, datetime):
+        t = pd.Timestamp(t)
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def steps_digest(market_code: str, orders: Iterable[Mapping]) -> str:
@@ -63,8 +71,9 @@ def steps_digest(market_code: str, orders: Iterable[Mapping]) -> str:
     ``mtu_minutes``), ``side``, ``volume_mw`` and ``limit_price_per_mwh`` (None: price-taker without a limit).
 
     Raises:
-        ValueError: an order without its length, or a field missing.
+        ValueError: an order without its length. KeyError: a field missing.
     """
+    market = market_code.upper()
     rows = []
     for order in orders:
         minutes = order.get("resolution_minutes", order.get("mtu_minutes"))
@@ -73,16 +82,16 @@ def steps_digest(market_code: str, orders: Iterable[Mapping]) -> str:
         start = _utc(order["delivery_start_utc"])
         limit = order["limit_price_per_mwh"]
         rows.append(
-            [
-                market_code.upper(),
+            (
+                market,
                 start.isoformat(),
                 (start + timedelta(minutes=int(minutes))).isoformat(),
                 str(order["side"]),
                 _number(order["volume_mw"]),
-                None if limit is None or pd.isna(limit) else _number(limit),
-            ]
+                None if _missing(limit) else _number(limit),
+            )
         )
-    rows.sort(key=lambda r: json.dumps(r))
+    rows.sort(key=lambda r: (*r[:5], r[5] or ""))
     return hashlib.sha256(json.dumps(rows, separators=(",", ":")).encode()).hexdigest()
 
 
