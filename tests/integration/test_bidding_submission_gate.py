@@ -299,3 +299,18 @@ def test_the_send_functions_post_nothing_the_gate_did_not_allow(warehouse, sim):
     # The exchange never saw the key: the allowed payload is created now (201), not found (200) or refused (409).
     response = client._request("POST", "/orders", payload)
     assert response.status_code == 201, response.text
+
+
+def test_a_submission_answered_with_a_cancelled_set_is_refused(sim, realised):
+    """The exchange answers a key it holds with that set, also when cancelled: that is no submission."""
+    from griddesk.bidding.execution import OrderApiError
+    from tests.integration.test_bidding_execution import _steps
+
+    now = get_market(MARKET).morning_run_utc(DAY)
+    client = OrderApiClient(sim, TOKEN, sim_now=now)
+    payload = order_payload(MARKET, DAY, "cancelled-key-test", _steps(realised), 60)
+    receipt = client._request("POST", "/orders", payload).json()
+    client.cancel(receipt["order_set_id"])
+    with pytest.raises(OrderApiError, match="as cancelled") as exc:
+        client.submit(payload)
+    assert exc.value.kind == "rejected"
