@@ -4,8 +4,9 @@
 On the simulated clock of run day **X** (param `run_date`, default: the logical date) at 18:00 Zurich time,
 after CKW published X+1's dynamic tariffs:
 
-1. **submit orders**: the recorded battery orders of recent delivery days go to the simulated exchange, which
-   clears them, so the battery telemetry follows what was traded;
+1. **submit orders**: the order sets of recent delivery days that the exchange holds go to the simulated battery
+   (BMS), which clears them, so the battery telemetry follows what was traded; only through the submission gate
+   (`griddesk.bidding.gate`): a paper-mode, blocked or non-compliant set is never posted;
 2. **extract** every feed job (one mapped task per feed and key): CKW dynamic tariffs per tariff name (OAuth2,
    paged by 30 days), TRA signals, weather observations and forecasts per location, battery status per market,
    meter consumption. A week of history per run heals late data; unchanged days are not written again;
@@ -49,7 +50,7 @@ def _run_date():
 def griddesk_feeds():
     @task
     def submit_orders() -> dict:
-        """Clear the recorded battery orders at the simulated exchange (idempotent per delivery day)."""
+        """Hand the battery the order sets the exchange holds, through the submission gate (idempotent per day)."""
         from griddesk.pipeline.feed_tasks import submit_orders_for_run
 
         return submit_orders_for_run(_run_date(), run_id=get_current_context()["run_id"])

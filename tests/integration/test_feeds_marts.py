@@ -1,8 +1,8 @@
 """The operations marts, built for real with dbt on a fresh warehouse filled through the feed clients over HTTP.
 
 One module, one warehouse: the feeds are extracted for two run days (with injected faults, DST days for the
-tariffs, cleared battery orders and an old plant sample that retention folds), then dbt builds the marts; a
-second build on top checks the incremental marts.
+tariffs, an order set at the exchange handed to the battery and an old plant sample that retention folds), then dbt
+builds the marts; a second build on top checks the incremental marts.
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ import pytest
 import requests
 
 from griddesk import datasets
+from griddesk.bidding import gate
+from griddesk.bidding.compliance import CHECKS
+from griddesk.bidding.controls import BiddingSettings
 from griddesk.feeds.errors import FeedHttpError
 from griddesk.pipeline import feed_tasks
 from griddesk.settings import Settings
@@ -42,22 +45,38 @@ def inject(sim: str, endpoint: str, kind: str, **params) -> None:
 
 
 def _record_orders(url: str, day: date) -> None:
-    """A paper schedule for FR on ``day``: buy 1 MW at 02:00 UTC, sell 1 MW at 17:00 UTC (as the bid task writes)."""
+    """An FR order set at the exchange for ``day`` (as the morning DAG leaves it after a live submission): buy 1 MW at
+    02:00 UTC, sell 1 MW at 17:00 UTC, both price-takers, with the passed compliance checks of exactly these steps
+    (the submission gate hands nothing else to the battery)."""
+    os_id = f"FR|{day}|fixed|test"
+    steps = []
+    for mtu, (hour, side, limit) in enumerate(((2, "buy", 3000.0), (17, "sell", -500.0))):
+        start = datetime.combine(day, datetime.min.time(), tzinfo=UTC) + timedelta(hours=hour)
+        steps.append({"delivery_start_utc": start, "resolution_minutes": 60, "side": side, "volume_mw": 1.0,
+                      "limit_price_per_mwh": limit, "mtu_index": mtu})  # fmt: skip
+    digest = gate.steps_digest("FR", steps)
     with psycopg2.connect(url) as conn, conn.cursor() as cur:
-        for hour, side, action in ((2, "buy", "charge"), (17, "sell", "discharge")):
-            start = datetime.combine(day, datetime.min.time(), tzinfo=UTC) + timedelta(hours=hour)
+        cur.execute(
+            """insert into raw.bid_order_sets (order_set_id, market_code, delivery_date_local, schedule_id, strategy,
+                   trading_mode, status, forecast_model_version, end_soc_mode, expected_value, currency, n_steps,
+                   gate_closure_utc, exchange_order_set_id)
+               values (%s, 'FR', %s, 's', 'fixed', 'live', 'submitted', 'test', 'fixed', 0, 'EUR', 2, %s, 'OS-test')""",
+            (os_id, day, datetime.combine(day, datetime.min.time(), tzinfo=UTC) - timedelta(hours=12)),
+        )
+        for step in steps:
             cur.execute(
-                """insert into raw.bid_schedules (schedule_id, market_code, delivery_date_local, delivery_start_utc,
-                       mtu_index, resolution_minutes, action, charge_mw, discharge_mw, net_position_mw, soc_mwh,
-                       soc_pct, forecast_price_per_mwh, currency, expected_revenue, forecast_model_version,
-                       battery_power_mw, battery_energy_mwh)
-                   values ('s', 'FR', %s, %s, %s, 60, %s, 0, 0, 0, 1, 50, 40, 'EUR', 0, 'test', 1, 2)""",
-                (day, start, hour, action),
-            )
+                """insert into raw.bid_order_steps (order_set_id, market_code, delivery_date_local, delivery_start_utc,
+                       mtu_index, resolution_minutes, step_index, side, volume_mw, volume_ticks, limit_price_per_mwh,
+                       price_ticks, is_price_taker, currency)
+                   values (%s, 'FR', %s, %s, %s, 60, 0, %s, 1.0, 10, %s, %s, true, 'EUR')""",
+                (os_id, day, step["delivery_start_utc"], step["mtu_index"], step["side"],
+                 step["limit_price_per_mwh"], round(step["limit_price_per_mwh"] * 100)),
+            )  # fmt: skip
+        for check in CHECKS:
             cur.execute(
-                """insert into raw.bid_orders (schedule_id, market_code, delivery_date_local, delivery_start_utc, side,
-                       volume_mw, currency, status) values ('s', 'FR', %s, %s, %s, 1.0, 'EUR', 'recorded')""",
-                (day, start, side),
+                """insert into raw.bid_compliance_results (order_set_id, check_name, passed, steps_sha256)
+                   values (%s, %s, true, %s)""",
+                (os_id, check, digest),
             )
 
 
@@ -81,9 +100,9 @@ def built(pg_server_url, start_simulator):
     # the tariffs of both DST days
     for run_date in (SPRING, AUTUMN):
         feed_tasks.extract_feed_job({"feed": "ckw_dynamic_tariffs", "key": "home_dynamic"}, run_date, settings)
-    # orders recorded by the bid task, cleared by the simulated exchange
+    # an order set at the exchange, handed to the battery through the submission gate
     _record_orders(url, RUN_DATE - date.resolution * 2)
-    submitted = feed_tasks.submit_orders_for_run(RUN_DATE, settings)
+    submitted = feed_tasks.submit_orders_for_run(RUN_DATE, settings, bidding=BiddingSettings(mode="live"))
     # faults: five failed attempts on the weather archive before it answers; an expired token once; a job that
     # fails for good (its calls still count)
     for kind, params in ARCHIVE_FAULTS:

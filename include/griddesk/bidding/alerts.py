@@ -18,6 +18,7 @@ KINDS = {
     "order_rejected": ("CRITICAL", "order set refused by the exchange"),
     "execution_fetch_failed": ("WARNING", "auction results could not be fetched"),
     "submission_blocked": ("WARNING", "submission stopped by the kill switch"),
+    "steps_changed": ("CRITICAL", "order set changed after compliance: not sent"),
     "approval_rejected": ("WARNING", "order set rejected by the approver"),
     "portfolio_forecast_missing": ("CRITICAL", "portfolio consumption not in the bid: battery bid alone"),
 }
@@ -31,6 +32,8 @@ _CONSEQUENCE = {
     "order_rejected": "The exchange refused the orders for {what}; nothing is in the auction.",
     "execution_fetch_failed": "The results for {what} are not in the warehouse yet; the afternoon run retries.",
     "submission_blocked": "The orders for {what} were recorded but not sent.",
+    "steps_changed": "The steps of {what} differ from the ones compliance approved; nothing was sent. Find who or "
+    "what changed them (audit trail), then rerun the bid and compliance tasks before gate closure.",
     "approval_rejected": "The orders for {what} were not sent.",
     "portfolio_forecast_missing": "The battery was bid alone for {what}; the portfolio's consumption is not bought "
     "day-ahead. Run griddesk_consumption for the day and rerun the bid task before gate closure.",

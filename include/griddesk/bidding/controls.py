@@ -7,8 +7,11 @@
   flips with :func:`set_kill_switch`, from the CLI or a notebook, for all markets or one). Either one is enough.
 - **Approval** (``GRIDDESK_BIDDING_REQUIRE_APPROVAL=true``): order sets wait in ``pending_approval`` until a person
   approves them in the Airflow UI (the morning DAG's human-in-the-loop task); unapproved sets are never sent.
+- **Submission gate** (:mod:`griddesk.bidding.gate`): every path that sends orders to the exchange or the battery
+  asks it first; it honours all of the above plus compliance on exactly the steps being sent (their hash).
 - **Audit trail**: every step of an order set's life (generated, compliance passed/rejected, approval requested,
-  approved/rejected, submitted, blocked, failed, cancelled, executed, idle fallback) is a row in
+  approved/rejected, submitted, blocked, refused by the gate, failed, cancelled, executed, idle fallback, rerun
+  kept or refused) is a row in
   ``raw.bid_audit_events`` saying who or what did it and when.
 
 These settings live in their own pydantic-settings class (prefix ``GRIDDESK_BIDDING_``) next to the platform's
@@ -52,11 +55,14 @@ EVENTS = (
     "approved",
     "rejected",
     "submission_blocked",
+    "submission_refused",  # the submission gate refused (compliance, changed steps, approval), see bidding.gate
     "submitted",
     "submission_failed",
     "cancelled",
     "executed",
     "shadow_executed",  # paper mode: the recorded set cleared at the realised prices, never sent
+    "rerun_reused",  # a rerun regenerated the submitted set unchanged: kept with its exchange id
+    "rerun_refused",  # a rerun's set differs but the submitted one cannot be replaced: kept, with the reason
     "kill_switch_on",
     "kill_switch_off",
 )

@@ -154,6 +154,15 @@ class OrderApiClient:
         if response.status_code not in (200, 201):
             raise self._refused(response, "order set")
         body = response.json()
+        if body.get("status") == "cancelled":
+            # the key names a set the exchange already cancelled: nothing of this submission is in the auction
+            raise OrderApiError(
+                "rejected",
+                f"order set refused: the exchange holds {body['order_set_id']} under this client_order_set_id as "
+                "cancelled",
+                response.status_code,
+                [f"{body['order_set_id']} is cancelled"],
+            )
         return SubmissionReceipt(
             exchange_order_set_id=body["order_set_id"],
             status=body["status"],

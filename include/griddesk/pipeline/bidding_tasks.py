@@ -29,12 +29,11 @@ import numpy as np
 import pandas as pd
 import psycopg2
 
-from griddesk.bidding import controls
+from griddesk.bidding import controls, gate
 from griddesk.bidding.alerts import send_bidding_alert
 from griddesk.bidding.battery import BatteryConfig
 from griddesk.bidding.compliance import ComplianceLimits, check_order_set, passed, rejection_reasons
 from griddesk.bidding.curves import (
-    CURVE_COLUMNS,
     build_bid_curves,
     scenarios_from_errors,
     scenarios_from_interval,
@@ -262,7 +261,7 @@ def generate_order_set(
         return _generate_joint_order_set(
             url, settings, bidding, market, day, forecast, prices, forecast_prices, consumption, n_meters, rules,
             battery, mtu_minutes, os_id, schedule_id, model_version, value, constraints, dr_note, clipped, actor,
-            configured_strategy,
+            configured_strategy, clock.sim_now(market),
         )  # fmt: skip
     try:
         result = optimise_schedule(
@@ -299,6 +298,10 @@ def generate_order_set(
     steps = steps.assign(
         delivery_start_utc=schedule.set_index("mtu_index").loc[steps["mtu_index"], "delivery_start_utc"].to_numpy()
     )
+    kept = _keep_submitted_set(url, settings, bidding, market, day, clock.sim_now(market), rules, steps, mtu_minutes,
+                               actor)  # fmt: skip
+    if kept is not None:
+        return kept
     _store(url, market.code, day, schedule, schedule_id, model_version, battery, rules, mtu_minutes, steps, os_id,
            bidding, status, reason, value, expected_value, solve_ms, actor, detail, infeasible)  # fmt: skip
     if infeasible:
@@ -313,6 +316,77 @@ def generate_order_set(
     return _bid_outcome(market.code, day, os_id, bidding.strategy, status, int((schedule["action"] != "idle").sum()),
                         steps, float(schedule["expected_revenue"].sum()), solve_ms, constraints, dr_note,
                         portfolio=f"missing: {missing_portfolio}" if missing_portfolio else None)  # fmt: skip
+
+
+#: Statuses of an order set the exchange holds (submitted and not cancelled).
+AT_EXCHANGE = ("submitted", "executed")
+
+
+def _keep_submitted_set(url, settings, bidding, market, day, now, rules: MarketRules, steps: pd.DataFrame,
+                        mtu_minutes: int, actor: str) -> dict | None:  # fmt: skip
+    """The rerun rule: what to do when D already has an order set at the exchange.
+
+    Returns None when the regenerated set may be stored: there is no set at the exchange, or it differs, gate
+    closure is ahead, the kill switch is off, the mode is live and the exchange cancelled the old set
+    (cancel-and-replace: the new set then goes through compliance and the submission gate like any other).
+    Otherwise the submitted set stays as it is (exchange id, status, steps) and the outcome says why: identical
+    (``reused``), or not replaceable (``refused``: gate closure passed, kill switch, paper mode, or the exchange did
+    not cancel). Every case is audited; a refusal is logged as a warning.
+    """
+    with db.connect(url) as conn:
+        header, old_steps = _load_order_set(conn, market.code, day)
+        if header is None or header["status"] not in AT_EXCHANGE or not header["exchange_order_set_id"]:
+            return None
+        os_id, exchange_id = header["order_set_id"], header["exchange_order_set_id"]
+        old_digest = gate.frame_digest(market.code, old_steps)
+        new_digest = gate.frame_digest(market.code, steps, mtu_minutes)
+        detail = {"exchange_order_set_id": exchange_id, "submitted_steps_sha256": old_digest,
+                  "regenerated_steps_sha256": new_digest}  # fmt: skip
+        if old_digest == new_digest:
+            controls.record_event(conn, os_id, market.code, day, "rerun_reused", actor, detail)
+            log.info("%s %s: the rerun regenerated the submitted order set %s unchanged; kept", market.code, day,
+                     exchange_id)  # fmt: skip
+            return _kept(market.code, day, header, "reused", "the regenerated set is identical to the submitted one")
+        margin = timedelta(minutes=bidding.gate_closure_margin_minutes)
+        kill = controls.kill_switch_reason(conn, market.code, bidding)
+        if not rules.is_before_gate_closure(now, margin):
+            reason = f"gate closure {rules.gate_closure_utc:%Y-%m-%d %H:%M} UTC (less {margin}) has passed"
+        elif kill:
+            reason = kill
+        elif bidding.mode != controls.LIVE:
+            reason = "paper mode: the exchange is not touched"
+        else:
+            reason = None
+        if reason is not None:
+            return _refuse_rerun(conn, header, detail, reason, actor)
+    try:
+        _client(settings, bidding, now).cancel(exchange_id)
+    except OrderApiError as exc:
+        with db.connect(url) as conn:
+            out = _refuse_rerun(conn, header, {**detail, "error": str(exc)}, f"the exchange did not cancel: {exc}",
+                                actor)  # fmt: skip
+        _alert(url, "submission_failed", market.code, day, [out["reason"]], _recipients(settings, bidding), os_id)
+        return out
+    with db.connect(url) as conn:
+        controls.record_event(conn, os_id, market.code, day, "cancelled", actor,
+                              {**detail, "reason": "replaced by a rerun before gate closure"})  # fmt: skip
+    log.info("%s %s: cancelled %s at the exchange; the rerun's set replaces it", market.code, day, exchange_id)
+    return None
+
+
+def _refuse_rerun(conn, header: dict, detail: dict, reason: str, actor: str) -> dict:
+    market_code, day = header["market_code"], header["delivery_date_local"]
+    controls.record_event(conn, header["order_set_id"], market_code, day, "rerun_refused", actor,
+                          {**detail, "reason": reason})  # fmt: skip
+    log.warning("%s %s: the rerun's order set differs from the submitted one (%s), which is kept: %s", market_code,
+                day, header["exchange_order_set_id"], reason)  # fmt: skip
+    return _kept(market_code, day, header, "refused", reason)
+
+
+def _kept(market_code: str, day: date, header: dict, rerun: str, reason: str) -> dict:
+    return {"market": market_code, "delivery_date": str(day), "order_set_id": header["order_set_id"],
+            "status": header["status"], "exchange_order_set_id": header["exchange_order_set_id"], "rerun": rerun,
+            "reason": reason}  # fmt: skip
 
 
 def _bid_outcome(market_code, day, os_id, strategy, status, orders, steps, expected_revenue, solve_ms, constraints,
@@ -336,7 +410,7 @@ def _bid_outcome(market_code, day, os_id, strategy, status, orders, steps, expec
 
 def _generate_joint_order_set(url, settings, bidding, market, day, forecast, prices, forecast_prices, consumption,
                               n_meters, rules, battery, mtu_minutes, os_id, schedule_id, model_version, value,
-                              constraints, dr_note, clipped, actor, configured_strategy) -> dict:  # fmt: skip
+                              constraints, dr_note, clipped, actor, configured_strategy, now) -> dict:  # fmt: skip
     """The paired market's order set: the joint schedule of the battery and the portfolio's consumption."""
     import time
 
@@ -375,6 +449,9 @@ def _generate_joint_order_set(url, settings, bidding, market, day, forecast, pri
         delivery_start_utc=schedule.set_index("mtu_index").loc[steps["mtu_index"], "delivery_start_utc"].to_numpy()
     )
     status = "infeasible_fallback" if infeasible else "generated"
+    kept = _keep_submitted_set(url, settings, bidding, market, day, now, rules, steps, mtu_minutes, actor)
+    if kept is not None:
+        return kept
     _store(url, market.code, day, schedule, schedule_id, model_version, battery, rules, mtu_minutes, steps, os_id,
            bidding, status, str(infeasible or ""), value, expected_value, solve_ms, actor, detail, infeasible,
            orders_view=orders_view)  # fmt: skip
@@ -476,22 +553,7 @@ def _store(url, market_code, day, schedule, schedule_id, model_version, battery,
 
 
 def _load_order_set(conn, market_code: str, day: date) -> tuple[dict | None, pd.DataFrame]:
-    with conn.cursor() as cur:
-        cur.execute(
-            """select * from raw.bid_order_sets where market_code = %s and delivery_date_local = %s
-               order by created_at_utc desc limit 1""",
-            (market_code, day),
-        )
-        row = cur.fetchone()
-        if row is None:
-            return None, pd.DataFrame(columns=[*CURVE_COLUMNS, "delivery_start_utc"])
-        header = dict(zip([d.name for d in cur.description], row, strict=True))
-        cur.execute(
-            "select * from raw.bid_order_steps where order_set_id = %s order by mtu_index, step_index",
-            (header["order_set_id"],),
-        )
-        steps = pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
-    return header, steps
+    return gate.load_order_set(conn, market_code, day)
 
 
 def check_compliance(
@@ -529,13 +591,15 @@ def check_compliance(
             end_soc_fixed=not valued or consumption_mw is not None, consumption_mw=consumption_mw,
         )  # fmt: skip
         ok = passed(results)
+        # the hash of exactly the steps checked: the submission gate sends nothing else
+        digest = gate.frame_digest(market.code, steps)
         with conn.cursor() as cur:
             cur.execute("delete from raw.bid_compliance_results where order_set_id = %s", (header["order_set_id"],))
             for r in results:
                 cur.execute(
-                    """insert into raw.bid_compliance_results (order_set_id, check_name, passed, reason)
-                       values (%s, %s, %s, %s)""",
-                    (header["order_set_id"], r.name, r.passed, r.reason),
+                    """insert into raw.bid_compliance_results (order_set_id, check_name, passed, reason, steps_sha256)
+                       values (%s, %s, %s, %s, %s)""",
+                    (header["order_set_id"], r.name, r.passed, r.reason, digest),
                 )
         os_id = header["order_set_id"]
         if not ok:
@@ -544,7 +608,7 @@ def check_compliance(
             controls.record_event(conn, os_id, market.code, day, "compliance_rejected", actor, {"reasons": reasons})
             status = "compliance_rejected"
         else:
-            controls.record_event(conn, os_id, market.code, day, "compliance_passed", actor)
+            controls.record_event(conn, os_id, market.code, day, "compliance_passed", actor, {"steps_sha256": digest})
             if bidding.mode == controls.PAPER:
                 status = "recorded"
                 controls.record_event(conn, os_id, market.code, day, "recorded_paper", actor)
@@ -632,6 +696,40 @@ def _client(settings: Settings, bidding: controls.BiddingSettings, sim_now) -> O
     )
 
 
+#: What a refusal of the submission gate does to an order set on the exchange path: (status, audit event, alert).
+_REFUSALS = {
+    "compliance_failed": ("compliance_rejected", "submission_refused", "compliance_rejected"),
+    "steps_changed": ("compliance_rejected", "submission_refused", "steps_changed"),
+    "not_approved": ("rejected", "submission_refused", "approval_rejected"),
+    "kill_switch": ("blocked", "submission_blocked", "submission_blocked"),
+    "paper_mode": ("recorded", "recorded_paper", None),
+}
+
+
+def _record_refusal(conn, header: dict, decision: gate.GateDecision, actor: str) -> tuple[str, str | None] | None:
+    """Move a refused order set to its status and audit why; None when nothing changes (no eligible set)."""
+    if decision.outcome not in _REFUSALS:
+        return None
+    status, event, alert_kind = _REFUSALS[decision.outcome]
+    os_id = header["order_set_id"]
+    controls.set_status(conn, os_id, status, decision.reason)
+    controls.record_event(conn, os_id, header["market_code"], header["delivery_date_local"], event, actor,
+                          {"target": decision.target, "check": decision.outcome, "reason": decision.reason})  # fmt: skip
+    return status, alert_kind
+
+
+def _client_key(conn, order_set_id: str) -> str:
+    """The order API's idempotency key of an order set: its id, then ``<id>|r<n>`` after ``n`` cancellations, so a
+    replacement of a cancelled set is a new submission while a retried one stays idempotent."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "select count(*) from raw.bid_audit_events where order_set_id = %s and event = 'cancelled'",
+            (order_set_id,),
+        )
+        n = int(cur.fetchone()[0])
+    return order_set_id if n == 0 else f"{order_set_id}|r{n}"
+
+
 def submit_order_set(
     market_code: str,
     clock: RunClock,
@@ -639,8 +737,9 @@ def submit_order_set(
     bidding: controls.BiddingSettings | None = None,
     actor: str = ACTOR_SUBMIT,
 ) -> dict:
-    """Send D's order set if, and only if, it is ``ready``, every compliance check passed, the kill switch is off
-    and gate closure has not passed; record the outcome and alert on failures and rejections."""
+    """Send D's order set if, and only if, the submission gate allows it (:mod:`griddesk.bidding.gate`: ``ready``,
+    every compliance check passed on exactly these steps, approved where required, kill switch off, live mode);
+    record the outcome and alert on failures and refusals."""
     settings, bidding, market, url = _resolve(market_code, settings, bidding)
     day = clock.delivery_date
     out = {"market": market.code, "delivery_date": str(day)}
@@ -650,33 +749,23 @@ def submit_order_set(
             return {**out, "status": "no order set", "submitted": False}
         os_id = header["order_set_id"]
         out["order_set_id"] = os_id
-        if header["status"] != "ready":
+        mtu_minutes = int(steps["resolution_minutes"].iloc[0]) if len(steps) else market.mtu_minutes
+        payload = order_payload(market.code, day, _client_key(conn, os_id), steps, mtu_minutes)
+        decision = gate.submission_gate(conn, header, gate.EXCHANGE, market.code, payload["orders"], bidding)
+        if not decision.allowed:
+            refused = _record_refusal(conn, header, decision, actor)
+    if not decision.allowed:
+        if refused is None:
             return {**out, "status": header["status"], "submitted": False}
-        with conn.cursor() as cur:
-            cur.execute(
-                "select count(*), bool_and(passed) from raw.bid_compliance_results where order_set_id = %s", (os_id,)
-            )
-            n_checks, all_passed = cur.fetchone()
-        if not n_checks or not all_passed:
-            # Defensive: a ready set always has passing checks; never send one that does not.
-            controls.set_status(conn, os_id, "compliance_rejected", "compliance results missing or failed")
-            return {**out, "status": "compliance_rejected", "submitted": False}
-        blocked = controls.kill_switch_reason(conn, market.code, bidding)
-        if blocked:
-            controls.set_status(conn, os_id, "blocked", blocked)
-            controls.record_event(conn, os_id, market.code, day, "submission_blocked", actor, {"reason": blocked})
-        elif bidding.mode != controls.LIVE:
-            controls.set_status(conn, os_id, "recorded", "paper mode")
-            return {**out, "status": "recorded", "submitted": False}
-    if blocked:
-        _alert(url, "submission_blocked", market.code, day, [blocked], _recipients(settings, bidding), os_id)
-        return {**out, "status": "blocked", "submitted": False, "reason": blocked}
+        status, alert_kind = refused
+        if alert_kind:
+            _alert(url, alert_kind, market.code, day, [decision.reason], _recipients(settings, bidding), os_id,
+                   refused_by="submission gate", check=decision.outcome)  # fmt: skip
+        return {**out, "status": status, "submitted": False, "reason": decision.reason}
 
     now = clock.sim_now(market)
-    payload = order_payload(market.code, day, os_id, steps, int(steps["resolution_minutes"].iloc[0]) if len(steps)
-                            else get_market(market.code).mtu_minutes)  # fmt: skip
     try:
-        receipt = _client(settings, bidding, now).submit(payload)
+        receipt = gate.send_to_exchange(_client(settings, bidding, now), payload, decision)
     except OrderApiError as exc:
         kind = "order_rejected" if exc.kind == "rejected" else "submission_failed"
         detail = exc.detail if isinstance(exc.detail, list) else [str(exc)]
@@ -702,7 +791,8 @@ def submit_order_set(
             )
         controls.record_event(
             conn, os_id, market.code, day, "submitted", actor,
-            {"exchange_order_set_id": receipt.exchange_order_set_id, "steps": len(steps)},
+            {"exchange_order_set_id": receipt.exchange_order_set_id, "steps": len(steps),
+             "client_order_set_id": payload["client_order_set_id"], "steps_sha256": decision.digest},
         )  # fmt: skip
     return {**out, "status": "submitted", "submitted": True, "exchange_order_set_id": receipt.exchange_order_set_id}
 

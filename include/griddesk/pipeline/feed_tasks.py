@@ -270,46 +270,91 @@ def plant_ids(settings: Settings | None = None) -> list[str]:
 # ------------------------------------------------------------------------------------------------------------
 
 
-def submit_orders_for_run(run_date: date, settings: Settings | None = None, run_id: str | None = None) -> dict:
-    """Hand the recorded orders of delivery days X-7 .. X+1 to the simulated exchange (idempotent per day).
+ACTOR_BATTERY = "airflow:griddesk_feeds.submit_orders"
 
-    The BMS telemetry then follows what cleared. Reads ``raw.bid_orders`` (written by the bid task).
+
+def submit_orders_for_run(
+    run_date: date, settings: Settings | None = None, run_id: str | None = None, bidding=None
+) -> dict:
+    """Hand the battery the orders the exchange holds for delivery days X-7 .. X+1 (idempotent per day).
+
+    Per market and day, the order set's steps go to the simulated BMS (``POST /bms/v1/executions``), whose telemetry
+    then follows what cleared, only if the submission gate (:mod:`griddesk.bidding.gate`, target ``battery``)
+    allows them: the set is at the exchange (``submitted`` or ``executed``), compliance passed on exactly these
+    steps, approved where required, the kill switch is off and the mode is live. A paper, blocked, rejected or
+    non-compliant set is never posted. A refused set that is at the exchange is audited (and alerted when its steps
+    changed or its compliance is not there).
     """
+    from griddesk.bidding import controls, gate
+    from griddesk.bidding.alerts import send_bidding_alert
+
     settings = settings or get_settings()
+    bidding = bidding or controls.get_bidding_settings()
     url = db.warehouse_url(settings)
-    with db.connect(url) as conn, conn.cursor() as cur:
-        cur.execute(
-            """select o.market_code, o.delivery_date_local, o.delivery_start_utc, s.resolution_minutes, o.side,
-                      o.volume_mw, o.limit_price_per_mwh
-               from raw.bid_orders o
-               join raw.bid_schedules s using (market_code, delivery_start_utc)
-               where o.delivery_date_local between %s and %s
-               order by 1, 2, 3""",
-            (run_date - timedelta(days=HISTORY_DAYS), run_date + timedelta(days=1)),
-        )
-        rows = cur.fetchall()
-    days: dict[tuple[str, date], list[dict]] = {}
-    for market, day, start, resolution, side, volume, limit in rows:
-        days.setdefault((market, day), []).append(
-            {
-                "delivery_start_utc": start.astimezone(UTC).isoformat(),
-                "resolution_minutes": int(resolution),
-                "side": side,
-                "volume_mw": float(volume),
-                "limit_price_per_mwh": limit,
-            }
-        )
+    first, last = run_date - timedelta(days=HISTORY_DAYS), run_date + timedelta(days=1)
+    allowed: list[tuple[str, date, list[dict], gate.GateDecision]] = []
+    refused: dict[str, str] = {}
+    alerts = []
+    with db.connect(url) as conn:
+        with conn.cursor() as cur:
+            cur.execute(
+                """select distinct market_code, delivery_date_local from raw.bid_order_sets
+                   where delivery_date_local between %s and %s order by 1, 2""",
+                (first, last),
+            )
+            market_days = cur.fetchall()
+        for market, day in market_days:
+            header, steps = gate.load_order_set(conn, market, day)
+            orders = [
+                {
+                    "delivery_start_utc": pd_utc_iso(row.delivery_start_utc),
+                    "resolution_minutes": int(row.resolution_minutes),
+                    "side": row.side,
+                    "volume_mw": float(row.volume_mw),
+                    "limit_price_per_mwh": float(row.limit_price_per_mwh),
+                }
+                for row in steps.itertuples(index=False)
+            ]
+            decision = gate.submission_gate(conn, header, gate.BATTERY, market, orders, bidding)
+            if decision.allowed:
+                allowed.append((market, day, orders, decision))
+                continue
+            refused[f"{market} {day}"] = decision.outcome
+            if header is not None and header["status"] in gate.ELIGIBLE_STATUSES[gate.BATTERY]:
+                event = "submission_blocked" if decision.outcome == "kill_switch" else "submission_refused"
+                controls.record_event(conn, header["order_set_id"], market, day, event, ACTOR_BATTERY,
+                                      {"target": gate.BATTERY, "check": decision.outcome, "reason": decision.reason})  # fmt: skip
+                log.warning("%s %s: not handed to the battery: %s", market, day, decision.reason)
+                kind = {"steps_changed": "steps_changed", "compliance_failed": "compliance_rejected"}.get(
+                    decision.outcome
+                )
+                if kind:
+                    alerts.append((kind, market, day, decision.reason, header["order_set_id"]))
+    for kind, market, day, reason, os_id in alerts:
+        conn = psycopg2.connect(url)
+        try:
+            send_bidding_alert(conn, kind, market, day, [reason], bidding.alert_email_to or settings.alert_email_to,
+                               os_id, {"refused_by": "submission gate", "target": gate.BATTERY})  # fmt: skip
+        except Exception:  # noqa: BLE001 - best effort: the refusal is recorded; nothing was posted
+            log.exception("could not send the %s alert for %s %s", kind, market, day)
+        finally:
+            conn.close()
     call_log = CallLog()
     cleared = 0
     try:
         client = battery.BmsClient(_http(settings, "bms", "bms", feeds_sim_now(run_date), call_log))
-        for (market, day), orders in days.items():
-            result = client.submit_orders(market, day, orders)
+        for market, day, orders, decision in allowed:
+            result = gate.send_to_battery(client, market, day, orders, decision)
             cleared += sum(1 for e in result["executions"] if e["cleared"])
     finally:
         with db.connect(url) as conn:
             write_call_log(conn, call_log, run_id)
-    return {"days": len(days), "orders": len(rows), "cleared": cleared}
+    return {"days": len(allowed), "orders": sum(len(a[2]) for a in allowed), "cleared": cleared, "refused": refused}
+
+
+def pd_utc_iso(value) -> str:
+    """ISO-8601 UTC of a timestamp from the warehouse."""
+    return value.astimezone(UTC).isoformat()
 
 
 def apply_retention_for_run(run_date: date, settings: Settings | None = None) -> dict:

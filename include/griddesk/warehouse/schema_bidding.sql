@@ -162,3 +162,6 @@ alter table raw.bid_executions alter column exchange_order_set_id drop not null;
 -- Null on battery-only schedules.
 alter table raw.bid_schedules add column if not exists consumption_mw double precision;
 alter table raw.bid_schedules add column if not exists excess_mw double precision;
+-- The SHA-256 of the steps a compliance verdict was given on (griddesk.bidding.gate.steps_digest), the same on every
+-- check row of the order set: the submission gate sends only steps with this hash. Null on old rows (never sent).
+alter table raw.bid_compliance_results add column if not exists steps_sha256 text;
