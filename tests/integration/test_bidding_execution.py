@@ -299,11 +299,20 @@ def test_a_forecast_beyond_the_price_bounds_is_bid_at_the_bound_not_refused(ware
         assert cur.fetchone()[0] == "charge"  # paid to charge at the minimum price
 
 
-def test_paper_mode_gets_shadow_executions_cleared_exactly_as_the_exchange_clears(warehouse, realised, sim):
+@pytest.fixture
+def fresh_sim(start_simulator) -> str:
+    """An exchange whose book holds nothing yet (the module's ``sim`` holds the other tests' order sets)."""
+    frames = {"FR": datasets.synthetic_epftoolbox("FR")}
+    return start_simulator(settings=Settings(markets="FR", data_dir=None), frames=frames, tokens=[TOKEN])
+
+
+def test_paper_mode_gets_shadow_executions_cleared_exactly_as_the_exchange_clears(warehouse, realised, fresh_sim):
     """Paper mode: the afternoon clears the recorded set at the realised prices (never sending it), and the result
     equals what the simulator's exchange returns for the same steps actually sent."""
     from griddesk.pipeline import tasks
 
+    sim = fresh_sim
+    warehouse = warehouse.model_copy(update={"simulator_url": sim})
     bidding = _bidding()
     assert _run_morning(warehouse, bidding)["submitted"] is False
     afternoon = RunClock(DAY, AFTERNOON)
