@@ -198,6 +198,8 @@ def celery_env(settings: Settings, metadata_url: str) -> dict[str, str]:
         "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{metadata_url}",
         "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(settings.worker_concurrency),
         "AIRFLOW__OPERATORS__DEFAULT_QUEUE": DEFAULT_QUEUE,
+        # Redis re-delivers a message not acknowledged in this time: longer than any task (a backtest: hours).
+        "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT": "86400",
     }
 
 
