@@ -66,3 +66,8 @@ bench-bidding: venv
 .PHONY: bench-consumption
 bench-consumption: venv
 	$(BIN)/python -m griddesk.reporting.consumption_benchmark $(if $(METERS),--meters $(METERS)) $(if $(DAYS),--days $(DAYS)) $(if $(ORACLE),--oracle-weather)
+
+# The morning path (5 markets) and the consumption path (20 meters) on the CeleryExecutor with 1 and 2 workers.
+.PHONY: bench-scale
+bench-scale: venv
+	$(BIN)/python -m griddesk.reporting.scale_benchmark $(if $(MARKETS),--markets $(MARKETS)) $(if $(METERS),--meters $(METERS)) $(if $(WORKERS),--workers $(WORKERS))
