@@ -305,10 +305,18 @@ def meter_list(url: str | None = None, only: str | None = None) -> list[str]:
     """
     only = ConsumptionSettings().meters if only is None else only
     with db.connect(url or db.warehouse_url()) as conn:
-        meters = store.meter_ids(conn)
+        return select_meters(store.meter_ids(conn), only)
+
+
+def select_meters(meters: list[str], only: str) -> list[str]:
+    """``meters`` (in their order) restricted to the comma-separated ``only``; all of them when ``only`` is empty.
+
+    Raises:
+        ValueError: ``only`` names a meter that is not in ``meters``.
+    """
     wanted = [m.strip() for m in only.split(",") if m.strip()]
     if not wanted:
-        return meters
+        return list(meters)
     unknown = sorted(set(wanted) - set(meters))
     if unknown:
         raise ValueError(f"GRIDDESK_CONSUMPTION_METERS names meters the portfolio does not have: {unknown}")
@@ -320,5 +328,6 @@ __all__ = [
     "input_blocking_reason",
     "meter_list",
     "registry_key",
+    "select_meters",
     "train_and_forecast_meter",
 ]
