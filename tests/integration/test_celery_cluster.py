@@ -7,7 +7,8 @@ One platform start in a throw-away state dir (FR, 35 days of history; meters b1 
   model fit on the ``models`` queue (so on worker-a) and the I/O tasks on ``default``;
 - a worker killed (SIGKILL) in the middle of a task: Airflow's heartbeat timeout fails that try and the retry runs
   on the other worker; the run succeeds and no mart has a duplicate row;
-- the marts equal those of the LocalExecutor rerunning the same two runs (`griddesk digest`).
+- the marts equal those of the LocalExecutor rerunning the same two runs (`griddesk digest`; the marts that log
+  every attempt, such as validations and API calls, are left out: a rerun adds its own rows there by design).
 """
 
 from __future__ import annotations
@@ -45,6 +46,11 @@ CONSUMPTION_DAY = date(2018, 3, 14)  # in the meters' data; NP's cut-off (consum
 METERS = ("b1", "b40")
 #: What a killed worker's task waits before Airflow gives up on it (default 120 s; the retry delay adds 30 s).
 HEARTBEAT_TIMEOUT_S = 30
+
+
+#: Marts with a row per attempt (a validation, an API call, an alert): a rerun adds its own rows there by design.
+RUN_LOG_MARTS = {"fct_data_quality_results", "fct_data_quality_daily_summary", "fct_alerts_sent", "fct_api_health",
+                 "fct_api_health_daily", "fct_api_call_failures", "dim_external_apis"}  # fmt: skip
 
 
 def digests(p: Platform) -> dict[str, str]:
@@ -85,6 +91,8 @@ def cluster(tmp_path_factory, shared_data_dir):
         GRIDDESK_CONSUMPTION_TRAINING_WINDOW_DAYS="84",
         GRIDDESK_CONSUMPTION_MIN_CLEAN_DAYS="28",
         AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT=str(HEARTBEAT_TIMEOUT_S),
+        # A task the killed worker had reserved but not started is sent again after this (default 600 s).
+        AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT="180",
     )
     settings = Settings(markets="FR", run_days=1, history_days=35, data_dir=p.env.get("GRIDDESK_DATA_DIR"))
     p.day = run_window(settings)[0]
@@ -219,4 +227,6 @@ def test_marts_equal_those_of_the_local_executor_for_the_same_runs(cluster, cons
                           {"delivery_date": str(cluster.day), "markets": "FR"}, "morning (local)")  # fmt: skip
     cluster.timings["LocalExecutor reruns"] = time.monotonic() - t0
     local = digests(cluster)
-    assert local == celery
+    compared = set(celery) - RUN_LOG_MARTS
+    assert {"fct_price_forecasts", "fct_bid_schedules", "fct_consumption_forecasts"} <= compared
+    assert {m: local[m] for m in compared} == {m: celery[m] for m in compared}
