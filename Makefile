@@ -16,6 +16,7 @@ $(STAMP): requirements.txt include/pyproject.toml
 
 lock:
 	$(BIN)/uv pip compile requirements.in --python-version 3.11 --no-header --no-annotate -q -o requirements.txt
+	@sed -i '1i # Exact pins, compiled from requirements.in by `make lock` (uv pip compile --python-version 3.11).' requirements.txt
 
 run: venv
 	$(BIN)/python -m griddesk.cli run
@@ -29,6 +30,12 @@ lint: venv
 
 ui: venv
 	$(BIN)/python -m griddesk.cli ui
+
+# `make ui` on the CeleryExecutor: its own Redis on 127.0.0.1:GRIDDESK_REDIS_PORT and the Celery workers of
+# GRIDDESK_CELERY_WORKERS (default worker-a: default+models, worker-b: default), until Ctrl-C.
+.PHONY: cluster
+cluster: venv
+	$(BIN)/python -m griddesk.cli cluster $(if $(REPLAY),--replay)
 
 # GX Data Docs beside dbt docs on http://127.0.0.1:8081/ (/gx/, /dbt/); linked from alerts and the Airflow UI.
 docs: venv
@@ -59,3 +66,8 @@ bench-bidding: venv
 .PHONY: bench-consumption
 bench-consumption: venv
 	$(BIN)/python -m griddesk.reporting.consumption_benchmark $(if $(METERS),--meters $(METERS)) $(if $(DAYS),--days $(DAYS)) $(if $(ORACLE),--oracle-weather)
+
+# The morning path (5 markets) and the consumption path (20 meters) on the CeleryExecutor with 1 and 2 workers.
+.PHONY: bench-scale
+bench-scale: venv
+	$(BIN)/python -m griddesk.reporting.scale_benchmark $(if $(MARKETS),--markets $(MARKETS)) $(if $(METERS),--meters $(METERS)) $(if $(WORKERS),--workers $(WORKERS))

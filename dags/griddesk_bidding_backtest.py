@@ -20,6 +20,7 @@ from airflow.sdk import Param, dag, get_current_context, task
 
 from griddesk.pipeline import assets
 from griddesk.pipeline.dag_support import DEFAULT_ARGS, PARAMS, market_codes
+from griddesk.pipeline.placement import MODEL_TASK
 
 
 @dag(
@@ -45,7 +46,7 @@ def griddesk_bidding_backtest():
         """The markets to backtest."""
         return market_codes(get_current_context())
 
-    @task(max_active_tis_per_dagrun=1)
+    @task(max_active_tis_per_dagrun=1, **MODEL_TASK)  # CPU-bound: one optimisation per day, LEAR-Ens beside
     def backtest(market: str) -> str:
         """Backtest one market and store it; returns the run id."""
         from griddesk.reporting.bidding_benchmark import run_and_store_market

@@ -38,6 +38,7 @@ from airflow.timetables.trigger import CronTriggerTimetable
 
 from griddesk.pipeline import assets
 from griddesk.pipeline.dag_support import DEFAULT_ARGS, PARAMS
+from griddesk.pipeline.placement import MODEL_TASK
 
 
 def _day():
@@ -72,7 +73,8 @@ def griddesk_consumption():
 
         return meter_list()
 
-    @task(outlets=[assets.CONSUMPTION_RAW], max_active_tis_per_dagrun=2, map_index_template="{{ meter_id }}")
+    @task(outlets=[assets.CONSUMPTION_RAW], max_active_tis_per_dagrun=2, map_index_template="{{ meter_id }}",
+          **MODEL_TASK)
     def train_meter(meter_id: str) -> dict:
         """Quality flags, (re)fit when due, forecast D with every model, pick the champion, store."""
         from griddesk.consumption.tasks import train_and_forecast_meter

@@ -23,6 +23,7 @@ from airflow.sdk import Param, dag, get_current_context, task
 
 from griddesk.pipeline import assets
 from griddesk.pipeline.dag_support import DEFAULT_ARGS, PARAMS, market_codes
+from griddesk.pipeline.placement import MODEL_TASK
 
 
 @dag(
@@ -50,7 +51,7 @@ def griddesk_forecast_backtest():
         """The markets to backtest."""
         return market_codes(get_current_context())
 
-    @task(outlets=[assets.MARTS], max_active_tis_per_dagrun=1)
+    @task(outlets=[assets.MARTS], max_active_tis_per_dagrun=1, **MODEL_TASK)
     def backtest(market: str) -> str:
         """Backtest one market (both cores), score it, store champion decisions; returns the run id."""
         from griddesk.forecasting.backtest import default_plan

@@ -45,6 +45,7 @@ from griddesk.pipeline.dag_support import (
     quality_gate_for_run,
     wait_for_inputs_poke,
 )
+from griddesk.pipeline.placement import MODEL_TASK
 
 
 @dag(
@@ -98,7 +99,7 @@ def griddesk_morning():
         dbt_build_for_run(clock_from_context(MORNING))
         return [m for m, ok in gate.items() if ok]
 
-    @task(outlets=[assets.PRICE_FORECASTS])
+    @task(outlets=[assets.PRICE_FORECASTS], **MODEL_TASK)
     def forecast(market: str) -> dict:
         """Prophet forecast of D from warehouse data published before gate closure."""
         from griddesk.pipeline.tasks import forecast_for_run

@@ -5,13 +5,16 @@ DAG file and imports what its body needs. On the 2-core machine that import is m
 and the DAG's modules 5-10 s, Great Expectations 7-35 s, dbt 3-10 s, Prophet 2-5 s, depending on the load. Loading
 them once in the scheduler before the workers are forked makes every task start warm (copy-on-write pages, no
 extra memory per task). Nothing else changes: same queues, same supervisor, same logs; ``AIRFLOW__CORE__EXECUTOR``
-set to ``LocalExecutor`` (or Celery later) works the same, only slower to start each task.
+set to ``LocalExecutor`` works the same, only slower to start each task. ``GRIDDESK_EXECUTOR=celery`` runs the tasks
+on Celery workers instead (griddesk.runtime.start_workers, `make cluster`, docker compose).
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
+import os
+import socket
 import time
 
 from airflow.executors.local_executor import LocalExecutor
@@ -58,3 +61,14 @@ class GridDeskLocalExecutor(LocalExecutor):
         took = preload()
         log.info("preloaded for the task processes in %.1f s: %s", sum(took.values()), took)
         super().start()
+
+
+def worker_hostname() -> str:
+    """Airflow's ``hostname_callable``: ``<GRIDDESK_WORKER_NAME>@<fqdn>`` when set, else the fqdn.
+
+    Two Celery workers on one host (`make cluster`) would otherwise record the same hostname in the task
+    instances they run; in docker compose every worker container has its own hostname and no name is set.
+    """
+    host = socket.getfqdn()
+    name = os.environ.get("GRIDDESK_WORKER_NAME", "").strip()
+    return f"{name}@{host}" if name else host

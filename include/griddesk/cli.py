@@ -1,4 +1,4 @@
-"""``griddesk`` command line: `run` (what `make run` does), `ui`, `summary`, `digest`, `stop`.
+"""``griddesk`` command line: `run` (what `make run` does), `ui`, `cluster`, `trigger`, `summary`, `digest`, `stop`.
 
 `griddesk run`:
 1. bootstraps the warehouse (embedded pgserver unless GRIDDESK_WAREHOUSE_URL) and Airflow's metadata DB;
@@ -96,17 +96,34 @@ def start_platform(settings: Settings, *, schedule: bool, docs: bool = False) ->
                 print(f"  {name:<10} {role:<7} {new[name]}")
     runtime.start_simulator(settings)
     runtime.start_mailcatcher(settings)
+    if settings.executor == "celery":
+        runtime.start_redis(settings)  # the scheduler sends tasks to it as soon as it starts
     if docs:
         from griddesk.quality import docs_site
 
         docs_site.ensure_site(settings)
         runtime.start_docs(settings)
     runtime.start_airflow(settings, env, ("api-server",))
-    recovered = recover_stuck_runs(api_client(settings))
+    api = api_client(settings)
+    runtime.ensure_pools(api, settings)
+    recovered = recover_stuck_runs(api)
     for dag_id, run_id in recovered:
         print(f"recovered: {dag_id} {run_id} was left running by a crash; marked failed (see its note)")
+    if settings.executor == "celery":
+        runtime.start_workers(settings, env)
     runtime.start_airflow(settings, env, ("scheduler", "dag-processor", "triggerer"), schedule=schedule)
     return url, env, recovered
+
+
+def stop_platform_airflow(settings: Settings) -> list[str]:
+    """Stop the Celery workers (if any) and Airflow's components of this state dir."""
+    return runtime.stop_airflow(settings) + runtime.stop_workers(settings)
+
+
+def executor_label(settings: Settings) -> str:
+    if settings.executor != "celery":
+        return "LocalExecutor"
+    return f"CeleryExecutor, workers {settings.celery_workers.replace(';', ' ')}"
 
 
 def api_client(settings: Settings):
@@ -144,46 +161,95 @@ def cmd_run(args: argparse.Namespace) -> int:
     window = run_window(settings)
     history = (window[0] - timedelta(days=settings.history_days), window[0] - timedelta(days=1))
     markets = ",".join(settings.market_codes)
-    first_market = get_market(settings.market_codes[0])
     print(f"GridDesk: markets {markets}, history {history[0]}..{history[1]}, run days {window[0]}..{window[-1]}")
     print(f"  Airflow logs: {settings.state_dir / 'logs'}", flush=True)
     url, _, _ = start_platform(settings, schedule=False)
-    print(f"  services up in {time.monotonic() - t_start:.0f} s (scheduler, LocalExecutor)", flush=True)
+    print(f"  services up in {time.monotonic() - t_start:.0f} s (scheduler, {executor_label(settings)})", flush=True)
+    try:
+        run_days(api_client(settings), settings, window, history)
+    finally:
+        stop_platform_airflow(settings)
 
+    from griddesk.reporting.summary import print_run_summary
+
+    print_run_summary(url, settings, window, wall_seconds=time.monotonic() - t_start)
+    return 0
+
+
+def run_days(api, settings: Settings, window: list[date], history: tuple[date, date], *,
+             skip_done: bool = False) -> None:  # fmt: skip
+    """The runs of `make run` through the scheduler behind ``api``: the history backfill, morning and afternoon of
+    every day of ``window``, the feeds on the eve of its last day. The DAGs are unpaused for it and paused again.
+
+    ``skip_done``: a run that already succeeded is not run again (the compose init job, restarted).
+    """
     from griddesk.airflow_api import run_id_for
     from griddesk.pipeline.clock import AFTERNOON, MORNING, RunClock
     from griddesk.pipeline.feed_tasks import feeds_sim_now
 
-    api = api_client(settings)
+    markets = ",".join(settings.market_codes)
+    first_market = get_market(settings.market_codes[0])
+
+    def run(dag_id, run_id, when, conf, label):
+        done = skip_done and (api.get_run(dag_id, run_id) or {}).get("state") == "success"
+        if done:
+            print(f"  {dag_id:<20} {label:<24} already succeeded", flush=True)
+        else:
+            run_dag_via_scheduler(api, dag_id, run_id, when, conf, label)
+
     unpaused = []
     try:
         for dag_id in DAILY_DAGS:
             if api.wait_for_dag(dag_id)["is_paused"]:
                 api.set_paused(dag_id, False)  # the scheduler runs no cron run: use_job_schedule is off
                 unpaused.append(dag_id)
-        run_dag_via_scheduler(
-            api, "griddesk_backfill", f"history__{history[0]}__{history[1]}",
+        run(
+            "griddesk_backfill", f"history__{history[0]}__{history[1]}",
             RunClock(window[0], MORNING).sim_now(first_market) - timedelta(hours=1),
             {"first_day": str(history[0]), "last_day": str(history[1]), "markets": markets}, "history",
         )  # fmt: skip
         for day in window:
             conf = {"delivery_date": str(day), "markets": markets}
             for dag_id, kind in (("griddesk_morning", MORNING), ("griddesk_afternoon", AFTERNOON)):
-                run_dag_via_scheduler(api, dag_id, run_id_for(day), RunClock(day, kind).sim_now(first_market), conf,
-                                      f"delivery day {day}")  # fmt: skip
+                run(dag_id, run_id_for(day), RunClock(day, kind).sim_now(first_market), conf, f"delivery day {day}")
         # On the eve of the last delivery day, which fetches that day's tariffs: a run on the last day itself
         # would ask for the day after the data ends and (rightly) alert that its tariffs never came.
         feeds_day = window[-1] - timedelta(days=1)
-        run_dag_via_scheduler(api, "griddesk_feeds", f"run_date__{feeds_day}", feeds_sim_now(feeds_day),
-                              {"run_date": str(feeds_day)}, f"run date {feeds_day}")  # fmt: skip
+        run("griddesk_feeds", f"run_date__{feeds_day}", feeds_sim_now(feeds_day), {"run_date": str(feeds_day)},
+            f"run date {feeds_day}")
     finally:
         for dag_id in unpaused:
             api.set_paused(dag_id, True)  # as found: `make ui`'s scheduler must not start today's cron runs
-        runtime.stop_airflow(settings)
 
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    """The docker compose init job: `make run`'s runs through an already running Airflow (its REST API).
+
+    Logs in as AIRFLOW_ADMIN_USERNAME / AIRFLOW_ADMIN_PASSWORD (never printed); runs that already succeeded are
+    skipped, so a restarted job resumes where it stopped. The summary is printed at the end.
+    """
+    import os
+
+    from griddesk.airflow_api import AirflowApi
     from griddesk.reporting.summary import print_run_summary
 
-    print_run_summary(url, settings, window, wall_seconds=time.monotonic() - t_start)
+    t_start = time.monotonic()
+    settings = get_settings()
+    try:
+        user, password = os.environ["AIRFLOW_ADMIN_USERNAME"], os.environ["AIRFLOW_ADMIN_PASSWORD"]
+    except KeyError as exc:
+        raise SystemExit(f"griddesk seed logs in to Airflow as the admin: set {exc.args[0]}") from None
+    deadline = time.monotonic() + args.wait_s
+    while not runtime.api_healthy(args.api_url):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the Airflow API at {args.api_url} was not healthy within {args.wait_s:.0f} s")
+        time.sleep(2)
+    window = run_window(settings)
+    history = (window[0] - timedelta(days=settings.history_days), window[0] - timedelta(days=1))
+    print(f"GridDesk seed: markets {','.join(settings.market_codes)}, history {history[0]}..{history[1]}, "
+          f"run days {window[0]}..{window[-1]} through {args.api_url}", flush=True)  # fmt: skip
+    run_days(AirflowApi(args.api_url, user, password), settings, window, history, skip_done=True)
+    print_run_summary(db.bootstrap(settings), settings, window, wall_seconds=time.monotonic() - t_start)
     return 0
 
 
@@ -204,9 +270,15 @@ def cmd_trigger(args: argparse.Namespace) -> int:
         kind = MORNING if args.dag_id == "griddesk_morning" else AFTERNOON
         run_id, when = run_id_for(day), RunClock(day, kind).sim_now(first_market)
         conf = {"delivery_date": str(day), "markets": markets}
+    elif args.dag_id == "griddesk_consumption":
+        from griddesk.consumption.settings import ConsumptionSettings
+
+        # its cron time: an hour before the morning run of the paired market, on the same clock
+        run_id, conf = run_id_for(day), {"delivery_date": str(day)}
+        when = RunClock(day, MORNING).sim_now(get_market(ConsumptionSettings().market)) - timedelta(hours=1)
     else:
-        raise SystemExit(f"griddesk trigger runs griddesk_morning, griddesk_afternoon or griddesk_feeds, "
-                         f"not {args.dag_id!r}")  # fmt: skip
+        raise SystemExit(f"griddesk trigger runs griddesk_morning, griddesk_afternoon, griddesk_consumption or "
+                         f"griddesk_feeds, not {args.dag_id!r}")  # fmt: skip
     api = api_client(settings)
     paused = api.wait_for_dag(args.dag_id)["is_paused"]
     if paused and runtime.scheduler_mode(settings) != "triggered-only":
@@ -230,7 +302,7 @@ def cmd_recover(args: argparse.Namespace) -> int:
     from griddesk.recovery import recover_stuck_runs
 
     settings = get_settings()
-    stopped = runtime.stop_airflow(settings)
+    stopped = stop_platform_airflow(settings)
     if stopped:
         print("stopped what the crash left running: " + ", ".join(stopped))
     db.bootstrap(settings)
@@ -267,12 +339,20 @@ def cmd_digest(args: argparse.Namespace) -> int:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    """Airflow's API server (UI), scheduler, dag-processor and triggerer, and the docs site, until Ctrl-C."""
+    """Airflow's API server (UI), scheduler, dag-processor and triggerer, and the docs site, until Ctrl-C.
+
+    `griddesk cluster` (`make cluster`) is the same on the CeleryExecutor: Redis and the Celery workers too.
+    """
     import signal
 
     t0 = time.monotonic()
     settings = get_settings()
+    if getattr(args, "cluster", False):
+        settings = settings.model_copy(update={"executor": "celery"})
     start_platform(settings, schedule=not args.replay, docs=True)
+    if settings.executor == "celery":
+        print(f"Celery workers: {settings.celery_workers.replace(';', ' ')} (Redis on 127.0.0.1:{settings.redis_port},"
+              f" logs {settings.state_dir / 'logs'}/airflow-<worker>.log)")  # fmt: skip
     admin = runtime.admin_user(settings)
     print(f"Airflow UI: {settings.airflow_public_url} (healthy after {time.monotonic() - t0:.0f} s); log in as "
           f"{admin!r} (or a viewer), passwords in {runtime.passwords_file(settings)}")  # fmt: skip
@@ -289,8 +369,10 @@ def cmd_ui(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        runtime.stop_airflow(settings)
+        stop_platform_airflow(settings)
         runtime._stop_pid_file(settings, "docs", "griddesk.quality.docs_site", timeout_s=10)
+        if settings.executor == "celery":
+            runtime._stop_pid_file(settings, "redis", "redis-server", timeout_s=10)
     return 0
 
 
@@ -310,12 +392,20 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("run", help="bootstrap, backfill and run the daily DAGs for the last run_days days").set_defaults(
         func=cmd_run
     )
+    seed = sub.add_parser("seed", help="docker compose init job: `run`'s runs through a running Airflow's API")
+    seed.add_argument("--api-url", default="http://airflow-apiserver:8080", help="base URL of the API server")
+    seed.add_argument("--wait-s", type=float, default=600, help="how long to wait for the API to be healthy")
+    seed.set_defaults(func=cmd_seed)
     sub.add_parser("summary", help="print the summary of the last run").set_defaults(func=cmd_summary)
     sub.add_parser("digest", help="digest of every mart's business columns").set_defaults(func=cmd_digest)
     ui = sub.add_parser("ui", help="start the Airflow UI, scheduler and the docs site until Ctrl-C")
     ui.add_argument("--replay", action="store_true",
                     help="the scheduler runs triggered runs only, never a cron run (to replay past days)")  # fmt: skip
     ui.set_defaults(func=cmd_ui)
+    cluster = sub.add_parser("cluster", help="`ui` on the CeleryExecutor: Redis and the Celery workers of "
+                             "GRIDDESK_CELERY_WORKERS too, until Ctrl-C")  # fmt: skip
+    cluster.add_argument("--replay", action="store_true", help="as for ui: triggered runs only, never a cron run")
+    cluster.set_defaults(func=cmd_ui, cluster=True)
     trig = sub.add_parser("trigger", help="run one DAG for one day through the running scheduler (`make ui`)")
     trig.add_argument("dag_id")
     trig.add_argument("--day", required=True, help="delivery day (morning/afternoon) or run date (feeds)")

@@ -9,7 +9,8 @@ overwrites an existing file::
 
 Secrets: the PostgreSQL superuser's password, the Airflow admin password, Airflow's JWT and API secrets and its
 Fernet key (connection passwords in the metadata database are encrypted with it), griddesk_bi's password (Grafana
-logs in with it), Grafana's admin password and the ENTSO-E token the simulator accepts. They never appear in a log: this prints only the variable names.
+logs in with it), Grafana's admin password, the ENTSO-E token the simulator accepts, the Redis (Celery broker)
+password and Flower's login. They never appear in a log: this prints only the variable names.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ SECRET_VARIABLES = (
     "GRIDDESK_WAREHOUSE_BI_PASSWORD",
     "GRAFANA_ADMIN_PASSWORD",
     "GRIDDESK_ENTSOE_TOKEN",
+    "REDIS_PASSWORD",
+    "FLOWER_BASIC_AUTH",
 )
 
 
@@ -45,7 +48,11 @@ def fernet_key() -> str:
 
 def secret_value(name: str) -> str:
     """A fresh value for the secret ``name``."""
-    return fernet_key() if name == "AIRFLOW_FERNET_KEY" else secrets.token_urlsafe(32)
+    if name == "AIRFLOW_FERNET_KEY":
+        return fernet_key()
+    if name == "FLOWER_BASIC_AUTH":  # user:password, as Flower's --basic-auth wants it
+        return f"griddesk-flower:{secrets.token_urlsafe(32)}"
+    return secrets.token_urlsafe(32)
 
 
 def render_env(example: str) -> str:

@@ -173,8 +173,34 @@ def airflow_env(settings: Settings, mail_port: int | None = None) -> dict[str, s
             "password": user_password(settings, admin_user(settings)),
         }),  # fmt: skip
         "GRIDDESK_STATE_DIR": str(settings.state_dir),
+        # Task instances record which worker ran them (GRIDDESK_WORKER_NAME@host when several share a host).
+        "AIRFLOW__CORE__HOSTNAME_CALLABLE": "griddesk.airflow_executor.worker_hostname",
     }
+    if settings.executor == "celery":
+        env.update(celery_env(settings, metadata_url))
     return {k: os.environ.get(k, v) for k, v in env.items()}
+
+
+def redis_url(settings: Settings) -> str:
+    """The Celery broker: this state dir's Redis on 127.0.0.1:``redis_port``, with its generated password."""
+    return f"redis://:{state_secret(settings, 'redis_password')}@127.0.0.1:{settings.redis_port}/0"
+
+
+def celery_env(settings: Settings, metadata_url: str) -> dict[str, str]:
+    """CeleryExecutor settings: Redis as the broker, the metadata database as Celery's result backend."""
+    from griddesk.pipeline.placement import DEFAULT_QUEUE, parse_workers
+
+    workers = parse_workers(settings.celery_workers)
+    return {
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__CORE__PARALLELISM": str(max(4, len(workers) * settings.worker_concurrency)),
+        "AIRFLOW__CELERY__BROKER_URL": redis_url(settings),
+        "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{metadata_url}",
+        "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(settings.worker_concurrency),
+        "AIRFLOW__OPERATORS__DEFAULT_QUEUE": DEFAULT_QUEUE,
+        # Redis re-delivers a message not acknowledged in this time: longer than any task (a backtest: hours).
+        "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT": "86400",
+    }
 
 
 def apply_airflow_env(settings: Settings | None = None) -> dict[str, str]:
@@ -387,6 +413,92 @@ def start_docs(settings: Settings) -> str:
                                            "GRIDDESK_DOCS_PORT"))  # fmt: skip
 
 
+def redis_healthy(settings: Settings) -> bool:
+    """This state dir's Redis answers PING with its password."""
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(redis_url(settings), socket_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+def start_redis(settings: Settings) -> str:
+    """Start Debian's ``redis-server`` for this state dir on 127.0.0.1:``redis_port`` (the Celery broker).
+
+    Its config (bind, port, password, no persistence: a lost queue is re-sent by the scheduler) is a 0600 file in
+    state_dir/redis, so the password is in no command line.
+
+    Raises:
+        FileNotFoundError: no redis-server binary (apt-get install redis-server, or use docker compose).
+    """
+    import shutil
+
+    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+    if not Path(binary).exists():
+        raise FileNotFoundError("GRIDDESK_EXECUTOR=celery needs redis-server on PATH (apt-get install redis-server),"
+                                " or run the Celery setup with docker compose")  # fmt: skip
+    folder = settings.state_dir / "redis"
+    folder.mkdir(parents=True, exist_ok=True)
+    conf = folder / "redis.conf"
+    _private_file(conf, "\n".join([
+        "bind 127.0.0.1", f"port {settings.redis_port}", "protected-mode yes", f"dir {folder}",
+        f"requirepass {state_secret(settings, 'redis_password')}", 'save ""', "appendonly no", "daemonize no",
+        "logfile \"\"",
+    ]) + "\n")  # fmt: skip
+    return start_service(settings, Service("redis", [binary, str(conf)], "redis-server", settings.redis_port,
+                                           "GRIDDESK_REDIS_PORT", lambda: redis_healthy(settings)))  # fmt: skip
+
+
+def worker_names(settings: Settings) -> list[str]:
+    from griddesk.pipeline.placement import parse_workers
+
+    return list(parse_workers(settings.celery_workers))
+
+
+def start_workers(settings: Settings, env: dict[str, str]) -> dict[str, str]:
+    """Start the Celery workers of ``settings.celery_workers`` (each consumes its queues); name -> started/reused.
+
+    Each records itself as ``<name>@<host>`` in the task instances it runs (GRIDDESK_WORKER_NAME). No log server
+    (it would bind every address): the API server reads task logs from the shared local log folder.
+    """
+    from griddesk.pipeline.placement import parse_workers
+
+    done = {}
+    for name, queues in parse_workers(settings.celery_workers).items():
+        log_path = settings.state_dir / "logs" / f"airflow-{name}.log"
+        offset = log_path.stat().st_size if log_path.exists() else 0
+        argv = [airflow_bin(), "celery", "worker", "--queues", ",".join(queues), "--celery-hostname",
+                f"{name}@%h", "--concurrency", str(settings.worker_concurrency), "--skip-serve-logs",
+                "--without-mingle", "--without-gossip"]  # fmt: skip
+        ready = lambda p=log_path, o=offset: _log_says(p, o, " ready.")  # noqa: E731
+        svc = Service(f"airflow-{name}", argv, name, None, "", ready,
+                      {**os.environ, **env, "GRIDDESK_WORKER_NAME": name}, timeout_s=180)  # fmt: skip
+        done[name] = start_service(settings, svc)
+    return done
+
+
+def _log_says(path: Path, offset: int, text: str) -> bool:
+    """Whether ``text`` was written to ``path`` after byte ``offset`` (a service that says when it is ready)."""
+    if not path.exists():
+        return False
+    with open(path, "rb") as fh:
+        fh.seek(offset)
+        return text.encode() in fh.read()
+
+
+def stop_workers(settings: Settings, timeout_s: float = 60) -> list[str]:
+    """Stop this state dir's Celery workers (warm shutdown: running tasks finish, up to ``timeout_s``)."""
+    stopped = []
+    for path in sorted(settings.state_dir.glob("airflow-*.pid")):
+        name = path.stem.removeprefix("airflow-")
+        if name in AIRFLOW_COMPONENTS:
+            continue
+        if _stop_pid_file(settings, path.stem, name, timeout_s):
+            stopped.append(path.stem)
+    return stopped
+
+
 def start_airflow(settings: Settings, env: dict[str, str], components=AIRFLOW_COMPONENTS,
                   schedule: bool = True) -> dict[str, str]:  # fmt: skip
     """Start Airflow's ``components`` for this state dir (logs in state_dir/logs/airflow-<component>.log).
@@ -469,9 +581,9 @@ def stop_services(settings: Settings) -> list[str]:
     Airflow's components, the docs site, the simulator and the mail catcher are found by their pid files, the
     embedded pgserver by its postmaster.pid. A server named by ``GRIDDESK_WAREHOUSE_URL`` is never touched.
     """
-    stopped = stop_airflow(settings)
+    stopped = stop_workers(settings) + stop_airflow(settings)
     for name, marker in (("docs", "griddesk.quality.docs_site"), ("simulator", "griddesk.simulator"),
-                         ("mailcatcher", "griddesk.mailcatcher")):  # fmt: skip
+                         ("mailcatcher", "griddesk.mailcatcher"), ("redis", "redis-server")):  # fmt: skip
         if _stop_pid_file(settings, name, marker, timeout_s=10):
             stopped.append(name)
     postmaster = settings.state_dir / "pgdata" / "postmaster.pid"
@@ -481,6 +593,24 @@ def stop_services(settings: Settings) -> list[str]:
             os.kill(pid, signal.SIGINT)  # fast shutdown: roll back open transactions, then stop
             stopped.append("pgserver")
     return stopped
+
+
+def ensure_pools(api, settings: Settings) -> dict[str, int]:
+    """Create or resize GridDesk's pools (:func:`griddesk.pipeline.placement.pools`) through the REST API.
+
+    A task in a pool that does not exist is never scheduled, so every platform start makes sure they exist.
+    """
+    from griddesk.pipeline.placement import pools
+
+    done = {}
+    for name, (slots, description) in pools(settings).items():
+        body = {"name": name, "slots": slots, "description": description, "include_deferred": False}
+        if api.call("GET", f"/pools/{name}", ok=(200, 404)).status_code == 404:
+            api.call("POST", "/pools", ok=(200, 201), json=body)
+        else:
+            api.call("PATCH", f"/pools/{name}", json=body)
+        done[name] = slots
+    return done
 
 
 def airflow_running(settings: Settings) -> list[str]:

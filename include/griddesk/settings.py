@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -98,6 +99,30 @@ class Settings(BaseSettings):
     )
     airflow_all_admins: bool = Field(
         False, description="Explicit opt-in: no login, every visitor is an Airflow admin. Never on a shared host."
+    )
+    # ---- executor (griddesk.runtime; README "Deploying")
+    executor: Literal["local", "celery"] = Field(
+        "local",
+        description="Airflow executor of `make run` / `make ui`: local (tasks in processes of the scheduler) or "
+        "celery (tasks on Celery workers fed through Redis; `make cluster` starts the workers).",
+    )
+    redis_port: int = Field(
+        6390, ge=1, le=65535,
+        description="celery only: port on 127.0.0.1 of the state dir's own Redis (the Celery broker), password "
+        "generated into <state_dir>/airflow. Not 6379, where a shared Redis often runs.",
+    )  # fmt: skip
+    celery_workers: str = Field(
+        "worker-a=default,models;worker-b=default",
+        description="celery only: the workers `make cluster` starts, as name=queue,queue;name=queue. Queues: "
+        "default (extraction, checks, dbt) and models (Prophet, LEAR, per-meter fits).",
+    )
+    worker_concurrency: int = Field(2, ge=1, le=64, description="celery only: task processes per Celery worker.")
+    warehouse_pool_slots: int = Field(
+        8, ge=1, description="Slots of the griddesk_warehouse pool: tasks other than model fits that may hold a "
+        "warehouse connection at once (the connection budget, with griddesk_models).",
+    )  # fmt: skip
+    models_pool_slots: int = Field(
+        4, ge=1, description="Slots of the griddesk_models pool: model fits (Prophet, LEAR, per-meter) at once."
     )
     history_days: int = Field(365, description="Days of history before the run window that the backfill loads.")
     run_days: int = Field(7, description="Delivery days that `make run` runs the daily pipeline for.")

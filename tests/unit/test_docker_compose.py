@@ -47,13 +47,17 @@ REQUIRED_SERVICES: dict[str, str | None] = {
     "airflow-scheduler": "scheduler",
     "airflow-dag-processor": "dag-processor",
     "airflow-triggerer": "triggerer",
+    "airflow-worker": "celery worker --queues ${AIRFLOW_WORKER_QUEUES:-default,models} --skip-serve-logs",
+    "redis": None,
+    "griddesk-seed": None,
+    "docs": None,
     "simulator": None,
     "mailcatcher": None,
     "grafana": None,
 }
 AIRFLOW_SERVICES = [name for name in REQUIRED_SERVICES if name.startswith("airflow-")]
 #: Services running griddesk code, whose GRIDDESK_* variables must be Settings fields.
-GRIDDESK_SERVICES = [*AIRFLOW_SERVICES, "simulator"]
+GRIDDESK_SERVICES = [*AIRFLOW_SERVICES, "simulator", "griddesk-seed", "docs"]
 
 FLOATING_TAGS = {"latest", "edge", "stable", "main", "master", "nightly", "dev"}
 _VARIABLE = re.compile(
@@ -477,7 +481,7 @@ def test_execution_api_url_points_at_the_api_server(services, defaults_env) -> N
 
 def test_airflow_services_share_one_configuration(services) -> None:
     reference = environment_of(services["airflow-scheduler"])
-    assert reference["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    assert reference["AIRFLOW__CORE__EXECUTOR"] == "${AIRFLOW_EXECUTOR:-CeleryExecutor}"
     assert reference["AIRFLOW__CORE__LOAD_EXAMPLES"] == "false"
     assert reference["AIRFLOW__CORE__AUTH_MANAGER"].endswith("SimpleAuthManager")
     for name in AIRFLOW_SERVICES:
@@ -511,7 +515,7 @@ def test_simulator_mounts_the_data_folder_read_only(services, defaults_env) -> N
     target = environment_of(simulator)["GRIDDESK_DATA_DIR"]
     [mount] = [v for v in simulator["volumes"] if isinstance(v, dict) and v["target"] == target]
     assert mount["read_only"] is True
-    assert interpolate(mount["source"], defaults_env) == "../shared/data/epftoolbox_datasets"
+    assert interpolate(mount["source"], defaults_env) == "./data/epftoolbox_datasets"
     assert interpolate(mount["source"], {"GRIDDESK_DATA_DIR": "/srv/epf"}) == "/srv/epf"
 
 
@@ -527,7 +531,7 @@ def test_interpolation_follows_compose_rules() -> None:
 
 
 #: Words that make a variable a secret: it must have no default in the compose file.
-_SECRET_WORDS = ("PASSWORD", "SECRET", "FERNET", "TOKEN", "_KEY")
+_SECRET_WORDS = ("PASSWORD", "SECRET", "FERNET", "TOKEN", "_KEY", "BASIC_AUTH")
 #: Weak values nothing outside a dev tool may default to (21.5: griddesk/griddesk, admin/admin, change-me).
 _WEAK = ("change-me", "changeme", "griddesk-dev", ":admin@", "admin:admin")
 
@@ -617,6 +621,112 @@ def test_grafana_reads_marts_as_griddesk_bi_and_is_not_anonymous(services, defau
     mounts = grafana["volumes"]
     assert "./docker/grafana/provisioning:/etc/grafana/provisioning:ro" in mounts
     assert env["GF_SMTP_HOST"].split(":")[0] == "mailcatcher"
+
+
+# ---------------------------------------------------------------- CeleryExecutor, seed job, docs (issue 23)
+
+
+def test_every_service_has_a_health_check(services) -> None:
+    assert [name for name, service in services.items() if "test" not in service.get("healthcheck", {})] == []
+
+
+@pytest.mark.parametrize(("value", "executor"), [(None, "CeleryExecutor"), ("LocalExecutor", "LocalExecutor")])
+def test_one_variable_selects_the_executor_of_every_airflow_service(services, defaults_env, value, executor) -> None:
+    env = {k: v for k, v in defaults_env.items() if k != "AIRFLOW_EXECUTOR"}
+    if value:
+        env["AIRFLOW_EXECUTOR"] = value
+    for name in [*AIRFLOW_SERVICES, "griddesk-seed", "docs"]:
+        assert interpolate(environment_of(services[name])["AIRFLOW__CORE__EXECUTOR"], env) == executor, name
+
+
+def test_workers_scale_and_consume_the_dags_queues_through_redis(services, defaults_env) -> None:
+    from griddesk.pipeline.placement import QUEUES
+
+    worker = services["airflow-worker"]
+    # `--scale airflow-worker=N` needs no fixed name and no host port.
+    assert "container_name" not in worker and "ports" not in worker
+    queues = interpolate(" ".join(worker["command"]), defaults_env).split("--queues ")[1].split()[0]
+    assert tuple(queues.split(",")) == QUEUES
+    assert worker["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert services["airflow-scheduler"]["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert "celery_executor.app inspect ping" in worker["healthcheck"]["test"][1]
+    broker = urlsplit(interpolate(environment_of(worker)["AIRFLOW__CELERY__BROKER_URL"], defaults_env))
+    assert (broker.scheme, broker.hostname, broker.port) == ("redis", "redis", 6379)
+    assert broker.password == defaults_env["REDIS_PASSWORD"]
+    backend = interpolate(environment_of(worker)["AIRFLOW__CELERY__RESULT_BACKEND"], defaults_env)
+    assert backend.startswith("db+postgresql") and backend.endswith("@postgres:5432/airflow")
+
+
+def test_redis_requires_its_password_and_keeps_it_off_command_lines(services, defaults_env) -> None:
+    redis = services["redis"]
+    assert image_pin_problem(redis["image"]) is None and "ports" not in redis
+    script = " ".join(redis["command"])
+    assert "requirepass" in script and "$${REDIS_PASSWORD}" in script and "umask 077" in script
+    assert defaults_env["REDIS_PASSWORD"] not in interpolate(script, defaults_env)  # read from the environment
+    assert "REDISCLI_AUTH" in redis["healthcheck"]["test"][1]
+    assert interpolate(environment_of(redis)["REDIS_PASSWORD"], defaults_env) == defaults_env["REDIS_PASSWORD"]
+
+
+def test_flower_is_optional_and_needs_a_login(services, defaults_env) -> None:
+    flower = services["flower"]
+    assert flower["profiles"] == ["flower"] and flower["command"] == ["celery", "flower"]
+    auth = interpolate(environment_of(flower)["AIRFLOW__CELERY__FLOWER_BASIC_AUTH"], defaults_env)
+    user, _, password = auth.partition(":")
+    assert user and len(password) >= 32
+    assert [str(p) for p in flower["ports"]] == ["127.0.0.1:5555:5555"]
+
+
+def test_airflow_init_creates_the_pools_the_dags_use(services) -> None:
+    from griddesk.pipeline import placement
+
+    script = " ".join(services["airflow-init"]["command"])
+    assert "pools(get_settings())" in script and "airflow pools set" in script
+    assert script.index("airflow db migrate") < script.index("airflow pools set")
+    assert {placement.IO_TASK["pool"], placement.MODEL_TASK["pool"]} == set(placement.pools(Settings()))
+
+
+def test_seed_job_runs_make_runs_days_through_the_api_once_airflow_is_up(services) -> None:
+    from griddesk import cli
+
+    seed = services["griddesk-seed"]
+    assert seed["entrypoint"][:4] == ["python", "-m", "griddesk.cli", "seed"]
+    assert seed["entrypoint"][seed["entrypoint"].index("--api-url") + 1] == "http://airflow-apiserver:8080"
+    assert callable(cli.cmd_seed)
+    assert seed["restart"] == "no"
+    for dep in ("airflow-scheduler", "airflow-dag-processor"):
+        assert seed["depends_on"][dep]["condition"] == "service_healthy"
+    assert seed["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
+    env = environment_of(seed)
+    assert {"AIRFLOW_ADMIN_USERNAME", "AIRFLOW_ADMIN_PASSWORD"} <= set(env)
+    [mount] = [v for v in seed["volumes"] if isinstance(v, dict)]
+    assert mount["target"] == env["GRIDDESK_DATA_DIR"] and mount["read_only"] is True
+    assert mount["source"] == services["simulator"]["volumes"][0]["source"]
+
+
+def test_seed_sub_command_is_in_the_cli(capsys) -> None:
+    from griddesk import cli
+
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["seed", "--help"])
+    assert exit_.value.code == 0 and "--api-url" in capsys.readouterr().out
+
+
+def test_docs_service_serves_the_docs_site_from_the_shared_state_on_loopback(services) -> None:
+    docs = services["docs"]
+    assert docs["entrypoint"][:3] == ["python", "-m", "griddesk.quality.docs_site"]
+    assert [str(p) for p in docs["ports"]] == ["127.0.0.1:8081:8081"]
+    # The tasks rewrite the validation pages into the state volume after each validation; the site serves them.
+    state = "griddesk-state:/opt/airflow/.griddesk"
+    assert state in docs["volumes"] and state in services["airflow-worker"]["volumes"]
+
+
+def test_simulator_mounts_the_feeds_data_folder_read_only(services, defaults_env) -> None:
+    simulator = services["simulator"]
+    target = environment_of(simulator)["GRIDDESK_FEEDS_DATA_DIR"]
+    [mount] = [v for v in simulator["volumes"] if isinstance(v, dict) and v["target"] == target]
+    assert mount["read_only"] is True and mount["bind"]["create_host_path"] is False
+    assert interpolate(mount["source"], defaults_env) == "./data"
+    assert (PROJECT_ROOT / "data" / "README.md").exists()
 
 
 # ---------------------------------------------------------------- optional: the real Compose CLI

@@ -18,6 +18,9 @@ class ConsumptionSettings(BaseSettings):
     weather_location: str = Field(
         "bedford", description="Weather location whose forecast is the temperature regressor."
     )
+    meters: str = Field(
+        "", description="Comma-separated meter ids the consumption DAG forecasts; empty: every meter of the portfolio."
+    )
     refit_every_days: int = Field(7, ge=1, description="Days between model refits (predict daily in between).")
     training_window_days: int = Field(364, ge=28, description="Days of history each fit uses.")
     min_clean_days: int = Field(56, ge=7, description="Fewer clean days of history than this: the meter is skipped.")

@@ -297,9 +297,30 @@ def fetch_at_cutoff(day: date, settings: ConsumptionSettings | None = None, url:
             "meter_days": len(batches), "inserted": sum(o.status == "inserted" for o in outcomes)}  # fmt: skip
 
 
-def meter_list(url: str | None = None) -> list[str]:
+def meter_list(url: str | None = None, only: str | None = None) -> list[str]:
+    """The portfolio's meters, restricted to ``only`` (default ``GRIDDESK_CONSUMPTION_METERS``) when set.
+
+    Raises:
+        ValueError: ``only`` names a meter the portfolio does not have.
+    """
+    only = ConsumptionSettings().meters if only is None else only
     with db.connect(url or db.warehouse_url()) as conn:
-        return store.meter_ids(conn)
+        return select_meters(store.meter_ids(conn), only)
+
+
+def select_meters(meters: list[str], only: str) -> list[str]:
+    """``meters`` (in their order) restricted to the comma-separated ``only``; all of them when ``only`` is empty.
+
+    Raises:
+        ValueError: ``only`` names a meter that is not in ``meters``.
+    """
+    wanted = [m.strip() for m in only.split(",") if m.strip()]
+    if not wanted:
+        return list(meters)
+    unknown = sorted(set(wanted) - set(meters))
+    if unknown:
+        raise ValueError(f"GRIDDESK_CONSUMPTION_METERS names meters the portfolio does not have: {unknown}")
+    return [m for m in meters if m in wanted]
 
 
 __all__ = [
@@ -307,5 +328,6 @@ __all__ = [
     "input_blocking_reason",
     "meter_list",
     "registry_key",
+    "select_meters",
     "train_and_forecast_meter",
 ]

@@ -8,11 +8,14 @@ from datetime import timedelta
 from airflow.sdk import Param, get_current_context
 
 from griddesk.pipeline.clock import RunClock, parse_delivery_date
+from griddesk.pipeline.placement import IO_TASK
 from griddesk.settings import get_settings, parse_market_codes
 
 log = logging.getLogger(__name__)
 
-DEFAULT_ARGS = {"owner": "griddesk", "retries": 2, "retry_delay": timedelta(seconds=30)}
+#: Every task: retried twice (a worker lost mid-task is retried on another), on the ``default`` queue in the
+#: warehouse pool unless it fits models (:data:`griddesk.pipeline.placement.MODEL_TASK`).
+DEFAULT_ARGS = {"owner": "griddesk", "retries": 2, "retry_delay": timedelta(seconds=30), **IO_TASK}
 
 def optional_param(description: str) -> Param:
     """A text param the trigger form shows as optional: null (empty) is valid, so the form does not require it."""
