@@ -81,9 +81,9 @@ def duplicate_rows(url: str) -> dict[str, int]:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory, shared_data_dir):
+def cluster(server_state_dir, shared_data_dir):
     p = Platform(
-        tmp_path_factory.mktemp("celery"),
+        server_state_dir("celery"),
         GRIDDESK_EXECUTOR="celery",
         GRIDDESK_CELERY_WORKERS="worker-a=default,models;worker-b=default",
         GRIDDESK_WORKER_CONCURRENCY="2",
