@@ -201,6 +201,15 @@ def test_live_orders_are_submitted_before_gate_closure_and_settled_after_the_auc
     )
     assert (rows["is_accepted"].to_numpy() == expected).all()
     assert events == ["generated", "compliance_passed", "submitted", "executed"]
+    # The order API's calls are in the call log (API health covers the exchange too), without the token.
+    with psycopg2.connect(warehouse.warehouse_url) as conn, conn.cursor() as cur:
+        cur.execute("select feed, endpoint, method, status_code, error from raw.api_call_log order by requested_at_utc")
+        calls = cur.fetchall()
+        cur.execute("select count(*) from raw.api_call_log where url_path like %s or coalesce(error, '') like %s",
+                    (f"%{TOKEN}%", f"%{TOKEN}%"))  # fmt: skip
+        assert cur.fetchone()[0] == 0
+    assert [c[:4] for c in calls] == [("orders", "orders.submit", "POST", 201), ("orders", "orders.results", "GET", 200)]
+    assert all(c[4] is None for c in calls)
 
 
 def test_the_kill_switch_stops_every_submission_and_says_who_set_it(warehouse, smtp_server):

@@ -24,6 +24,7 @@ import pandas as pd
 import requests
 
 from griddesk.bidding.clearing import accepted_mask
+from griddesk.feeds.http import ApiCall, CallLog
 from griddesk.redaction import install_log_redaction, redact_text, register_secret
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,9 @@ class OrderApiClient:
     timeout_s: float = 10.0
     max_attempts: int = 3
     backoff_s: float = 0.2
+    #: Every attempt is recorded here (endpoint labels ``orders.submit``, ``orders.status``, ``orders.results``,
+    #: ``orders.cancel``), for ``raw.api_call_log`` like the feeds' calls; no header, body or token.
+    call_log: CallLog = field(default_factory=CallLog, repr=False)
 
     def __post_init__(self) -> None:
         install_log_redaction()
@@ -108,10 +112,12 @@ class OrderApiClient:
             headers[SIM_NOW_HEADER] = self.sim_now.astimezone(UTC).isoformat()
         return headers
 
-    def _request(self, method: str, path: str, json_body: dict | None = None) -> requests.Response:
+    def _request(self, method: str, path: str, json_body: dict | None = None, label: str = "orders") -> requests.Response:
         url = self.base_url.rstrip("/") + path
         last: str = ""
         for attempt in range(1, self.max_attempts + 1):
+            started, t0 = datetime.now(UTC), time.perf_counter()
+            response = None
             try:
                 response = requests.request(
                     method, url, json=json_body, headers=self._headers(), timeout=self.timeout_s
@@ -119,9 +125,18 @@ class OrderApiClient:
             except requests.RequestException as exc:
                 last = redact_text(f"{type(exc).__name__}: {exc}", (self.token,))
             else:
-                if response.status_code < 500:
-                    return response
-                last = f"HTTP {response.status_code}: {redact_text(response.text[:300], (self.token,))}"
+                if response.status_code >= 500:
+                    last = f"HTTP {response.status_code}: {redact_text(response.text[:300], (self.token,))}"
+            self.call_log.record(ApiCall(
+                feed="orders", endpoint=label, method=method, url_path=path,
+                status_code=None if response is None else response.status_code,
+                latency_ms=(time.perf_counter() - t0) * 1000.0,
+                response_bytes=0 if response is None else len(response.content),
+                error=None if response is not None and response.status_code < 500 else last,
+                attempt=attempt, requested_at_utc=started, sim_now_utc=self.sim_now,
+            ))  # fmt: skip
+            if response is not None and response.status_code < 500:
+                return response
             if attempt < self.max_attempts:
                 log.warning(
                     "order API %s %s failed (%s); attempt %d/%d", method, path, last, attempt, self.max_attempts
@@ -150,7 +165,7 @@ class OrderApiClient:
         Raises:
             OrderApiError: ``rejected`` (4xx: validation, gate closed, key reused) or ``http``.
         """
-        response = self._request("POST", "/orders", payload)
+        response = self._request("POST", "/orders", payload, "orders.submit")
         if response.status_code not in (200, 201):
             raise self._refused(response, "order set")
         body = response.json()
@@ -173,7 +188,7 @@ class OrderApiClient:
 
     def status(self, exchange_order_set_id: str) -> dict:
         """The order set as the API holds it (``status``, and ``results`` once cleared)."""
-        response = self._request("GET", f"/orders/{exchange_order_set_id}")
+        response = self._request("GET", f"/orders/{exchange_order_set_id}", label="orders.status")
         if response.status_code != 200:
             raise self._refused(response, "status request")
         return response.json()
@@ -188,7 +203,7 @@ class OrderApiClient:
         Raises:
             NotClearedYet: results not published yet. OrderApiError: anything else.
         """
-        response = self._request("GET", f"/orders/{exchange_order_set_id}/results")
+        response = self._request("GET", f"/orders/{exchange_order_set_id}/results", label="orders.results")
         if response.status_code == 409 and "not cleared yet" in response.text:
             raise NotClearedYet(response.json().get("detail"))
         if response.status_code != 200:
@@ -204,7 +219,7 @@ class OrderApiClient:
 
     def cancel(self, exchange_order_set_id: str) -> dict:
         """Cancel before gate closure. Raises ``OrderApiError`` (``rejected`` after gate closure)."""
-        response = self._request("DELETE", f"/orders/{exchange_order_set_id}")
+        response = self._request("DELETE", f"/orders/{exchange_order_set_id}", label="orders.cancel")
         if response.status_code != 200:
             raise self._refused(response, "cancellation")
         return response.json()

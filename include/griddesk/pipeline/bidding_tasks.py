@@ -23,6 +23,7 @@ Every transition is in the audit trail (``raw.bid_audit_events``) with its actor
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from datetime import date, timedelta
 
 import numpy as np
@@ -63,6 +64,7 @@ from griddesk.bidding.portfolio import (
     position_as_schedule,
 )
 from griddesk.bidding.rules import MarketRules, rules_from_dim_markets
+from griddesk.feeds.api_health import write_call_log
 from griddesk.markets import Market, get_market
 from griddesk.pipeline import portfolio_bidding
 from griddesk.pipeline.clock import RunClock
@@ -360,7 +362,8 @@ def _keep_submitted_set(url, settings, bidding, market, day, now, rules: MarketR
         if reason is not None:
             return _refuse_rerun(conn, header, detail, reason, actor)
     try:
-        _client(settings, bidding, now).cancel(exchange_id)
+        with _order_api(settings, bidding, now, url) as client:
+            client.cancel(exchange_id)
     except OrderApiError as exc:
         with db.connect(url) as conn:
             out = _refuse_rerun(conn, header, {**detail, "error": str(exc)}, f"the exchange did not cancel: {exc}",
@@ -696,6 +699,17 @@ def _client(settings: Settings, bidding: controls.BiddingSettings, sim_now) -> O
     )
 
 
+@contextmanager
+def _order_api(settings: Settings, bidding: controls.BiddingSettings, sim_now, url: str):
+    """The order API client; every attempt it made is written to ``raw.api_call_log`` afterwards, whatever happened."""
+    client = _client(settings, bidding, sim_now)
+    try:
+        yield client
+    finally:
+        with db.connect(url) as conn:
+            write_call_log(conn, client.call_log)
+
+
 #: What a refusal of the submission gate does to an order set on the exchange path: (status, audit event, alert).
 _REFUSALS = {
     "compliance_failed": ("compliance_rejected", "submission_refused", "compliance_rejected"),
@@ -765,7 +779,8 @@ def submit_order_set(
 
     now = clock.sim_now(market)
     try:
-        receipt = gate.send_to_exchange(_client(settings, bidding, now), payload, decision)
+        with _order_api(settings, bidding, now, url) as client:
+            receipt = gate.send_to_exchange(client, payload, decision)
     except OrderApiError as exc:
         kind = "order_rejected" if exc.kind == "rejected" else "submission_failed"
         detail = exc.detail if isinstance(exc.detail, list) else [str(exc)]
@@ -810,7 +825,8 @@ def cancel_order_set(
         header, _ = _load_order_set(conn, market.code, clock.delivery_date)
     if header is None or header["status"] != "submitted":
         return {"market": market.code, "status": header["status"] if header else "no order set", "cancelled": False}
-    _client(settings, bidding, clock.sim_now(market)).cancel(header["exchange_order_set_id"])
+    with _order_api(settings, bidding, clock.sim_now(market), url) as client:
+        client.cancel(header["exchange_order_set_id"])
     with db.connect(url) as conn:
         controls.set_status(conn, header["order_set_id"], "cancelled", f"cancelled by {actor}")
         controls.record_event(conn, header["order_set_id"], market.code, clock.delivery_date, "cancelled", actor)
@@ -883,7 +899,8 @@ def fetch_executions(
         return {**out, "status": header["status"] if header else "no order set", "executions": 0}
     os_id = header["order_set_id"]
     try:
-        results = _client(settings, bidding, clock.sim_now(market)).results(header["exchange_order_set_id"])
+        with _order_api(settings, bidding, clock.sim_now(market), url) as client:
+            results = client.results(header["exchange_order_set_id"])
     except NotClearedYet as exc:
         return {**out, "status": "awaiting_results", "executions": 0, "detail": str(exc)}
     except OrderApiError as exc:
