@@ -31,6 +31,7 @@ from griddesk.feeds.errors import FeedHttpError
 from griddesk.feeds.http import FeedHttpClient, RetryPolicy
 from griddesk.markets import get_market
 from griddesk.pipeline.clock import AFTERNOON, RunClock
+from griddesk.simulator.security import admin_headers
 
 FR = get_market("FR")
 DAY = date(2016, 6, 14)
@@ -117,7 +118,7 @@ def echo_server() -> Iterator:
 
 
 def inject(sim: str, kind: str, times: int) -> None:
-    resp = requests.post(f"{sim}/admin/faults", json={"endpoint": "entsoe.A44", "kind": kind, "times": times},
+    resp = requests.post(f"{sim}/admin/faults", headers=admin_headers(), json={"endpoint": "entsoe.A44", "kind": kind, "times": times},
                          timeout=10)  # fmt: skip
     resp.raise_for_status()
 
@@ -136,7 +137,7 @@ def test_entsoe_token_never_reaches_logs_exceptions_or_tables(simulator_url, war
     texts: list[str] = []
     conn = psycopg2.connect(warehouse_url)
     for case, base_url in clients.items():
-        requests.delete(f"{simulator_url}/admin/faults", timeout=10).raise_for_status()
+        requests.delete(f"{simulator_url}/admin/faults", headers=admin_headers(), timeout=10).raise_for_status()
         if case == "simulator 503":
             inject(simulator_url, "http_5xx", times=2)
         if case == "broken document every time":
