@@ -62,8 +62,11 @@ def env(warehouse_url, sim, monkeypatch) -> dict:
 
 
 def extract_tra(history_days: int) -> dict:
-    """griddesk_feeds' TRA job on D-1: the signal dates D-1-history_days .. D-2."""
-    return feed_tasks.extract_feed_job(TRA_JOB, D - timedelta(days=1), history_days=history_days)
+    """griddesk_feeds' TRA job on D-1, run before the cut-off (the bid reads what was extracted by then): the signal
+    dates D-1-history_days .. D-2."""
+    before_cutoff = get_market(MARKET).gate_closure_utc(D) - timedelta(hours=2)
+    return feed_tasks.extract_feed_job(TRA_JOB, D - timedelta(days=1), history_days=history_days,
+                                       sim_now=before_cutoff)  # fmt: skip
 
 
 def validate(gate, url: str, days: list[date], run_id: str):
