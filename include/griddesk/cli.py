@@ -282,11 +282,12 @@ def cmd_digest(args: argparse.Namespace) -> int:
     """Print a digest of every mart's business columns: equal digests mean a rerun changed nothing."""
     import psycopg2
 
-    from griddesk.reporting.summary import mart_digests
+    from griddesk.reporting.summary import RUN_HISTORY_MARTS, mart_digests
 
     with psycopg2.connect(db.bootstrap(get_settings())) as conn:
         for name, digest in mart_digests(conn).items():
-            print(f"{name:<40} {digest}")
+            why = f"  run history, differs on every run: {RUN_HISTORY_MARTS[name]}" if name in RUN_HISTORY_MARTS else ""
+            print(f"{name:<40} {digest}{why}")
     return 0
 
 
