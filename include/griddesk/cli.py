@@ -178,7 +178,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             api, "griddesk_backfill", f"history__{history[0]}__{history[1]}",
             RunClock(window[0], MORNING).sim_now(first_market) - timedelta(hours=1),
             {"first_day": str(history[0]), "last_day": str(history[1]), "markets": markets}, "history",
-            exchange_now(window[0], "backfill"),  # the backfill reads as of the first morning's clock
+            # the backfill reads as of the first morning's clock (the latest of the markets': it places no order)
+            (settings, max(RunClock(window[0], MORNING).sim_now(m) for m in settings.market_codes)),
         )  # fmt: skip
         for day in window:
             conf = {"delivery_date": str(day), "markets": markets}
