@@ -20,7 +20,8 @@ Rules the simulator enforces, as the real API does or as GridDesk's point-in-tim
   "No matching data found for Data item ...".
 - Point in time: "now" is the simulator's clock (:class:`griddesk.simulator.security.SimClock`): the instant set with
   ``PUT /admin/clock``, else the wall clock; the ``X-GridDesk-Sim-Now`` request header (ISO-8601, UTC) can only move
-  a read back in time, except in backtest mode (``--backtest``), where it is the clock. Only whole delivery days (local days of the market) whose publication time is <= now are served: prices at
+  a read back in time, except in backtest mode (``--backtest``), where it is the clock. Only whole delivery days
+  (local days of the market) whose publication time is <= now are served: prices at
   ``Market.price_publication_utc(D)``, exogenous forecasts at ``Market.exogenous_publication_utc(D)``.
   ``createdDateTime`` is the latest publication time among the days in the document.
 - ``/admin/*`` (revisions, faults, clock) needs ``Authorization: Bearer <admin token>``, else 401.
@@ -244,11 +245,7 @@ def add_one_year(t: datetime) -> datetime:
 def parse_sim_now(header: str | None) -> datetime:
     """The ``X-GridDesk-Sim-Now`` header (ISO-8601; naive means UTC), else the wall clock. The simulator itself reads
     the header with :func:`parse_sim_header` and lets its :class:`SimClock` decide what it is worth."""
-    if not header:
-        return datetime.now(UTC)
-    parsed = parse_sim_header(header)
-    assert parsed is not None
-    return parsed
+    return parse_sim_header(header) or datetime.now(UTC)
 
 
 def parse_sim_header(header: str | None) -> datetime | None:
