@@ -40,6 +40,14 @@ CLIENT_SECRET = "gd-ckw-client-secret-77aa"
 ORDER_TOKEN = "gd-order-api-token-31f0"
 
 
+@pytest.fixture(scope="module")
+def simulator_url(start_simulator) -> str:
+    """The default test simulator, accepting this module's own tokens (any other is refused)."""
+    from tests.integration.conftest import default_simulator_kwargs
+
+    return start_simulator(**default_simulator_kwargs(), tokens=[ENTSOE_TOKEN, ORDER_TOKEN])
+
+
 def _forms(secret: str) -> set[str]:
     return {secret, quote(secret, safe=""), quote_plus(secret)}
 
