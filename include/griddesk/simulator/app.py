@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import bisect
 import logging
+import secrets
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -466,6 +467,19 @@ class ClockIn(BaseModel):
     now: datetime = Field(description="The simulated time (ISO-8601, UTC if naive); it stays there until changed.")
 
 
+def _admin_secret(settings: Settings) -> str:
+    """The admin token; when the state dir is not writable (a read-only container) and none is configured, a random
+    one nobody knows: ``/admin/*`` is then closed, never open."""
+    try:
+        return admin_token(settings)
+    except OSError as exc:
+        log.warning(
+            "/admin/* is closed: set GRIDDESK_SIM_ADMIN_TOKEN (could not keep a generated admin token: %s)",
+            exc.strerror or type(exc).__name__,
+        )
+        return secrets.token_urlsafe(32)
+
+
 def create_app(
     settings: Settings | None = None,
     markets: Iterable[str] | None = None,
@@ -510,7 +524,7 @@ def create_app(
         clock=SimClock(backtest=settings.sim_backtest if backtest is None else backtest),
         position_limit_mw=settings.sim_position_limit_mw if position_limit_mw is None else position_limit_mw,
     )
-    admin_secret = admin or admin_token(settings)
+    admin_secret = admin or _admin_secret(settings)
     if synthetic:
         log.warning("SYNTHETIC DATA: the simulator serves synthetic series for %s", ", ".join(synthetic))
 
