@@ -244,7 +244,10 @@ def cmd_trigger(args: argparse.Namespace) -> int:
         # The simulator owns the trading clock: the day replayed is set there for the run, then cleared.
         run_dag_via_scheduler(api, args.dag_id, run_id, when, conf, f"day {day}", (settings, exchange_now))
     finally:
-        set_simulator_clock(settings, None)  # back to the wall clock for live runs
+        try:
+            set_simulator_clock(settings, None)  # back to the wall clock for live runs
+        except RuntimeError as exc:
+            print(f"  warning: {exc}", flush=True)
         if paused:
             api.set_paused(args.dag_id, True)
     return 0
