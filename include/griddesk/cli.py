@@ -133,10 +133,19 @@ def api_client(settings: Settings):
     return AirflowApi(runtime.api_base_url(settings), admin, runtime.user_password(settings, admin))
 
 
-def run_dag_via_scheduler(api, dag_id: str, run_id: str, logical_date: datetime, conf: dict, label: str) -> dict:
+def run_dag_via_scheduler(api, dag_id: str, run_id: str, logical_date: datetime, conf: dict, label: str,
+                          sim_clock: tuple[Settings, datetime] | None = None) -> dict:  # fmt: skip
     """Trigger ``run_id`` (or clear it when it exists: a rerun of the same day), wait for the scheduler to finish
-    it, print one progress line; raises if it did not succeed."""
+    it, print one progress line; raises if it did not succeed.
+
+    ``sim_clock``: (settings, instant) to set the simulator's own clock to first. Outside backtest mode the
+    simulator, not the client, owns the trading clock: the orchestrator replaying a past day sets it.
+    """
     t0 = time.monotonic()
+    if sim_clock is not None:
+        from griddesk.simulator.security import set_simulator_clock
+
+        set_simulator_clock(*sim_clock)
     existing = api.get_run(dag_id, run_id)
     if existing is None:
         api.trigger(dag_id, run_id, logical_date, conf)
@@ -186,16 +195,20 @@ def run_days(api, settings: Settings, window: list[date], history: tuple[date, d
     from griddesk.airflow_api import run_id_for
     from griddesk.pipeline.clock import AFTERNOON, MORNING, RunClock
     from griddesk.pipeline.feed_tasks import feeds_sim_now
+    from griddesk.simulator.security import exchange_clock_for_run, set_simulator_clock
+
+    def exchange_now(day: date, kind: str) -> tuple[Settings, datetime]:
+        return settings, exchange_clock_for_run(kind, (RunClock(day, kind).sim_now(m) for m in settings.market_codes))
 
     markets = ",".join(settings.market_codes)
     first_market = get_market(settings.market_codes[0])
 
-    def run(dag_id, run_id, when, conf, label):
+    def run(dag_id, run_id, when, conf, label, sim_clock):
         done = skip_done and (api.get_run(dag_id, run_id) or {}).get("state") == "success"
         if done:
             print(f"  {dag_id:<20} {label:<24} already succeeded", flush=True)
         else:
-            run_dag_via_scheduler(api, dag_id, run_id, when, conf, label)
+            run_dag_via_scheduler(api, dag_id, run_id, when, conf, label, sim_clock)
 
     unpaused = []
     try:
@@ -207,17 +220,24 @@ def run_days(api, settings: Settings, window: list[date], history: tuple[date, d
             "griddesk_backfill", f"history__{history[0]}__{history[1]}",
             RunClock(window[0], MORNING).sim_now(first_market) - timedelta(hours=1),
             {"first_day": str(history[0]), "last_day": str(history[1]), "markets": markets}, "history",
+            # the backfill reads as of the first morning's clock (the latest of the markets': it places no order)
+            (settings, max(RunClock(window[0], MORNING).sim_now(m) for m in settings.market_codes)),
         )  # fmt: skip
         for day in window:
             conf = {"delivery_date": str(day), "markets": markets}
             for dag_id, kind in (("griddesk_morning", MORNING), ("griddesk_afternoon", AFTERNOON)):
-                run(dag_id, run_id_for(day), RunClock(day, kind).sim_now(first_market), conf, f"delivery day {day}")
+                run(dag_id, run_id_for(day), RunClock(day, kind).sim_now(first_market), conf, f"delivery day {day}",
+                    exchange_now(day, kind))  # fmt: skip
         # On the eve of the last delivery day, which fetches that day's tariffs: a run on the last day itself
         # would ask for the day after the data ends and (rightly) alert that its tariffs never came.
         feeds_day = window[-1] - timedelta(days=1)
         run("griddesk_feeds", f"run_date__{feeds_day}", feeds_sim_now(feeds_day), {"run_date": str(feeds_day)},
-            f"run date {feeds_day}")
+            f"run date {feeds_day}", (settings, feeds_sim_now(feeds_day)))  # fmt: skip
     finally:
+        try:
+            set_simulator_clock(settings, None)  # back to the wall clock for `make ui`'s live runs
+        except RuntimeError as exc:
+            print(f"  warning: {exc}", flush=True)
         for dag_id in unpaused:
             api.set_paused(dag_id, True)  # as found: `make ui`'s scheduler must not start today's cron runs
 
@@ -258,6 +278,7 @@ def cmd_trigger(args: argparse.Namespace) -> int:
     from griddesk.airflow_api import run_id_for
     from griddesk.pipeline.clock import AFTERNOON, MORNING, RunClock
     from griddesk.pipeline.feed_tasks import feeds_sim_now
+    from griddesk.simulator.security import exchange_clock_for_run, set_simulator_clock
 
     settings = get_settings()
     runtime.apply_airflow_env(settings)
@@ -266,16 +287,19 @@ def cmd_trigger(args: argparse.Namespace) -> int:
     first_market = get_market(markets.split(",")[0])
     if args.dag_id == "griddesk_feeds":
         run_id, when, conf = f"run_date__{day}", feeds_sim_now(day), {"run_date": str(day)}
+        exchange_now = when
     elif args.dag_id in ("griddesk_morning", "griddesk_afternoon"):
         kind = MORNING if args.dag_id == "griddesk_morning" else AFTERNOON
         run_id, when = run_id_for(day), RunClock(day, kind).sim_now(first_market)
         conf = {"delivery_date": str(day), "markets": markets}
+        exchange_now = exchange_clock_for_run(kind, (RunClock(day, kind).sim_now(m) for m in markets.split(",")))
     elif args.dag_id == "griddesk_consumption":
         from griddesk.consumption.settings import ConsumptionSettings
 
         # its cron time: an hour before the morning run of the paired market, on the same clock
         run_id, conf = run_id_for(day), {"delivery_date": str(day)}
         when = RunClock(day, MORNING).sim_now(get_market(ConsumptionSettings().market)) - timedelta(hours=1)
+        exchange_now = when
     else:
         raise SystemExit(f"griddesk trigger runs griddesk_morning, griddesk_afternoon, griddesk_consumption or "
                          f"griddesk_feeds, not {args.dag_id!r}")  # fmt: skip
@@ -290,8 +314,13 @@ def cmd_trigger(args: argparse.Namespace) -> int:
     if paused:
         api.set_paused(args.dag_id, False)
     try:
-        run_dag_via_scheduler(api, args.dag_id, run_id, when, conf, f"day {day}")
+        # The simulator owns the trading clock: the day replayed is set there for the run, then cleared.
+        run_dag_via_scheduler(api, args.dag_id, run_id, when, conf, f"day {day}", (settings, exchange_now))
     finally:
+        try:
+            set_simulator_clock(settings, None)  # back to the wall clock for live runs
+        except RuntimeError as exc:
+            print(f"  warning: {exc}", flush=True)
         if paused:
             api.set_paused(args.dag_id, True)
     return 0
@@ -330,11 +359,12 @@ def cmd_digest(args: argparse.Namespace) -> int:
     """Print a digest of every mart's business columns: equal digests mean a rerun changed nothing."""
     import psycopg2
 
-    from griddesk.reporting.summary import mart_digests
+    from griddesk.reporting.summary import RUN_HISTORY_MARTS, mart_digests
 
     with psycopg2.connect(db.bootstrap(get_settings())) as conn:
         for name, digest in mart_digests(conn).items():
-            print(f"{name:<40} {digest}")
+            why = f"  run history, differs on every run: {RUN_HISTORY_MARTS[name]}" if name in RUN_HISTORY_MARTS else ""
+            print(f"{name:<40} {digest}{why}")
     return 0
 
 

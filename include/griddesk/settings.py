@@ -75,7 +75,26 @@ class Settings(BaseSettings):
     simulator_url: str = Field("http://127.0.0.1:8765", description="Base URL of the market simulator (or ENTSO-E).")
     entsoe_token: str = Field("griddesk-dev-token", description="ENTSO-E securityToken sent by the client.")
     sim_tokens: str = Field(
-        "", description="Simulator only: comma-separated accepted security tokens (empty: any non-empty token)."
+        "",
+        description="Simulator only: comma-separated accepted participant tokens (ENTSO-E securityToken and order "
+        "API bearer). Empty: the tokens GridDesk's clients are configured with (entsoe_token, the order API's).",
+    )
+    sim_admin_token: str = Field(
+        "",
+        description="Simulator only: bearer token of its /admin/* endpoints; never logged. Empty: generated once "
+        "into <state_dir>/secrets/simulator-admin-token (0600).",
+    )
+    sim_backtest: bool = Field(
+        False,
+        description="Simulator only: backtest mode, where the X-GridDesk-Sim-Now request header is the clock. "
+        "Off: the simulator's own clock (PUT /admin/clock, else the wall clock) rules trading.",
+    )
+    sim_position_limit_mw: float = Field(
+        25.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="Simulator only: each participant's registered net position limit per MTU, MW (battery power "
+        "plus contracted portfolio load).",
     )
     # ---- local services and the Airflow UI (griddesk.runtime; README "Ports, users and links")
     mail_port: int = Field(1025, ge=1, le=65535, description="SMTP port of the local mail catcher (127.0.0.1).")

@@ -1,7 +1,9 @@
 """Integration fixtures: the market simulator on a free loopback port, served by uvicorn in a background thread.
 
 - ``start_simulator(**create_app_kwargs) -> url``: session-scoped factory; each call starts one server (stopped at
-  the end of the session). Arguments go to ``griddesk.simulator.create_app`` (settings, markets, frames, tokens).
+  the end of the session). Arguments go to ``griddesk.simulator.create_app`` (settings, markets, frames, tokens);
+  unless given: ``tokens=TEST_TOKENS``, ``backtest=True`` (the tests replay past days by the X-GridDesk-Sim-Now
+  header) and the admin token of the tests' state dir, which ``griddesk.simulator.security.admin_headers()`` sends.
 - ``simulator_url``: a module-scoped server. Default: synthetic FR, BE, DE, NP, PJM, with DE prices at PT15M, so it
   runs without ../shared. Parametrise it indirectly with a dict of ``create_app`` kwargs::
 
@@ -29,8 +31,12 @@ import uvicorn
 from griddesk import datasets
 from griddesk.settings import Settings
 from griddesk.simulator import create_app
+from griddesk.simulator.security import admin_token
 
 DEFAULT_SIM_MARKETS = ("FR", "BE", "DE", "NP", "PJM")
+#: The participant tokens a test simulator accepts unless told otherwise: GridDesk's default client token and the
+#: tokens the tests' own clients send. Any other token is refused (401), as by the real exchange.
+TEST_TOKENS = ("griddesk-dev-token", "t", "test-token", "backtest-token")
 
 
 def default_simulator_kwargs() -> dict:
@@ -72,6 +78,11 @@ def start_simulator() -> Iterator[Callable[..., str]]:
     running: list[_ServerThread] = []
 
     def start(**kwargs) -> str:
+        # The tests replay historical days side by side, each request at its own time: backtest mode (the
+        # X-GridDesk-Sim-Now header is the clock). The admin token is the test state dir's (admin_headers()).
+        kwargs.setdefault("backtest", True)
+        kwargs.setdefault("tokens", TEST_TOKENS)
+        kwargs.setdefault("admin", admin_token())
         server = _ServerThread(create_app(**kwargs))
         running.append(server)
         return server.start()

@@ -22,6 +22,7 @@ from griddesk.markets import get_market
 from griddesk.pipeline import bidding_tasks
 from griddesk.pipeline.clock import AFTERNOON, MORNING, RunClock
 from griddesk.settings import Settings
+from griddesk.simulator.security import admin_headers
 
 MARKET = "FR"
 DAY = date(2016, 6, 15)
@@ -257,7 +258,7 @@ def test_an_infeasible_day_idles_names_the_conflict_and_alerts(warehouse, smtp_s
 
 def test_an_http_failure_of_the_order_api_is_recorded_and_alerted(warehouse, smtp_server, sim):
     fault = {"endpoint": "orders.submit", "kind": "http_5xx", "status": 503, "times": 2}
-    requests.post(f"{sim}/admin/faults", json=fault, timeout=10).raise_for_status()
+    requests.post(f"{sim}/admin/faults", headers=admin_headers(), json=fault, timeout=10).raise_for_status()
     outcome = _run_morning(warehouse, _bidding(mode="live"))
     header = _order_set(warehouse.warehouse_url)
     assert outcome["submitted"] is False and header["status"] == "submission_failed"

@@ -22,6 +22,7 @@ from griddesk.markets import get_market
 from griddesk.pipeline.clock import AFTERNOON, MORNING, RunClock
 from griddesk.quality.gx_runner import DEFAULT_CONTEXT_DIR, QualityGate
 from griddesk.settings import Settings
+from griddesk.simulator.security import admin_headers
 from griddesk.warehouse.pit import prices_as_of
 
 FR = get_market("FR")
@@ -40,11 +41,11 @@ def sim(start_simulator, frame) -> str:
 
 @pytest.fixture
 def clean_sim(sim):
-    requests.delete(f"{sim}/admin/faults", timeout=10).raise_for_status()
-    requests.delete(f"{sim}/admin/revisions", timeout=10).raise_for_status()
+    requests.delete(f"{sim}/admin/faults", headers=admin_headers(), timeout=10).raise_for_status()
+    requests.delete(f"{sim}/admin/revisions", headers=admin_headers(), timeout=10).raise_for_status()
     yield sim
-    requests.delete(f"{sim}/admin/faults", timeout=10).raise_for_status()
-    requests.delete(f"{sim}/admin/revisions", timeout=10).raise_for_status()
+    requests.delete(f"{sim}/admin/faults", headers=admin_headers(), timeout=10).raise_for_status()
+    requests.delete(f"{sim}/admin/revisions", headers=admin_headers(), timeout=10).raise_for_status()
 
 
 def deliveries(url: str, day: date) -> list[tuple]:
@@ -61,7 +62,7 @@ def deliveries(url: str, day: date) -> list[tuple]:
 def revise(sim: str, day: date, multiplier: float, published_at: datetime) -> None:
     body = {"market": "FR", "documentType": "A44", "delivery_date": day.isoformat(), "multiplier": multiplier,
             "published_at": published_at.isoformat()}  # fmt: skip
-    requests.post(f"{sim}/admin/revisions", json=body, timeout=10).raise_for_status()
+    requests.post(f"{sim}/admin/revisions", headers=admin_headers(), json=body, timeout=10).raise_for_status()
 
 
 def test_each_revision_is_stamped_with_its_own_publication_time(clean_sim, warehouse_url, frame):
@@ -119,7 +120,7 @@ def test_silent_shift_is_caught_and_its_correction_gets_its_own_publication_time
 
     # The afternoon fetches D's prices while the source publishes them 40 EUR/MWh too high: loads as version 1.
     fault = {"endpoint": "entsoe.A44", "kind": "value_shift", "offset": 40.0}
-    requests.post(f"{clean_sim}/admin/faults", json=fault, timeout=10).raise_for_status()
+    requests.post(f"{clean_sim}/admin/faults", headers=admin_headers(), json=fault, timeout=10).raise_for_status()
     (shifted,) = extract_feed(EntsoeClient(clean_sim, "t", sim_now=clock), conn, PRICE, day, day)
     assert (shifted.status, shifted.version) == ("inserted", 1)
 
@@ -131,7 +132,7 @@ def test_silent_shift_is_caught_and_its_correction_gets_its_own_publication_time
 
     # The fault clears; the same afternoon reruns. The source announces no correction (same revision and creation
     # time), so the corrected content is public from when GridDesk saw it: never the same stamp as version 1.
-    requests.delete(f"{clean_sim}/admin/faults", timeout=10).raise_for_status()
+    requests.delete(f"{clean_sim}/admin/faults", headers=admin_headers(), timeout=10).raise_for_status()
     (fixed,) = extract_feed(EntsoeClient(clean_sim, "t", sim_now=clock), conn, PRICE, day, day)
     assert (fixed.status, fixed.version) == ("inserted", 2)
     (v1, v2) = deliveries(warehouse_url, day)

@@ -29,6 +29,7 @@ from griddesk.cli import load_dag, run_dag
 from griddesk.dashboards import grafana, panels
 from griddesk.pipeline.clock import AFTERNOON, MORNING, RunClock
 from griddesk.settings import PROJECT_ROOT, Settings, get_settings
+from griddesk.simulator.security import admin_headers
 from griddesk.warehouse import db, roles
 from tests.conftest import SHARED_DATA, _drop_database, _fresh_database
 from tests.plugins.smtp import SmtpSink, _free_port, _Handler
@@ -113,7 +114,7 @@ def built(pg_server_url, start_simulator):
         feeds_day = day - timedelta(days=1)
         poll_at = datetime.combine(feeds_day - timedelta(days=1), time(12, 5), tzinfo=UTC)
         run_dag(load_dag("griddesk_plant_telemetry"), poll_at, {"sim_now": poll_at.isoformat()})
-        requests.post(f"{sim}/admin/faults", json={"endpoint": "weather.archive", "kind": "http_5xx", "status": 503,
+        requests.post(f"{sim}/admin/faults", headers=admin_headers(), json={"endpoint": "weather.archive", "kind": "http_5xx", "status": 503,
                                                    "times": 2}, timeout=10).raise_for_status()  # fmt: skip
         run_dag(load_dag("griddesk_feeds"), feeds_sim_now(feeds_day), {"run_date": str(feeds_day)})
         run_watch("api_health", feeds_day, datetime.now(UTC))

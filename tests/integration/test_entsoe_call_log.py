@@ -16,6 +16,8 @@ from griddesk.entsoe.client import EntsoeHttpError
 from griddesk.pipeline import tasks
 from griddesk.pipeline.clock import MORNING, RunClock
 from griddesk.settings import Settings
+from griddesk.simulator.security import admin_headers
+from tests.integration.conftest import default_simulator_kwargs
 
 MARKET = "FR"
 DAY = date(2016, 6, 15)
@@ -29,11 +31,16 @@ def _calls(url: str, run_id: str) -> list[tuple]:
         return cur.fetchall()
 
 
+@pytest.fixture(scope="module")
+def simulator_url(start_simulator) -> str:
+    return start_simulator(**default_simulator_kwargs(), tokens=[TOKEN])
+
+
 def test_extraction_logs_every_entsoe_attempt_with_its_run_id(simulator_url, warehouse_url):
     settings = Settings(markets=MARKET, data_dir=None, simulator_url=simulator_url, warehouse_url=warehouse_url,
                         entsoe_token=TOKEN)  # fmt: skip
     (job,) = [j for j in tasks.feed_jobs([MARKET]) if j["feed"] == "day_ahead_prices"]
-    requests.delete(f"{simulator_url}/admin/faults", timeout=10).raise_for_status()
+    requests.delete(f"{simulator_url}/admin/faults", headers=admin_headers(), timeout=10).raise_for_status()
 
     summary = tasks.extract_for_run(job, RunClock(DAY, MORNING), settings, run_id="delivery__2016-06-15")
     assert summary["versions_inserted"] > 0
@@ -43,12 +50,12 @@ def test_extraction_logs_every_entsoe_attempt_with_its_run_id(simulator_url, war
 
     # Every attempt fails: the task raises, and its attempts are still stored.
     requests.post(f"{simulator_url}/admin/faults", json={"endpoint": "entsoe.A44", "kind": "http_5xx", "times": 50},
-                  timeout=10).raise_for_status()  # fmt: skip
+                  headers=admin_headers(), timeout=10).raise_for_status()  # fmt: skip
     try:
         with pytest.raises(EntsoeHttpError):
             tasks.extract_for_run(job, RunClock(DAY, MORNING), settings, run_id="delivery__failing")
     finally:
-        requests.delete(f"{simulator_url}/admin/faults", timeout=10).raise_for_status()
+        requests.delete(f"{simulator_url}/admin/faults", headers=admin_headers(), timeout=10).raise_for_status()
     failed = _calls(warehouse_url, "delivery__failing")
     assert len(failed) == tasks._client(settings, None).max_attempts and all(status == 503 and error for _, status, error, _ in failed)
     assert not any(TOKEN in str(row) for row in ok + failed)

@@ -23,6 +23,7 @@ from griddesk.quality.alerts import render_quality_alert
 from griddesk.quality.feeds_gate import validate_feeds
 from griddesk.quality.gx_runner import DEFAULT_CONTEXT_DIR, QualityGate
 from griddesk.settings import Settings
+from griddesk.simulator.security import admin_headers
 
 DAY = date(2016, 6, 15)
 NP, DE = get_market("NP"), get_market("DE")
@@ -44,7 +45,7 @@ def gate(tmp_path_factory) -> QualityGate:
 def republish(sim: str, market: str, document_type: str, series: str, values: list[float]) -> None:
     body = {"market": market, "documentType": document_type, "series": series, "delivery_date": DAY.isoformat(),
             "values": values, "published_at": "2016-06-14T08:30:00Z"}  # fmt: skip
-    requests.post(f"{sim}/admin/revisions", json=body, timeout=10).raise_for_status()
+    requests.post(f"{sim}/admin/revisions", headers=admin_headers(), json=body, timeout=10).raise_for_status()
 
 
 def test_zero_and_stuck_exogenous_days_fail_critical_with_the_hours_named(sim, warehouse_url, gate):

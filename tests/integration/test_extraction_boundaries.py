@@ -20,6 +20,7 @@ from griddesk.markets import get_market
 from griddesk.pipeline.clock import MORNING, RunClock
 from griddesk.settings import Settings
 from griddesk.simulator.feeds.faults import FAULT_HEADER
+from griddesk.simulator.security import admin_headers
 
 FR = get_market("FR")
 PRICE = feeds_of(FR)[0]
@@ -54,7 +55,7 @@ def test_a_refused_day_stores_nothing_while_the_rest_of_its_request_loads(sim, w
     values[19] = 5000.0
     body = {"market": "FR", "documentType": "A44", "delivery_date": D2.isoformat(), "values": values,
             "published_at": "2016-06-13T12:00:00Z"}  # fmt: skip
-    requests.post(f"{sim}/admin/revisions", json=body, timeout=10).raise_for_status()
+    requests.post(f"{sim}/admin/revisions", headers=admin_headers(), json=body, timeout=10).raise_for_status()
 
     later = EntsoeClient(sim, "t", sim_now=datetime(2016, 6, 13, 14, tzinfo=UTC))
     with pytest.raises(ExtractionError) as refused:
@@ -75,7 +76,7 @@ def test_a_refused_day_stores_nothing_while_the_rest_of_its_request_loads(sim, w
 
 def test_a_body_cut_short_is_fetched_again(sim, warehouse_url):
     fault = {"endpoint": "entsoe.A44", "kind": "truncated", "times": 1}
-    requests.post(f"{sim}/admin/faults", json=fault, timeout=10).raise_for_status()
+    requests.post(f"{sim}/admin/faults", headers=admin_headers(), json=fault, timeout=10).raise_for_status()
     client = EntsoeClient(sim, "t", sim_now=RunClock(D4, MORNING).sim_now(FR), backoff_s=0.01)
     outcomes = extract_feed(client, psycopg2.connect(warehouse_url), PRICE, D1, D3)
     assert [o.status for o in outcomes] == ["inserted"] * 3
@@ -94,7 +95,7 @@ def test_malformed_fault_is_a_complete_http_answer_carrying_a_broken_document(si
 
     # Broken every time: the extraction fails after its attempts, naming the parser's finding; nothing stored.
     fault = {"endpoint": "entsoe.A44", "kind": "malformed", "times": 3}
-    requests.post(f"{sim}/admin/faults", json=fault, timeout=10).raise_for_status()
+    requests.post(f"{sim}/admin/faults", headers=admin_headers(), json=fault, timeout=10).raise_for_status()
     client = EntsoeClient(sim, "t", sim_now=RunClock(D4, MORNING).sim_now(FR), max_attempts=3, backoff_s=0.01)
     with pytest.raises(EntsoeHttpError, match=r"failed after 3 attempts; last error: malformed body .*not well-formed"):
         extract_feed(client, psycopg2.connect(warehouse_url), PRICE, D1, D3)

@@ -25,6 +25,7 @@ from griddesk.entsoe.client import EntsoeClient, EntsoeHttpError
 from griddesk.extraction.entsoe_feeds import FeedSpec, extract_feed, feeds_of
 from griddesk.markets import get_market
 from griddesk.pipeline.clock import MORNING, RunClock
+from griddesk.simulator.security import admin_headers
 from tests.conftest import _drop_database, _fresh_database
 
 DE = get_market("DE")
@@ -106,7 +107,7 @@ def reference(pg_server_url, simulator_url) -> tuple[list[tuple], list[tuple]]:
     name = "gd_faultmatrix_clean"
     url = _fresh_database(pg_server_url, name)
     try:
-        requests.delete(f"{simulator_url}/admin/faults", timeout=10).raise_for_status()
+        requests.delete(f"{simulator_url}/admin/faults", headers=admin_headers(), timeout=10).raise_for_status()
         extract_all(simulator_url, url)
         assert_whole(url)
         yield snapshot(url)
@@ -119,13 +120,13 @@ def test_fault_leaves_no_partial_write_and_the_rerun_equals_a_clean_run(
     kind, persistence, simulator_url, warehouse_url, reference
 ):
     sim = simulator_url
-    requests.delete(f"{sim}/admin/faults", timeout=10).raise_for_status()
+    requests.delete(f"{sim}/admin/faults", headers=admin_headers(), timeout=10).raise_for_status()
     times = ATTEMPTS if persistence == "persistent" else 1
     for document_type, spec in FEEDS.items():
         fault = {"endpoint": f"entsoe.{document_type}", "kind": kind, "times": times, **FAULTS.get(kind, {})}
         if kind == "value_shift":
             fault["offset"] = 40.0
-        requests.post(f"{sim}/admin/faults", json=fault, timeout=10).raise_for_status()
+        requests.post(f"{sim}/admin/faults", headers=admin_headers(), json=fault, timeout=10).raise_for_status()
         fails = kind == "expired_token" or (persistence == "persistent" and kind != "value_shift")
         if fails:
             with pytest.raises(EntsoeHttpError, match="401" if kind == "expired_token" else "after 2 attempts"):
@@ -133,10 +134,10 @@ def test_fault_leaves_no_partial_write_and_the_rerun_equals_a_clean_run(
         else:
             extract_all(sim, warehouse_url, {document_type: spec})
         assert_whole(warehouse_url)
-        injected = requests.get(f"{sim}/admin/faults", timeout=10).json()["injected"]
+        injected = requests.get(f"{sim}/admin/faults", headers=admin_headers(), timeout=10).json()["injected"]
         # A refused token is not retried (ENTSO-E tokens do not expire by themselves): one attempt, then the error.
         assert [f["kind"] for f in injected] == [kind] * (1 if kind == "expired_token" else times), document_type
-        requests.delete(f"{sim}/admin/faults", timeout=10).raise_for_status()
+        requests.delete(f"{sim}/admin/faults", headers=admin_headers(), timeout=10).raise_for_status()
     deliveries, points = snapshot(warehouse_url)
     if kind != "value_shift" and persistence == "persistent" or kind == "expired_token":
         assert (deliveries, points) == ([], [])  # the failed feeds stored nothing at all

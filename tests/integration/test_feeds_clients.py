@@ -21,6 +21,7 @@ from griddesk.feeds.errors import FeedAuthError, FeedHttpError, SchemaDriftError
 from griddesk.feeds.http import CallLog
 from griddesk.pipeline import feed_tasks
 from griddesk.settings import Settings
+from griddesk.simulator.security import admin_headers
 from tests.conftest import _drop_database, _fresh_database
 
 RUN_DATE = date(2016, 6, 15)
@@ -76,7 +77,7 @@ def clean(warehouse, sim):
     """Empty feed tables and no queued fault before each test."""
     with psycopg2.connect(warehouse) as conn, conn.cursor() as cur:
         cur.execute(f"truncate {', '.join(FEED_TABLES)}")
-    requests.delete(f"{sim}/admin/faults", timeout=5).raise_for_status()
+    requests.delete(f"{sim}/admin/faults", headers=admin_headers(), timeout=5).raise_for_status()
     return job_settings(warehouse, sim)
 
 
@@ -89,7 +90,7 @@ def run(name: str, settings: Settings, run_date: date = RUN_DATE, **kwargs) -> d
 
 def inject(sim: str, endpoint: str, kind: str, **params) -> None:
     requests.post(
-        f"{sim}/admin/faults", json={"endpoint": endpoint, "kind": kind, **params}, timeout=5
+        f"{sim}/admin/faults", headers=admin_headers(), json={"endpoint": endpoint, "kind": kind, **params}, timeout=5
     ).raise_for_status()
 
 

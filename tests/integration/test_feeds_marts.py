@@ -22,6 +22,7 @@ from griddesk.bidding.controls import BiddingSettings
 from griddesk.feeds.errors import FeedHttpError
 from griddesk.pipeline import feed_tasks
 from griddesk.settings import Settings
+from griddesk.simulator.security import admin_headers
 from griddesk.transform.dbt import build
 from tests.conftest import _drop_database, _fresh_database
 
@@ -40,7 +41,7 @@ def query(url: str, sql: str, *args) -> pd.DataFrame:
 
 def inject(sim: str, endpoint: str, kind: str, **params) -> None:
     requests.post(
-        f"{sim}/admin/faults", json={"endpoint": endpoint, "kind": kind, **params}, timeout=5
+        f"{sim}/admin/faults", headers=admin_headers(), json={"endpoint": endpoint, "kind": kind, **params}, timeout=5
     ).raise_for_status()
 
 
@@ -113,7 +114,7 @@ def built(pg_server_url, start_simulator):
     inject(sim, "bms.status", "http_5xx", times=6)
     with pytest.raises(FeedHttpError):
         feed_tasks.extract_feed_job({"feed": "battery_status", "key": "FR"}, RUN_DATE + timedelta(days=1), settings)
-    injected = requests.get(f"{sim}/admin/faults", timeout=5).json()["injected"]
+    injected = requests.get(f"{sim}/admin/faults", headers=admin_headers(), timeout=5).json()["injected"]
     # plant: three polls now, one 100 days ago that retention folds into an hourly aggregate
     now = feed_tasks.feeds_sim_now(RUN_DATE)
     for k in range(3):

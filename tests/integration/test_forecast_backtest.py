@@ -28,6 +28,7 @@ from griddesk.forecasting.ensemble import EnsembleModel
 from griddesk.forecasting.prophet_model import PerHourForecasterConfig
 from griddesk.markets import get_market
 from griddesk.settings import Settings
+from griddesk.simulator.security import admin_headers
 from griddesk.warehouse import db
 from griddesk.warehouse.pit import exogenous_as_of, prices_as_of
 
@@ -181,7 +182,7 @@ def test_history_as_of_matches_point_in_time_reads_and_ignores_a_late_correction
     # A correction of D-1's prices, published one hour after D's cut-off, loaded through the extraction path.
     revision = {"market": "NP", "documentType": "A44", "delivery_date": str(day - timedelta(days=1)),
                 "multiplier": 10.0, "published_at": (cutoff + timedelta(hours=1)).isoformat()}  # fmt: skip
-    requests.post(f"{np_simulator}/admin/revisions", json=revision, timeout=10).raise_for_status()
+    requests.post(f"{np_simulator}/admin/revisions", headers=admin_headers(), json=revision, timeout=10).raise_for_status()
     try:
         late = EntsoeClient(np_simulator, TOKEN, sim_now=cutoff + timedelta(hours=2))
         with db.connect(loaded_warehouse) as conn:
@@ -192,7 +193,7 @@ def test_history_as_of_matches_point_in_time_reads_and_ignores_a_late_correction
             [outcome] = extract_feed(late, conn, feeds_of(NP)[0], day - timedelta(days=1), day - timedelta(days=1))
             assert outcome.version == 2
     finally:
-        requests.delete(f"{np_simulator}/admin/revisions", timeout=10).raise_for_status()
+        requests.delete(f"{np_simulator}/admin/revisions", headers=admin_headers(), timeout=10).raise_for_status()
 
     start = NP.delivery_day_bounds_utc(day - timedelta(days=60))[0]
     end = NP.delivery_day_bounds_utc(day)[1]

@@ -28,6 +28,8 @@ import requests
 from griddesk.airflow_api import run_id_for
 from griddesk.markets import get_market
 from griddesk.pipeline.clock import MORNING, RunClock
+from griddesk.settings import Settings
+from griddesk.simulator.security import admin_headers
 from tests.platform import Platform
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
@@ -122,7 +124,8 @@ def blocked_run(platform):
     """
     d1 = platform.day - timedelta(days=1)
     published = RunClock(platform.day, MORNING).sim_now(get_market("FR")) - timedelta(hours=1)
-    resp = requests.post(f"{platform.env['GRIDDESK_SIMULATOR_URL']}/admin/revisions", timeout=30, json={
+    admin = admin_headers(Settings(state_dir=platform.state))  # the platform's simulator has its own state dir
+    resp = requests.post(f"{platform.env['GRIDDESK_SIMULATOR_URL']}/admin/revisions", headers=admin, timeout=30, json={
         "market": "FR", "documentType": "A44", "delivery_date": str(d1), "multiplier": 1000,
         "published_at": published.isoformat()})  # fmt: skip
     assert resp.ok, resp.text

@@ -20,6 +20,7 @@ from griddesk.markets import get_market
 from griddesk.pipeline.clock import AFTERNOON, MORNING, RunClock
 from griddesk.pipeline.tasks import bid_for_run, forecast_for_run
 from griddesk.settings import Settings, get_settings
+from griddesk.simulator.security import admin_headers
 from tests.conftest import SHARED_DATA, _drop_database, _fresh_database
 
 pytestmark = pytest.mark.slow
@@ -190,7 +191,7 @@ def test_quality_gate_failure_emails_once_and_no_orders_go_out(pipeline, smtp_se
     fr = get_market("FR")
     published = RunClock(d2, MORNING).sim_now(fr) - timedelta(hours=1)
     resp = requests.post(
-        f"{pipeline.sim_url}/admin/revisions",
+        f"{pipeline.sim_url}/admin/revisions", headers=admin_headers(),
         json={
             "market": "FR",
             "documentType": "A44",

@@ -23,6 +23,7 @@ from griddesk.pipeline.clock import MORNING, RunClock
 from griddesk.pipeline.quality_tasks import run_watch
 from griddesk.quality.settings import get_quality_settings
 from griddesk.settings import Settings, get_settings
+from griddesk.simulator.security import admin_headers
 
 pytestmark = pytest.mark.slow
 
@@ -56,14 +57,14 @@ def env(warehouse_url, sim, monkeypatch) -> str:
         monkeypatch.setenv(key, value)
     get_settings.cache_clear()
     get_quality_settings.cache_clear()
-    requests.delete(f"{sim}/admin/faults", timeout=10).raise_for_status()
+    requests.delete(f"{sim}/admin/faults", headers=admin_headers(), timeout=10).raise_for_status()
     yield warehouse_url
     get_settings.cache_clear()
     get_quality_settings.cache_clear()
 
 
 def inject(sim: str, endpoint: str, kind: str, **params) -> None:
-    resp = requests.post(f"{sim}/admin/faults", json={"endpoint": endpoint, "kind": kind, **params}, timeout=10)
+    resp = requests.post(f"{sim}/admin/faults", headers=admin_headers(), json={"endpoint": endpoint, "kind": kind, **params}, timeout=10)
     assert resp.ok, resp.text
 
 
@@ -187,7 +188,7 @@ def test_price_endpoint_failing_beyond_the_retry_budget_raises_the_deadline_aler
     inject(sim, "entsoe.A44", "http_5xx", status=503, times=4)  # EntsoeClient makes 4 attempts
     with pytest.raises(EntsoeHttpError, match="503"):
         tasks.extract_for_run(price_job(), clock)  # the morning's first task fails; nothing downstream runs
-    faults = requests.get(f"{sim}/admin/faults", timeout=10).json()
+    faults = requests.get(f"{sim}/admin/faults", headers=admin_headers(), timeout=10).json()
     assert [f["kind"] for f in faults["injected"]] == ["http_5xx"] * 4 and faults["queued"] == []
     assert query(env, "select count(*) from raw.bid_orders where delivery_date_local = %s", DAY) == [(0,)]
 

@@ -26,6 +26,7 @@ from griddesk.quality.blocking import blocked_feed_days
 from griddesk.quality.feeds_gate import validate_feeds
 from griddesk.quality.gx_runner import DEFAULT_CONTEXT_DIR, QualityGate, store_results
 from griddesk.settings import Settings
+from griddesk.simulator.security import admin_headers
 from tests.integration.conftest import default_simulator_kwargs
 
 pytestmark = pytest.mark.slow
@@ -52,7 +53,7 @@ def sim(start_simulator, shared_data_dir) -> str:
 @pytest.fixture
 def env(warehouse_url, sim):
     platform = Settings(warehouse_url=warehouse_url, simulator_url=sim, markets="NP", weather_locations="bedford")
-    requests.delete(f"{sim}/admin/faults", timeout=10).raise_for_status()
+    requests.delete(f"{sim}/admin/faults", headers=admin_headers(), timeout=10).raise_for_status()
     for feed, key in (("meter_readings", "portfolio"), ("weather_observations", "bedford")):
         feed_tasks.extract_feed_job({"feed": feed, "key": key}, D - timedelta(days=2), platform, history_days=35)
     fetched = tasks.fetch_at_cutoff(D, SETTINGS, warehouse_url, simulator_url=sim)
@@ -124,7 +125,7 @@ def test_missing_meter_intervals_block_the_consumption_forecast_and_bid_until_a_
     gate, env, sim, smtp_server
 ):
     # The simulator drops 2 hours in the middle of every meter's answer for London day D-3: a new, short version.
-    resp = requests.post(f"{sim}/admin/faults", json={"endpoint": "meters.consumption", "kind": "missing_intervals",
+    resp = requests.post(f"{sim}/admin/faults", headers=admin_headers(), json={"endpoint": "meters.consumption", "kind": "missing_intervals",
                                                        "n_intervals": 2}, timeout=10)  # fmt: skip
     assert resp.ok, resp.text
     feed_tasks.extract_feed_job({"feed": "meter_readings", "key": "portfolio"}, BAD_DAY + timedelta(days=1),

@@ -24,6 +24,7 @@ from griddesk.quality.blocking import blocked_feed_days
 from griddesk.quality.feeds_gate import validate_feeds
 from griddesk.quality.gx_runner import store_results
 from griddesk.settings import Settings, get_settings
+from griddesk.simulator.security import admin_headers
 from tests.integration import test_quality_blocking as shared
 
 pytestmark = pytest.mark.slow
@@ -55,14 +56,17 @@ def env(warehouse_url, sim, monkeypatch) -> dict:
     }.items():
         monkeypatch.setenv(key, value)
     get_settings.cache_clear()
-    requests.delete(f"{sim}/admin/faults", timeout=10).raise_for_status()
+    requests.delete(f"{sim}/admin/faults", headers=admin_headers(), timeout=10).raise_for_status()
     yield {"url": warehouse_url, "sim": sim}
     get_settings.cache_clear()
 
 
 def extract_tra(history_days: int) -> dict:
-    """griddesk_feeds' TRA job on D-1: the signal dates D-1-history_days .. D-2."""
-    return feed_tasks.extract_feed_job(TRA_JOB, D - timedelta(days=1), history_days=history_days)
+    """griddesk_feeds' TRA job on D-1, run before the cut-off (the bid reads what was extracted by then): the signal
+    dates D-1-history_days .. D-2."""
+    before_cutoff = get_market(MARKET).gate_closure_utc(D) - timedelta(hours=2)
+    return feed_tasks.extract_feed_job(TRA_JOB, D - timedelta(days=1), history_days=history_days,
+                                       sim_now=before_cutoff)  # fmt: skip
 
 
 def validate(gate, url: str, days: list[date], run_id: str):
@@ -95,7 +99,7 @@ def test_blocked_tra_dates_are_left_out_of_the_predicted_windows_until_a_passing
 
     url, sim = env["url"], env["sim"]
     # The simulator drops 3 of the 5 channels (002R-004R) of 8 of the 14 signal dates; the other 6 are clean.
-    resp = requests.post(f"{sim}/admin/faults", json={"endpoint": "ckw.tra_signals", "kind": "missing_intervals",
+    resp = requests.post(f"{sim}/admin/faults", headers=admin_headers(), json={"endpoint": "ckw.tra_signals", "kind": "missing_intervals",
                                                        "n_intervals": 3, "times": 8}, timeout=10)  # fmt: skip
     assert resp.ok, resp.text
     extract_tra(history_days=len(TRA_DAYS))

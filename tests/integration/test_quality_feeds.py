@@ -19,6 +19,7 @@ from griddesk.pipeline.quality_tasks import validate_feeds_for_run
 from griddesk.quality import gx_runner
 from griddesk.quality.gx_runner import DEFAULT_CONTEXT_DIR, QualityGate
 from griddesk.settings import Settings, get_settings
+from griddesk.simulator.security import admin_headers
 from tests.conftest import _drop_database, _fresh_database
 
 pytestmark = pytest.mark.slow
@@ -56,7 +57,7 @@ def env(pg_server_url, sim, gate, monkeypatch):
         monkeypatch.setenv(key, value)
     get_settings.cache_clear()
     monkeypatch.setattr(gx_runner, "default_gate", lambda: gate)
-    requests.delete(f"{sim}/admin/faults", timeout=10).raise_for_status()
+    requests.delete(f"{sim}/admin/faults", headers=admin_headers(), timeout=10).raise_for_status()
     for job in feed_tasks.feed_jobs():
         feed_tasks.extract_feed_job(job, RUN_DAY, history_days=2)
     yield url
@@ -71,7 +72,7 @@ def query(url: str, sql: str, *params) -> pd.DataFrame:
 
 
 def inject(sim: str, endpoint: str, kind: str, **params) -> None:
-    resp = requests.post(f"{sim}/admin/faults", json={"endpoint": endpoint, "kind": kind, **params}, timeout=10)
+    resp = requests.post(f"{sim}/admin/faults", headers=admin_headers(), json={"endpoint": endpoint, "kind": kind, **params}, timeout=10)
     assert resp.ok, resp.text
 
 

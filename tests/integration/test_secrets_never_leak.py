@@ -31,12 +31,21 @@ from griddesk.feeds.errors import FeedHttpError
 from griddesk.feeds.http import FeedHttpClient, RetryPolicy
 from griddesk.markets import get_market
 from griddesk.pipeline.clock import AFTERNOON, RunClock
+from griddesk.simulator.security import admin_headers
 
 FR = get_market("FR")
 DAY = date(2016, 6, 14)
 ENTSOE_TOKEN = "gd-entsoe-token-9b2e41"
 CLIENT_SECRET = "gd-ckw-client-secret-77aa"
 ORDER_TOKEN = "gd-order-api-token-31f0"
+
+
+@pytest.fixture(scope="module")
+def simulator_url(start_simulator) -> str:
+    """The default test simulator, accepting this module's own tokens (any other is refused)."""
+    from tests.integration.conftest import default_simulator_kwargs
+
+    return start_simulator(**default_simulator_kwargs(), tokens=[ENTSOE_TOKEN, ORDER_TOKEN])
 
 
 def _forms(secret: str) -> set[str]:
@@ -117,7 +126,7 @@ def echo_server() -> Iterator:
 
 
 def inject(sim: str, kind: str, times: int) -> None:
-    resp = requests.post(f"{sim}/admin/faults", json={"endpoint": "entsoe.A44", "kind": kind, "times": times},
+    resp = requests.post(f"{sim}/admin/faults", headers=admin_headers(), json={"endpoint": "entsoe.A44", "kind": kind, "times": times},
                          timeout=10)  # fmt: skip
     resp.raise_for_status()
 
@@ -136,7 +145,7 @@ def test_entsoe_token_never_reaches_logs_exceptions_or_tables(simulator_url, war
     texts: list[str] = []
     conn = psycopg2.connect(warehouse_url)
     for case, base_url in clients.items():
-        requests.delete(f"{simulator_url}/admin/faults", timeout=10).raise_for_status()
+        requests.delete(f"{simulator_url}/admin/faults", headers=admin_headers(), timeout=10).raise_for_status()
         if case == "simulator 503":
             inject(simulator_url, "http_5xx", times=2)
         if case == "broken document every time":

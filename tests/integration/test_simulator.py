@@ -18,6 +18,7 @@ from lxml import etree
 from griddesk import datasets
 from griddesk.markets import FR_EIC, get_market
 from griddesk.settings import Settings
+from griddesk.simulator.security import admin_headers
 
 TOKEN = "test-token"
 SIM_NOW = "X-GridDesk-Sim-Now"
@@ -254,15 +255,15 @@ def test_revisions_are_served_from_their_publication_time(simulator_url: str) ->
     start, end = FR.delivery_day_bounds_utc(day)
     published = FR.price_publication_utc(day)
     original = _day_values(datasets.synthetic_epftoolbox("FR"), day)
-    requests.delete(f"{simulator_url}/admin/revisions", timeout=10).raise_for_status()
+    requests.delete(f"{simulator_url}/admin/revisions", headers=admin_headers(), timeout=10).raise_for_status()
     try:
         first = {"market": "FR", "documentType": "A44", "delivery_date": day.isoformat(), "multiplier": 2.0}
         first["published_at"] = (published + timedelta(hours=2)).isoformat()
-        response = requests.post(f"{simulator_url}/admin/revisions", json=first, timeout=10)
+        response = requests.post(f"{simulator_url}/admin/revisions", headers=admin_headers(), json=first, timeout=10)
         assert response.status_code == 201 and response.json()["revision_number"] == 2
         second = {"market": "FR", "documentType": "A44", "delivery_date": day.isoformat(), "values": [7.0] * 24}
         second["published_at"] = (published + timedelta(hours=5)).isoformat()
-        assert requests.post(f"{simulator_url}/admin/revisions", json=second, timeout=10).json()["revision_number"] == 3
+        assert requests.post(f"{simulator_url}/admin/revisions", headers=admin_headers(), json=second, timeout=10).json()["revision_number"] == 3
 
         def served(now: datetime) -> tuple[str, str, list[float]]:
             root = _root(_prices(simulator_url, FR, start, end, now=now))
@@ -273,7 +274,7 @@ def test_revisions_are_served_from_their_publication_time(simulator_url: str) ->
         assert served(published + timedelta(hours=2)) == ("2", "2016-02-09T13:45:00Z", [2 * v for v in original])
         assert served(published + timedelta(hours=6)) == ("3", "2016-02-09T16:45:00Z", [7.0] * 24)
     finally:
-        cleared = requests.delete(f"{simulator_url}/admin/revisions", timeout=10).json()
+        cleared = requests.delete(f"{simulator_url}/admin/revisions", headers=admin_headers(), timeout=10).json()
     assert cleared == {"cleared": 2}
     root = _root(_prices(simulator_url, FR, start, end, now=published + timedelta(hours=6)))
     assert _child_text(root, "revisionNumber") == "1"
@@ -291,7 +292,7 @@ def test_revisions_are_served_from_their_publication_time(simulator_url: str) ->
 def test_invalid_revision_is_rejected(simulator_url: str, body: dict, message: str) -> None:
     payload = {"market": "FR", "documentType": "A44", "delivery_date": "2016-02-10"}
     payload |= {"published_at": "2016-02-10T00:00:00Z"} | body
-    response = requests.post(f"{simulator_url}/admin/revisions", json=payload, timeout=10)
+    response = requests.post(f"{simulator_url}/admin/revisions", headers=admin_headers(), json=payload, timeout=10)
     assert response.status_code == 422
     assert message in response.text
 
@@ -303,14 +304,14 @@ def test_revision_of_a_shared_series_applies_to_both_markets(simulator_url: str)
     payload = {"market": "BE", "documentType": "A65", "delivery_date": day.isoformat(), "multiplier": 1.5}
     payload["published_at"] = FR.exogenous_publication_utc(day).isoformat()
     try:
-        assert requests.post(f"{simulator_url}/admin/revisions", json=payload, timeout=10).status_code == 201
+        assert requests.post(f"{simulator_url}/admin/revisions", headers=admin_headers(), json=payload, timeout=10).status_code == 201
         query = {"documentType": "A65", "processType": "A01", "outBiddingZone_Domain": FR_EIC}
         root = _root(_get(simulator_url, None, **query, periodStart=_stamp(start), periodEnd=_stamp(end)))
         (series,) = _series(root, "quantity")
         expected = [1.5 * v for v in _day_values(datasets.synthetic_epftoolbox("FR"), day, "exog_2")]
         assert series["values"] == expected and _child_text(root, "revisionNumber") == "2"
     finally:
-        requests.delete(f"{simulator_url}/admin/revisions", timeout=10)
+        requests.delete(f"{simulator_url}/admin/revisions", headers=admin_headers(), timeout=10)
 
 
 # ---------------------------------------------------------------- DST, currencies, PT15M, exogenous routing

@@ -2,13 +2,14 @@
 
 Windows come from configuration (``GRIDDESK_BIDDING_DEMAND_RESPONSE_WINDOWS``, a JSON list of
 :class:`DemandResponseWindow`) or are predicted from the recent history of the CKW TRA control-signal feed
-(``marts.fct_control_signals``) when that feed exists. TRA signals are published only up to the previous day, and
-D is bid on D-1, so at the morning run the newest signals are D-2's: D's windows are predicted from the
-``lookback_days`` days up to D-2 (:func:`last_published_signal_date`). A 15-minute slot of the local day is in a
-window when the channel was switched on in that slot on at least ``min_share`` of those days. Signal dates a
-critical data-quality failure blocked (``griddesk.quality.blocking``) are left out: the share is taken over the
-remaining days, and with none left nothing is predicted. A switched-on channel
-means the site's controlled loads use the grid connection, so by default the battery may not add charging load
+(``raw.ckw_tra_signals`` as loaded by the cut-off, :func:`read_control_signals`) when that feed exists. TRA
+signals are published only up to the previous day, and D is bid on D-1, so at the morning run the newest signals
+are D-2's: D's windows are predicted from the ``lookback_days`` days up to D-2 (:func:`last_published_signal_date`),
+as far as they were extracted by the cut-off. A 15-minute slot of the local day is in a window when the channel was
+switched on in that slot on at least ``min_share`` of those days. Signal dates a critical data-quality failure
+blocked (``griddesk.quality.blocking``) are left out: the share is taken over the remaining days, and with none left
+nothing is predicted. A switched-on channel means the site's controlled loads use the grid connection, so by default
+the battery may not add charging load
 then (``kind="no_charging"``); a window may instead demand consumption (``"mandatory_consumption"``) or block
 discharging (``"no_discharging"``).
 
@@ -215,24 +216,27 @@ def predict_windows(
     return out
 
 
-def read_control_signals(conn, day: date, lookback_days: int = LOOKBACK_DAYS) -> pd.DataFrame:
-    """TRA signals of the ``lookback_days`` days up to D-2 (what is published when D is bid) from
-    ``marts.fct_control_signals``; empty when the feed (or the mart) does not exist."""
-    import psycopg2
-
-    cols = ["signal_name", "switch_on_utc", "switch_off_utc", "signal_date_local"]
-    try:
-        with conn.cursor() as cur:
-            cur.execute("savepoint gd_dr")
-            cur.execute(
-                """select signal_name, switch_on_utc, switch_off_utc, signal_date_local from marts.fct_control_signals
-                   where signal_date_local >= %s and signal_date_local <= %s""",
-                (last_published_signal_date(day) - timedelta(days=lookback_days - 1), last_published_signal_date(day)),
-            )
-            rows = cur.fetchall()
-            cur.execute("release savepoint gd_dr")
-    except psycopg2.errors.UndefinedTable:
-        with conn.cursor() as cur:
-            cur.execute("rollback to savepoint gd_dr")
-        rows = []
-    return pd.DataFrame(rows, columns=cols)
+def read_control_signals(conn, day: date, cutoff_utc: datetime, lookback_days: int = LOOKBACK_DAYS) -> pd.DataFrame:
+    """TRA signals of the ``lookback_days`` days up to D-2 (what is published when D is bid), as known at
+    ``cutoff_utc`` (gate closure on D-1): from ``raw``, each feed window's newest batch version *extracted by the
+    cut-off* (the simulated clock of its extraction). Not ``marts.fct_control_signals``, which always holds the
+    newest version: a ``griddesk_feeds`` run after the cut-off (new days, a corrected window) would change a rerun's
+    bid. Empty when nothing was loaded by then."""
+    first = last_published_signal_date(day) - timedelta(days=lookback_days - 1)
+    with conn.cursor() as cur:
+        cur.execute(
+            """with known as (
+                   select batch_id, row_number() over (
+                       partition by source_key, window_start_utc, window_end_utc order by version desc) as rk
+                   from raw.feed_batches
+                   where feed = 'ckw_tra_signals' and extracted_at_utc <= %(cutoff)s
+                     and coalesce(published_at_utc, extracted_at_utc) <= %(cutoff)s
+               )
+               select s.signal_name, s.switch_on_utc, s.switch_off_utc, s.signal_date_local
+               from raw.ckw_tra_signals s join known k on k.batch_id = s.batch_id and k.rk = 1
+               where s.signal_date_local >= %(first)s and s.signal_date_local <= %(last)s
+               order by s.signal_date_local, s.signal_name, s.switch_on_utc""",
+            {"cutoff": cutoff_utc, "first": first, "last": last_published_signal_date(day)},
+        )
+        rows = cur.fetchall()
+    return pd.DataFrame(rows, columns=["signal_name", "switch_on_utc", "switch_off_utc", "signal_date_local"])

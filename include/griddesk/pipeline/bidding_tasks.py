@@ -157,7 +157,8 @@ def _demand_response(conn, market_code: str, day: date, starts, mtu_minutes: int
     note = None
     if bidding.predict_demand_response:
         blocked = blocked_feed_days(conn, "ckw_tra_signals", "tra", signal_dates(day))
-        windows += predict_windows(read_control_signals(conn, day), day, exclude_days=blocked)
+        cutoff = get_market(market_code).gate_closure_utc(day)  # as of the cut-off: a rerun bids the same
+        windows += predict_windows(read_control_signals(conn, day, cutoff), day, exclude_days=blocked)
         if blocked:
             reason = blocking_reason({("ckw_tra_signals", "tra"): blocked})
             note = f"predicted demand-response windows leave out TRA signal dates {reason}"

@@ -187,8 +187,10 @@ def extract_feed_job(
     settings: Settings | None = None,
     run_id: str | None = None,
     history_days: int = HISTORY_DAYS,
+    sim_now: datetime | None = None,
 ) -> dict:
-    """Extract one (feed, key) job for run day ``run_date`` as of :func:`feeds_sim_now` and load it.
+    """Extract one (feed, key) job for run day ``run_date`` as of :func:`feeds_sim_now` (or ``sim_now``: an
+    extraction at another time of the day, e.g. before a morning cut-off) and load it.
 
     Raises:
         KeyError: unknown feed.
@@ -197,7 +199,7 @@ def extract_feed_job(
     """
     settings = settings or get_settings()
     started = time.perf_counter()
-    now = feeds_sim_now(run_date)
+    now = sim_now or feeds_sim_now(run_date)
     feed, key = job["feed"], job["key"]
     first = run_date - timedelta(days=history_days)
     last = run_date - timedelta(days=1)

@@ -10,6 +10,17 @@ import psycopg2
 from griddesk.settings import Settings
 from griddesk.warehouse.db import redact
 
+#: Marts that record the runs themselves rather than the market data: the feed clients' HTTP call log
+#: (``raw.api_call_log``, stamped with the wall clock of each attempt). A rerun makes the calls again, so these differ
+#: between two otherwise identical runs, by design; every other mart's business columns are a function of the data
+#: and the run days, and ``griddesk digest`` shows them unchanged on a rerun.
+RUN_HISTORY_MARTS = {
+    "fct_api_health": "one row per feed, endpoint and wall-clock hour of the calls: each run adds the hours it ran in",
+    "fct_api_health_daily": "one row per endpoint and wall-clock day of the calls: each run adds to the counts",
+    "fct_api_call_failures": "one row per failed attempt (a retry that healed it included): grows with each run",
+    "dim_external_apis": "first and last call time of each API (wall clock): the row count stays, the times move",
+}
+
 
 def _query(conn, sql: str, params=None) -> pd.DataFrame:
     with conn.cursor() as cur:
@@ -69,8 +80,10 @@ def print_run_summary(url: str, settings: Settings, days: list[date], wall_secon
     print(f"\n{line}\nGridDesk summary: delivery days {days[0]} .. {days[-1]}, markets {settings.markets}\n{line}")
     data_dir = settings.resolved_data_dir
     print(f"Data: {data_dir}" if data_dir else "Data: SYNTHETIC (no GRIDDESK_DATA_DIR, no ../shared): not real prices")
-    print("\nRows per mart:")
+    print("\nRows per mart (* = run history, grows with every run; the rest is identical on a rerun):")
+    counts["mart"] = [f"{m} *" if m in RUN_HISTORY_MARTS else m for m in counts["mart"]]
     print(counts.to_string(index=False))
+    print("  * the feed clients' HTTP call log by wall-clock time (raw.api_call_log): a rerun calls the APIs again.")
     print("\nForecast accuracy over those days (per MWh, market currency):")
     if accuracy.empty:
         print("  (no scored forecasts)")

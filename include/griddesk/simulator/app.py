@@ -13,14 +13,18 @@ market that carries it.
 
 Rules the simulator enforces, as the real API does or as GridDesk's point-in-time discipline needs:
 
-- A missing securityToken, or one not in ``GRIDDESK_SIM_TOKENS`` (comma list; unset: any non-empty token) -> 401.
+- A missing securityToken, or one not among the participant tokens configured at start (``GRIDDESK_SIM_TOKENS``;
+  unset: GridDesk's own configured tokens; see :mod:`griddesk.simulator.security`) -> 401, never quoting it.
 - Bad or missing parameters, or a window over one year -> 400 with an ``Acknowledgement_MarketDocument``.
 - Nothing to serve (unknown domain, not yet published) -> 200 with an acknowledgement, Reason 999
   "No matching data found for Data item ...".
-- Point in time: "now" is the ``X-GridDesk-Sim-Now`` request header (ISO-8601, UTC), else the wall clock. Only whole
-  delivery days (local days of the market) whose publication time is <= now are served: prices at
+- Point in time: "now" is the simulator's clock (:class:`griddesk.simulator.security.SimClock`): the instant set with
+  ``PUT /admin/clock``, else the wall clock; the ``X-GridDesk-Sim-Now`` request header (ISO-8601, UTC) can only move
+  a read back in time, except in backtest mode (``--backtest``), where it is the clock. Only whole delivery days
+  (local days of the market) whose publication time is <= now are served: prices at
   ``Market.price_publication_utc(D)``, exogenous forecasts at ``Market.exogenous_publication_utc(D)``.
   ``createdDateTime`` is the latest publication time among the days in the document.
+- ``/admin/*`` (revisions, faults, clock) needs ``Authorization: Bearer <admin token>``, else 401.
 - Revisions (``POST /admin/revisions``) replace a day's values for requests whose now >= their ``published_at``;
   revision k of a day is served with ``revisionNumber`` k + 1 (the document carries the highest among its days).
 - DST days are real: 23 or 25 hourly points. The autumn repeated hour carries the dataset's single averaged value
@@ -36,6 +40,7 @@ from __future__ import annotations
 
 import bisect
 import logging
+import secrets
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -45,12 +50,14 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 from fastapi import Body, FastAPI, HTTPException, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, model_validator
 
 from griddesk import datasets
 from griddesk.markets import ExogenousSeries, Market, get_market
 from griddesk.settings import Settings, get_settings
 from griddesk.simulator import entsoe_xml as xml
+from griddesk.simulator.security import SimClock, admin_token, bearer, is_valid_token, participant_tokens
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +166,9 @@ class SimulatorState:
     sources: dict[SourceKey, Source]
     frames: dict[str, pd.DataFrame]
     data_kind: str  # "real" or "synthetic"
-    tokens: frozenset[str] | None
+    tokens: frozenset[str]
+    clock: SimClock = field(default_factory=SimClock)
+    position_limit_mw: float = 25.0
     revisions: dict[tuple[SourceKey, date], list[Revision]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -235,9 +244,15 @@ def add_one_year(t: datetime) -> datetime:
 
 
 def parse_sim_now(header: str | None) -> datetime:
-    """The simulated clock: the ``X-GridDesk-Sim-Now`` header (ISO-8601; naive means UTC), else the wall clock."""
+    """The ``X-GridDesk-Sim-Now`` header (ISO-8601; naive means UTC), else the wall clock. The simulator itself reads
+    the header with :func:`parse_sim_header` and lets its :class:`SimClock` decide what it is worth."""
+    return parse_sim_header(header) or datetime.now(UTC)
+
+
+def parse_sim_header(header: str | None) -> datetime | None:
+    """The ``X-GridDesk-Sim-Now`` header as a UTC time (naive means UTC); None when absent."""
     if not header:
-        return datetime.now(UTC)
+        return None
     try:
         now = datetime.fromisoformat(header.strip())
     except ValueError:
@@ -446,11 +461,23 @@ def _add_revision(state: SimulatorState, body: RevisionIn) -> dict:
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def _configured_tokens(tokens: Iterable[str] | None, settings: Settings) -> frozenset[str] | None:
-    if tokens is None:
-        tokens = settings.sim_tokens.split(",")
-    cleaned = frozenset(t.strip() for t in tokens if t.strip())
-    return cleaned or None
+class ClockIn(BaseModel):
+    """The simulator's clock, set by its operator (the orchestrator of ``make run``)."""
+
+    now: datetime = Field(description="The simulated time (ISO-8601, UTC if naive); it stays there until changed.")
+
+
+def _admin_secret(settings: Settings) -> str:
+    """The admin token; when the state dir is not writable (a read-only container) and none is configured, a random
+    one nobody knows: ``/admin/*`` is then closed, never open."""
+    try:
+        return admin_token(settings)
+    except OSError as exc:
+        log.warning(
+            "/admin/* is closed: set GRIDDESK_SIM_ADMIN_TOKEN (could not keep a generated admin token: %s)",
+            exc.strerror or type(exc).__name__,
+        )
+        return secrets.token_urlsafe(32)
 
 
 def create_app(
@@ -459,6 +486,9 @@ def create_app(
     *,
     frames: Mapping[str, pd.DataFrame] | None = None,
     tokens: Iterable[str] | None = None,
+    admin: str | None = None,
+    backtest: bool | None = None,
+    position_limit_mw: float | None = None,
 ) -> FastAPI:
     """Build the simulator app; data are loaded (and validated) here, not on the first request.
 
@@ -468,7 +498,10 @@ def create_app(
         markets: Market codes to serve; default the codes of ``frames`` if given, else ``settings.market_codes``.
         frames: Preloaded datasets by market code (loader format), e.g. ``datasets.synthetic_epftoolbox``; markets
             not in it are loaded with ``datasets.load_market_data``.
-        tokens: Accepted security tokens; default ``GRIDDESK_SIM_TOKENS`` (comma list); none: any non-empty token.
+        tokens: Accepted participant tokens; default ``GRIDDESK_SIM_TOKENS``, else GridDesk's configured tokens.
+        admin: The admin token of ``/admin/*``; default :func:`griddesk.simulator.security.admin_token`.
+        backtest: Honour the ``X-GridDesk-Sim-Now`` header as the clock; default ``GRIDDESK_SIM_BACKTEST``.
+        position_limit_mw: Each participant's net position limit per MTU; default ``GRIDDESK_SIM_POSITION_LIMIT_MW``.
 
     Raises:
         KeyError: Unknown market code.
@@ -487,8 +520,11 @@ def create_app(
         sources=_build_sources(market_list, loaded, settings.pt15m_market_codes),
         frames=loaded,
         data_kind="synthetic" if synthetic else "real",
-        tokens=_configured_tokens(tokens, settings),
+        tokens=participant_tokens(tokens, settings),
+        clock=SimClock(backtest=settings.sim_backtest if backtest is None else backtest),
+        position_limit_mw=settings.sim_position_limit_mw if position_limit_mw is None else position_limit_mw,
     )
+    admin_secret = admin or _admin_secret(settings)
     if synthetic:
         log.warning("SYNTHETIC DATA: the simulator serves synthetic series for %s", ", ".join(synthetic))
 
@@ -499,9 +535,22 @@ def create_app(
         docs_url="/docs",
     )
     app.state.simulator = state
+
+    @app.middleware("http")
+    async def admin_only(request: Request, call_next):
+        """``/admin/*`` needs the admin token; the answer never quotes what was sent."""
+        is_admin = request.scope["path"].split("/")[1:2] == ["admin"]
+        if is_admin and not is_valid_token(bearer(request.headers.get("authorization")), frozenset({admin_secret})):
+            return JSONResponse(
+                {"detail": "Unauthorized: /admin/* needs the simulator's admin token (Authorization: Bearer)."},
+                status_code=401,
+            )
+        return await call_next(request)
+
     from griddesk.simulator.feeds import install_feeds  # operational feeds, see docs/feeds.md
 
     feeds = install_feeds(app, settings, loaded)
+    feeds.clock = state.clock
     from griddesk.simulator.feeds.faults import error_response
     from griddesk.simulator.orders import install_orders  # day-ahead order API, see docs/bidding.md
 
@@ -517,8 +566,7 @@ def create_app(
         """The ENTSO-E Transparency Platform REST endpoint (see module docstring)."""
         params = {k.lower(): v for k, v in request.query_params.items()}
         wall = datetime.now(UTC)
-        token = params.get("securitytoken", "")
-        if not token or (state.tokens is not None and token not in state.tokens):
+        if not is_valid_token(params.get("securitytoken", ""), state.tokens):
             return _ack(wall, "Unauthorized. Missing or invalid security token.", 401)
         spec = feeds.faults.take(f"entsoe.{params.get('documenttype', '')}", request, wildcard=False)
         transform = None
@@ -531,7 +579,7 @@ def create_app(
                 factor, offset = spec.factor, spec.offset
                 transform = lambda v: v * factor + offset  # noqa: E731 - one expression
         try:
-            now = parse_sim_now(request.headers.get(SIM_NOW_HEADER))
+            now = state.clock.read_now(parse_sim_header(request.headers.get(SIM_NOW_HEADER)))
             response = _serve(state, params, now, transform)
         except RequestError as exc:
             return _ack(wall, exc.text, exc.status)
@@ -575,7 +623,34 @@ def create_app(
             state.revisions.clear()
         return {"cleared": cleared}
 
+    @app.get("/admin/clock")
+    def get_clock() -> dict:
+        """The simulator's clock: the mode, the instant set (null: the wall clock) and what now is."""
+        return _clock_view(state.clock)
+
+    @app.put("/admin/clock")
+    def put_clock(body: ClockIn = Body(...)) -> dict:  # noqa: B008 - FastAPI idiom
+        """Set the simulator's clock (it stays at that instant until set again or cleared)."""
+        state.clock.set(body.now)
+        log.info("simulator clock set to %s", state.clock.fixed.isoformat())
+        return _clock_view(state.clock)
+
+    @app.delete("/admin/clock")
+    def clear_clock() -> dict:
+        """Back to the wall clock."""
+        state.clock.set(None)
+        return _clock_view(state.clock)
+
     return app
+
+
+def _clock_view(clock: SimClock) -> dict:
+    fixed = clock.fixed
+    return {
+        "mode": "backtest" if clock.backtest else "exchange",
+        "fixed_utc": fixed.isoformat() if fixed else None,
+        "now_utc": clock.server_now().isoformat(),
+    }
 
 
 def sim_now_headers(now: datetime) -> dict[str, str]:

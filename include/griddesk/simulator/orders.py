@@ -1,12 +1,16 @@
 """The simulator's day-ahead order API: order sets are posted before gate closure and cleared at the realised price.
 
-Endpoints (JSON; the clock is the ``X-GridDesk-Sim-Now`` header, as for ``/api``; ``Authorization: Bearer <token>``
-with the simulator's tokens, any non-empty token when none are configured):
+Endpoints (JSON; ``Authorization: Bearer <token>`` with a participant token configured at start, else 401 without
+quoting it). The clock is the simulator's own (:mod:`griddesk.simulator.security`): the instant set with ``PUT
+/admin/clock``, else the wall clock. The ``X-GridDesk-Sim-Now`` header is ignored here unless the simulator runs in
+backtest mode, so no client moves the gate by claiming an earlier time. A participant sees only its own order sets.
 
 - ``POST /orders``: submit an order set for one market and delivery day. Refused with 409 after gate closure
   (``Market.gate_closure_utc(D)``), with 422 and one reason per bad order otherwise (a side other than buy/sell,
   a volume that is not a positive whole number of 0.1 MW ticks or above ``max_order_volume_mw``, a limit off the
-  0.01 price grid or outside the price bounds valid on D, an MTU outside D). Resubmitting the same
+  0.01 price grid or outside the price bounds valid on D, an MTU outside D), and with 422 naming the MTU and the
+  limit when the participant's net position in an MTU (this set and its other live sets of the market together,
+  worst case: every buy, or every sell, accepted) would exceed its position limit. Resubmitting the same
   ``client_order_set_id`` returns the stored set (idempotent); a different payload under it is a 409.
 - ``DELETE /orders/{order_set_id}``: cancel before gate closure (409 after).
 - ``GET /orders/{order_set_id}``: the set and its status: ``accepted`` (in the book), ``cancelled``, or
@@ -40,6 +44,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from griddesk.bidding.clearing import is_accepted
 from griddesk.markets import get_market, price_bounds_on
+from griddesk.simulator.security import bearer, is_valid_token, participant_id
 
 #: Largest volume of one order step, MW (a plausibility limit of the simulated exchange).
 MAX_ORDER_VOLUME_MW = 100.0
@@ -76,6 +81,7 @@ class _OrderSet:
     body: OrderSetIn
     digest: str
     received_utc: datetime
+    participant: str = ""
     status: str = "accepted"
     cancelled_utc: datetime | None = None
 
@@ -128,6 +134,30 @@ def validate_order_set(body: OrderSetIn) -> list[str]:
             )
         if not start <= t < end:
             reasons.append(f"{where}: MTU {t.isoformat()} is not in delivery day {body.delivery_date}")
+    return reasons
+
+
+def _mtu(order: OrderIn) -> tuple[datetime, int]:
+    t = order.delivery_start_utc
+    return (t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)), order.mtu_minutes
+
+
+def position_breaches(body: OrderSetIn, live: list[OrderSetIn], limit_mw: float) -> list[str]:
+    """One reason per MTU where ``body`` plus the participant's ``live`` order sets could leave a net position above
+    ``limit_mw``: the worst case over the clearing price is every buy accepted (long) or every sell (short)."""
+    totals: dict[tuple[datetime, int], list[float]] = {}
+    for order_set in (body, *live):
+        for order in order_set.orders:
+            side = totals.setdefault(_mtu(order), [0.0, 0.0])
+            side[0 if order.side == "buy" else 1] += order.volume_mw
+    reasons = []
+    for (t, minutes), (buy, sell) in sorted(totals.items()):
+        if max(buy, sell) > limit_mw + 1e-9 and any(_mtu(o) == (t, minutes) for o in body.orders):
+            reasons.append(
+                f"MTU {t.isoformat()} ({minutes} min): net position up to {max(buy, sell):g} MW (buy {buy:g}, sell "
+                f"{sell:g}, with the participant's other live order sets) exceeds its position limit of "
+                f"{limit_mw:g} MW"
+            )
     return reasons
 
 
@@ -199,7 +229,7 @@ def _error(status: int, detail: str | list[str]) -> JSONResponse:
 
 def install_orders(app: FastAPI, state) -> OrderBook:
     """Add the order API to the simulator ``app`` (``state``: its ``SimulatorState``)."""
-    from griddesk.simulator.app import SIM_NOW_HEADER, RequestError, parse_sim_now
+    from griddesk.simulator.app import SIM_NOW_HEADER, RequestError, parse_sim_header
     from griddesk.simulator.feeds.faults import error_response
 
     registry = app.state.feeds.faults if hasattr(app.state, "feeds") else None
@@ -212,9 +242,10 @@ def install_orders(app: FastAPI, state) -> OrderBook:
     book = OrderBook(prices=prices)
     router = APIRouter(tags=["orders"])
 
-    def guard(request: Request, label: str) -> tuple[datetime | None, JSONResponse | None]:
-        token = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-        if not token or (state.tokens is not None and token not in state.tokens):
+    def guard(request: Request, label: str) -> tuple[tuple[datetime, str] | None, JSONResponse | None]:
+        """(now, participant) of an authenticated request, or the error answer."""
+        token = bearer(request.headers.get("authorization"))
+        if not is_valid_token(token, state.tokens):
             return None, _error(401, "Unauthorized. Missing or invalid bearer token.")
         spec = registry.take(label, request, wildcard=False) if registry is not None else None
         if spec is not None and spec.kind in ORDER_FAULT_KINDS:
@@ -225,17 +256,23 @@ def install_orders(app: FastAPI, state) -> OrderBook:
             if failure is not None:
                 return None, failure
         try:
-            return parse_sim_now(request.headers.get(SIM_NOW_HEADER)), None
+            now = state.clock.trading_now(parse_sim_header(request.headers.get(SIM_NOW_HEADER)))
         except RequestError as exc:
             return None, _error(400, exc.text)
+        return (now, participant_id(token)), None
+
+    def owned(order_set_id: str, participant: str) -> _OrderSet | None:
+        order_set = book.sets.get(order_set_id)
+        return order_set if order_set is not None and order_set.participant == participant else None
 
     @router.post("/orders", status_code=201, openapi_extra={"requestBody": {"content": {"application/json": {
         "schema": OrderSetIn.model_json_schema()}}, "required": True}})  # fmt: skip
     async def submit(request: Request):
         """Submit an order set before gate closure (see module docstring). Authentication comes before parsing."""
-        now, failure = guard(request, "orders.submit")
+        who, failure = guard(request, "orders.submit")
         if failure:
             return failure
+        now, participant = who
         try:
             body = OrderSetIn.model_validate(await request.json())
         except (ValueError, ValidationError) as exc:
@@ -249,8 +286,9 @@ def install_orders(app: FastAPI, state) -> OrderBook:
             return _error(422, [f"market {market.code} is not served by this simulator"])
         gate = market.gate_closure_utc(body.delivery_date)
         digest = _digest(body)
+        client_key = f"{participant}/{body.client_order_set_id}"
         with book.lock:
-            existing_id = book.by_client_key.get(body.client_order_set_id)
+            existing_id = book.by_client_key.get(client_key)
             if existing_id is not None:
                 existing = book.sets[existing_id]
                 if existing.digest != digest:
@@ -258,18 +296,30 @@ def install_orders(app: FastAPI, state) -> OrderBook:
                 return JSONResponse(_view(book, existing, now, with_results=False), status_code=200)
             if now >= gate:
                 return _error(409, f"gate closed at {gate.isoformat()} for {market.code} {body.delivery_date}")
-            order_set = _OrderSet(f"OS-{uuid.uuid4().hex[:12]}", body, digest, now)
+            live = [
+                o.body
+                for o in book.sets.values()
+                if o.participant == participant
+                and o.status == "accepted"
+                and get_market(o.body.market).code == market.code
+                and o.body.delivery_date == body.delivery_date
+            ]
+            breaches = position_breaches(body, live, state.position_limit_mw)
+            if breaches:
+                return _error(422, breaches)
+            order_set = _OrderSet(f"OS-{uuid.uuid4().hex[:12]}", body, digest, now, participant)
             book.sets[order_set.order_set_id] = order_set
-            book.by_client_key[body.client_order_set_id] = order_set.order_set_id
+            book.by_client_key[client_key] = order_set.order_set_id
         return JSONResponse(_view(book, order_set, now, with_results=False), status_code=201)
 
     @router.get("/orders/{order_set_id}")
     def get_order_set(order_set_id: str, request: Request):
         """The order set and its status; results once cleared."""
-        now, failure = guard(request, "orders.status")
+        who, failure = guard(request, "orders.status")
         if failure:
             return failure
-        order_set = book.sets.get(order_set_id)
+        now, participant = who
+        order_set = owned(order_set_id, participant)
         if order_set is None:
             return _error(404, f"no order set {order_set_id}")
         return _view(book, order_set, now)
@@ -277,10 +327,11 @@ def install_orders(app: FastAPI, state) -> OrderBook:
     @router.get("/orders/{order_set_id}/results")
     def get_results(order_set_id: str, request: Request):
         """Per-order results after the auction (409 before the prices are published)."""
-        now, failure = guard(request, "orders.results")
+        who, failure = guard(request, "orders.results")
         if failure:
             return failure
-        order_set = book.sets.get(order_set_id)
+        now, participant = who
+        order_set = owned(order_set_id, participant)
         if order_set is None:
             return _error(404, f"no order set {order_set_id}")
         view = _view(book, order_set, now)
@@ -293,11 +344,12 @@ def install_orders(app: FastAPI, state) -> OrderBook:
     @router.delete("/orders/{order_set_id}")
     def cancel(order_set_id: str, request: Request):
         """Cancel an order set before gate closure."""
-        now, failure = guard(request, "orders.cancel")
+        who, failure = guard(request, "orders.cancel")
         if failure:
             return failure
+        now, participant = who
         with book.lock:
-            order_set = book.sets.get(order_set_id)
+            order_set = owned(order_set_id, participant)
             if order_set is None:
                 return _error(404, f"no order set {order_set_id}")
             market = get_market(order_set.body.market)

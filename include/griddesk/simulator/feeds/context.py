@@ -28,6 +28,7 @@ class FeedContext:
     tokens: TokenService
     limiter: RateLimiter
     require_auth: bool = True
+    clock: object | None = None  # the app's SimClock (griddesk.simulator.security), set by create_app
     executions: dict[tuple[str, date], list[dict]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     _hourly: dict[str, pd.DataFrame] = field(default_factory=dict)
@@ -37,15 +38,19 @@ class FeedContext:
         return shared_data_root(self.settings)
 
     def now(self, request: Request) -> datetime:
-        """The simulated clock of the request (``X-GridDesk-Sim-Now``), else the wall clock.
+        """The "now" of a read: the simulator's clock, which the ``X-GridDesk-Sim-Now`` header may only move back in
+        time (backtest mode: the header is the clock); see :mod:`griddesk.simulator.security`.
 
         Raises:
             HTTPException(400): an unreadable header.
         """
-        from griddesk.simulator.app import SIM_NOW_HEADER, RequestError, parse_sim_now
+        from griddesk.simulator.app import SIM_NOW_HEADER, RequestError, parse_sim_header, parse_sim_now
 
         try:
-            return parse_sim_now(request.headers.get(SIM_NOW_HEADER))
+            header = request.headers.get(SIM_NOW_HEADER)
+            if self.clock is None:
+                return parse_sim_now(header)
+            return self.clock.read_now(parse_sim_header(header))
         except RequestError as exc:
             raise HTTPException(400, exc.text) from None
 

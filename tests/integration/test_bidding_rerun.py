@@ -1,0 +1,105 @@
+"""Issue 21 finding 6: a rerun of a morning bid after later loads gives identical orders.
+
+The CKW TRA signals are served by the simulator over HTTP and loaded by the feed's own extraction before D's
+cut-off, with 3 of the 5 channels missing on 8 of the 14 signal dates (a ``missing_intervals`` fault). The real
+morning bid task bids D. Then ``griddesk_feeds`` loads the same signal dates again, complete this time, but after
+the cut-off (a new version of every window), dbt rebuilds ``marts.fct_control_signals`` as the morning's build does,
+and the morning is rerun: the bid must read what was known at the cut-off, so its steps are identical.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+
+import psycopg2
+import pytest
+import requests
+
+from griddesk import datasets
+from griddesk.bidding.demand_response import signal_dates
+from griddesk.markets import get_market
+from griddesk.pipeline import feed_tasks, tasks
+from griddesk.pipeline.clock import MORNING, RunClock
+from griddesk.settings import Settings, get_settings
+from griddesk.simulator.security import admin_headers
+from tests.integration import test_quality_blocking as shared
+
+pytestmark = pytest.mark.slow
+
+MARKET = "FR"
+D = date(2016, 6, 15)
+TRA_JOB = {"feed": "ckw_tra_signals", "key": "tra"}
+N_DAYS = len(signal_dates(D))
+
+
+@pytest.fixture(scope="module")
+def sim(start_simulator) -> str:
+    return start_simulator(settings=Settings(markets=MARKET), frames={MARKET: datasets.synthetic_epftoolbox(MARKET)})
+
+
+@pytest.fixture
+def env(warehouse_url, sim, monkeypatch) -> dict:
+    for key, value in {
+        "GRIDDESK_WAREHOUSE_URL": warehouse_url,
+        "GRIDDESK_SIMULATOR_URL": sim,
+        "GRIDDESK_MARKETS": MARKET,
+        "GRIDDESK_FEEDS_BACKOFF_S": "0.01",
+        "GRIDDESK_BIDDING_PREDICT_DEMAND_RESPONSE": "true",
+        "GRIDDESK_BIDDING_DEMAND_RESPONSE_WINDOWS": json.dumps([]),
+    }.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    requests.delete(f"{sim}/admin/faults", headers=admin_headers(), timeout=10).raise_for_status()
+    yield {"url": warehouse_url, "sim": sim}
+    requests.delete(f"{sim}/admin/faults", headers=admin_headers(), timeout=10).raise_for_status()
+    get_settings.cache_clear()
+
+
+def _steps(url: str, order_set_id: str) -> list[tuple]:
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.execute(
+            """select mtu_index, step_index, side, volume_mw, limit_price_per_mwh from raw.bid_order_steps
+               where order_set_id = %s order by mtu_index, step_index""",
+            (order_set_id,),
+        )
+        return cur.fetchall()
+
+
+def _build_signals_mart(url: str) -> None:
+    from griddesk.transform.dbt import run_dbt
+
+    built = run_dbt(["run", "--select", "+fct_control_signals"], url, {"as_of_utc": datetime.now(UTC)})
+    assert "fct_control_signals" in {n.name for n in built.nodes if n.status == "success"}
+
+
+def test_a_rerun_after_later_loads_bids_the_same_steps(env) -> None:
+    url, sim = env["url"], env["sim"]
+    cutoff = get_market(MARKET).gate_closure_utc(D)
+    fault = {"endpoint": "ckw.tra_signals", "kind": "missing_intervals", "n_intervals": 3, "times": 8}
+    requests.post(f"{sim}/admin/faults", headers=admin_headers(), json=fault, timeout=10).raise_for_status()
+    first_load = feed_tasks.extract_feed_job(TRA_JOB, D - timedelta(days=1), history_days=N_DAYS,
+                                             sim_now=cutoff - timedelta(hours=2))  # fmt: skip
+    assert first_load["batches_inserted"] > 0, first_load
+    _build_signals_mart(url)
+    shared.insert_price_forecast(url, MARKET, D)
+
+    clock = RunClock(D, MORNING)
+    first = tasks.bid_for_run(MARKET, clock)
+    assert first["status"] == "generated", first
+    first_steps = _steps(url, first["order_set_id"])
+    assert first_steps
+
+    # griddesk_feeds of D-1 (18:00 Zurich, after the cut-off) loads the same signal dates, complete: new versions.
+    later = feed_tasks.extract_feed_job(TRA_JOB, D - timedelta(days=1), history_days=N_DAYS)
+    assert later["batches_inserted"] > 0, later  # the 8 faulty dates, corrected
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("select count(*) from raw.feed_batches where feed = 'ckw_tra_signals' and extracted_at_utc > %s",
+                    (cutoff,))  # fmt: skip
+        assert cur.fetchone()[0] > 0  # loaded after the cut-off
+    _build_signals_mart(url)
+
+    rerun = tasks.bid_for_run(MARKET, clock)
+    assert rerun["status"] == "generated", rerun
+    assert rerun.get("demand_response_windows") == first.get("demand_response_windows")
+    assert _steps(url, rerun["order_set_id"]) == first_steps
