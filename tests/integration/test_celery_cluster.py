@@ -54,7 +54,8 @@ RUN_LOG_MARTS = {"fct_data_quality_results", "fct_data_quality_daily_summary", "
 
 
 def digests(p: Platform) -> dict[str, str]:
-    return dict(line.split() for line in p.cli("digest").splitlines() if line.strip())
+    """Mart -> digest from ``griddesk digest`` (a run-history mart's line goes on with why it differs)."""
+    return dict(line.split()[:2] for line in p.cli("digest").splitlines() if line.strip())
 
 
 def celery_nodes(p: Platform) -> dict[str, str]:
