@@ -850,10 +850,27 @@ order by delivery_start_utc, version
 """
 
 
+def _execution_rows(results: pd.DataFrame, header: dict, steps: pd.DataFrame, market: Market, day: date):
+    """The exchange's (or the shadow clearing's) per-order results as ``raw.bid_executions`` rows."""
+    mtu_minutes = int(steps["resolution_minutes"].iloc[0]) if len(steps) else market.mtu_minutes
+    return results.rename(columns={"accepted": "is_accepted"}).assign(
+        order_set_id=header["order_set_id"], exchange_order_set_id=header["exchange_order_set_id"],
+        market_code=market.code, delivery_date_local=day, resolution_minutes=mtu_minutes, currency=header["currency"],
+    )  # fmt: skip
+
+
+def _replace_executions(cur, order_set_id: str, rows: pd.DataFrame) -> None:
+    """Replace the set's execution rows in the caller's transaction (a refetch or rerun never adds rows)."""
+    from griddesk.pipeline.tasks import _insert_frame
+
+    cur.execute("delete from raw.bid_executions where order_set_id = %s", (order_set_id,))
+    if len(rows):
+        _insert_frame(cur, "raw.bid_executions", rows[EXECUTION_COLUMNS])
+
+
 def _record_shadow_executions(url, market, day, clock: RunClock, header, steps, actor, out) -> dict:
     """Paper mode: clear the recorded (never sent) set by the exchange's rule at the realised prices, as shadow
     executions in ``raw.bid_executions`` (no exchange id). Nothing is sent; the set stays ``recorded``."""
-    from griddesk.pipeline.tasks import _insert_frame
 
     os_id = header["order_set_id"]
     with db.connect(url) as conn, conn.cursor() as cur:
@@ -865,15 +882,9 @@ def _record_shadow_executions(url, market, day, clock: RunClock, header, steps, 
         results = shadow_results(steps, prices)
     except ValueError as exc:  # an incomplete price day: record nothing rather than part of a day
         return {**out, "status": "awaiting_prices", "executions": 0, "order_set_id": os_id, "detail": str(exc)}
-    mtu_minutes = int(steps["resolution_minutes"].iloc[0]) if len(steps) else market.mtu_minutes
-    rows = results.rename(columns={"accepted": "is_accepted"}).assign(
-        order_set_id=os_id, exchange_order_set_id=None, market_code=market.code, delivery_date_local=day,
-        resolution_minutes=mtu_minutes, currency=header["currency"],
-    )  # fmt: skip
+    rows = _execution_rows(results, header, steps, market, day)  # a paper set has no exchange id
     with db.connect(url) as conn, conn.cursor() as cur:
-        cur.execute("delete from raw.bid_executions where order_set_id = %s", (os_id,))
-        if len(rows):
-            _insert_frame(cur, "raw.bid_executions", rows[EXECUTION_COLUMNS])
+        _replace_executions(cur, os_id, rows)
         controls.record_event(conn, os_id, market.code, day, "shadow_executed", actor,
                               {"steps": len(rows), "accepted": int(rows["is_accepted"].sum()) if len(rows) else 0})  # fmt: skip
     return {**out, "status": "shadow_executed", "executions": len(rows), "success_rate_pct": success_rate(rows)}
@@ -887,7 +898,6 @@ def fetch_executions(
     actor: str = ACTOR_EXECUTIONS,
 ) -> dict:
     """Fetch the auction results of D's submitted order set into ``raw.bid_executions`` (afternoon run)."""
-    from griddesk.pipeline.tasks import _insert_frame
 
     settings, bidding, market, url = _resolve(market_code, settings, bidding)
     day = clock.delivery_date
@@ -910,19 +920,9 @@ def fetch_executions(
                                   {"phase": "fetch_executions", "error": str(exc)})  # fmt: skip
         _alert(url, "execution_fetch_failed", market.code, day, [str(exc)], _recipients(settings, bidding), os_id)
         return {**out, "status": "fetch_failed", "executions": 0, "error": str(exc)}
-    mtu_minutes = int(steps["resolution_minutes"].iloc[0]) if len(steps) else market.mtu_minutes
-    rows = results.rename(columns={"accepted": "is_accepted"}).assign(
-        order_set_id=os_id,
-        exchange_order_set_id=header["exchange_order_set_id"],
-        market_code=market.code,
-        delivery_date_local=day,
-        resolution_minutes=mtu_minutes,
-        currency=header["currency"],
-    )
+    rows = _execution_rows(results, header, steps, market, day)
     with db.connect(url) as conn, conn.cursor() as cur:
-        cur.execute("delete from raw.bid_executions where order_set_id = %s", (os_id,))
-        if len(rows):
-            _insert_frame(cur, "raw.bid_executions", rows[EXECUTION_COLUMNS])
+        _replace_executions(cur, os_id, rows)
         if header["status"] != "executed":
             controls.set_status(conn, os_id, "executed", "")
             controls.record_event(conn, os_id, market.code, day, "executed", actor,
