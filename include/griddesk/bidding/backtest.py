@@ -6,14 +6,16 @@ For every delivery day D, in order, and for every (forecast source, strategy):
 2. the strategy turns the forecast into an order set: ``fixed`` (the optimiser's price-taker schedule, end SoC
    back at the start every day, the reference protocol), ``fixed_valued`` (the same with the end SoC valued and
    carried into D+1), ``curves`` (robust bid curves from the forecast distribution, at least 3 steps in every
-   MTU that trades, end SoC valued and carried, :mod:`griddesk.bidding.curves`), or ``curves_free`` (the same
-   without the minimum number of steps);
-3. the order set clears at D's realised prices with the price-taker rule (:mod:`griddesk.bidding.clearing`);
+   MTU that trades, end SoC valued and carried, :mod:`griddesk.bidding.curves`), ``curves_free`` (the same
+   without the minimum number of steps), or ``exclusive_blocks`` (an exclusive group of up to K block orders, each
+   a whole day returning to the start SoC, from joint error scenarios, :mod:`griddesk.bidding.blocks`);
+3. the order set clears at D's realised prices with the price-taker rule (:mod:`griddesk.bidding.clearing`; an
+   exclusive group: at most one block, the one with the highest positive surplus);
 4. the SoC at the end of D is where D+1 starts.
 
 The same optimiser fed the realised prices is *perfect foresight*. Percentage of Perfect (PoP) is revenue divided
 by the perfect-foresight revenue of the same battery and rules: for ``fixed``, the daily schedule on realised
-prices (end = start every day, as the published reference); for strategies that carry the SoC between days, the
+prices (end = start every day, as the published reference; also for ``exclusive_blocks``); for strategies that carry the SoC between days, the
 hindsight optimum over the whole period (:func:`multiday_perfect_foresight`), which no carrying strategy can beat.
 
 A carried SoC is worth money: each day's P&L is marked to market (cash + end-SoC value x SoC change), and the
@@ -38,6 +40,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from griddesk.bidding.battery import BatteryConfig
+from griddesk.bidding.blocks import joint_error_scenarios
 from griddesk.bidding.curves import (
     DEFAULT_STEP_QUANTILES,
     MIN_STEPS_PER_MTU,
@@ -65,7 +68,11 @@ FIXED_VALUED = "fixed_valued"
 CURVES = "curves"
 #: Bid curves without the minimum number of steps per MTU (to measure what that requirement costs).
 CURVES_FREE = "curves_free"
-STRATEGIES = (FIXED, FIXED_VALUED, CURVES, CURVES_FREE)
+#: An exclusive group of up to K block orders from forecast scenarios (:mod:`griddesk.bidding.blocks`).
+EXCLUSIVE_BLOCKS = "exclusive_blocks"
+STRATEGIES = (FIXED, FIXED_VALUED, CURVES, CURVES_FREE, EXCLUSIVE_BLOCKS)
+#: Strategies whose every day ends at the start SoC: judged against the daily perfect foresight (end = start).
+DAILY_RESET_STRATEGIES = (FIXED, EXCLUSIVE_BLOCKS)
 #: Columns of ``StrategyRun.daily``.
 DAILY_COLUMNS = [
     "delivery_date_local",
@@ -339,6 +346,7 @@ class BacktestConfig(BaseModel):
     min_steps_per_mtu: int = Field(MIN_STEPS_PER_MTU, ge=1, description="Curves: steps per trading MTU.")
     centre_errors: bool = Field(False, description="Curves: remove each MTU's mean past error (trust the point).")
     error_scale: float = Field(1.0, gt=0, description="Curves: scale of the past errors around the point forecast.")
+    max_blocks: int = Field(24, ge=1, description="Blocks: at most this many per group (and the market's limit).")
 
 
 @dataclass
@@ -397,17 +405,7 @@ def error_matrix(
     n_days = 0
     for k in range(config.error_window_days, 0, -1):
         past = day - timedelta(days=k)
-        if past not in realised.prices or (source.available_days is not None and past not in source.available_days):
-            continue
-        if past not in source._errors:
-            try:
-                fc = _aligned_forecast(source, past, realised)
-            except (LookupError, ValueError):
-                source._errors[past] = None
-            else:
-                past_starts, past_prices = realised.day(past)
-                source._errors[past] = (_local_hours(past_starts, realised.market_code), past_prices - fc)
-        known = source._errors[past]
+        known = _past_errors(source, realised, past)
         if known is None:
             continue
         for h, err in zip(*known, strict=True):
@@ -419,6 +417,34 @@ def error_matrix(
     rows = [[e for hh in range(max(0, int(h) - k), min(23, int(h) + k) + 1) for e in by_hour[hh]] for h in hours]
     width = max(len(r) for r in rows)
     return np.array([r + [np.nan] * (width - len(r)) for r in rows], dtype=float)
+
+
+def _past_errors(source: ForecastSource, realised: RealisedPrices, past: date) -> tuple[np.ndarray, np.ndarray] | None:
+    """Local hours and errors (realised - forecast) of a past day, memoised on the source; None without both."""
+    if past not in realised.prices or (source.available_days is not None and past not in source.available_days):
+        return None
+    if past not in source._errors:
+        try:
+            fc = _aligned_forecast(source, past, realised)
+        except (LookupError, ValueError):
+            source._errors[past] = None
+        else:
+            past_starts, past_prices = realised.day(past)
+            source._errors[past] = (_local_hours(past_starts, realised.market_code), past_prices - fc)
+    return source._errors[past]
+
+
+def daily_error_paths(
+    source: ForecastSource, realised: RealisedPrices, day: date, config: BacktestConfig
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each past day's whole error path (local hours, realised - forecast) of the ``error_window_days`` before D,
+    oldest first; all their prices were published before D's cut-off. Days without both are skipped."""
+    paths = []
+    for k in range(config.error_window_days, 0, -1):
+        known = _past_errors(source, realised, day - timedelta(days=k))
+        if known is not None:
+            paths.append(known)
+    return paths
 
 
 def _aligned_forecast(source: ForecastSource, day: date, realised: RealisedPrices) -> np.ndarray:
@@ -462,7 +488,7 @@ def run_strategy(
         starts, prices = realised.day(day)
         forecast = _aligned_forecast(source, day, realised)
         rules = market_rules(realised.market_code, day, mtu, volume_tick_mw=config.volume_tick_mw)
-        if strategy == FIXED:
+        if strategy in DAILY_RESET_STRATEGIES:
             day_battery = battery  # end = start, every day starts where the reference starts
             value = 0.0
         else:
@@ -473,7 +499,9 @@ def run_strategy(
         t0 = time.perf_counter()
         fallback = False
         try:
-            if is_curves and errors is not None:
+            if strategy == EXCLUSIVE_BLOCKS:
+                steps = _exclusive_blocks_day(source, realised, day, forecast, prices, day_battery, rules, config)
+            elif is_curves and errors is not None:
                 if config.centre_errors:
                     errors = errors - np.nanmean(errors, axis=1, keepdims=True)
                 curves = build_bid_curves(
@@ -521,7 +549,7 @@ def run_strategy(
                 float(cleared["discharge_mw"].sum() * dt_h),
                 float(cleared["discharge_mw"].sum() * dt_h / day_battery.discharge_efficiency),
                 int((cleared["net_position_mw"] != 0).sum()),
-                len(steps),
+                steps.attrs.get("steps_sent", len(steps)),
                 solve_ms,
                 fallback,
             )
@@ -542,7 +570,7 @@ def run_strategy(
             )
     daily = pd.DataFrame(rows, columns=DAILY_COLUMNS)
     final_value = 0.0
-    if strategy != FIXED and len(daily):
+    if strategy not in DAILY_RESET_STRATEGIES and len(daily):
         final_value = value * (soc_pct - battery.initial_soc_pct) / 100.0 * battery.energy_mwh
     return StrategyRun(
         source=source.name,
@@ -552,6 +580,44 @@ def run_strategy(
         optimiser_seconds=optimiser_seconds,
         final_inventory_value=final_value,
     )
+
+
+def _exclusive_blocks_day(
+    source: ForecastSource,
+    realised: RealisedPrices,
+    day: date,
+    forecast: np.ndarray,
+    prices: np.ndarray,
+    battery: BatteryConfig,
+    rules,
+    config: BacktestConfig,
+) -> pd.DataFrame:
+    """Build D's exclusive group from what was known at the cut-off, clear it at D's prices, and return the accepted
+    block as price-taker steps (it delivers whatever the MTU prices: a block is accepted whole), or no steps.
+
+    Fewer than ``min_error_days`` past error paths: the group is the point forecast's schedule alone."""
+    from griddesk.bidding.blocks import block_steps, build_exclusive_group, clear_group
+    from griddesk.bidding.rules import block_order_rules
+
+    paths = daily_error_paths(source, realised, day, config)
+    starts, _ = realised.day(day)
+    keys = _local_hours(starts, realised.market_code) * 60
+    if len(paths) >= config.min_error_days:
+        scenarios = joint_error_scenarios(forecast, keys, [(h * 60, e) for h, e in paths])
+    else:
+        scenarios = np.zeros((len(forecast), 0))
+    group = build_exclusive_group(forecast, scenarios, battery, rules, block_order_rules(realised.market_code),
+                                  max_blocks=config.max_blocks)  # fmt: skip
+    accepted, net = clear_group(group, prices, rules)
+    tick = rules.volume_tick_mw
+    delivered = schedule_as_curves(
+        pd.DataFrame({"mtu_index": np.arange(len(net)), "charge_mw": np.maximum(-net, 0) * tick,
+                      "discharge_mw": np.maximum(net, 0) * tick}),
+        rules,
+    )  # fmt: skip
+    delivered.attrs["steps_sent"] = len(block_steps(group, rules))
+    delivered.attrs["accepted_block"] = accepted
+    return delivered
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -81,3 +81,36 @@ def net_positions(
     bought = np.bincount(mtu_index, weights=np.where(accepted & is_buy, volumes, 0.0), minlength=len(prices))
     sold = np.bincount(mtu_index, weights=np.where(accepted & ~is_buy, volumes, 0.0), minlength=len(prices))
     return bought, sold, accepted
+
+
+def block_surplus(net_mw: np.ndarray, limits_per_mwh: np.ndarray, prices: np.ndarray, mtu_hours: float) -> np.ndarray:
+    """Surplus of each block at the clearing prices, market currency.
+
+    ``net_mw`` is ``n_blocks x n_mtus`` (sell positive, buy negative): a block earns ``sum(p x net x h)`` and asks for
+    at least ``limit x sum(|net| x h)`` (its limit price is a minimum average margin per MWh traded), so its
+    surplus is the difference. A block of a price-taker is in the money when its surplus is positive.
+    """
+    net = np.atleast_2d(np.asarray(net_mw, dtype=float))
+    p = np.asarray(prices, dtype=float)
+    if net.shape[1] != p.shape[0]:
+        raise ValueError(f"blocks have {net.shape[1]} MTUs but there are {p.shape[0]} clearing prices")
+    limits = np.asarray(limits_per_mwh, dtype=float)
+    if limits.shape != (net.shape[0],):
+        raise ValueError(f"one limit price per block expected ({net.shape[0]}), got shape {limits.shape}")
+    return (net @ p) * mtu_hours - limits * np.abs(net).sum(axis=1) * mtu_hours
+
+
+def clear_exclusive_group(
+    net_mw: np.ndarray, limits_per_mwh: np.ndarray, prices: np.ndarray, mtu_hours: float
+) -> int | None:
+    """The block of an exclusive group the auction accepts at the clearing prices, or None.
+
+    A price-taker's view of EUPHEMIA: at most one block of the group is accepted, the one with the highest surplus
+    (:func:`block_surplus`); none when no block has a positive surplus. Ties go to the lowest block index, so the
+    outcome is deterministic. Accepted blocks settle every MTU at its clearing price.
+    """
+    surplus = block_surplus(net_mw, limits_per_mwh, prices, mtu_hours)
+    if surplus.size == 0:
+        return None
+    best = int(np.argmax(surplus))  # first maximum: the lowest index on ties
+    return best if surplus[best] > 0 else None

@@ -179,3 +179,77 @@ def rules_from_dim_markets(conn, market_code: str, delivery_date: date, mtu_minu
         max_price_per_mwh=float(max_price),
         gate_closure_utc=gate_utc,
     )
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# block orders and exclusive groups
+# --------------------------------------------------------------------------------------------------------------------
+
+
+class BlockOrderRules(BaseModel):
+    """What a market allows for block orders in exclusive groups (strategy ``exclusive_blocks``). Immutable.
+
+    A *block* is a profile of volumes, one per MTU of the day, with one limit price; it is accepted whole or not at
+    all. In an *exclusive group* at most one block is accepted. docs/bidding.md ("Block orders") cites where each
+    value comes from and which are assumptions.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    market_code: str
+    allows_block_orders: bool = Field(description="Block orders are a product of the market's day-ahead auction.")
+    allows_exclusive_groups: bool = Field(description="Blocks can be grouped so that at most one is accepted.")
+    max_blocks_per_group: int = Field(0, ge=0, description="Blocks in one exclusive group.")
+    max_blocks_per_participant: int = Field(0, ge=0, description="Blocks per participant, area and delivery day.")
+    min_block_volume_mw: float = Field(0.0, ge=0, description="Smallest non-zero volume of a block in an MTU, MW.")
+    limit_price_convention: str = Field(
+        "",
+        description="How the one limit price of a block is read: here the minimum average margin per MWh traded, "
+        "i.e. the block is in the money when sum(price x net volume x hours) > limit x sum(|volume| x hours).",
+    )
+    status: str = Field(description="'applies', or 'not applicable' and why.")
+
+    @property
+    def usable(self) -> bool:
+        """Whether ``exclusive_blocks`` can be sent to this market."""
+        return self.allows_block_orders and self.allows_exclusive_groups and self.max_blocks_per_group > 0
+
+
+_MARGIN = "minimum average margin per MWh traded (sum of |volume| x hours)"
+#: Per market; SDAC (EUPHEMIA) rules for the European zones. Values are what docs/bidding.md states as confirmed
+#: or assumed; the simulated exchange and compliance enforce exactly these.
+BLOCK_ORDER_RULES: dict[str, BlockOrderRules] = {
+    code: BlockOrderRules(
+        market_code=code,
+        allows_block_orders=True,
+        allows_exclusive_groups=True,
+        max_blocks_per_group=24,
+        max_blocks_per_participant=100,
+        min_block_volume_mw=VOLUME_TICK_MW,
+        limit_price_convention=_MARGIN,
+        status=status,
+    )
+    for code, status in {
+        "DE": "applies: SDAC block orders in exclusive groups (EPEX SPOT, DE-AT-LU in the data)",
+        "FR": "applies: SDAC block orders in exclusive groups (EPEX SPOT)",
+        "BE": "applies: SDAC block orders in exclusive groups (EPEX SPOT)",
+        "NP": "applies to the Nordic bidding zones (Nord Pool, SDAC); NP itself is the system price, an index, "
+        "so the backtest clears against it as a proxy zone, as for every other strategy",
+    }.items()
+} | {
+    "PJM": BlockOrderRules(
+        market_code="PJM",
+        allows_block_orders=False,
+        allows_exclusive_groups=False,
+        status="not applicable: PJM's day-ahead market takes offers with unit parameters (min run time, start-up "
+        "cost), not EUPHEMIA block orders or exclusive groups",
+    )
+}
+
+
+def block_order_rules(market_code: str) -> BlockOrderRules:
+    """The block-order rules of ``market_code``; ``KeyError`` naming the market when it has none."""
+    code = market_code.upper()
+    if code not in BLOCK_ORDER_RULES:
+        raise KeyError(f"no block-order rules for market {market_code!r}; known: {', '.join(sorted(BLOCK_ORDER_RULES))}")
+    return BLOCK_ORDER_RULES[code]

@@ -42,6 +42,8 @@ from griddesk.bidding.backtest import (
     CHAMPION_FORECASTS_SQL,
     CURVES,
     CURVES_FREE,
+    DAILY_RESET_STRATEGIES,
+    EXCLUSIVE_BLOCKS,
     FIXED,
     FIXED_VALUED,
     BacktestConfig,
@@ -71,7 +73,7 @@ PUBLISHED_VERSION = {"NP": "paper_2020-06", "PJM": "paper_2020-06", "BE": "paper
                      "DE": "current_2021-07"}  # fmt: skip
 #: The reference figures of the issue (plain daily MILP, published forecasts, full test periods).
 REFERENCE_FIGURES = {"NP": {"lear_ens": 80.6, "dnn_ens": 82.3}, "DE": {"lear_ens": 86.7, "dnn_ens": 88.4}}
-GRIDDESK_STRATEGIES = (FIXED, FIXED_VALUED, CURVES, CURVES_FREE)
+GRIDDESK_STRATEGIES = (FIXED, FIXED_VALUED, CURVES, CURVES_FREE, EXCLUSIVE_BLOCKS)
 LEAR_SOURCE = "lear_ens_published"
 
 
@@ -220,7 +222,7 @@ def run_market(
     url: str | None = None,
     config: BacktestConfig | None = None,
     with_reference: bool = True,
-    lear_strategies: Sequence[str] = (FIXED, FIXED_VALUED, CURVES),
+    lear_strategies: Sequence[str] = (FIXED, FIXED_VALUED, CURVES, EXCLUSIVE_BLOCKS),
     production: str = FIXED,
     progress: Callable[[str], None] = print,
 ) -> MarketBacktest:
@@ -269,7 +271,7 @@ def run_market(
                 progress(f"{market.code}: {lear.name} {strategy} {runs[(lear.name, strategy)].revenue:.0f}")
     pf_daily = runs[(perfect.name, FIXED)].revenue
     summaries = {
-        key: summarise(run, pf_daily if key[1] == FIXED else pf_multiday, battery) for key, run in runs.items()
+        key: summarise(run, pf_daily if key[1] in DAILY_RESET_STRATEGIES else pf_multiday, battery) for key, run in runs.items()
     }
     result = MarketBacktest(
         market_code=market.code,
@@ -423,7 +425,9 @@ def benchmark_json(results: Sequence[MarketBacktest]) -> dict[str, Any]:
         prod = r.summary(r.griddesk_source, r.production) or {}
         fixed = r.summary(r.griddesk_source, FIXED) or {}
         curves = r.summary(r.griddesk_source, CURVES) or {}
+        blocks = r.summary(r.griddesk_source, EXCLUSIVE_BLOCKS) or {}
         lear = r.summary(LEAR_SOURCE, FIXED) or {}
+        lear_blocks = r.summary(LEAR_SOURCE, EXCLUSIVE_BLOCKS) or {}
         doc["markets"][r.market_code] = {
             "days": len(r.days),
             "power_mw": float(r.battery.power_mw),
@@ -436,7 +440,10 @@ def benchmark_json(results: Sequence[MarketBacktest]) -> dict[str, Any]:
             "percentage_of_perfect": _r(prod.get("percentage_of_perfect")),
             "fixed_schedule_percentage_of_perfect": _r(fixed.get("percentage_of_perfect")),
             "bid_curves_percentage_of_perfect": _r(curves.get("percentage_of_perfect")),
+            "exclusive_blocks_percentage_of_perfect": _r(blocks.get("percentage_of_perfect")),
+            "exclusive_blocks_solve_ms_median": _r(blocks.get("solve_ms_median"), 3),
             "lear_ens_fixed_schedule_percentage_of_perfect": _r(lear.get("percentage_of_perfect")),
+            "lear_ens_exclusive_blocks_percentage_of_perfect": _r(lear_blocks.get("percentage_of_perfect")),
             "cycles": _r(prod.get("cycles")),
             "solve_ms_median": _r(prod.get("solve_ms_median"), 3),
             "wall_seconds": _r(r.wall_seconds, 1),
@@ -516,8 +523,8 @@ def benchmark_markdown(results: Sequence[MarketBacktest], plots: dict[str, dict[
         lines += ["**Quick mode**: the last days of the test period only; figures are indicative.", ""]
     lines += [
         "Percentage of Perfect (PoP) = revenue on forecasts / revenue of the same battery knowing the prices. "
-        "`fixed` is judged against the daily perfect foresight with the end SoC back at the start (the published "
-        "reference's protocol); strategies that carry the SoC between days (`fixed_valued`, `curves`) against the "
+        "`fixed` and `exclusive_blocks` are judged against the daily perfect foresight with the end SoC back at the "
+        "start (the published reference's protocol); strategies that carry the SoC between days (`fixed_valued`, `curves`) against the "
         "hindsight optimum over the whole period, which no carrying strategy can beat (both ratios are shown). "
         "Clearing is price-taker at the realised price (docs/bidding.md). Volumes are whole 0.1 MW ticks.",
         "",
@@ -615,7 +622,7 @@ def run_benchmark(
     marts: bool = False,
     with_reference: bool = True,
     progress: Callable[[str], None] = print,
-    lear_strategies: Sequence[str] = (FIXED, FIXED_VALUED, CURVES),
+    lear_strategies: Sequence[str] = (FIXED, FIXED_VALUED, CURVES, EXCLUSIVE_BLOCKS),
 ) -> dict[str, Any]:
     """Backtest, store and report ``markets`` one after the other."""
     from griddesk.bidding.controls import get_bidding_settings
@@ -700,8 +707,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-store", action="store_true", help="do not write the run into the warehouse")
     parser.add_argument("--marts", action="store_true", help="build fct_backtest_daily_pnl and fct_backtest_summary")
     parser.add_argument("--no-reference", action="store_true", help="skip the continuous-MILP reference reproduction")
-    parser.add_argument("--lear-strategies", default="fixed,fixed_valued,curves",
-                        help="strategies run on the published LEAR-Ens (default fixed,fixed_valued,curves; curves cost "
+    parser.add_argument("--lear-strategies", default="fixed,fixed_valued,curves,exclusive_blocks",
+                        help="strategies run on the published LEAR-Ens (default fixed,fixed_valued,curves,"
+                        "exclusive_blocks; curves cost "
                         "about 0.5 s a day)")  # fmt: skip
     args = parser.parse_args(argv)
     codes = [get_market(c.strip()).code for c in args.markets.split(",") if c.strip()]
