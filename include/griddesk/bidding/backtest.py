@@ -500,7 +500,7 @@ def run_strategy(
         fallback = False
         try:
             if strategy == EXCLUSIVE_BLOCKS:
-                steps = _exclusive_blocks_day(source, realised, day, forecast, prices, day_battery, rules, config)
+                steps = _exclusive_blocks_day(source, realised, day, prices, day_battery, rules, config)
             elif is_curves and errors is not None:
                 if config.centre_errors:
                     errors = errors - np.nanmean(errors, axis=1, keepdims=True)
@@ -582,32 +582,46 @@ def run_strategy(
     )
 
 
-def _exclusive_blocks_day(
+def exclusive_group_for_day(
     source: ForecastSource,
     realised: RealisedPrices,
     day: date,
-    forecast: np.ndarray,
-    prices: np.ndarray,
     battery: BatteryConfig,
     rules,
     config: BacktestConfig,
-) -> pd.DataFrame:
-    """Build D's exclusive group from what was known at the cut-off, clear it at D's prices, and return the accepted
-    block as price-taker steps (it delivers whatever the MTU prices: a block is accepted whole), or no steps.
-
+):
+    """D's exclusive group (:class:`griddesk.bidding.blocks.ExclusiveGroup`) from what was known at D's cut-off:
+    the source's forecast of D and the error paths of the days before D (prices published by the cut-off).
     Fewer than ``min_error_days`` past error paths: the group is the point forecast's schedule alone."""
-    from griddesk.bidding.blocks import block_steps, build_exclusive_group, clear_group
+    from griddesk.bidding.blocks import build_exclusive_group
     from griddesk.bidding.rules import block_order_rules
 
+    forecast = _aligned_forecast(source, day, realised)
     paths = daily_error_paths(source, realised, day, config)
-    starts, _ = realised.day(day)
+    starts = realised.starts[day]
     keys = _local_hours(starts, realised.market_code) * 60
     if len(paths) >= config.min_error_days:
         scenarios = joint_error_scenarios(forecast, keys, [(h * 60, e) for h, e in paths])
     else:
         scenarios = np.zeros((len(forecast), 0))
-    group = build_exclusive_group(forecast, scenarios, battery, rules, block_order_rules(realised.market_code),
-                                  max_blocks=config.max_blocks)  # fmt: skip
+    return build_exclusive_group(forecast, scenarios, battery, rules, block_order_rules(realised.market_code),
+                                 max_blocks=config.max_blocks)  # fmt: skip
+
+
+def _exclusive_blocks_day(
+    source: ForecastSource,
+    realised: RealisedPrices,
+    day: date,
+    prices: np.ndarray,
+    battery: BatteryConfig,
+    rules,
+    config: BacktestConfig,
+) -> pd.DataFrame:
+    """Build D's exclusive group, clear it at D's prices, and return the accepted block as price-taker steps (it
+    delivers whatever the MTU prices: a block is accepted whole), or no steps when the group is rejected."""
+    from griddesk.bidding.blocks import block_steps, clear_group
+
+    group = exclusive_group_for_day(source, realised, day, battery, rules, config)
     accepted, net = clear_group(group, prices, rules)
     tick = rules.volume_tick_mw
     delivered = schedule_as_curves(

@@ -13,8 +13,8 @@ How the K blocks are chosen (all pure, no I/O):
    A past day's path keeps the day's joint shape (a cloudy day lowers every solar hour at once), which per-hour
    error samples lose; ranking the hours is what earns a battery money.
 2. **Candidates** (:func:`candidate_schedules`): the exact optimum on the SoC grid (the same dynamic programme as
-   the fixed schedule, :func:`griddesk.bidding.optimiser.plan_on_soc_grid`) for the point forecast and for every
-   scenario, each returning to the start SoC, so every block is a feasible day for the battery by construction.
+   the fixed schedule, run over all paths at once, :func:`griddesk.bidding.optimiser.plan_paths_on_soc_grid`) for
+   the point forecast and for every scenario, each returning to the start SoC, so every block is a feasible day for the battery by construction.
 3. **Selection** (:func:`select_blocks`): greedy maximisation of the scenario mean of the best-of-K value, where a
    day whose best block is out of the money earns 0 (the group is rejected). The point-forecast schedule is always
    in the group, so at the realised prices the group earns at least what the fixed schedule earns. The objective
@@ -34,7 +34,7 @@ import pandas as pd
 
 from griddesk.bidding.battery import BatteryConfig
 from griddesk.bidding.clearing import BUY, SELL, clear_exclusive_group
-from griddesk.bidding.optimiser import InfeasibleScheduleError, mtu_hours, plan_on_soc_grid
+from griddesk.bidding.optimiser import InfeasibleScheduleError, mtu_hours, plan_paths_on_soc_grid
 from griddesk.bidding.rules import BlockOrderRules, MarketRules
 
 #: Blocks per group when the market allows more (EUPHEMIA's exclusive-group limit, see BLOCK_ORDER_RULES).
@@ -130,9 +130,8 @@ def candidate_schedules(
     """
     rows: list[np.ndarray] = []
     seen: set[bytes] = set()
-    paths = [np.asarray(point_forecast, dtype=float)] + [scenarios[:, j] for j in range(scenarios.shape[1])]
-    for i, path in enumerate(paths):
-        plan = plan_on_soc_grid(path, mtu_minutes, battery, volume_tick_mw)
+    paths = np.vstack([np.asarray(point_forecast, dtype=float)[None, :], np.asarray(scenarios, dtype=float).T])
+    for i, plan in enumerate(plan_paths_on_soc_grid(paths, mtu_minutes, battery, volume_tick_mw)):
         if plan is None:
             if i == 0:
                 raise InfeasibleScheduleError(["no whole-tick schedule on the SoC grid returns to the start SoC"])

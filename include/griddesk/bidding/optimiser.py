@@ -600,6 +600,81 @@ def plan_on_soc_grid(
     return GridPlan(ticks_charge, ticks_discharge, objective)
 
 
+#: Elements of one MTU's batched gather in :func:`plan_paths_on_soc_grid` (paths x choices x levels).
+_BATCH_ELEMENTS = 60_000
+
+
+def plan_paths_on_soc_grid(
+    price_paths: np.ndarray, mtu_minutes: int, battery: BatteryConfig, volume_tick_mw: float
+) -> list[GridPlan | None]:
+    """:func:`plan_on_soc_grid` (end SoC at its target, no MTU limits) for many price paths at once.
+
+    ``price_paths`` is ``n_paths x n_mtus``. The forward pass runs over all paths together (one gather per MTU for
+    paths x choices x levels), with the same tie rules, so every plan equals ``plan_on_soc_grid(path, ...)``; with
+    a cycle cap (a larger state) each path is planned alone.
+    """
+    paths = np.atleast_2d(np.asarray(price_paths, dtype=float))
+    b = battery
+    grid = soc_grid(b, mtu_minutes, volume_tick_mw)
+    if grid is None or b.max_cycles_per_day is not None or paths.shape[0] <= 1:
+        return [plan_on_soc_grid(p, mtu_minutes, b, volume_tick_mw) for p in paths]
+    # Paths per chunk: one MTU's gather (paths x choices x levels) stays near the CPU cache, past which a batch
+    # is slower than one path at a time.
+    n_choices = 2 * max_ticks(b.power_mw, volume_tick_mw) + 1
+    span = grid.steps_at_most(b.soc_max_mwh - b.soc_min_mwh) + 1
+    chunk = max(1, _BATCH_ELEMENTS // (n_choices * span))
+    if paths.shape[0] > chunk:
+        return [plan for i in range(0, paths.shape[0], chunk)
+                for plan in plan_paths_on_soc_grid(paths[i : i + chunk], mtu_minutes, b, volume_tick_mw)]  # fmt: skip
+    dt_h = mtu_hours(mtu_minutes)
+    n_max = max_ticks(b.power_mw, volume_tick_mw)
+    low = grid.steps_at_least(b.soc_min_mwh - b.initial_soc_mwh)
+    high = grid.steps_at_most(b.soc_max_mwh - b.initial_soc_mwh)
+    end_low_mwh, end_high_mwh = _end_band_mwh(b, False)
+    end_low = max(low, grid.steps_at_least(end_low_mwh - b.initial_soc_mwh))
+    end_high = min(high, grid.steps_at_most(end_high_mwh - b.initial_soc_mwh))
+    base, top = min(low, 0), max(high, 0)
+    n_levels = top - base + 1
+    if end_low > end_high or n_levels > MAX_DP_STATES:
+        return [None] * paths.shape[0]
+    k = np.asarray([0] + [sign * j for j in range(1, n_max + 1) for sign in (1, -1)], dtype=np.int64)
+    shift = np.where(k >= 0, grid.charge_steps * k, grid.discharge_steps * k)
+    pad = int(np.abs(shift).max())
+    gather = pad - shift[:, None] + np.arange(n_levels)[None, :]
+    wear = b.degradation_cost_per_mwh * np.abs(k) * volume_tick_mw * dt_h
+    outside = np.ones(n_levels, dtype=bool)
+    outside[low - base : high - base + 1] = False
+    n_paths, n = paths.shape
+    value = np.full((n_paths, n_levels), -np.inf)
+    value[:, -base] = 0.0
+    padded = np.full((n_paths, n_levels + 2 * pad), -np.inf)
+    choices = np.zeros((n, n_paths, n_levels), dtype=np.int16)
+    for t in range(n):
+        reward = paths[:, t, None] * (-k)[None, :] * volume_tick_mw * dt_h - wear[None, :]  # as plan_on_soc_grid
+        padded[:, pad : pad + n_levels] = value
+        candidate = padded[:, gather] + reward[:, :, None]  # paths x choices x levels
+        best = np.argmax(candidate, axis=1)
+        value = np.take_along_axis(candidate, best[:, None, :], axis=1)[:, 0, :]
+        value[:, outside] = -np.inf
+        choices[t] = best
+    final = value[:, end_low - base : end_high - base + 1]
+    plans: list[GridPlan | None] = []
+    for i in range(n_paths):
+        if not np.isfinite(final[i]).any():
+            plans.append(None)
+            continue
+        row = int(np.argmax(final[i])) + end_low - base
+        objective = float(final[i, row - (end_low - base)])
+        ticks_charge = np.zeros(n, dtype=np.int64)
+        ticks_discharge = np.zeros(n, dtype=np.int64)
+        for t in range(n - 1, -1, -1):
+            kk = int(k[choices[t, i, row]])
+            ticks_charge[t], ticks_discharge[t] = max(kk, 0), max(-kk, 0)
+            row -= int(shift[choices[t, i, row]])
+        plans.append(GridPlan(ticks_charge, ticks_discharge, objective))
+    return plans
+
+
 def _forward_levels(
     prices: np.ndarray,
     net_ticks: list[int],

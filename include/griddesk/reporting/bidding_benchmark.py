@@ -303,18 +303,36 @@ def solve_times_96(realised: RealisedPrices, days: Sequence[date], battery: Batt
     """Median wall time of one 96-MTU solve, ms, over ``n`` days spread across ``days``: each day's realised hourly
     prices on 15-minute MTUs with a sinusoidal intra-hour shape (so the quarter-hours differ), solved by the
     production and backtest path (the exact SoC-grid DP alone) and with CBC confirming the plan
-    (GRIDDESK_BIDDING_CONFIRM_WITH_CBC=true)."""
-    from griddesk.bidding.optimiser import optimise_schedule
+    (GRIDDESK_BIDDING_CONFIRM_WITH_CBC=true).
 
-    picks = [days[i] for i in np.linspace(0, len(days) - 1, min(n, len(days))).astype(int)]
-    dp, cbc = [], []
-    for day in picks:
+    ``blocks_k24``: building an exclusive group of up to 24 blocks on the same 96 MTUs from 56 scenarios (the
+    quarter-hour paths of the 56 days before, shifted to the day's mean: real joint shapes), the part of the
+    ``exclusive_blocks`` strategy that grows with the MTUs."""
+    from griddesk.bidding.blocks import build_exclusive_group
+    from griddesk.bidding.optimiser import optimise_schedule
+    from griddesk.bidding.rules import block_order_rules, market_rules
+
+    def quarters(day: date) -> np.ndarray:
         hourly = realised.day(day)[1]
         quarter = np.repeat(hourly, 4) + np.tile([-1.5, -0.5, 0.5, 1.5], len(hourly))
-        prices = quarter[:96] if len(quarter) >= 96 else np.resize(quarter, 96)
+        return quarter[:96] if len(quarter) >= 96 else np.resize(quarter, 96)
+
+    picks = [days[i] for i in np.linspace(0, len(days) - 1, min(n, len(days))).astype(int)]
+    dp, cbc, blocks = [], [], []
+    block_rules = block_order_rules(realised.market_code) if realised.market_code in ("DE", "FR", "BE", "NP") else None
+    for day in picks:
+        prices = quarters(day)
         dp.append(optimise_schedule(prices, 15, battery, confirm_with_cbc=False).solve_ms)
         cbc.append(optimise_schedule(prices, 15, battery).solve_ms)
-    return {"dp": float(np.median(dp)), "cbc_confirmed": float(np.median(cbc)), "n": len(picks)}
+        past = [d for k in range(56, 0, -1) if (d := day - timedelta(days=k)) in realised.prices]
+        if block_rules is not None and past:
+            scenarios = np.column_stack([quarters(d) - quarters(d).mean() + prices.mean() for d in past])
+            rules = market_rules(realised.market_code, day, mtu_minutes=15)
+            t0 = time.perf_counter()
+            build_exclusive_group(prices, scenarios, battery, rules, block_rules, max_blocks=24)
+            blocks.append((time.perf_counter() - t0) * 1e3)
+    return {"dp": float(np.median(dp)), "cbc_confirmed": float(np.median(cbc)), "n": len(picks),
+            "blocks_k24": float(np.median(blocks)) if blocks else math.nan}  # fmt: skip
 
 
 def reproduce_reference(
@@ -425,9 +443,7 @@ def benchmark_json(results: Sequence[MarketBacktest]) -> dict[str, Any]:
         prod = r.summary(r.griddesk_source, r.production) or {}
         fixed = r.summary(r.griddesk_source, FIXED) or {}
         curves = r.summary(r.griddesk_source, CURVES) or {}
-        blocks = r.summary(r.griddesk_source, EXCLUSIVE_BLOCKS) or {}
         lear = r.summary(LEAR_SOURCE, FIXED) or {}
-        lear_blocks = r.summary(LEAR_SOURCE, EXCLUSIVE_BLOCKS) or {}
         doc["markets"][r.market_code] = {
             "days": len(r.days),
             "power_mw": float(r.battery.power_mw),
@@ -440,13 +456,39 @@ def benchmark_json(results: Sequence[MarketBacktest]) -> dict[str, Any]:
             "percentage_of_perfect": _r(prod.get("percentage_of_perfect")),
             "fixed_schedule_percentage_of_perfect": _r(fixed.get("percentage_of_perfect")),
             "bid_curves_percentage_of_perfect": _r(curves.get("percentage_of_perfect")),
-            "exclusive_blocks_percentage_of_perfect": _r(blocks.get("percentage_of_perfect")),
-            "exclusive_blocks_solve_ms_median": _r(blocks.get("solve_ms_median"), 3),
             "lear_ens_fixed_schedule_percentage_of_perfect": _r(lear.get("percentage_of_perfect")),
-            "lear_ens_exclusive_blocks_percentage_of_perfect": _r(lear_blocks.get("percentage_of_perfect")),
             "cycles": _r(prod.get("cycles")),
             "solve_ms_median": _r(prod.get("solve_ms_median"), 3),
             "wall_seconds": _r(r.wall_seconds, 1),
+        }
+    return doc
+
+
+#: Per (source, strategy) in :func:`strategies_json`: the summary's keys, rounded.
+STRATEGY_FIELDS = ("revenue", "percentage_of_perfect", "perfect_foresight_revenue", "cycles_per_day", "win_rate_pct",
+                   "daily_sharpe", "annualised_sharpe", "max_drawdown", "trades", "steps", "fallback_days",
+                   "solve_ms_median", "optimiser_seconds")  # fmt: skip
+
+
+def strategies_json(results: Sequence[MarketBacktest]) -> dict[str, Any]:
+    """Every (source, strategy) of every market: profit, PoP (against the daily perfect foresight for strategies
+    that end each day at the start SoC, else the period's hindsight optimum), cycles per day, Sharpe, drawdown,
+    win rate and solve time per day. ``reports/bidding_benchmark_strategies_<battery>.json``."""
+    doc: dict[str, Any] = {"markets": {}}
+    for r in results:
+        doc["markets"][r.market_code] = {
+            "days": len(r.days),
+            "first_day": r.days[0].isoformat(),
+            "last_day": r.days[-1].isoformat(),
+            "energy_mwh": float(r.battery.energy_mwh),
+            "power_mw": float(r.battery.power_mw),
+            "currency": r.currency,
+            "forecast_model": f"{r.griddesk_source}: {r.forecast_model}",
+            "strategies": {
+                f"{source}/{strategy}": {k: _r(s.get(k), 3) if isinstance(s.get(k), float) else s.get(k)
+                                         for k in STRATEGY_FIELDS}  # fmt: skip
+                for (source, strategy), s in r.summaries.items()
+            },
         }
     return doc
 
@@ -571,7 +613,8 @@ def benchmark_markdown(results: Sequence[MarketBacktest], plots: dict[str, dict[
         lines += [
             f"96-MTU solve (median of {r.solve_96.get('n', 0)} days, realised prices on quarter-hours): "
             f"{_fmt(r.solve_96.get('dp'), 1)} ms with the exact SoC-grid DP (production and backtest path), "
-            f"{_fmt(r.solve_96.get('cbc_confirmed'), 1)} ms with CBC confirming it (CONFIRM_WITH_CBC). Optimiser time "
+            f"{_fmt(r.solve_96.get('cbc_confirmed'), 1)} ms with CBC confirming it (CONFIRM_WITH_CBC); an exclusive group of "
+            f"up to 24 blocks from 56 scenarios: {_fmt(r.solve_96.get('blocks_k24'), 1)} ms. Optimiser time "
             f"of the fixed schedule over the {len(r.days)} days on one forecast: {_fmt(r.fixed_optimiser_seconds, 2)} s.",
             "",
             f"Timings: forecasts {_fmt(r.forecast_seconds)} s; optimiser (all sources and strategies, incl. the "
@@ -605,6 +648,8 @@ def write_report(results: Sequence[MarketBacktest], report_dir: Path = REPORT_DI
     if results:
         b = results[0].battery
         _merge_json(report_dir / f"bidding_benchmark_{b.energy_mwh / b.power_mw:g}h.json", document)
+        _merge_json(report_dir / f"bidding_benchmark_strategies_{b.energy_mwh / b.power_mw:g}h.json",
+                    strategies_json(results))  # fmt: skip
     markdown = benchmark_markdown(results, plots, quick)
     (report_dir / "bidding_benchmark.md").write_text(markdown)
     if results:  # one report per battery too: runs of other batteries do not overwrite it
