@@ -63,6 +63,11 @@ bench-forecast: venv
 bench-bidding: venv
 	$(BIN)/python -m griddesk.reporting.bidding_benchmark $(if $(MARKETS),--markets $(MARKETS)) $(if $(DAYS),--days $(DAYS)) $(if $(BATTERY),--battery $(BATTERY)) $(if $(FORECAST),--forecast $(FORECAST))
 
+# Forecasts judged by money: every stored model and the champion by MAE and by money, fixed and exclusive_blocks.
+.PHONY: bench-champion-money
+bench-champion-money: venv
+	$(BIN)/python -m griddesk.reporting.champion_money $(if $(MARKETS),--markets $(MARKETS)) $(if $(DAYS),--days $(DAYS)) $(if $(BATTERY),--battery $(BATTERY))
+
 .PHONY: bench-consumption
 bench-consumption: venv
 	$(BIN)/python -m griddesk.reporting.consumption_benchmark $(if $(METERS),--meters $(METERS)) $(if $(DAYS),--days $(DAYS)) $(if $(ORACLE),--oracle-weather)

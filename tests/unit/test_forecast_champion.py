@@ -134,6 +134,60 @@ def test_rolling_mae_ignores_a_correction_published_after_the_cutoff():
     assert history.final_prices(*market.delivery_day_bounds_utc(days[-1]))["price_per_mwh"].iloc[0] == 1e6
 
 
+def _shaped_history(days: list[date], models: dict[str, callable]):
+    """Realised prices with a daily shape (cheap night, dear evening); model m forecasts ``models[m](actual)``."""
+    market = get_market("DE")
+    rows, fc = [], []
+    for day in days:
+        start, end = market.delivery_day_bounds_utc(day)
+        starts = pd.date_range(start, end, freq="h", inclusive="left")
+        actual = 50.0 + 20.0 * np.sin((np.arange(len(starts)) - 8) / 24 * 2 * np.pi)
+        rows.append(pd.DataFrame({"delivery_start_utc": starts, "delivery_date_local": day, "resolution_minutes": 60,
+                                  "price_per_mwh": actual, "version": 1,
+                                  "published_at_utc": pd.Timestamp(market.price_publication_utc(day))}))  # fmt: skip
+        for model, fn in models.items():
+            fc.append(pd.DataFrame({"delivery_date_local": day, "delivery_start_utc": starts, "model": model,
+                                    "forecast": fn(actual)}))  # fmt: skip
+    exogenous = pd.DataFrame({c: pd.Series(dtype="datetime64[ns, UTC]" if c.endswith("_utc") else "float")
+                              for c in ["series_code", "delivery_start_utc", "resolution_minutes", "quantity_mw",
+                                        "version", "published_at_utc"]})  # fmt: skip
+    history = PublishedHistory.from_frames("DE", pd.concat(rows, ignore_index=True), exogenous)
+    wide = pd.concat(fc).pivot_table(index=["delivery_date_local", "delivery_start_utc"], columns="model",
+                                     values="forecast")  # fmt: skip
+    return history, wide
+
+
+def test_the_money_rule_crowns_the_forecast_that_ranks_the_hours_even_with_a_worse_mae():
+    days = [date(2017, 5, 1) + timedelta(days=k) for k in range(50)]
+    models = {
+        # the right shape, 15 too high everywhere: MAE 15, yet its schedule is the perfect-foresight one
+        "shifted": lambda actual: actual + 15.0,
+        # close to the level but with the hours' order reversed around the mean: MAE about 11, earns nothing
+        "flat": lambda actual: actual.mean() - 0.1 * (actual - actual.mean()),
+    }
+    history, wide = _shaped_history(days, models)
+    by_mae = replay(wide, history, days[30:], "shifted", POLICY)
+    by_money = replay(wide, history, days[30:], "flat", ChampionPolicy(window_days=28, margin_pct=5.0, min_days=14,
+                                                                          metric="money"))  # fmt: skip
+    assert by_mae[-1].champion == "flat" and "rolling MAE" in switches(by_mae)[0].reason
+    assert by_money[-1].champion == "shifted" and "rolling regret" in switches(by_money)[0].reason
+    assert by_money[-1].incumbent_mae == pytest.approx(0.0, abs=1e-9)  # the shifted forecast's regret: it ranks right
+    assert by_money[-1].challenger_mae > 0.9  # reversed ranking: loses money (regret above 1 - 0)
+
+
+def test_money_scores_only_days_published_by_the_cutoff():
+    from griddesk.forecasting.backtest import actuals_known_at
+    from griddesk.forecasting.champion import FixedScheduleValues, rolling_regret_as_known
+
+    days = [date(2017, 5, 1) + timedelta(days=k) for k in range(10)]
+    history, wide = _shaped_history(days, {"a": lambda x: x + 1.0, "b": lambda x: x[::-1]})
+    decision_day = days[-1]  # its own prices come after its cut-off: the window holds the 9 days before it
+    market = get_market("DE")
+    known = actuals_known_at(history, market.gate_closure_utc(decision_day), days[0], days[-1])
+    regrets, n_days = rolling_regret_as_known(wide, known, decision_day, 28, FixedScheduleValues("DE"))
+    assert n_days == 9 and regrets["a"] == pytest.approx(0.0, abs=1e-9) and regrets["b"] > 0
+
+
 # --- ensembles and registry ids ---------------------------------------------------------------------------------
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -33,6 +34,17 @@ class ChampionPolicy(BaseModel):
         5.0, ge=0.0, lt=100.0, description="A challenger must beat the incumbent's rolling MAE by this many percent."
     )
     min_days: int = Field(14, ge=1, description="Fewer scored days in the window than this: the incumbent stays.")
+    metric: Literal["mae", "money"] = Field(
+        "mae",
+        description="mae: rolling MAE. money: rolling regret of the fixed schedule, 1 - (its value at the realised "
+        "prices / the perfect-foresight value) over the window, for a 1 MW battery of money_battery_mwh; what a "
+        "forecast earns depends on how it ranks the hours, which the MAE barely sees.",
+    )
+    money_battery_mwh: float = Field(2.0, gt=0, description="money: the battery's energy, MWh (1 MW, defaults).")
+
+    @property
+    def score_name(self) -> str:
+        return "rolling MAE" if self.metric == "mae" else "rolling regret (1 - PoP of the fixed schedule)"
 
 
 @dataclass(frozen=True)
@@ -57,7 +69,10 @@ def decide(
     policy: ChampionPolicy,
     candidates: Sequence[str] | None = None,
 ) -> ChampionDecision:
-    """Keep the incumbent unless a candidate's rolling MAE is ``margin_pct`` below the incumbent's.
+    """Keep the incumbent unless a candidate's rolling score is ``margin_pct`` below the incumbent's.
+
+    The score is the policy's metric (lower is better): the rolling MAE, or with ``metric="money"`` the rolling
+    regret of the fixed schedule (:func:`rolling_regret_as_known`); ``rolling_mae`` then holds regrets.
 
     Args:
         day: The delivery day the decision is for.
@@ -84,11 +99,11 @@ def decide(
     threshold = inc_value * (1.0 - policy.margin_pct / 100.0)
     if best_mae is not None and best_mae < threshold:
         reason = (
-            f"{best} took over: rolling MAE {best_mae:.3f} < {threshold:.3f} "
+            f"{best} took over: {policy.score_name} {best_mae:.3f} < {threshold:.3f} "
             f"({incumbent} {inc_value:.3f} less {policy.margin_pct:g} %)"
         )
         return ChampionDecision(day, best, incumbent, best, inc_value, best_mae, True, reason)
-    reason = f"incumbent kept: best challenger {best} {best_mae:.3f} not below {threshold:.3f}"
+    reason = f"incumbent kept: best challenger {best} {policy.score_name} {best_mae:.3f} not below {threshold:.3f}"
     return ChampionDecision(day, incumbent, incumbent, best, inc_value, best_mae, False, reason)
 
 
@@ -118,6 +133,62 @@ def rolling_mae_as_known(
     return dict(zip(forecasts.columns, map(float, errors), strict=True)), n_days
 
 
+class FixedScheduleValues:
+    """Memo of what a forecast of a day earns: the fixed schedule (the exact whole-tick optimum on the forecast, end
+    SoC back at the start) valued at the realised prices, and the perfect-foresight value of the day."""
+
+    def __init__(self, market_code: str, energy_mwh: float = 2.0, mtu_minutes: int = 60) -> None:
+        from griddesk.bidding.battery import BatteryConfig
+
+        self.battery = BatteryConfig(power_mw=1.0, energy_mwh=energy_mwh)
+        self.market_code = market_code
+        self.mtu_minutes = mtu_minutes
+        self._memo: dict[tuple[str, date], float] = {}
+
+    def _value(self, plan_prices: np.ndarray, realised: np.ndarray) -> float:
+        from griddesk.bidding.optimiser import DEFAULT_VOLUME_TICK_MW, plan_on_soc_grid
+
+        plan = plan_on_soc_grid(plan_prices, self.mtu_minutes, self.battery, DEFAULT_VOLUME_TICK_MW)
+        if plan is None:
+            return 0.0
+        net = (plan.ticks_discharge - plan.ticks_charge) * DEFAULT_VOLUME_TICK_MW
+        return float(realised @ net) * self.mtu_minutes / 60.0
+
+    def value(self, model: str, day: date, forecast: np.ndarray, realised: np.ndarray) -> float:
+        """Value of ``model``'s fixed schedule of ``day`` at the realised prices, currency."""
+        key = (model, day)
+        if key not in self._memo:
+            self._memo[key] = self._value(np.asarray(forecast, float), np.asarray(realised, float))
+        return self._memo[key]
+
+    def perfect(self, day: date, realised: np.ndarray) -> float:
+        return self.value("\x00perfect", day, realised, realised)
+
+
+def rolling_regret_as_known(
+    forecasts: pd.DataFrame, actual_known: pd.Series, day: date, window_days: int, values: FixedScheduleValues
+) -> tuple[dict[str, float], int]:
+    """Each model's regret over the window before ``day``: ``1 - sum(fixed-schedule value) / sum(perfect value)``
+    on the days every model forecast and whose prices were all published by D's cut-off (same input as
+    :func:`rolling_mae_as_known`). NaN when nothing is scored or perfect foresight earns nothing."""
+    first = day - timedelta(days=window_days)
+    days = forecasts.index.get_level_values(0)
+    past = forecasts[(days >= first) & (days < day)].dropna()
+    earned = dict.fromkeys(forecasts.columns, 0.0)
+    perfect, n_days = 0.0, 0
+    for d, frame in past.groupby(level=0, sort=True):
+        realised = actual_known.reindex(frame.index.get_level_values(1)).to_numpy(dtype=float)
+        if np.isnan(realised).any():
+            continue  # a day not (wholly) published by the cut-off is not scored
+        perfect += values.perfect(d, realised)
+        for model in forecasts.columns:
+            earned[model] += values.value(model, d, frame[model].to_numpy(dtype=float), realised)
+        n_days += 1
+    if n_days == 0 or perfect <= 0:
+        return {m: float("nan") for m in forecasts.columns}, n_days
+    return {m: 1.0 - earned[m] / perfect for m in forecasts.columns}, n_days
+
+
 def replay(
     forecasts: pd.DataFrame,
     history,
@@ -142,13 +213,17 @@ def replay(
 
     policy = policy or ChampionPolicy()
     market = get_market(history.market_code)
+    values = FixedScheduleValues(market.code, policy.money_battery_mwh) if policy.metric == "money" else None
     incumbent = initial
     out = []
     for day in days:
         known = actuals_known_at(
             history, market.gate_closure_utc(day), day - timedelta(days=policy.window_days), day - timedelta(days=1)
         )
-        maes, n_days = rolling_mae_as_known(forecasts, known, day, policy.window_days)
+        if values is None:
+            maes, n_days = rolling_mae_as_known(forecasts, known, day, policy.window_days)
+        else:
+            maes, n_days = rolling_regret_as_known(forecasts, known, day, policy.window_days, values)
         decision = decide(day, incumbent, maes, n_days, policy, candidates)
         out.append(decision)
         incumbent = decision.champion
@@ -171,10 +246,13 @@ def store_decisions(
     """Replace the stored decisions of these days and flag the last day's champion in the registry."""
     if not decisions:
         return
+    mae = policy.metric == "mae"  # the decision's scores are MAEs or regrets, each in its own columns
     rows = [
         (
             market_code, d.delivery_date, model_ids[d.champion], model_ids[d.incumbent],
-            model_ids.get(d.best_challenger) if d.best_challenger else None, d.incumbent_mae, d.challenger_mae,
+            model_ids.get(d.best_challenger) if d.best_challenger else None,
+            d.incumbent_mae if mae else None, d.challenger_mae if mae else None,
+            None if mae else d.incumbent_mae, None if mae else d.challenger_mae, policy.metric,
             policy.window_days, policy.margin_pct, d.is_switch, d.reason, run_id,
         )
         for d in decisions
@@ -190,7 +268,8 @@ def store_decisions(
             cur,
             """insert into raw.forecast_champion_decisions
                    (market_code, delivery_date_local, champion_model_id, incumbent_model_id, best_challenger_model_id,
-                    incumbent_rolling_mae, best_challenger_rolling_mae, rolling_window_days, margin_pct, is_switch,
+                    incumbent_rolling_mae, best_challenger_rolling_mae, incumbent_rolling_regret,
+                    best_challenger_rolling_regret, champion_metric, rolling_window_days, margin_pct, is_switch,
                     reason, run_id)
                values %s""",
             rows,

@@ -736,6 +736,13 @@ def main(argv: list[str] | None = None) -> int:
         help="days before the test period also forecast, not scored (default 28; the bidding benchmark's curve "
         "scenarios read 56)",
     )
+    parser.add_argument(
+        "--champion-metric",
+        default="mae",
+        choices=("mae", "money"),
+        help="what the champion rule compares: rolling MAE (default) or money, the rolling regret of the fixed "
+        "schedule (1 - PoP over the window, 1 MW / 2 MWh battery)",
+    )
     args = parser.parse_args(argv)
     codes = [get_market(c.strip()).code for c in args.markets.split(",") if c.strip()]
     if args.warmup_days < 1:
@@ -747,7 +754,8 @@ def main(argv: list[str] | None = None) -> int:
         reuse_production=args.reuse_production,
         warmup_days=args.warmup_days,
     )
-    document = run_benchmark(codes, args.days, args.report_dir, plan=plan)
+    policy = ChampionPolicy(metric=args.champion_metric)
+    document = run_benchmark(codes, args.days, args.report_dir, plan=plan, policy=policy)
     print(json.dumps(document, indent=2))
     print(f"report: {args.report_dir / 'forecast_benchmark.md'}")
     return 0

@@ -97,6 +97,12 @@ create table if not exists raw.forecast_champion_decisions (
     primary key (market_code, delivery_date_local)
 );
 
+-- The champion rule's metric (ChampionPolicy.metric): mae fills the *_rolling_mae columns, money the regret ones
+-- (1 - PoP of the fixed schedule over the window, a share).
+alter table raw.forecast_champion_decisions add column if not exists champion_metric text not null default 'mae';
+alter table raw.forecast_champion_decisions add column if not exists incumbent_rolling_regret double precision;
+alter table raw.forecast_champion_decisions add column if not exists best_challenger_rolling_regret double precision;
+
 -- Production forecasts name the registry model that produced them (the champion, or the fallback Prophet).
 alter table raw.price_forecasts
     add column if not exists model_id text references raw.forecast_model_registry (model_id);

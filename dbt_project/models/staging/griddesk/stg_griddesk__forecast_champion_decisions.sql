@@ -20,6 +20,9 @@ renamed as (
         ---------- numerics
         incumbent_rolling_mae as incumbent_rolling_mae_per_mwh,
         best_challenger_rolling_mae as best_challenger_rolling_mae_per_mwh,
+        incumbent_rolling_regret,
+        best_challenger_rolling_regret,
+        champion_metric,
         rolling_window_days,
         margin_pct,
         is_switch,
