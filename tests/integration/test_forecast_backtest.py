@@ -175,6 +175,33 @@ def test_quick_backtest_runs_end_to_end_against_the_warehouse(loaded_warehouse, 
     assert production.model_name == "ensemble_lad" and production.source == "decision"
     np.testing.assert_allclose(production.forecast["forecast_price_per_mwh"].to_numpy(), combined.to_numpy(), rtol=0.02)
 
+    # A decision of the money rule keeps its regrets in their own columns, never in the MAE ones.
+    money_decision = ChampionDecision(LAST_DAY, "ensemble_lad", "prophet", "ensemble_lad", 0.25, 0.1, True, "money")
+    with db.connect(loaded_warehouse) as conn, conn.cursor() as cur:
+        store_decisions(conn, "NP", [money_decision], run.model_ids, ChampionPolicy(metric="money"))
+        cur.execute(
+            """select champion_metric, incumbent_rolling_mae, incumbent_rolling_regret, best_challenger_rolling_regret
+               from raw.forecast_champion_decisions where market_code = 'NP' and delivery_date_local = %s""",
+            (LAST_DAY,),
+        )
+        assert cur.fetchone() == ("money", None, 0.25, 0.1)
+        conn.rollback()
+
+    # Forecasts judged by money (make bench-champion-money) on the stored run: every model, the published
+    # ensembles and both rules' champion paths, each through fixed and exclusive_blocks.
+    from griddesk.bidding.battery import BatteryConfig
+    from griddesk.reporting.champion_money import evaluate_market, markdown
+
+    money = evaluate_market(loaded_warehouse, "NP", BatteryConfig(), progress=lambda _message: None)
+    assert money["days"] == 2 and money["last_day"] == LAST_DAY.isoformat()
+    assert set(money["models"]) >= {"prophet", "weekly_naive", "lear_ens", "lear_ens_published", "dnn_ens_published",
+                                    "champion_path_mae", "champion_path_money"}  # fmt: skip
+    for name, row in money["models"].items():
+        assert row["exclusive_blocks_pop"] >= row["fixed_pop"] - 1e-9, name  # the group holds the fixed schedule
+        assert row["champion_days_mae"] + row["champion_days_money"] <= 2 * money["days"]
+    assert money["final_champion"] == {"mae": "prophet", "money": "prophet"}  # 2 days: below min_days, kept
+    assert "## NP" in markdown([money])
+
 
 def test_history_as_of_matches_point_in_time_reads_and_ignores_a_late_correction(loaded_warehouse, np_simulator):
     day = LAST_DAY
