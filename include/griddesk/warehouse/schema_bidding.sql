@@ -51,7 +51,7 @@ create table if not exists raw.bid_order_steps (
 -- Pre-trade compliance: one row per check per order set.
 create table if not exists raw.bid_compliance_results (
     order_set_id text not null references raw.bid_order_sets (order_set_id) on delete cascade,
-    check_name text not null,                -- volume_limit | position_limit | price_bounds | gate_closure | soc_feasibility
+    check_name text not null,                -- see griddesk.bidding.compliance.CHECKS
     passed boolean not null,
     reason text not null default '',
     checked_at_utc timestamptz not null default now(),
