@@ -376,7 +376,8 @@ def test_a_block_set_reaches_the_trading_marts_with_one_accepted_block(block_war
     assert run_dbt(args, url, work_dir=tmp_path).success
     mart = _frame(url, "select * from marts.fct_bid_executions order by block_index, delivery_start_utc")
     executions = _frame(url, "select * from raw.bid_executions order by block_index, delivery_start_utc")
-    assert list(mart["block_index"]) == list(executions["block_index"]) and mart["strategy"].eq("exclusive_blocks").all()
+    assert list(mart["block_index"]) == list(executions["block_index"])
+    assert mart["strategy"].eq("exclusive_blocks").all()
     accepted = mart[mart["is_accepted"]]
     assert accepted["block_index"].nunique() == 1
     daily = _frame(url, "select * from marts.fct_bid_success_daily")

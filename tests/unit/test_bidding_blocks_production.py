@@ -242,4 +242,3 @@ def test_the_exchange_counts_a_group_at_its_largest_block_with_other_live_sets()
     other = _body([_order(5, None, 0.3)])
     (reason,) = position_breaches(other, [group], 1.0)
     assert "up to 1.1 MW" in reason
-

@@ -238,7 +238,8 @@ def _block_scenarios(conn, market: Market, clock: RunClock, forecast: pd.DataFra
     paths = daily_error_paths(past["delivery_start_utc"], past["forecast_price_per_mwh"],
                               past["realised_price_per_mwh"], market.tz)  # fmt: skip
     if len(paths) < MIN_ERROR_DAYS:
-        return np.zeros((len(point), 0)), f"the point forecast alone ({len(paths)} scored days, fewer than {MIN_ERROR_DAYS})"
+        why = f"the point forecast alone ({len(paths)} scored days, fewer than {MIN_ERROR_DAYS})"
+        return np.zeros((len(point), 0)), why
     keys = minute_of_day_keys(forecast["delivery_start_utc"], market.tz)
     return joint_error_scenarios(point, keys, paths), f"whole error paths of {len(paths)} past days"
 
