@@ -137,17 +137,22 @@ def warehouse(warehouse_url, realised, sim) -> Settings:
         )
         for t, f in zip(realised.index, forecast, strict=True)
     ]  # fmt: skip
-    with psycopg2.connect(warehouse_url) as conn, conn.cursor() as cur:
-        for row in rows:
-            cur.execute(
-                """insert into raw.price_forecasts (forecast_run_id, market_code, delivery_date_local,
-                   delivery_start_utc, resolution_minutes, forecast_price_per_mwh, lower_price_per_mwh,
-                   upper_price_per_mwh, interval_width_pct, currency, model_family, model_version,
-                   training_start_utc, training_end_utc, cutoff_utc)
-                   values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
-                row,
-            )
+    insert_forecasts(warehouse_url, rows)
     return Settings(warehouse_url=warehouse_url, simulator_url=sim, markets=MARKET, alert_email_to="desk@example.com")
+
+
+def insert_forecasts(url: str, rows: list[tuple]) -> None:
+    """Rows of ``raw.price_forecasts`` (run id, market, day, start, resolution, forecast, lower, upper, interval
+    width, currency, model family, model version, training start, training end, cut-off)."""
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.executemany(
+            """insert into raw.price_forecasts (forecast_run_id, market_code, delivery_date_local,
+               delivery_start_utc, resolution_minutes, forecast_price_per_mwh, lower_price_per_mwh,
+               upper_price_per_mwh, interval_width_pct, currency, model_family, model_version,
+               training_start_utc, training_end_utc, cutoff_utc)
+               values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+            rows,
+        )
 
 
 def _bidding(**kwargs) -> BiddingSettings:

@@ -21,6 +21,7 @@ KINDS = {
     "steps_changed": ("CRITICAL", "order set changed after compliance: not sent"),
     "approval_rejected": ("WARNING", "order set rejected by the approver"),
     "portfolio_forecast_missing": ("CRITICAL", "portfolio consumption not in the bid: battery bid alone"),
+    "strategy_not_applicable": ("CRITICAL", "the configured strategy is not possible in this market: no order set"),
 }
 _TABLE_STYLE = "border-collapse:collapse;font-family:sans-serif;font-size:13px"
 _CELL_STYLE = "border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top"
@@ -37,6 +38,8 @@ _CONSEQUENCE = {
     "approval_rejected": "The orders for {what} were not sent.",
     "portfolio_forecast_missing": "The battery was bid alone for {what}; the portfolio's consumption is not bought "
     "day-ahead. Run griddesk_consumption for the day and rerun the bid task before gate closure.",
+    "strategy_not_applicable": "Nothing was generated or sent for {what}. Set GRIDDESK_BIDDING_STRATEGY to a "
+    "strategy the market takes (e.g. fixed) and rerun the bid task before gate closure.",
 }
 
 

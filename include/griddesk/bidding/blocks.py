@@ -27,13 +27,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
 from griddesk.bidding.battery import BatteryConfig
 from griddesk.bidding.clearing import BUY, SELL, clear_exclusive_group
+from griddesk.bidding.curves import CURVE_COLUMNS
 from griddesk.bidding.optimiser import InfeasibleScheduleError, mtu_hours, plan_paths_on_soc_grid
 from griddesk.bidding.rules import BlockOrderRules, MarketRules
 
@@ -256,3 +257,98 @@ def clear_group(
     accepted = clear_exclusive_group(group.net_mw(rules.volume_tick_mw), limits, prices, mtu_hours(rules.mtu_minutes))
     n = group.net_ticks.shape[1]
     return accepted, (group.net_ticks[accepted] if accepted is not None else np.zeros(n, dtype=np.int64))
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# the production path: past error paths in, order steps out, each block's schedule for compliance
+# --------------------------------------------------------------------------------------------------------------------
+
+#: Columns of :func:`group_order_steps`: the curve table's (``griddesk.bidding.curves.CURVE_COLUMNS``) plus the block.
+GROUP_STEP_COLUMNS = [*CURVE_COLUMNS, "block_index"]
+
+
+def minute_of_day_keys(delivery_start_utc, tz) -> np.ndarray:
+    """Local minute of day (0..1439) of each MTU start: the key :func:`joint_error_scenarios` aligns days by
+    (a DST day repeats or skips keys; the nearest key of the other day stands in)."""
+    local = pd.DatetimeIndex(pd.to_datetime(delivery_start_utc, utc=True)).tz_convert(tz)
+    return np.asarray(local.hour * 60 + local.minute, dtype=np.int64)
+
+
+def daily_error_paths(
+    delivery_start_utc, forecast_per_mwh, realised_per_mwh, tz
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per past local day, oldest first: its MTUs' local minutes of day and errors (realised - forecast), for
+    :func:`joint_error_scenarios`. Intervals without a realised price are dropped; a day left empty is skipped.
+
+    Raises:
+        ValueError: the three inputs differ in length.
+    """
+    starts = pd.DatetimeIndex(pd.to_datetime(delivery_start_utc, utc=True))
+    forecast = np.asarray(forecast_per_mwh, dtype=float)
+    realised = np.asarray(realised_per_mwh, dtype=float)
+    if not len(starts) == len(forecast) == len(realised):
+        raise ValueError(f"{len(starts)} starts, {len(forecast)} forecasts and {len(realised)} realised prices")
+    frame = pd.DataFrame({
+        "day": starts.tz_convert(tz).date, "key": minute_of_day_keys(starts, tz), "error": realised - forecast,
+    }).dropna()  # fmt: skip
+    return [(g["key"].to_numpy(), g["error"].to_numpy()) for _, g in frame.sort_values(["day", "key"]).groupby("day")]
+
+
+def group_order_steps(group: ExclusiveGroup, rules: MarketRules) -> pd.DataFrame:
+    """The group as stored order steps (``GROUP_STEP_COLUMNS``): :func:`block_steps` with ``step_index`` =
+    ``block_index`` (one step per block and MTU), sorted by MTU then block; none is a price-taker (a block clears
+    on its limit), and the acceptance probability is unknown (null)."""
+    steps = block_steps(group, rules)
+    return (
+        steps.assign(step_index=steps["block_index"], is_price_taker=False, acceptance_probability=np.nan)
+        .sort_values(["mtu_index", "block_index"], kind="stable")
+        .reset_index(drop=True)[GROUP_STEP_COLUMNS]
+        .astype({"step_index": "int64", "is_price_taker": "bool", "acceptance_probability": "float64"})
+    )
+
+
+def block_schedule(
+    net_ticks: np.ndarray, battery: BatteryConfig, mtu_minutes: int, volume_tick_mw: float
+) -> pd.DataFrame:
+    """One block's net ticks (sell positive) as a schedule for
+    :func:`griddesk.bidding.orders.check_schedule_feasible`: volumes, net position, action and the SoC that the
+    efficiencies give from the battery's start (the check then tests the window, the end band and the cycle cap)."""
+    net_mw = np.asarray(net_ticks, dtype=float) * volume_tick_mw
+    charge, discharge = np.maximum(-net_mw, 0.0), np.maximum(net_mw, 0.0)
+    dt_h = mtu_hours(mtu_minutes)
+    delta = charge * dt_h * battery.charge_efficiency - discharge * dt_h / battery.discharge_efficiency
+    return pd.DataFrame({
+        "mtu_index": np.arange(len(net_mw)),
+        "charge_mw": charge,
+        "discharge_mw": discharge,
+        "net_position_mw": discharge - charge,
+        "soc_mwh": battery.initial_soc_mwh + np.cumsum(delta),
+        "action": np.where(charge > 0, "charge", np.where(discharge > 0, "discharge", "idle")),
+    })  # fmt: skip
+
+
+def restrict_to_windows(
+    group: ExclusiveGroup, constraints: Sequence, fallback_net_ticks: np.ndarray, volume_tick_mw: float
+) -> ExclusiveGroup:
+    """The group without the blocks that break a demand-response window (``MtuConstraint``: a charging or
+    discharging cap, a mandatory consumption); the candidates are planned without the windows, so this keeps the
+    production bid inside them. When the point block breaks one, ``fallback_net_ticks`` (the fixed schedule, which
+    the optimiser planned inside the windows) takes row 0, so the group is never empty."""
+    net = np.asarray(group.net_ticks, dtype=np.int64)
+    keep = np.ones(len(net), dtype=bool)
+    for c in constraints:
+        idx = [t for t in c.mtu_indices if 0 <= t < net.shape[1]]
+        charge, discharge = np.maximum(-net[:, idx], 0), np.maximum(net[:, idx], 0)
+        if c.max_charge_mw is not None:
+            keep &= (charge <= math.floor(c.max_charge_mw / volume_tick_mw + 1e-9)).all(axis=1)
+        if c.max_discharge_mw is not None:
+            keep &= (discharge <= math.floor(c.max_discharge_mw / volume_tick_mw + 1e-9)).all(axis=1)
+        if c.min_charge_mw > 0:
+            keep &= (charge >= math.ceil(c.min_charge_mw / volume_tick_mw - 1e-9)).all(axis=1)
+    if keep.all():
+        return group
+    rows, limits = net[keep], group.limit_price_ticks[keep]
+    if not keep[0]:
+        rows = np.vstack([np.asarray(fallback_net_ticks, dtype=np.int64), rows])
+        limits = np.concatenate([group.limit_price_ticks[:1], limits])
+    return replace(group, net_ticks=rows, limit_price_ticks=limits)

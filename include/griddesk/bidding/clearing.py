@@ -114,3 +114,55 @@ def clear_exclusive_group(
         return None
     best = int(np.argmax(surplus))  # first maximum: the lowest index on ties
     return best if surplus[best] > 0 else None
+
+
+def accepted_block_steps(
+    block_index: np.ndarray,
+    mtu_keys: np.ndarray,
+    sides: np.ndarray,
+    volumes_mw: np.ndarray,
+    limits: np.ndarray,
+    clearing_prices: np.ndarray,
+    mtu_hours: float,
+) -> np.ndarray:
+    """Per-step acceptance of the order steps of one exclusive group: a step is accepted iff its block is the one
+    :func:`clear_exclusive_group` accepts. The simulated exchange and the shadow executions both clear with it.
+
+    Args:
+        block_index: Block of each step (any non-negative integers; ties go to the lowest).
+        mtu_keys: The step's MTU, any sortable key (e.g. its start); one step per (block, MTU).
+        sides, volumes_mw: The steps (sell positive in the block's net position).
+        limits: The step's block limit (minimum average margin per MWh traded); the same on every step of a block.
+        clearing_prices: The clearing price of each step's MTU.
+        mtu_hours: Length of every MTU of the group, hours.
+
+    Raises:
+        ValueError: arrays of different lengths, a side other than buy/sell, two limits in one block, or two
+            steps of one block in one MTU (naming the block).
+    """
+    blocks = np.asarray(block_index, dtype=np.int64)
+    n = len(blocks)
+    arrays = [np.asarray(a) for a in (mtu_keys, sides, volumes_mw, limits, clearing_prices)]
+    if any(len(a) != n for a in arrays):
+        raise ValueError(f"block steps differ in length: {[n, *(len(a) for a in arrays)]}")
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    keys, sides, volumes, limits, prices = arrays
+    sides = sides.astype(object)
+    if not np.isin(sides, [BUY, SELL]).all():
+        raise ValueError(f"side must be 'buy' or 'sell', got {sides[~np.isin(sides, [BUY, SELL])][0]!r}")
+    ids, row = np.unique(blocks, return_inverse=True)
+    _, col = np.unique(keys, return_inverse=True)
+    if len(set(zip(row.tolist(), col.tolist(), strict=True))) != n:
+        raise ValueError("an exclusive group has two steps of one block in one MTU")
+    block_limits = np.full(len(ids), np.nan)
+    for r, limit in zip(row, limits.astype(float), strict=True):
+        if not np.isnan(block_limits[r]) and block_limits[r] != limit:
+            raise ValueError(f"block {ids[r]} has more than one limit price")
+        block_limits[r] = limit
+    net = np.zeros((len(ids), col.max() + 1))
+    net[row, col] = np.where(sides == SELL, 1.0, -1.0) * volumes.astype(float)
+    mtu_prices = np.zeros(col.max() + 1)
+    mtu_prices[col] = prices.astype(float)
+    accepted = clear_exclusive_group(net, block_limits, mtu_prices, mtu_hours)
+    return row == accepted if accepted is not None else np.zeros(n, dtype=bool)

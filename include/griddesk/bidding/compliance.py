@@ -12,7 +12,16 @@ Every check runs (one failure does not hide another) and says why in plain words
 - ``soc_feasibility``: every combination of accepted steps keeps the SoC in its window (and the end band when the
   end is fixed), re-verified independently of the optimiser (:func:`griddesk.bidding.curves.check_curves_feasible`;
   for a joint set :func:`griddesk.bidding.portfolio.check_joint_steps_feasible`, where the battery also serves
-  the part of the forecast consumption that is not bought).
+  the part of the forecast consumption that is not bought);
+- ``block_group``: an exclusive group of block orders (steps with a ``block_index``, strategy ``exclusive_blocks``)
+  respects the market's block rules (:data:`griddesk.bidding.rules.BLOCK_ORDER_RULES`): the market takes exclusive
+  groups, at most the allowed blocks per group and participant, one step per block and MTU, one limit per block,
+  no block volume below the minimum. Passes trivially for any other order set.
+
+For an exclusive group the auction accepts at most one block, whole, so ``position_limit`` holds each block to the
+limit on its own (the worst case is the largest block, not the sum of the blocks) and ``soc_feasibility`` checks
+every block's schedule on its own (:func:`griddesk.bidding.orders.check_schedule_feasible`), naming the block and
+the MTU; one infeasible block rejects the group.
 
 An order set passes when every check passes; otherwise it is rejected, the reasons are recorded
 (``raw.bid_compliance_results``) and alerted, and it is never sent.
@@ -31,9 +40,9 @@ from griddesk.bidding.battery import BatteryConfig
 from griddesk.bidding.clearing import BUY, SELL
 from griddesk.bidding.curves import check_curves_feasible
 from griddesk.bidding.portfolio import check_joint_steps_feasible
-from griddesk.bidding.rules import MarketRules
+from griddesk.bidding.rules import MarketRules, block_order_rules, exclusive_group_refusal
 
-CHECKS = ("volume_limit", "position_limit", "price_bounds", "gate_closure", "soc_feasibility")
+CHECKS = ("volume_limit", "position_limit", "price_bounds", "gate_closure", "soc_feasibility", "block_group")
 #: At most this many reasons per check are kept (the first ones); the count says how many there were.
 MAX_REASONS = 5
 
@@ -60,6 +69,47 @@ def _summary(problems: list[str]) -> str:
     shown = "; ".join(problems[:MAX_REASONS])
     more = f" (and {len(problems) - MAX_REASONS} more)" if len(problems) > MAX_REASONS else ""
     return shown + more
+
+
+def _volume_result(steps: pd.DataFrame, rules: MarketRules, limits: ComplianceLimits) -> CheckResult:
+    problems = []
+    for row in steps.itertuples(index=False):
+        where = f"MTU {row.mtu_index} step {row.step_index} ({row.side} {row.volume_mw:g} MW)"
+        try:
+            ticks = rules.volume_ticks(float(row.volume_mw))
+        except ValueError as exc:
+            problems.append(f"{where}: {exc}")
+            continue
+        if ticks <= 0:
+            problems.append(f"{where}: volume must be positive")
+        if row.volume_mw > limits.max_order_volume_mw + 1e-9:
+            problems.append(f"{where}: above the {limits.max_order_volume_mw:g} MW limit per order")
+    return CheckResult("volume_limit", not problems, _summary(problems))
+
+
+def _price_result(steps: pd.DataFrame, rules: MarketRules) -> CheckResult:
+    problems = []
+    for row in steps.itertuples(index=False):
+        where = f"MTU {row.mtu_index} step {row.step_index}"
+        try:
+            rules.price_ticks(float(row.limit_price_per_mwh))
+        except ValueError as exc:
+            problems.append(f"{where}: {exc}")
+        if not rules.min_price_per_mwh <= row.limit_price_per_mwh <= rules.max_price_per_mwh:
+            problems.append(
+                f"{where}: limit {row.limit_price_per_mwh:g} outside the bounds [{rules.min_price_per_mwh:g}, "
+                f"{rules.max_price_per_mwh:g}] valid on {rules.delivery_date}"
+            )
+    return CheckResult("price_bounds", not problems, _summary(problems))
+
+
+def _gate_result(rules: MarketRules, now_utc: datetime, limits: ComplianceLimits) -> CheckResult:
+    on_time = rules.is_before_gate_closure(now_utc, limits.gate_closure_margin)
+    reason = "" if on_time else (
+        f"sent at {now_utc:%Y-%m-%d %H:%M} UTC, not {limits.gate_closure_margin} before gate closure "
+        f"{rules.gate_closure_utc:%Y-%m-%d %H:%M} UTC"
+    )  # fmt: skip
+    return CheckResult("gate_closure", on_time, reason)
 
 
 def check_order_set(
@@ -91,27 +141,17 @@ def check_order_set(
     Returns:
         One ``CheckResult`` per name in ``CHECKS``, in that order.
     """
+    if is_block_group(steps):
+        if consumption_mw is not None:
+            raise ValueError("an exclusive group of block orders is never a joint order set with the portfolio")
+        return check_block_group(steps, battery, rules, n_mtus, now_utc, limits, end_soc_fixed=end_soc_fixed)
     limits = limits or ComplianceLimits()
     load_mw = None
     if consumption_mw is not None:
         load_mw = np.asarray(consumption_mw, dtype=float)
         if len(load_mw) != n_mtus or not np.isfinite(load_mw).all() or (load_mw < 0).any():
             raise ValueError(f"consumption_mw must have {n_mtus} finite non-negative values (one per MTU)")
-    results = []
-
-    problems = []
-    for row in steps.itertuples(index=False):
-        where = f"MTU {row.mtu_index} step {row.step_index} ({row.side} {row.volume_mw:g} MW)"
-        try:
-            ticks = rules.volume_ticks(float(row.volume_mw))
-        except ValueError as exc:
-            problems.append(f"{where}: {exc}")
-            continue
-        if ticks <= 0:
-            problems.append(f"{where}: volume must be positive")
-        if row.volume_mw > limits.max_order_volume_mw + 1e-9:
-            problems.append(f"{where}: above the {limits.max_order_volume_mw:g} MW limit per order")
-    results.append(CheckResult("volume_limit", not problems, _summary(problems)))
+    results = [_volume_result(steps, rules, limits)]
 
     cap = min(limits.max_position_mw or battery.power_mw, battery.power_mw)
     problems = []
@@ -128,33 +168,116 @@ def check_order_set(
                 problems.append(f"MTU {mtu}: {side} steps add up to {total:g} MW, above the {limit:g} MW {what}")
     results.append(CheckResult("position_limit", not problems, _summary(problems)))
 
-    problems = []
-    for row in steps.itertuples(index=False):
-        where = f"MTU {row.mtu_index} step {row.step_index}"
-        try:
-            rules.price_ticks(float(row.limit_price_per_mwh))
-        except ValueError as exc:
-            problems.append(f"{where}: {exc}")
-        if not rules.min_price_per_mwh <= row.limit_price_per_mwh <= rules.max_price_per_mwh:
-            problems.append(
-                f"{where}: limit {row.limit_price_per_mwh:g} outside the bounds [{rules.min_price_per_mwh:g}, "
-                f"{rules.max_price_per_mwh:g}] valid on {rules.delivery_date}"
-            )
-    results.append(CheckResult("price_bounds", not problems, _summary(problems)))
-
-    on_time = rules.is_before_gate_closure(now_utc, limits.gate_closure_margin)
-    reason = "" if on_time else (
-        f"sent at {now_utc:%Y-%m-%d %H:%M} UTC, not {limits.gate_closure_margin} before gate closure "
-        f"{rules.gate_closure_utc:%Y-%m-%d %H:%M} UTC"
-    )  # fmt: skip
-    results.append(CheckResult("gate_closure", on_time, reason))
+    results += [_price_result(steps, rules), _gate_result(rules, now_utc, limits)]
 
     if load_mw is None:
         problems = check_curves_feasible(steps, battery, n_mtus, rules.mtu_minutes, rules, end_soc_fixed=end_soc_fixed)
     else:
         problems = check_joint_steps_feasible(steps, battery, load_mw, rules, end_soc_fixed=end_soc_fixed)
     results.append(CheckResult("soc_feasibility", not problems, _summary(problems)))
+    results.append(CheckResult("block_group", True, ""))
     return results
+
+
+def is_block_group(steps: pd.DataFrame) -> bool:
+    """Whether ``steps`` are an exclusive group of block orders (any step carries a ``block_index``)."""
+    return "block_index" in steps and bool(steps["block_index"].notna().any())
+
+
+def _block_position_problems(steps: pd.DataFrame, cap: float) -> list[str]:
+    """Per block and MTU, each side within ``cap``: only one block is ever accepted, so the group's worst case per
+    MTU is its largest block, not the sum of the blocks."""
+    problems = []
+    by_block = steps.groupby(["block_index", "mtu_index", "side"])["volume_mw"].sum()
+    for (block, mtu, side), total in by_block.items():
+        if side not in (BUY, SELL):
+            problems.append(f"block {block} MTU {mtu}: unknown side {side!r}")
+        elif total > cap + 1e-9:
+            problems.append(f"block {block} MTU {mtu}: {side} {total:g} MW, above the {cap:g} MW position limit")
+    return problems
+
+
+def _block_group_problems(steps: pd.DataFrame, rules: MarketRules) -> list[str]:
+    """The market's block-order rules on a group's steps (see the module docstring)."""
+    refusal = exclusive_group_refusal(rules.market_code)
+    if refusal:
+        return [refusal]
+    block_rules = block_order_rules(rules.market_code)
+    problems = []
+    if steps["block_index"].isna().any():
+        problems.append(f"{int(steps['block_index'].isna().sum())} steps carry no block_index in an exclusive group")
+    blocked = steps.dropna(subset=["block_index"])
+    n_blocks = blocked["block_index"].nunique()
+    cap = min(block_rules.max_blocks_per_group, block_rules.max_blocks_per_participant)
+    if n_blocks > cap:
+        problems.append(
+            f"{n_blocks} blocks in the group, above {rules.market_code}'s limit of {block_rules.max_blocks_per_group} "
+            f"per exclusive group ({block_rules.max_blocks_per_participant} per participant)"
+        )
+    for (block, mtu), n in blocked.groupby(["block_index", "mtu_index"]).size().items():
+        if n > 1:
+            problems.append(f"block {block} MTU {mtu}: {n} steps, one per block and MTU allowed")
+    for block, limits in blocked.groupby("block_index")["limit_price_per_mwh"].unique().items():
+        if len(limits) > 1:
+            problems.append(f"block {block}: {len(limits)} limit prices, one per block allowed")
+    small = blocked[blocked["volume_mw"] < block_rules.min_block_volume_mw - 1e-9]
+    for row in small.itertuples(index=False):
+        problems.append(
+            f"block {row.block_index} MTU {row.mtu_index}: {row.volume_mw:g} MW below the minimum block volume "
+            f"{block_rules.min_block_volume_mw:g} MW"
+        )
+    return problems
+
+
+def _block_soc_problems(
+    steps: pd.DataFrame, battery: BatteryConfig, n_mtus: int, rules: MarketRules, end_soc_fixed: bool = True
+) -> list[str]:
+    """Every block's schedule re-verified on its own (any one of them may be the one accepted)."""
+    from griddesk.bidding.blocks import block_schedule
+    from griddesk.bidding.orders import check_schedule_feasible
+
+    problems = []
+    for block, rows in steps.dropna(subset=["block_index"]).groupby("block_index"):
+        outside = rows[(rows["mtu_index"] < 0) | (rows["mtu_index"] >= n_mtus)]
+        if len(outside):
+            first = int(outside["mtu_index"].iloc[0])
+            problems.append(f"block {int(block)}: MTU {first} is not in the day (0..{n_mtus - 1})")
+            continue
+        net = np.zeros(n_mtus, dtype=np.int64)
+        sign = np.where(rows["side"].to_numpy() == SELL, 1, -1)
+        np.add.at(net, rows["mtu_index"].to_numpy(dtype=np.int64), sign * rows["volume_ticks"].to_numpy(dtype=np.int64))
+        schedule = block_schedule(net, battery, rules.mtu_minutes, rules.volume_tick_mw)
+        violations = check_schedule_feasible(schedule, battery, rules.mtu_minutes, rules.volume_tick_mw)
+        problems += [f"block {int(block)}: {v}" for v in violations if end_soc_fixed or not v.startswith("end SoC")]
+    return problems
+
+
+def check_block_group(
+    steps: pd.DataFrame,
+    battery: BatteryConfig,
+    rules: MarketRules,
+    n_mtus: int,
+    now_utc: datetime,
+    limits: ComplianceLimits | None = None,
+    end_soc_fixed: bool = True,
+) -> list[CheckResult]:
+    """Every pre-trade check on an exclusive group of block orders (``block_index`` on every step): one
+    ``CheckResult`` per name in ``CHECKS``, in that order. Volumes, prices and gate closure as for any order set;
+    the position limit and the SoC per block (the module docstring says why); the market's block rules."""
+    limits = limits or ComplianceLimits()
+    steps = steps.assign(block_index=steps["block_index"].astype("Int64"))  # "block 3", never "block 3.0"
+    cap = min(limits.max_position_mw or battery.power_mw, battery.power_mw)
+    position = _block_position_problems(steps, cap)
+    soc = _block_soc_problems(steps, battery, n_mtus, rules, end_soc_fixed)
+    group = _block_group_problems(steps, rules)
+    return [
+        _volume_result(steps, rules, limits),
+        CheckResult("position_limit", not position, _summary(position)),
+        _price_result(steps, rules),
+        _gate_result(rules, now_utc, limits),
+        CheckResult("soc_feasibility", not soc, _summary(soc)),
+        CheckResult("block_group", not group, _summary(group)),
+    ]
 
 
 def passed(results: list[CheckResult]) -> bool:

@@ -79,8 +79,13 @@ class BiddingSettings(BaseSettings):
     kill_switch: bool = Field(False, description="Stop every submission (also settable in raw.bid_controls).")
     require_approval: bool = Field(False, description="Hold order sets until a person approves them in Airflow.")
     approval_timeout_minutes: int = Field(30, ge=1, description="Unanswered approvals expire (and are rejected).")
-    strategy: Literal["fixed", "curves"] = Field(
-        "fixed", description="fixed: the price-taker schedule; curves: price-dependent bid curves."
+    strategy: Literal["fixed", "curves", "exclusive_blocks"] = Field(
+        "fixed",
+        description="fixed: the price-taker schedule; curves: price-dependent bid curves; exclusive_blocks: an "
+        "exclusive group of block orders (at most one accepted).",
+    )
+    max_blocks: int = Field(
+        24, ge=1, description="exclusive_blocks: most blocks per group (also capped by the market's block rules)."
     )
     end_soc_mode: Literal["fixed", "valued"] = Field(
         "fixed", description="fixed: end SoC back at the start; valued: free, worth a percentile of recent prices."

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import requests
 
-from griddesk.bidding.clearing import accepted_mask
+from griddesk.bidding.clearing import accepted_block_steps, accepted_mask
 from griddesk.feeds.http import ApiCall, CallLog
 from griddesk.redaction import install_log_redaction, redact_text, register_secret
 
@@ -60,22 +60,27 @@ class SubmissionReceipt:
 def order_payload(
     market_code: str, delivery_date: date, client_order_set_id: str, steps: pd.DataFrame, mtu_minutes: int
 ) -> dict:
-    """The JSON body of ``POST /orders`` from steps with ``delivery_start_utc`` (see ``raw.bid_order_steps``)."""
+    """The JSON body of ``POST /orders`` from steps with ``delivery_start_utc`` (see ``raw.bid_order_steps``); a step
+    of an exclusive group of block orders carries its ``block_index`` (other steps carry none)."""
+    blocks = steps["block_index"] if "block_index" in steps else pd.Series([None] * len(steps), dtype=object)
+    orders = []
+    for row, block in zip(steps.itertuples(index=False), blocks, strict=True):
+        order = {
+            "delivery_start_utc": pd.Timestamp(row.delivery_start_utc).tz_convert("UTC").isoformat(),
+            "side": row.side,
+            "volume_mw": float(row.volume_mw),
+            "limit_price_per_mwh": float(row.limit_price_per_mwh),
+            "mtu_minutes": int(mtu_minutes),
+            "step_index": int(row.step_index),
+        }
+        if not pd.isna(block):
+            order["block_index"] = int(block)
+        orders.append(order)
     return {
         "market": market_code,
         "delivery_date": delivery_date.isoformat(),
         "client_order_set_id": client_order_set_id,
-        "orders": [
-            {
-                "delivery_start_utc": pd.Timestamp(row.delivery_start_utc).tz_convert("UTC").isoformat(),
-                "side": row.side,
-                "volume_mw": float(row.volume_mw),
-                "limit_price_per_mwh": float(row.limit_price_per_mwh),
-                "mtu_minutes": int(mtu_minutes),
-                "step_index": int(row.step_index),
-            }
-            for row in steps.itertuples(index=False)
-        ],
+        "orders": orders,
     }
 
 
@@ -197,8 +202,9 @@ class OrderApiClient:
         """Per-order results after the auction.
 
         Returns:
-            ``delivery_start_utc`` (UTC), ``step_index``, ``side``, ``volume_mw``, ``limit_price_per_mwh``,
-            ``clearing_price_per_mwh``, ``accepted``, ``accepted_volume_mw``.
+            ``RESULT_COLUMNS``: ``delivery_start_utc`` (UTC), ``step_index``, ``side``, ``volume_mw``,
+            ``limit_price_per_mwh``, ``clearing_price_per_mwh``, ``accepted``, ``accepted_volume_mw``,
+            ``block_index`` (null unless the step belongs to a block of an exclusive group).
 
         Raises:
             NotClearedYet: results not published yet. OrderApiError: anything else.
@@ -210,12 +216,12 @@ class OrderApiClient:
             raise self._refused(response, "results request")
         frame = pd.DataFrame(response.json()["results"])
         if frame.empty:
-            return pd.DataFrame(
-                columns=["delivery_start_utc", "step_index", "side", "volume_mw", "limit_price_per_mwh",
-                         "clearing_price_per_mwh", "accepted", "accepted_volume_mw"]
-            )  # fmt: skip
+            return pd.DataFrame(columns=RESULT_COLUMNS)
         frame["delivery_start_utc"] = pd.to_datetime(frame["delivery_start_utc"], utc=True)
-        return frame
+        if "block_index" not in frame:  # an exchange that knows no blocks
+            frame["block_index"] = None
+        frame["block_index"] = frame["block_index"].astype("Int64")
+        return frame[RESULT_COLUMNS]
 
     def cancel(self, exchange_order_set_id: str) -> dict:
         """Cancel before gate closure. Raises ``OrderApiError`` (``rejected`` after gate closure)."""
@@ -233,12 +239,14 @@ def success_rate(executions: pd.DataFrame) -> float:
 
 
 RESULT_COLUMNS = ["delivery_start_utc", "step_index", "side", "volume_mw", "limit_price_per_mwh",
-                  "clearing_price_per_mwh", "accepted", "accepted_volume_mw"]  # fmt: skip
+                  "clearing_price_per_mwh", "accepted", "accepted_volume_mw", "block_index"]  # fmt: skip
 
 
 def shadow_results(steps: pd.DataFrame, prices: pd.DataFrame) -> pd.DataFrame:
     """The exchange's per-order results for ``steps`` had they been sent: the frame :meth:`OrderApiClient.results`
-    returns, cleared like the simulator clears (price-taker, :func:`griddesk.bidding.clearing.accepted_mask`).
+    returns, cleared like the simulator clears (price-taker, :func:`griddesk.bidding.clearing.accepted_mask`; an
+    exclusive group of block orders, steps with a ``block_index``, by
+    :func:`griddesk.bidding.clearing.accepted_block_steps`: only the block with the highest positive surplus).
 
     Args:
         steps: order steps with ``delivery_start_utc``, ``step_index``, ``side``, ``volume_mw``,
@@ -268,8 +276,19 @@ def shadow_results(steps: pd.DataFrame, prices: pd.DataFrame) -> pd.DataFrame:
         raise ValueError(f"no realised price for {len(missing)} MTU(s) of the order set: {missing[:4]}")
     clearing = grid["price_per_mwh"].to_numpy(dtype=float)[at]
     volumes = steps["volume_mw"].to_numpy(dtype=float)
-    accepted = accepted_mask(steps["side"].to_numpy(dtype=object), steps["limit_price_per_mwh"].to_numpy(dtype=float),
-                             clearing)  # fmt: skip
+    sides, limits = steps["side"].to_numpy(dtype=object), steps["limit_price_per_mwh"].to_numpy(dtype=float)
+    blocks = steps["block_index"].astype("Int64") if "block_index" in steps else pd.Series(pd.NA, index=steps.index,
+                                                                                            dtype="Int64")  # fmt: skip
+    if blocks.notna().any():
+        if blocks.isna().any():
+            raise ValueError("an exclusive group has steps without a block_index")
+        hours = steps["resolution_minutes"].to_numpy(dtype=float) / 60.0 if "resolution_minutes" in steps else None
+        if hours is None or len(set(hours)) != 1:
+            raise ValueError("the steps of an exclusive group need one resolution_minutes")
+        accepted = accepted_block_steps(blocks.to_numpy(dtype=np.int64), step_starts, sides, volumes, limits,
+                                        clearing, float(hours[0]))  # fmt: skip
+    else:
+        accepted = accepted_mask(sides, limits, clearing)
     return pd.DataFrame({
         "delivery_start_utc": starts,
         "step_index": steps["step_index"].to_numpy(dtype=int),
@@ -279,4 +298,5 @@ def shadow_results(steps: pd.DataFrame, prices: pd.DataFrame) -> pd.DataFrame:
         "clearing_price_per_mwh": clearing,
         "accepted": accepted,
         "accepted_volume_mw": np.where(accepted, volumes, 0.0),
+        "block_index": blocks.array,
     })  # fmt: skip

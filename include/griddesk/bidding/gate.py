@@ -17,8 +17,12 @@ being posted (same content hash). The decision itself is the pure :func:`decide`
 7. the mode is ``live`` (paper mode sends nothing).
 
 The hash is canonical: the sorted (market, delivery start UTC, delivery end UTC, side, volume MW, limit price)
-tuples of the steps, numbers at six decimals, as JSON. Step numbering and row order do not change it; any change of
-what would trade does.
+tuples of the steps, numbers at six decimals, as JSON; a step of an exclusive group of block orders appends its
+``block_index`` (moving a step to another block changes what can trade together). Step numbering and row order do
+not change it; any change of what would trade does. Steps without a block hash exactly as before blocks existed.
+
+An exclusive group goes to the battery as the accepted block's schedule only (:func:`send_to_battery`): the
+gate still decides on, and hashes, the whole group compliance checked.
 """
 
 from __future__ import annotations
@@ -68,7 +72,8 @@ def steps_digest(market_code: str, orders: Iterable[Mapping]) -> str:
     """SHA-256 (hex) of the canonical form of ``orders`` for ``market_code``.
 
     Each order needs ``delivery_start_utc`` (datetime or ISO-8601), its length (``resolution_minutes`` or
-    ``mtu_minutes``), ``side``, ``volume_mw`` and ``limit_price_per_mwh`` (None: price-taker without a limit).
+    ``mtu_minutes``), ``side``, ``volume_mw`` and ``limit_price_per_mwh`` (None: price-taker without a limit);
+    optionally ``block_index`` (None or absent: not a block).
 
     Raises:
         ValueError: an order without its length. KeyError: a field missing.
@@ -81,29 +86,40 @@ def steps_digest(market_code: str, orders: Iterable[Mapping]) -> str:
             raise ValueError(f"order {dict(order)!r} has neither resolution_minutes nor mtu_minutes")
         start = _utc(order["delivery_start_utc"])
         limit = order["limit_price_per_mwh"]
-        rows.append(
-            (
-                market,
-                start.isoformat(),
-                (start + timedelta(minutes=int(minutes))).isoformat(),
-                str(order["side"]),
-                _number(order["volume_mw"]),
-                None if _missing(limit) else _number(limit),
-            )
+        row = (
+            market,
+            start.isoformat(),
+            (start + timedelta(minutes=int(minutes))).isoformat(),
+            str(order["side"]),
+            _number(order["volume_mw"]),
+            None if _missing(limit) else _number(limit),
         )
-    rows.sort(key=lambda r: (*r[:5], r[5] or ""))
+        block = order.get("block_index")
+        rows.append(row if _missing(block) or block is pd.NA else (*row, int(block)))
+    rows.sort(key=lambda r: (*r[:5], r[5] or "", *r[6:]))
     return hashlib.sha256(json.dumps(rows, separators=(",", ":")).encode()).hexdigest()
 
 
 def frame_digest(market_code: str, steps: pd.DataFrame, mtu_minutes: int | None = None) -> str:
     """:func:`steps_digest` of steps as stored (``raw.bid_order_steps``) or generated (``mtu_minutes`` given)."""
     cols = ["delivery_start_utc", "side", "volume_mw", "limit_price_per_mwh"]
-    frame = steps[cols + (["resolution_minutes"] if "resolution_minutes" in steps else [])].copy()
+    cols += [c for c in ("resolution_minutes", "block_index") if c in steps]
+    frame = steps[cols].astype({"block_index": object} if "block_index" in steps else {})
     if "resolution_minutes" not in frame:
         if mtu_minutes is None:
             raise ValueError("steps without resolution_minutes need mtu_minutes")
         frame["resolution_minutes"] = mtu_minutes
     return steps_digest(market_code, frame.to_dict("records"))
+
+
+def block_of(orders: Iterable[Mapping], block_index: int | None) -> list[dict]:
+    """The orders of one block of an exclusive group as price-taker orders (``limit_price_per_mwh`` None, no
+    ``block_index``): the exchange accepted the block whole, so its steps are to be delivered whatever the price.
+    None (no block accepted): no orders."""
+    if block_index is None:
+        return []
+    chosen = [o for o in orders if not _missing(o.get("block_index")) and int(o["block_index"]) == int(block_index)]
+    return [{**{k: v for k, v in o.items() if k != "block_index"}, "limit_price_per_mwh": None} for o in chosen]
 
 
 @dataclass(frozen=True)
@@ -276,11 +292,16 @@ def send_to_exchange(client, payload: dict, decision: GateDecision):
     return client.submit(payload)
 
 
-def send_to_battery(client, market_code: str, delivery_date, orders: list[dict], decision: GateDecision) -> dict:
+def send_to_battery(client, market_code: str, delivery_date, orders: list[dict], decision: GateDecision,
+                    exclusive_group: bool = False, accepted_block: int | None = None) -> dict:  # fmt: skip
     """Hand ``orders`` to the battery's BMS ``client`` if, and only if, ``decision`` allows exactly them.
+
+    For an exclusive group of block orders (``exclusive_group``) the gate's decision covers the whole group (what
+    compliance checked) and the battery gets only the accepted block (:func:`block_of`; None: an empty day).
 
     Raises:
         GateRefused: not allowed, or other orders than the allowed ones.
     """
     _require(decision, BATTERY, market_code, orders)
-    return client.submit_orders(market_code, delivery_date, orders)
+    posted = block_of(orders, accepted_block) if exclusive_group else orders
+    return client.submit_orders(market_code, delivery_date, posted)

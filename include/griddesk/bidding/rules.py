@@ -253,3 +253,13 @@ def block_order_rules(market_code: str) -> BlockOrderRules:
     if code not in BLOCK_ORDER_RULES:
         raise KeyError(f"no block-order rules for market {market_code!r}; known: {', '.join(sorted(BLOCK_ORDER_RULES))}")
     return BLOCK_ORDER_RULES[code]
+
+
+def exclusive_group_refusal(market_code: str) -> str | None:
+    """Why ``market_code`` takes no exclusive groups of block orders, naming the market and its rule; None when it
+    takes them. Compliance, the simulated exchange and the bid task all refuse with this reason."""
+    try:
+        rules = block_order_rules(market_code)
+    except KeyError as exc:
+        return str(exc.args[0])
+    return None if rules.usable else f"{rules.market_code}: exclusive groups of block orders are {rules.status}"

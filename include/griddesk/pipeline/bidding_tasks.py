@@ -33,6 +33,14 @@ import psycopg2
 from griddesk.bidding import controls, gate
 from griddesk.bidding.alerts import send_bidding_alert
 from griddesk.bidding.battery import BatteryConfig
+from griddesk.bidding.blocks import (
+    build_exclusive_group,
+    daily_error_paths,
+    group_order_steps,
+    joint_error_scenarios,
+    minute_of_day_keys,
+    restrict_to_windows,
+)
 from griddesk.bidding.compliance import ComplianceLimits, check_order_set, passed, rejection_reasons
 from griddesk.bidding.curves import (
     build_bid_curves,
@@ -63,7 +71,13 @@ from griddesk.bidding.portfolio import (
     optimise_portfolio,
     position_as_schedule,
 )
-from griddesk.bidding.rules import MarketRules, rules_from_dim_markets
+from griddesk.bidding.rules import (
+    BlockOrderRules,
+    MarketRules,
+    block_order_rules,
+    exclusive_group_refusal,
+    rules_from_dim_markets,
+)
 from griddesk.feeds.api_health import write_call_log
 from griddesk.markets import Market, get_market
 from griddesk.pipeline import portfolio_bidding
@@ -166,11 +180,10 @@ def _demand_response(conn, market_code: str, day: date, starts, mtu_minutes: int
     return to_mtu_constraints(windows, get_market(market_code), day, list(starts), mtu_minutes), note
 
 
-def _scenarios(conn, market_code: str, clock: RunClock, forecast: pd.DataFrame) -> tuple[np.ndarray, str]:
-    """Price scenarios for the curves: the forecast plus past production-forecast errors (same local hour +-1,
-    the last 56 days, scored on prices published by the cut-off); the forecast's own interval when fewer than 7
-    days are scored."""
-    market = get_market(market_code)
+def _past_forecast_errors(conn, market: Market, clock: RunClock) -> pd.DataFrame:
+    """The last 56 days' production forecasts made by this run's cut-off (the newest per interval) and their
+    realised prices as published by the cut-off: ``delivery_start_utc``, ``forecast_price_per_mwh``,
+    ``realised_price_per_mwh`` (NaN where none was published), so a rerun sees what the first run saw."""
     cutoff = clock.cutoff(market)
     first = clock.delivery_date - timedelta(days=ERROR_WINDOW_DAYS)
     with conn.cursor() as cur:
@@ -183,13 +196,26 @@ def _scenarios(conn, market_code: str, clock: RunClock, forecast: pd.DataFrame) 
             (market.code, first, clock.delivery_date, cutoff),
         )
         past = pd.DataFrame(cur.fetchall(), columns=["delivery_start_utc", "forecast_price_per_mwh"])
-    point = forecast["forecast_price_per_mwh"].to_numpy(dtype=float)
+    past["forecast_price_per_mwh"] = past["forecast_price_per_mwh"].astype(float)
+    past["realised_price_per_mwh"] = np.nan
     if not past.empty:
         past["delivery_start_utc"] = pd.to_datetime(past["delivery_start_utc"], utc=True)
         start = market.delivery_day_bounds_utc(first)[0]
         end = market.delivery_day_bounds_utc(clock.delivery_date)[0]
         realised = prices_as_of(conn, market.code, start, end, cutoff).set_index("delivery_start_utc")["price_per_mwh"]
-        errors = realised.reindex(past["delivery_start_utc"]).to_numpy() - past["forecast_price_per_mwh"].to_numpy()
+        past["realised_price_per_mwh"] = realised.reindex(past["delivery_start_utc"]).to_numpy(dtype=float)
+    return past
+
+
+def _scenarios(conn, market_code: str, clock: RunClock, forecast: pd.DataFrame) -> tuple[np.ndarray, str]:
+    """Price scenarios for the curves: the forecast plus past production-forecast errors (same local hour +-1,
+    the last 56 days, scored on prices published by the cut-off); the forecast's own interval when fewer than 7
+    days are scored."""
+    market = get_market(market_code)
+    past = _past_forecast_errors(conn, market, clock)
+    point = forecast["forecast_price_per_mwh"].to_numpy(dtype=float)
+    if not past.empty:
+        errors = (past["realised_price_per_mwh"] - past["forecast_price_per_mwh"]).to_numpy()
         local = pd.DatetimeIndex(past["delivery_start_utc"]).tz_convert(market.tz)
         frame = pd.DataFrame({"hour": local.hour, "day": local.date, "error": errors}).dropna()
         if frame["day"].nunique() >= MIN_ERROR_DAYS:
@@ -202,6 +228,20 @@ def _scenarios(conn, market_code: str, clock: RunClock, forecast: pd.DataFrame) 
     upper = forecast["upper_price_per_mwh"].to_numpy(dtype=float)
     width_pct = float(forecast["interval_width_pct"].iloc[0]) if "interval_width_pct" in forecast else 90.0
     return scenarios_from_interval(point, lower, upper, width_pct), "the forecast's own interval"
+
+
+def _block_scenarios(conn, market: Market, clock: RunClock, forecast: pd.DataFrame, point: np.ndarray
+                     ) -> tuple[np.ndarray, str]:  # fmt: skip
+    """Scenarios for an exclusive group: ``point`` plus each past day's whole error path (same data as the curves,
+    aligned by local minute of day); none (the point schedule alone) when fewer than 7 days are scored."""
+    past = _past_forecast_errors(conn, market, clock)
+    paths = daily_error_paths(past["delivery_start_utc"], past["forecast_price_per_mwh"],
+                              past["realised_price_per_mwh"], market.tz)  # fmt: skip
+    if len(paths) < MIN_ERROR_DAYS:
+        why = f"the point forecast alone ({len(paths)} scored days, fewer than {MIN_ERROR_DAYS})"
+        return np.zeros((len(point), 0)), why
+    keys = minute_of_day_keys(forecast["delivery_start_utc"], market.tz)
+    return joint_error_scenarios(point, keys, paths), f"whole error paths of {len(paths)} past days"
 
 
 def generate_order_set(
@@ -245,9 +285,16 @@ def generate_order_set(
         configured_strategy = bidding.strategy
         if consumption is not None:
             bidding = bidding.model_copy(update={"strategy": "fixed"})  # the joint schedule is a fixed one
-        scenarios = None
+        scenarios = block_rules = refusal = None
         if bidding.strategy == "curves":
             scenarios, scenario_source = _scenarios(conn, market.code, clock, forecast)
+        if bidding.strategy == "exclusive_blocks":
+            block_rules, refusal = _block_rules_or_refusal(market.code)
+            if refusal is None:
+                point = np.clip(forecast["forecast_price_per_mwh"].to_numpy(dtype=float), *rules.price_bounds)
+                scenarios, scenario_source = _block_scenarios(conn, market, clock, forecast, point)
+    if bidding.strategy == "exclusive_blocks" and refusal is not None:
+        return _refuse_strategy(url, settings, bidding, market, day, refusal, actor)
 
     forecast_prices = forecast["forecast_price_per_mwh"].to_numpy(dtype=float)
     # The auction cannot clear outside the bounds valid on D: a forecast beyond them is taken at the bound.
@@ -281,7 +328,16 @@ def generate_order_set(
         detail["demand_response_blocked"] = dr_note
     if missing_portfolio:
         detail["portfolio_forecast_missing"] = missing_portfolio
-    if infeasible is None and scenarios is not None:
+    if infeasible is None and block_rules is not None:
+        try:
+            steps, expected_value, solve_ms, block_detail = _exclusive_group_steps(
+                prices, scenarios, battery, rules, block_rules, bidding, constraints, result
+            )
+            detail = {**detail, "scenarios": scenario_source, **block_detail}
+        except InfeasibleScheduleError as exc:
+            infeasible = exc
+            steps = steps.iloc[0:0]
+    elif infeasible is None and scenarios is not None:
         try:
             curves = build_bid_curves(
                 scenarios, battery, rules, mtu_constraints=constraints, end_soc_value_per_mwh=value
@@ -319,6 +375,49 @@ def generate_order_set(
     return _bid_outcome(market.code, day, os_id, bidding.strategy, status, int((schedule["action"] != "idle").sum()),
                         steps, float(schedule["expected_revenue"].sum()), solve_ms, constraints, dr_note,
                         portfolio=f"missing: {missing_portfolio}" if missing_portfolio else None)  # fmt: skip
+
+
+def _block_rules_or_refusal(market_code: str) -> tuple[BlockOrderRules | None, str | None]:
+    """The market's block-order rules, or why ``exclusive_blocks`` cannot be bid there (naming market and rule)."""
+    refusal = exclusive_group_refusal(market_code)
+    if refusal:
+        return None, f"strategy exclusive_blocks refused: {refusal}"
+    return block_order_rules(market_code), None
+
+
+def _refuse_strategy(url, settings, bidding, market: Market, day: date, reason: str, actor: str) -> dict:
+    """The configured strategy cannot be bid in this market: nothing is written (no schedule, no order set), the
+    reason is logged and alerted, and the task returns it."""
+    log.error("%s %s: %s", market.code, day, reason)
+    _alert(url, "strategy_not_applicable", market.code, day, [reason], _recipients(settings, bidding), None,
+           actor=actor)  # fmt: skip
+    return {"market": market.code, "delivery_date": str(day), "order_set_id": None, "strategy": bidding.strategy,
+            "status": "refused", "reason": reason}  # fmt: skip
+
+
+def _exclusive_group_steps(prices, scenarios, battery, rules: MarketRules, block_rules: BlockOrderRules, bidding,
+                           constraints, result) -> tuple[pd.DataFrame, float, float, dict]:  # fmt: skip
+    """The exclusive group's order steps, expected value, solve time (ms) and audit detail.
+
+    Blocks that break a demand-response window are dropped (the fixed schedule stands in for the point block).
+
+    Raises:
+        InfeasibleScheduleError: the battery has no schedule on the SoC grid.
+    """
+    import time
+
+    started = time.perf_counter()
+    group = build_exclusive_group(prices, scenarios, battery, rules, block_rules, max_blocks=bidding.max_blocks)
+    fixed_ticks = np.rint(result.schedule["net_position_mw"].to_numpy(dtype=float) / rules.volume_tick_mw)
+    windowed = restrict_to_windows(group, constraints, fixed_ticks.astype(np.int64), rules.volume_tick_mw)
+    steps = group_order_steps(windowed, rules)
+    solve_ms = (time.perf_counter() - started) * 1000.0
+    detail = {"blocks": windowed.n_blocks, "candidate_schedules": group.n_candidates,
+              "max_blocks": min(bidding.max_blocks, block_rules.max_blocks_per_group),
+              "point_value": round(group.point_value, 4)}  # fmt: skip
+    if windowed.n_blocks != group.n_blocks or not np.array_equal(windowed.net_ticks[0], group.net_ticks[0]):
+        detail["blocks_outside_demand_response_windows"] = "dropped (the fixed schedule stands in for the point block)"
+    return steps, float(group.expected_value), solve_ms, detail
 
 
 #: Statuses of an order set the exchange holds (submitted and not cancelled).
@@ -424,6 +523,8 @@ def _generate_joint_order_set(url, settings, bidding, market, day, forecast, pri
         detail["forecast_prices_clipped_to_bounds"] = clipped
     if configured_strategy == "curves":
         detail["joint_fixed_schedule"] = portfolio_bidding.CURVES_NOT_JOINT
+    elif configured_strategy == "exclusive_blocks":
+        detail["joint_fixed_schedule"] = portfolio_bidding.BLOCKS_NOT_JOINT
     if dr_note:
         detail["demand_response_blocked"] = dr_note
     if value is not None:  # nor an end-SoC value: the battery returns to its start
@@ -519,10 +620,12 @@ def _store(url, market_code, day, schedule, schedule_id, model_version, battery,
         order_set_id=os_id, market_code=market_code, delivery_date_local=day, resolution_minutes=mtu_minutes,
         currency=currency,
     )  # fmt: skip
+    if "block_index" not in step_rows:  # only an exclusive group's steps belong to blocks
+        step_rows["block_index"] = None
     step_cols = [
         "order_set_id", "market_code", "delivery_date_local", "delivery_start_utc", "mtu_index", "resolution_minutes",
         "step_index", "side", "volume_mw", "volume_ticks", "limit_price_per_mwh", "price_ticks", "is_price_taker",
-        "acceptance_probability", "currency",
+        "acceptance_probability", "currency", "block_index",
     ]  # fmt: skip
     with db.connect(url) as conn, conn.cursor() as cur:
         for table in ("raw.bid_orders", "raw.bid_schedules", "raw.bid_order_sets"):
@@ -837,7 +940,7 @@ def cancel_order_set(
 EXECUTION_COLUMNS = [
     "order_set_id", "exchange_order_set_id", "market_code", "delivery_date_local", "delivery_start_utc",
     "step_index", "side", "volume_mw", "limit_price_per_mwh", "clearing_price_per_mwh", "is_accepted",
-    "accepted_volume_mw", "resolution_minutes", "currency",
+    "accepted_volume_mw", "resolution_minutes", "currency", "block_index",
 ]  # fmt: skip
 
 #: The realised price of each interval: the first version published by the run's clock (what the auction cleared
@@ -853,9 +956,11 @@ order by delivery_start_utc, version
 def _execution_rows(results: pd.DataFrame, header: dict, steps: pd.DataFrame, market: Market, day: date):
     """The exchange's (or the shadow clearing's) per-order results as ``raw.bid_executions`` rows."""
     mtu_minutes = int(steps["resolution_minutes"].iloc[0]) if len(steps) else market.mtu_minutes
+    blocks = results["block_index"] if "block_index" in results else [None] * len(results)
     return results.rename(columns={"accepted": "is_accepted"}).assign(
         order_set_id=header["order_set_id"], exchange_order_set_id=header["exchange_order_set_id"],
         market_code=market.code, delivery_date_local=day, resolution_minutes=mtu_minutes, currency=header["currency"],
+        block_index=[None if pd.isna(b) else int(b) for b in blocks],  # plain ints for the driver
     )  # fmt: skip
 
 

@@ -285,7 +285,9 @@ def submit_orders_for_run(
     allows them: the set is at the exchange (``submitted`` or ``executed``), compliance passed on exactly these
     steps, approved where required, the kill switch is off and the mode is live. A paper, blocked, rejected or
     non-compliant set is never posted. A refused set that is at the exchange is audited (and alerted when its steps
-    changed or its compliance is not there).
+    changed or its compliance is not there). An exclusive group of block orders is handed over once its results
+    are in (``executed``): the gate decides on the whole group, the battery gets the accepted block's steps as
+    price-taker orders (none accepted: an empty day); a group still awaiting its results waits for a later run.
     """
     from griddesk.bidding import controls, gate
     from griddesk.bidding.alerts import send_bidding_alert
@@ -294,8 +296,9 @@ def submit_orders_for_run(
     bidding = bidding or controls.get_bidding_settings()
     url = db.warehouse_url(settings)
     first, last = run_date - timedelta(days=HISTORY_DAYS), run_date + timedelta(days=1)
-    allowed: list[tuple[str, date, list[dict], gate.GateDecision]] = []
+    allowed: list[tuple[str, date, list[dict], gate.GateDecision, tuple[bool, int | None]]] = []
     refused: dict[str, str] = {}
+    awaiting: list[str] = []
     alerts = []
     with db.connect(url) as conn:
         with conn.cursor() as cur:
@@ -307,19 +310,14 @@ def submit_orders_for_run(
             market_days = cur.fetchall()
         for market, day in market_days:
             header, steps = gate.load_order_set(conn, market, day)
-            orders = [
-                {
-                    "delivery_start_utc": pd_utc_iso(row.delivery_start_utc),
-                    "resolution_minutes": int(row.resolution_minutes),
-                    "side": row.side,
-                    "volume_mw": float(row.volume_mw),
-                    "limit_price_per_mwh": float(row.limit_price_per_mwh),
-                }
-                for row in steps.itertuples(index=False)
-            ]
+            orders = [_bms_order(row) for row in steps.itertuples(index=False)]
             decision = gate.submission_gate(conn, header, gate.BATTERY, market, orders, bidding)
             if decision.allowed:
-                allowed.append((market, day, orders, decision))
+                group = _accepted_block(conn, header, steps)
+                if group is None:
+                    awaiting.append(f"{market} {day}")
+                else:
+                    allowed.append((market, day, orders, decision, group))
                 continue
             refused[f"{market} {day}"] = decision.outcome
             if header is not None and header["status"] in gate.ELIGIBLE_STATUSES[gate.BATTERY]:
@@ -345,13 +343,51 @@ def submit_orders_for_run(
     cleared = 0
     try:
         client = battery.BmsClient(_http(settings, "bms", "bms", feeds_sim_now(run_date), call_log))
-        for market, day, orders, decision in allowed:
-            result = gate.send_to_battery(client, market, day, orders, decision)
+        for market, day, orders, decision, (is_group, block) in allowed:
+            result = gate.send_to_battery(client, market, day, orders, decision, exclusive_group=is_group,
+                                          accepted_block=block)  # fmt: skip
             cleared += sum(1 for e in result["executions"] if e["cleared"])
     finally:
         with db.connect(url) as conn:
             write_call_log(conn, call_log, run_id)
-    return {"days": len(allowed), "orders": sum(len(a[2]) for a in allowed), "cleared": cleared, "refused": refused}
+    return {"days": len(allowed), "orders": sum(len(a[2]) for a in allowed), "cleared": cleared, "refused": refused,
+            "awaiting_results": awaiting}  # fmt: skip
+
+
+def _bms_order(row) -> dict:
+    """One stored step as a BMS order; a block's step keeps its block (the gate hashes the group as checked)."""
+    order = {
+        "delivery_start_utc": pd_utc_iso(row.delivery_start_utc),
+        "resolution_minutes": int(row.resolution_minutes),
+        "side": row.side,
+        "volume_mw": float(row.volume_mw),
+        "limit_price_per_mwh": float(row.limit_price_per_mwh),
+    }
+    block = getattr(row, "block_index", None)
+    if block is not None and block == block:  # not null (None or NaN)
+        order["block_index"] = int(block)
+    return order
+
+
+def _accepted_block(conn, header: dict, steps) -> tuple[bool, int | None] | None:
+    """(is an exclusive group, its accepted block or None) of an order set; None while a group's results are not
+    in (the battery can only follow the block the exchange accepted)."""
+    from griddesk.bidding.compliance import is_block_group
+
+    if not is_block_group(steps):
+        return False, None
+    if header["status"] != "executed":
+        return None
+    with conn.cursor() as cur:
+        cur.execute(
+            """select distinct block_index from raw.bid_executions
+               where order_set_id = %s and is_accepted and block_index is not null""",
+            (header["order_set_id"],),
+        )
+        blocks = [r[0] for r in cur.fetchall()]
+    if len(blocks) > 1:  # the exchange accepts at most one block: never hand the battery two
+        raise ValueError(f"order set {header['order_set_id']} has {len(blocks)} accepted blocks {blocks}; at most one")
+    return True, (int(blocks[0]) if blocks else None)
 
 
 def pd_utc_iso(value) -> str:

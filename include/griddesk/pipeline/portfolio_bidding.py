@@ -27,6 +27,10 @@ CURVES_NOT_JOINT = (
     "bid curves model the battery alone and cannot carry the portfolio's consumption: the paired market bids the "
     "joint fixed schedule"
 )
+BLOCKS_NOT_JOINT = (
+    "exclusive groups of block orders model the battery alone and cannot carry the portfolio's consumption: the "
+    "paired market bids the joint fixed schedule"
+)
 
 
 def is_paired_market(market_code: str, settings: ConsumptionSettings | None = None) -> bool:

@@ -25,6 +25,16 @@ Clearing (price-taker, :mod:`griddesk.bidding.clearing`): every MTU clears at th
 dataset, as first published; GridDesk's orders do not move it. A buy is accepted in full when the price is at or
 below its limit, a sell when at or above; accepted volume settles at the clearing price. A 15-minute order
 clears at its hour's price (the simulator's PT15M prices repeat the hourly value).
+
+**Exclusive groups of block orders.** An order set whose orders carry a ``block_index`` is one exclusive group:
+each block is a profile (one step per MTU it trades, one limit price per block, read as the minimum average margin
+per MWh traded). It is refused with 422 when the market takes no exclusive groups
+(:data:`griddesk.bidding.rules.BLOCK_ORDER_RULES`, e.g. PJM), when it has more blocks than a group allows, when a
+block has two steps in one MTU or two limits, or when some orders carry a block and others do not. At most one
+block is accepted, whole: the one with the highest positive surplus at the realised prices, ties to the lowest
+index (:func:`griddesk.bidding.clearing.accepted_block_steps`); a step is accepted iff its block is, and settles at
+its MTU's price. The position limit counts a group at its worst case, the largest block in each MTU (only one is
+accepted), added to the participant's other live sets.
 """
 
 from __future__ import annotations
@@ -42,7 +52,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 
-from griddesk.bidding.clearing import is_accepted
+from griddesk.bidding.clearing import accepted_block_steps, is_accepted
 from griddesk.markets import get_market, price_bounds_on
 from griddesk.simulator.security import bearer, is_valid_token, participant_id
 
@@ -64,6 +74,9 @@ class OrderIn(BaseModel):
     limit_price_per_mwh: float = Field(description="Limit price on the 0.01 grid, within the day's price bounds.")
     mtu_minutes: int = Field(60, description="MTU length of the order, 60 or 15.")
     step_index: int = Field(0, ge=0, description="Client's step number within the MTU.")
+    block_index: int | None = Field(
+        None, ge=0, description="The block of an exclusive group the step belongs to; None: an ordinary step."
+    )
 
 
 class OrderSetIn(BaseModel):
@@ -134,6 +147,48 @@ def validate_order_set(body: OrderSetIn) -> list[str]:
             )
         if not start <= t < end:
             reasons.append(f"{where}: MTU {t.isoformat()} is not in delivery day {body.delivery_date}")
+    return reasons + block_group_reasons(body)
+
+
+def is_block_group(body: OrderSetIn) -> bool:
+    """Whether the order set is an exclusive group of block orders (any order carries a block)."""
+    return any(o.block_index is not None for o in body.orders)
+
+
+def block_group_reasons(body: OrderSetIn) -> list[str]:
+    """Why an exclusive group of block orders is refused (empty: acceptable or not a group), see module docstring."""
+    from griddesk.bidding.rules import block_order_rules, exclusive_group_refusal
+
+    if not is_block_group(body):
+        return []
+    refusal = exclusive_group_refusal(body.market)
+    if refusal:
+        return [refusal]
+    rules = block_order_rules(body.market)
+    reasons = []
+    if any(o.block_index is None for o in body.orders):
+        reasons.append("an exclusive group needs a block_index on every order; some orders carry none")
+    blocks: dict[int, list[OrderIn]] = {}
+    for order in body.orders:
+        if order.block_index is not None:
+            blocks.setdefault(order.block_index, []).append(order)
+    if len(blocks) > rules.max_blocks_per_group:
+        reasons.append(
+            f"{len(blocks)} blocks in the exclusive group, above {rules.market_code}'s limit of "
+            f"{rules.max_blocks_per_group} per group"
+        )
+    for block, orders in sorted(blocks.items()):
+        mtus = [_mtu(o) for o in orders]
+        repeated = sorted({m for m in mtus if mtus.count(m) > 1})
+        if repeated:
+            reasons.append(f"block {block}: {len(repeated)} MTU(s) with more than one step, e.g. "
+                           f"{repeated[0][0].isoformat()}")  # fmt: skip
+        if len({o.limit_price_per_mwh for o in orders}) > 1:
+            reasons.append(f"block {block}: more than one limit price (a block has one)")
+        if len({o.mtu_minutes for o in orders}) > 1:
+            reasons.append(f"block {block}: orders of different MTU lengths")
+    if len({o.mtu_minutes for o in body.orders}) > 1:
+        reasons.append("the blocks of an exclusive group must share one MTU length")
     return reasons
 
 
@@ -144,12 +199,14 @@ def _mtu(order: OrderIn) -> tuple[datetime, int]:
 
 def position_breaches(body: OrderSetIn, live: list[OrderSetIn], limit_mw: float) -> list[str]:
     """One reason per MTU where ``body`` plus the participant's ``live`` order sets could leave a net position above
-    ``limit_mw``: the worst case over the clearing price is every buy accepted (long) or every sell (short)."""
+    ``limit_mw``: the worst case over the clearing price is every buy accepted (long) or every sell (short); an
+    exclusive group counts as its largest block per MTU and side (only one block is ever accepted)."""
     totals: dict[tuple[datetime, int], list[float]] = {}
     for order_set in (body, *live):
-        for order in order_set.orders:
-            side = totals.setdefault(_mtu(order), [0.0, 0.0])
-            side[0 if order.side == "buy" else 1] += order.volume_mw
+        for mtu, (buy, sell) in _worst_case_by_mtu(order_set).items():
+            side = totals.setdefault(mtu, [0.0, 0.0])
+            side[0] += buy
+            side[1] += sell
     reasons = []
     for (t, minutes), (buy, sell) in sorted(totals.items()):
         if max(buy, sell) > limit_mw + 1e-9 and any(_mtu(o) == (t, minutes) for o in body.orders):
@@ -159,6 +216,17 @@ def position_breaches(body: OrderSetIn, live: list[OrderSetIn], limit_mw: float)
                 f"{limit_mw:g} MW"
             )
     return reasons
+
+
+def _worst_case_by_mtu(order_set: OrderSetIn) -> dict[tuple[datetime, int], tuple[float, float]]:
+    """(buy, sell) MW one order set can leave accepted per MTU: the sum of its steps, or for an exclusive group the
+    largest block's."""
+    per_block: dict[tuple[datetime, int], dict[int | None, list[float]]] = {}
+    for order in order_set.orders:
+        side = per_block.setdefault(_mtu(order), {}).setdefault(order.block_index, [0.0, 0.0])
+        side[0 if order.side == "buy" else 1] += order.volume_mw
+    return {mtu: (max(b[0] for b in blocks.values()), max(b[1] for b in blocks.values()))
+            for mtu, blocks in per_block.items()}  # fmt: skip
 
 
 def _digest(body: OrderSetIn) -> str:
@@ -179,12 +247,17 @@ def _price_of(book: OrderBook, market_code: str, t: datetime) -> float | None:
 
 def _results(book: OrderBook, order_set: _OrderSet) -> list[dict]:
     market_code = get_market(order_set.body.market).code
+    orders = order_set.body.orders
+    prices = [_price_of(book, market_code, _mtu(o)[0]) for o in orders]
+    if is_block_group(order_set.body):
+        group_accepted = _clear_group(orders, prices)
     out = []
-    for order in order_set.body.orders:
-        t = order.delivery_start_utc
-        t = t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
-        price = _price_of(book, market_code, t)
-        accepted = price is not None and is_accepted(order.side, order.limit_price_per_mwh, price)
+    for i, (order, price) in enumerate(zip(orders, prices, strict=True)):
+        t = _mtu(order)[0]
+        if is_block_group(order_set.body):
+            accepted = bool(group_accepted[i])
+        else:
+            accepted = price is not None and is_accepted(order.side, order.limit_price_per_mwh, price)
         out.append(
             {
                 "delivery_start_utc": t.isoformat(),
@@ -195,9 +268,22 @@ def _results(book: OrderBook, order_set: _OrderSet) -> list[dict]:
                 "clearing_price_per_mwh": price,
                 "accepted": bool(accepted),
                 "accepted_volume_mw": order.volume_mw if accepted else 0.0,
+                "block_index": order.block_index,
             }
         )
     return out
+
+
+def _clear_group(orders: list[OrderIn], prices: list[float | None]) -> np.ndarray:
+    """Per-order acceptance of an exclusive group (none accepted while an MTU has no price)."""
+    if not orders or any(p is None for p in prices):
+        return np.zeros(len(orders), dtype=bool)
+    return accepted_block_steps(
+        np.array([o.block_index for o in orders]), np.array([_mtu(o)[0].timestamp() for o in orders]),
+        np.array([o.side for o in orders], dtype=object), np.array([o.volume_mw for o in orders]),
+        np.array([o.limit_price_per_mwh for o in orders]), np.array(prices, dtype=float),
+        orders[0].mtu_minutes / 60.0,
+    )  # fmt: skip
 
 
 def _view(book: OrderBook, order_set: _OrderSet, now: datetime, with_results: bool = True) -> dict:

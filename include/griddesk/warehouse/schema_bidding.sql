@@ -8,7 +8,7 @@ create table if not exists raw.bid_order_sets (
     market_code text not null,
     delivery_date_local date not null,
     schedule_id text not null,               -- raw.bid_schedules.schedule_id of the point-forecast schedule
-    strategy text not null,                  -- fixed | curves
+    strategy text not null,                  -- fixed | curves | exclusive_blocks
     trading_mode text not null,              -- paper | live
     status text not null,                    -- see griddesk.bidding.controls.STATUSES
     status_reason text not null default '',
@@ -51,7 +51,7 @@ create table if not exists raw.bid_order_steps (
 -- Pre-trade compliance: one row per check per order set.
 create table if not exists raw.bid_compliance_results (
     order_set_id text not null references raw.bid_order_sets (order_set_id) on delete cascade,
-    check_name text not null,                -- volume_limit | position_limit | price_bounds | gate_closure | soc_feasibility
+    check_name text not null,                -- see griddesk.bidding.compliance.CHECKS
     passed boolean not null,
     reason text not null default '',
     checked_at_utc timestamptz not null default now(),
@@ -165,3 +165,7 @@ alter table raw.bid_schedules add column if not exists excess_mw double precisio
 -- The SHA-256 of the steps a compliance verdict was given on (griddesk.bidding.gate.steps_digest), the same on every
 -- check row of the order set: the submission gate sends only steps with this hash. Null on old rows (never sent).
 alter table raw.bid_compliance_results add column if not exists steps_sha256 text;
+-- Exclusive groups of block orders (strategy exclusive_blocks): the block a step belongs to (step_index equals
+-- it, one step per block and MTU; at most one block of the set is accepted, whole). Null for any other strategy.
+alter table raw.bid_order_steps add column if not exists block_index smallint;
+alter table raw.bid_executions add column if not exists block_index smallint;

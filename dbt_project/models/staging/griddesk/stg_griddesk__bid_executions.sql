@@ -15,6 +15,7 @@ renamed as (
         exchange_order_set_id,
         market_code,
         step_index,
+        block_index,
 
         ---------- order and result
         side,
