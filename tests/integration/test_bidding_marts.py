@@ -13,6 +13,8 @@ import pytest
 from griddesk import datasets
 from griddesk.bidding.backtest import (
     CURVES,
+    DAILY_RESET_STRATEGIES,
+    EXCLUSIVE_BLOCKS,
     FIXED,
     FIXED_VALUED,
     BacktestConfig,
@@ -48,11 +50,12 @@ def backtest() -> MarketBacktest:
     runs = {
         ("perfect_foresight", FIXED): run_strategy(perfect_foresight_source(realised), FIXED, days, realised, config)
     }
-    for strategy in (FIXED, FIXED_VALUED, CURVES):
+    for strategy in (FIXED, FIXED_VALUED, CURVES, EXCLUSIVE_BLOCKS):
         runs[("prophet", strategy)] = run_strategy(source, strategy, days, realised, config)
     pf_daily = runs[("perfect_foresight", FIXED)].revenue
     pf_multi, pf_multi_daily = multiday_perfect_foresight(realised, days, config.battery)
-    summaries = {k: summarise(r, pf_daily if k[1] == FIXED else pf_multi, config.battery) for k, r in runs.items()}
+    summaries = {k: summarise(r, pf_daily if k[1] in DAILY_RESET_STRATEGIES else pf_multi, config.battery)
+                 for k, r in runs.items()}  # fmt: skip
     return MarketBacktest("DE", "EUR", days, config.battery, FIXED_VALUED, "prophet", "noisy", runs, summaries,
                           pf_daily, pf_multi, pf_multi_daily)  # fmt: skip
 

@@ -118,7 +118,11 @@ with_percentages as (
 
 select
     *,
-    -- the reference protocol (end SoC = start daily) for fixed, the hindsight optimum for carrying strategies
-    case when strategy = 'fixed' then percentage_of_daily_perfect else percentage_of_multiday_perfect end
+    -- the reference protocol (end SoC = start daily) for fixed and exclusive_blocks, whose every block ends where
+    -- the day started; the hindsight optimum for carrying strategies
+    case
+        when strategy in ('fixed', 'exclusive_blocks') then percentage_of_daily_perfect
+        else percentage_of_multiday_perfect
+    end
         as percentage_of_perfect
 from with_percentages
