@@ -237,3 +237,22 @@ def test_planning_many_paths_at_once_gives_each_paths_own_plan_exactly(seed, ene
         np.testing.assert_array_equal(plan.ticks_charge, alone.ticks_charge)
         np.testing.assert_array_equal(plan.ticks_discharge, alone.ticks_discharge)
         assert plan.objective_value == alone.objective_value
+
+
+def test_large_grids_plan_the_scenario_candidates_coarser_and_the_point_block_exactly():
+    from griddesk.bidding.blocks import candidate_tick_multiple
+    from griddesk.bidding.optimiser import plan_on_soc_grid
+
+    for energy, n, mtu in ((1.0, 24, 60), (4.0, 24, 60), (1.0, 96, 15), (2.0, 96, 15)):
+        assert candidate_tick_multiple(BatteryConfig(energy_mwh=energy), mtu, 0.1, n) == 1  # exact: as benchmarked
+    battery = BatteryConfig(energy_mwh=4.0)
+    assert candidate_tick_multiple(battery, 15, 0.1, 96) == 2  # 0.2 MW: 10 ticks of power divide by it
+    rng = np.random.default_rng(5)
+    point = 45 + 20 * np.sin(np.arange(96) / 96 * 2 * np.pi) + rng.normal(0, 5, 96)
+    scenarios = point[:, None] + rng.normal(0, 12, (96, 8))
+    candidates = candidate_schedules(point, scenarios, battery, 15, 0.1)
+    exact = plan_on_soc_grid(point, 15, battery, 0.1)
+    np.testing.assert_array_equal(candidates[0], exact.ticks_discharge - exact.ticks_charge)  # block 0 = fixed
+    assert (candidates[1:] % 2 == 0).all() and len(candidates) > 1
+    for net in candidates:
+        assert check_schedule_feasible(_schedule(net, battery, 15), battery, mtu_minutes=15) == []

@@ -35,7 +35,14 @@ import pandas as pd
 from griddesk.bidding.battery import BatteryConfig
 from griddesk.bidding.clearing import BUY, SELL, clear_exclusive_group
 from griddesk.bidding.curves import CURVE_COLUMNS
-from griddesk.bidding.optimiser import InfeasibleScheduleError, mtu_hours, plan_paths_on_soc_grid
+from griddesk.bidding.optimiser import (
+    InfeasibleScheduleError,
+    max_ticks,
+    mtu_hours,
+    plan_on_soc_grid,
+    plan_paths_on_soc_grid,
+    soc_grid,
+)
 from griddesk.bidding.rules import BlockOrderRules, MarketRules
 
 #: Blocks per group when the market allows more (EUPHEMIA's exclusive-group limit, see BLOCK_ORDER_RULES).
@@ -113,6 +120,28 @@ def joint_error_scenarios(
     return np.column_stack(columns) if columns else np.zeros((len(f), 0))
 
 
+#: Work of one scenario's dynamic programme (MTUs x volume choices x SoC levels) above which the scenario candidates
+#: are planned on a coarser volume grid. The exact grid of a 4 MWh battery on 96 quarter-hours is 2.4 M (about 20 ms
+#: a path, over 1 s for 57 paths); 1 and 2 MWh on 96 MTUs and every battery on 24 MTUs stay exact.
+CANDIDATE_DP_BUDGET = 1_500_000
+
+
+def candidate_tick_multiple(battery: BatteryConfig, mtu_minutes: int, volume_tick_mw: float, n_mtus: int) -> int:
+    """The volume-tick multiple the scenario candidates are planned on: 1 (the market's tick) unless one path's DP
+    exceeds :data:`CANDIDATE_DP_BUDGET`, then the smallest divisor of the power in ticks that fits (so full power
+    stays reachable). A coarser schedule is still whole market ticks and still feasible (the same SoC rules on a
+    coarser grid); it may just be a little worse on its own scenario. The point forecast's block is always exact."""
+    power_ticks = max_ticks(battery.power_mw, volume_tick_mw)
+    for m in (d for d in range(1, power_ticks + 1) if power_ticks % d == 0):
+        grid = soc_grid(battery, mtu_minutes, volume_tick_mw * m)
+        if grid is None:
+            return 1  # no SoC grid at a coarser tick: plan exactly (the slow path is still correct)
+        levels = grid.steps_at_most(battery.soc_max_mwh - battery.soc_min_mwh) + 1
+        if n_mtus * (2 * (power_ticks // m) + 1) * levels <= CANDIDATE_DP_BUDGET:
+            return m
+    return power_ticks
+
+
 def candidate_schedules(
     point_forecast: np.ndarray,
     scenarios: np.ndarray,
@@ -122,8 +151,8 @@ def candidate_schedules(
 ) -> np.ndarray:
     """Distinct optimal schedules, ``n_candidates x n_mtus`` net ticks; row 0 is the point forecast's.
 
-    Each is the exact whole-tick optimum of one price path (the point forecast, then each scenario column) with
-    the end SoC back at the start, so each is feasible alone. Duplicates and all-idle schedules are dropped
+    Each is the whole-tick optimum of one price path (the point forecast, then each scenario column) with the end
+    SoC back at the start, so each is feasible alone; the scenario paths on :func:`candidate_tick_multiple` ticks. Duplicates and all-idle schedules are dropped
     (an idle block earns nothing), except the point forecast's, which stays row 0 even when idle.
 
     Raises:
@@ -131,13 +160,21 @@ def candidate_schedules(
     """
     rows: list[np.ndarray] = []
     seen: set[bytes] = set()
-    paths = np.vstack([np.asarray(point_forecast, dtype=float)[None, :], np.asarray(scenarios, dtype=float).T])
-    for i, plan in enumerate(plan_paths_on_soc_grid(paths, mtu_minutes, battery, volume_tick_mw)):
+    point = np.asarray(point_forecast, dtype=float)
+    multiple = candidate_tick_multiple(battery, mtu_minutes, volume_tick_mw, len(point))
+    if multiple == 1:
+        paths = np.vstack([point[None, :], np.asarray(scenarios, dtype=float).T])
+        plans = plan_paths_on_soc_grid(paths, mtu_minutes, battery, volume_tick_mw)
+    else:  # the point block exact, the scenario candidates on the coarser grid
+        plans = [plan_on_soc_grid(point, mtu_minutes, battery, volume_tick_mw)] + plan_paths_on_soc_grid(
+            np.asarray(scenarios, dtype=float).T, mtu_minutes, battery, volume_tick_mw * multiple
+        )
+    for i, plan in enumerate(plans):
         if plan is None:
             if i == 0:
                 raise InfeasibleScheduleError(["no whole-tick schedule on the SoC grid returns to the start SoC"])
             continue
-        net = (plan.ticks_discharge - plan.ticks_charge).astype(np.int64)
+        net = (plan.ticks_discharge - plan.ticks_charge).astype(np.int64) * (multiple if i > 0 else 1)
         key = net.tobytes()
         if i > 0 and (key in seen or not net.any()):
             continue
