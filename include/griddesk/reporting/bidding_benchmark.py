@@ -319,7 +319,8 @@ def solve_times_96(realised: RealisedPrices, days: Sequence[date], battery: Batt
 
     picks = [days[i] for i in np.linspace(0, len(days) - 1, min(n, len(days))).astype(int)]
     dp, cbc, blocks = [], [], []
-    block_rules = block_order_rules(realised.market_code) if realised.market_code in ("DE", "FR", "BE", "NP") else None
+    block_rules = block_order_rules(realised.market_code)
+    block_rules = block_rules if block_rules.usable else None  # PJM takes no exclusive groups
     for day in picks:
         prices = quarters(day)
         dp.append(optimise_schedule(prices, 15, battery, confirm_with_cbc=False).solve_ms)
