@@ -619,18 +619,17 @@ def _exclusive_blocks_day(
 ) -> pd.DataFrame:
     """Build D's exclusive group, clear it at D's prices, and return the accepted block as price-taker steps (it
     delivers whatever the MTU prices: a block is accepted whole), or no steps when the group is rejected."""
-    from griddesk.bidding.blocks import block_steps, clear_group
+    from griddesk.bidding.blocks import clear_group
 
     group = exclusive_group_for_day(source, realised, day, battery, rules, config)
-    accepted, net = clear_group(group, prices, rules)
+    _accepted, net = clear_group(group, prices, rules)
     tick = rules.volume_tick_mw
     delivered = schedule_as_curves(
         pd.DataFrame({"mtu_index": np.arange(len(net)), "charge_mw": np.maximum(-net, 0) * tick,
                       "discharge_mw": np.maximum(net, 0) * tick}),
         rules,
     )  # fmt: skip
-    delivered.attrs["steps_sent"] = len(block_steps(group, rules))
-    delivered.attrs["accepted_block"] = accepted
+    delivered.attrs["steps_sent"] = int(np.count_nonzero(group.net_ticks))  # one step per block and traded MTU
     return delivered
 
 

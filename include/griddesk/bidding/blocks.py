@@ -41,6 +41,7 @@ from griddesk.bidding.optimiser import (
     mtu_hours,
     plan_on_soc_grid,
     plan_paths_on_soc_grid,
+    schedule_frame,
     soc_grid,
 )
 from griddesk.bidding.rules import BlockOrderRules, MarketRules
@@ -348,20 +349,10 @@ def block_schedule(
     net_ticks: np.ndarray, battery: BatteryConfig, mtu_minutes: int, volume_tick_mw: float
 ) -> pd.DataFrame:
     """One block's net ticks (sell positive) as a schedule for
-    :func:`griddesk.bidding.orders.check_schedule_feasible`: volumes, net position, action and the SoC that the
-    efficiencies give from the battery's start (the check then tests the window, the end band and the cycle cap)."""
-    net_mw = np.asarray(net_ticks, dtype=float) * volume_tick_mw
-    charge, discharge = np.maximum(-net_mw, 0.0), np.maximum(net_mw, 0.0)
-    dt_h = mtu_hours(mtu_minutes)
-    delta = charge * dt_h * battery.charge_efficiency - discharge * dt_h / battery.discharge_efficiency
-    return pd.DataFrame({
-        "mtu_index": np.arange(len(net_mw)),
-        "charge_mw": charge,
-        "discharge_mw": discharge,
-        "net_position_mw": discharge - charge,
-        "soc_mwh": battery.initial_soc_mwh + np.cumsum(delta),
-        "action": np.where(charge > 0, "charge", np.where(discharge > 0, "discharge", "idle")),
-    })  # fmt: skip
+    :func:`griddesk.bidding.orders.check_schedule_feasible`: the optimiser's schedule table
+    (:func:`griddesk.bidding.optimiser.schedule_frame`, SoC from the battery's start), without prices."""
+    net = np.asarray(net_ticks, dtype=np.int64)
+    return schedule_frame(np.maximum(-net, 0), np.maximum(net, 0), None, mtu_minutes, battery, volume_tick_mw)
 
 
 def restrict_to_windows(

@@ -233,7 +233,7 @@ def _block_soc_problems(
     steps: pd.DataFrame, battery: BatteryConfig, n_mtus: int, rules: MarketRules, end_soc_fixed: bool = True
 ) -> list[str]:
     """Every block's schedule re-verified on its own (any one of them may be the one accepted)."""
-    from griddesk.bidding.blocks import block_schedule
+    from griddesk.bidding.blocks import block_schedule, net_ticks_from_steps
     from griddesk.bidding.orders import check_schedule_feasible
 
     problems = []
@@ -243,9 +243,7 @@ def _block_soc_problems(
             first = int(outside["mtu_index"].iloc[0])
             problems.append(f"block {int(block)}: MTU {first} is not in the day (0..{n_mtus - 1})")
             continue
-        net = np.zeros(n_mtus, dtype=np.int64)
-        sign = np.where(rows["side"].to_numpy() == SELL, 1, -1)
-        np.add.at(net, rows["mtu_index"].to_numpy(dtype=np.int64), sign * rows["volume_ticks"].to_numpy(dtype=np.int64))
+        net = net_ticks_from_steps(rows.assign(block_index=0), n_mtus)[0]
         schedule = block_schedule(net, battery, rules.mtu_minutes, rules.volume_tick_mw)
         violations = check_schedule_feasible(schedule, battery, rules.mtu_minutes, rules.volume_tick_mw)
         problems += [f"block {int(block)}: {v}" for v in violations if end_soc_fixed or not v.startswith("end SoC")]
