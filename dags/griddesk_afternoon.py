@@ -18,8 +18,8 @@ import pendulum
 from airflow.sdk import dag, get_current_context, task
 from airflow.timetables.trigger import CronTriggerTimetable
 
+from griddesk.clock import AFTERNOON
 from griddesk.pipeline import assets
-from griddesk.pipeline.clock import AFTERNOON
 from griddesk.pipeline.dag_support import DEFAULT_ARGS, PARAMS, clock_from_context, market_codes, wait_for_inputs_poke
 
 

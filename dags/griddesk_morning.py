@@ -34,8 +34,8 @@ from airflow.sdk import dag, get_current_context, task
 from airflow.timetables.trigger import CronTriggerTimetable
 
 from griddesk.bidding.controls import APPROVE, REJECT, get_bidding_settings
+from griddesk.clock import MORNING
 from griddesk.pipeline import assets
-from griddesk.pipeline.clock import MORNING
 from griddesk.pipeline.dag_support import (
     DEFAULT_ARGS,
     PARAMS,

@@ -193,7 +193,7 @@ def run_days(api, settings: Settings, window: list[date], history: tuple[date, d
     ``skip_done``: a run that already succeeded is not run again (the compose init job, restarted).
     """
     from griddesk.airflow_api import run_id_for
-    from griddesk.pipeline.clock import AFTERNOON, MORNING, RunClock
+    from griddesk.clock import AFTERNOON, MORNING, RunClock
     from griddesk.pipeline.feed_tasks import feeds_sim_now
     from griddesk.simulator.security import exchange_clock_for_run, set_simulator_clock
 
@@ -276,7 +276,7 @@ def cmd_seed(args: argparse.Namespace) -> int:
 def cmd_trigger(args: argparse.Namespace) -> int:
     """Run one DAG for one day through the scheduler of a running `make ui` (as `make run` does)."""
     from griddesk.airflow_api import run_id_for
-    from griddesk.pipeline.clock import AFTERNOON, MORNING, RunClock
+    from griddesk.clock import AFTERNOON, MORNING, RunClock
     from griddesk.pipeline.feed_tasks import feeds_sim_now
     from griddesk.simulator.security import exchange_clock_for_run, set_simulator_clock
 

@@ -21,11 +21,11 @@ from griddesk import datasets
 from griddesk.bidding import gate
 from griddesk.bidding.controls import audit_trail, set_kill_switch
 from griddesk.bidding.execution import OrderApiClient, order_payload
+from griddesk.clock import AFTERNOON, MORNING, RunClock
 from griddesk.feeds.battery import BmsClient
 from griddesk.feeds.http import CallLog, FeedHttpClient
 from griddesk.markets import get_market
 from griddesk.pipeline import bidding_tasks, feed_tasks
-from griddesk.pipeline.clock import AFTERNOON, MORNING, RunClock
 from griddesk.settings import Settings
 from tests.integration import test_bidding_execution as execution
 from tests.integration.test_bidding_execution import DAY, MARKET, TOKEN, _bidding, _order_set

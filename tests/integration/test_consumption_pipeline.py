@@ -15,13 +15,13 @@ import pytest
 
 from griddesk.bidding.battery import BatteryConfig
 from griddesk.bidding.controls import BiddingSettings
+from griddesk.clock import MORNING, RunClock
 from griddesk.consumption import store, tasks
 from griddesk.consumption.marts import dbt_build_consumption
 from griddesk.consumption.models import MODEL_CODE_VERSION
 from griddesk.consumption.settings import ConsumptionSettings
 from griddesk.markets import get_market
 from griddesk.pipeline import bidding_tasks, feed_tasks
-from griddesk.pipeline.clock import MORNING, RunClock
 from griddesk.settings import Settings
 from griddesk.simulator.feeds.meters import published_until_utc
 from tests.conftest import _drop_database, _fresh_database

@@ -16,10 +16,10 @@ import pytest
 import requests
 
 from griddesk import datasets
+from griddesk.clock import AFTERNOON, MORNING, RunClock
 from griddesk.entsoe.client import EntsoeClient
 from griddesk.extraction.entsoe_feeds import extract_feed, feeds_of
 from griddesk.markets import get_market
-from griddesk.pipeline.clock import AFTERNOON, MORNING, RunClock
 from griddesk.quality.gx_runner import DEFAULT_CONTEXT_DIR, QualityGate
 from griddesk.settings import Settings
 from griddesk.simulator.security import admin_headers

@@ -26,8 +26,8 @@ import yaml
 
 from griddesk import datasets
 from griddesk.cli import load_dag, run_dag
+from griddesk.clock import AFTERNOON, MORNING, RunClock
 from griddesk.dashboards import grafana, panels
-from griddesk.pipeline.clock import AFTERNOON, MORNING, RunClock
 from griddesk.settings import PROJECT_ROOT, Settings, get_settings
 from griddesk.simulator.security import admin_headers
 from griddesk.warehouse import db, roles

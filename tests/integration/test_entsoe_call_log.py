@@ -12,9 +12,9 @@ import psycopg2
 import pytest
 import requests
 
+from griddesk.clock import MORNING, RunClock
 from griddesk.entsoe.client import EntsoeHttpError
 from griddesk.pipeline import tasks
-from griddesk.pipeline.clock import MORNING, RunClock
 from griddesk.settings import Settings
 from griddesk.simulator.security import admin_headers
 from tests.integration.conftest import default_simulator_kwargs

@@ -24,9 +24,9 @@ import requests
 from griddesk import datasets
 from griddesk.bidding.controls import audit_trail
 from griddesk.bidding.execution import OrderApiClient, OrderApiError, order_payload
+from griddesk.clock import AFTERNOON, MORNING, RunClock
 from griddesk.markets import get_market
 from griddesk.pipeline import bidding_tasks, feed_tasks, tasks
-from griddesk.pipeline.clock import AFTERNOON, MORNING, RunClock
 from griddesk.settings import Settings
 from tests.integration import test_bidding_execution as execution
 from tests.integration.test_bidding_execution import DAY, MARKET, TOKEN, _order_set

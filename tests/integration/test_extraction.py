@@ -7,10 +7,10 @@ from datetime import date, timedelta
 import psycopg2
 import pytest
 
+from griddesk.clock import AFTERNOON, MORNING, RunClock
 from griddesk.entsoe.client import EntsoeClient, EntsoeHttpError
 from griddesk.extraction.entsoe_feeds import backfill_feed, extract_feed, feeds_of
 from griddesk.markets import get_market
-from griddesk.pipeline.clock import AFTERNOON, MORNING, RunClock
 
 FR, DE = get_market("FR"), get_market("DE")
 

@@ -13,11 +13,11 @@ import pytest
 import requests
 
 from griddesk import datasets
+from griddesk.clock import MORNING, RunClock
 from griddesk.entsoe.client import EntsoeClient, EntsoeHttpError
 from griddesk.entsoe.parser import MalformedXmlError, parse_document
 from griddesk.extraction.entsoe_feeds import ExtractionError, extract_feed, feeds_of
 from griddesk.markets import get_market
-from griddesk.pipeline.clock import MORNING, RunClock
 from griddesk.settings import Settings
 from griddesk.simulator.feeds.faults import FAULT_HEADER
 from griddesk.simulator.security import admin_headers

@@ -21,10 +21,10 @@ import psycopg2
 import pytest
 import requests
 
+from griddesk.clock import MORNING, RunClock
 from griddesk.entsoe.client import EntsoeClient, EntsoeHttpError
 from griddesk.extraction.entsoe_feeds import FeedSpec, extract_feed, feeds_of
 from griddesk.markets import get_market
-from griddesk.pipeline.clock import MORNING, RunClock
 from griddesk.simulator.security import admin_headers
 from tests.conftest import _drop_database, _fresh_database
 

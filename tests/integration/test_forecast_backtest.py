@@ -254,8 +254,8 @@ def test_production_forecast_uses_the_champion_names_it_and_ignores_everything_p
     """forecast_for_run (the morning DAG's task) with the registry's champion: rows reference its registry id, the
     interval comes from its own past errors, and poisoning every value published after the cut-off (every price
     and exogenous value re-published as a later version, and D's own prices) leaves the stored forecast unchanged."""
+    from griddesk.clock import MORNING, RunClock
     from griddesk.forecasting.registry import ModelSpec, register_model, set_champion
-    from griddesk.pipeline.clock import MORNING, RunClock
     from griddesk.pipeline.tasks import forecast_for_run
 
     plan = _plan()

@@ -26,8 +26,8 @@ import pytest
 import requests
 
 from griddesk.airflow_api import run_id_for
+from griddesk.clock import MORNING, RunClock
 from griddesk.markets import get_market
-from griddesk.pipeline.clock import MORNING, RunClock
 from griddesk.settings import Settings
 from griddesk.simulator.security import admin_headers
 from tests.platform import Platform

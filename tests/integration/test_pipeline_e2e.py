@@ -16,8 +16,8 @@ import requests
 
 from griddesk import datasets
 from griddesk.cli import load_dag, run_dag
+from griddesk.clock import AFTERNOON, MORNING, RunClock
 from griddesk.markets import get_market
-from griddesk.pipeline.clock import AFTERNOON, MORNING, RunClock
 from griddesk.pipeline.tasks import bid_for_run, forecast_for_run
 from griddesk.reporting.summary import RUN_HISTORY_MARTS
 from griddesk.settings import Settings, get_settings

@@ -16,10 +16,10 @@ import pytest
 import requests
 
 from griddesk import datasets
+from griddesk.clock import MORNING, RunClock
 from griddesk.entsoe.client import EntsoeHttpError
 from griddesk.markets import get_market
 from griddesk.pipeline import bidding_tasks, tasks
-from griddesk.pipeline.clock import MORNING, RunClock
 from griddesk.pipeline.quality_tasks import run_watch
 from griddesk.quality.settings import get_quality_settings
 from griddesk.settings import Settings, get_settings

@@ -334,8 +334,8 @@ def build_marts(url: str, *models: str) -> None:
 
 
 def test_outputs_watch_validates_the_marts_and_inputs_in_one_gx_run(env, smtp_server):
+    from griddesk.clock import MORNING, RunClock
     from griddesk.pipeline import tasks
-    from griddesk.pipeline.clock import MORNING, RunClock
     from griddesk.pipeline.quality_tasks import run_watch
 
     day = RUN_DAY + timedelta(days=1)

@@ -23,6 +23,7 @@ import pytest
 import requests
 
 from griddesk.bidding.execution import OrderApiClient, OrderApiError
+from griddesk.clock import AFTERNOON, RunClock
 from griddesk.entsoe.client import EntsoeClient, EntsoeHttpError
 from griddesk.extraction.entsoe_feeds import extract_feed, feeds_of
 from griddesk.feeds.api_health import write_call_log
@@ -30,7 +31,6 @@ from griddesk.feeds.auth import ClientCredentials
 from griddesk.feeds.errors import FeedHttpError
 from griddesk.feeds.http import FeedHttpClient, RetryPolicy
 from griddesk.markets import get_market
-from griddesk.pipeline.clock import AFTERNOON, RunClock
 from griddesk.simulator.security import admin_headers
 
 FR = get_market("FR")

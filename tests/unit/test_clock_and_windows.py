@@ -6,9 +6,9 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from griddesk.clock import AFTERNOON, MORNING, RunClock, parse_delivery_date
 from griddesk.extraction.entsoe_feeds import day_chunks, feeds_of, missing_ranges
 from griddesk.markets import get_market, price_bounds_on
-from griddesk.pipeline.clock import AFTERNOON, MORNING, RunClock, parse_delivery_date
 
 
 def test_morning_run_is_before_gate_closure_and_afternoon_after_publication():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from griddesk.clock import AFTERNOON, MORNING, RunClock
 from griddesk.markets import get_market
-from griddesk.pipeline.clock import AFTERNOON, MORNING, RunClock
 from griddesk.pipeline.run_state import MORNING_MARGIN, input_deadline, inputs_alert
 from griddesk.quality.alerts import html_to_text
 

@@ -21,7 +21,6 @@ Scoring (:func:`score_on_grid`) maps real-DST days back onto the dataset's 24-ho
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import math
@@ -48,6 +47,7 @@ from griddesk.forecasting.metrics import interval_coverage, mae, rmae, rmse, sma
 from griddesk.forecasting.registry import ModelSpec, register_model
 from griddesk.markets import Market, get_market
 from griddesk.warehouse import db
+from griddesk.warehouse.frames import copy_frame
 
 log = logging.getLogger(__name__)
 
@@ -502,18 +502,6 @@ _DAY_COLUMNS_SQL = (
 )  # fmt: skip
 
 
-def _copy(cur, table: str, frame: pd.DataFrame, columns: Sequence[str]) -> None:
-    """COPY a frame into ``table`` (CSV; NaN/None as NULL)."""
-    buffer = io.StringIO()
-    out = frame[list(columns)].copy()
-    for col in out.columns:
-        if isinstance(out[col].dtype, pd.DatetimeTZDtype):
-            out[col] = out[col].dt.strftime("%Y-%m-%d %H:%M:%S+00")
-    out.to_csv(buffer, index=False, header=False, na_rep="", float_format="%.10g")
-    buffer.seek(0)
-    cur.copy_expert(f"copy {table} ({', '.join(columns)}) from stdin with (format csv, null '')", buffer)
-
-
 def store_day_forecasts(
     conn, model_id: str, market: Market, results: Sequence[tuple[date, DayForecast]], interval_width: float
 ) -> None:
@@ -567,8 +555,8 @@ def store_day_forecasts(
             "delete from raw.forecast_backtest_days where model_id = %s and delivery_date_local = any(%s)",
             (model_id, days),
         )
-        _copy(cur, "raw.forecast_backtest_forecasts", frame, _FORECAST_COLUMNS_SQL)
-        _copy(cur, "raw.forecast_backtest_days", day_frame, _DAY_COLUMNS_SQL)
+        copy_frame(cur, "raw.forecast_backtest_forecasts", frame, _FORECAST_COLUMNS_SQL)
+        copy_frame(cur, "raw.forecast_backtest_days", day_frame, _DAY_COLUMNS_SQL)
     conn.commit()
 
 
@@ -726,7 +714,7 @@ def update_intervals(conn, model_id: str, intervals: pd.DataFrame, method: str =
         )
         frame = intervals.copy()
         frame["delivery_start_utc"] = pd.to_datetime(frame["delivery_start_utc"], utc=True)
-        _copy(cur, "_gd_intervals", frame, ("delivery_start_utc", "lower_price_per_mwh", "upper_price_per_mwh"))
+        copy_frame(cur, "_gd_intervals", frame, ("delivery_start_utc", "lower_price_per_mwh", "upper_price_per_mwh"))
         cur.execute(
             """update raw.forecast_backtest_forecasts f
                set lower_price_per_mwh = i.lower_price_per_mwh, upper_price_per_mwh = i.upper_price_per_mwh,

@@ -78,10 +78,10 @@ from griddesk.bidding.rules import (
     exclusive_group_refusal,
     rules_from_dim_markets,
 )
+from griddesk.clock import RunClock
 from griddesk.feeds.api_health import write_call_log
 from griddesk.markets import Market, get_market
 from griddesk.pipeline import portfolio_bidding
-from griddesk.pipeline.clock import RunClock
 from griddesk.settings import Settings, get_settings
 from griddesk.warehouse import db
 from griddesk.warehouse.pit import prices_as_of
@@ -589,7 +589,7 @@ def _store(url, market_code, day, schedule, schedule_id, model_version, battery,
            orders_view=None):  # fmt: skip
     """Store the schedule, its legacy orders (from ``orders_view`` when the market position is not the battery's,
     as in a joint bid), the order set and its steps, and the audit event."""
-    from griddesk.pipeline.tasks import _insert_frame
+    from griddesk.warehouse.frames import insert_frame
 
     currency = rules.currency
     rows = schedule.assign(
@@ -631,9 +631,9 @@ def _store(url, market_code, day, schedule, schedule_id, model_version, battery,
         for table in ("raw.bid_orders", "raw.bid_schedules", "raw.bid_order_sets"):
             cur.execute(f"delete from {table} where market_code=%s and delivery_date_local=%s", (market_code, day))
         joint_cols = [c for c in ("consumption_mw", "excess_mw") if c in rows]  # the paired market's joint schedule
-        _insert_frame(cur, "raw.bid_schedules", rows[sched_cols + joint_cols])
+        insert_frame(cur, "raw.bid_schedules", rows[sched_cols + joint_cols])
         if not orders.empty:
-            _insert_frame(cur, "raw.bid_orders", orders[order_cols])
+            insert_frame(cur, "raw.bid_orders", orders[order_cols])
         cur.execute(
             """insert into raw.bid_order_sets
                    (order_set_id, market_code, delivery_date_local, schedule_id, strategy, trading_mode, status,
@@ -647,7 +647,7 @@ def _store(url, market_code, day, schedule, schedule_id, model_version, battery,
             ),
         )  # fmt: skip
         if len(step_rows):
-            _insert_frame(cur, "raw.bid_order_steps", step_rows[step_cols])
+            insert_frame(cur, "raw.bid_order_steps", step_rows[step_cols])
         controls.record_event(
             conn, os_id, market_code, day, "generated", actor,
             {"strategy": bidding.strategy, "steps": len(steps), "expected_value": float(expected_value), **detail},
@@ -966,11 +966,11 @@ def _execution_rows(results: pd.DataFrame, header: dict, steps: pd.DataFrame, ma
 
 def _replace_executions(cur, order_set_id: str, rows: pd.DataFrame) -> None:
     """Replace the set's execution rows in the caller's transaction (a refetch or rerun never adds rows)."""
-    from griddesk.pipeline.tasks import _insert_frame
+    from griddesk.warehouse.frames import insert_frame
 
     cur.execute("delete from raw.bid_executions where order_set_id = %s", (order_set_id,))
     if len(rows):
-        _insert_frame(cur, "raw.bid_executions", rows[EXECUTION_COLUMNS])
+        insert_frame(cur, "raw.bid_executions", rows[EXECUTION_COLUMNS])
 
 
 def _record_shadow_executions(url, market, day, clock: RunClock, header, steps, actor, out) -> dict:

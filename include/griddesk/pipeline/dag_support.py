@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from airflow.sdk import Param, get_current_context
 
-from griddesk.pipeline.clock import RunClock, parse_delivery_date
+from griddesk.clock import RunClock, parse_delivery_date
 from griddesk.pipeline.placement import IO_TASK
 from griddesk.settings import get_settings, parse_market_codes
 
@@ -77,7 +77,7 @@ def quality_gate_for_run(verdict, context=None) -> str:
     with the reason logged and added to the run's note."""
     from airflow.sdk.exceptions import AirflowSkipException
 
-    from griddesk.pipeline.clock import MORNING
+    from griddesk.clock import MORNING
     from griddesk.pipeline.run_state import add_run_note, blocked_reason
     from griddesk.warehouse import db
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from griddesk.pipeline.clock import RunClock
+from griddesk.clock import RunClock
 from griddesk.settings import Settings, get_settings
 from griddesk.warehouse import db
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import logging
 from datetime import UTC, date, datetime, timedelta
 
+from griddesk.clock import MORNING, RunClock
 from griddesk.markets import get_market
-from griddesk.pipeline.clock import MORNING, RunClock
 from griddesk.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)

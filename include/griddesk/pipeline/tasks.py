@@ -8,13 +8,14 @@ from datetime import date, timedelta
 
 import pandas as pd
 
+from griddesk.clock import MORNING, RunClock
 from griddesk.entsoe.client import EntsoeClient
 from griddesk.extraction.entsoe_feeds import ExtractionError, FeedSpec, backfill_feed, extract_feed, feeds_of
 from griddesk.feeds.api_health import write_call_log
 from griddesk.markets import get_market
-from griddesk.pipeline.clock import MORNING, RunClock
 from griddesk.settings import Settings, get_settings
 from griddesk.warehouse import db
+from griddesk.warehouse.frames import insert_frame
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +149,7 @@ def forecast_for_run(market_code: str, clock: RunClock, settings: Settings | Non
             "delete from raw.price_forecasts where market_code=%s and delivery_date_local=%s and model_version=%s",
             (market.code, clock.delivery_date, version),
         )
-        _insert_frame(cur, "raw.price_forecasts", rows[cols])
+        insert_frame(cur, "raw.price_forecasts", rows[cols])
     log.info("%s %s: %s", market.code, clock.delivery_date, result.reason)
     return {
         "market": market.code,
@@ -187,14 +188,3 @@ def latest_forecast(conn, market_code: str, delivery_date: date, cutoff) -> pd.D
         )
         cols = [d.name for d in cur.description]
         return pd.DataFrame(cur.fetchall(), columns=cols)
-
-
-def _insert_frame(cur, table: str, frame: pd.DataFrame) -> None:
-    """Insert a small frame with one multi-row INSERT (forecasts and schedules are tens of rows)."""
-    from psycopg2.extras import execute_values
-
-    values = [
-        tuple(None if pd.isna(v) else (v.to_pydatetime() if isinstance(v, pd.Timestamp) else v) for v in row)
-        for row in frame.itertuples(index=False)
-    ]
-    execute_values(cur, f"insert into {table} ({', '.join(frame.columns)}) values %s", values)

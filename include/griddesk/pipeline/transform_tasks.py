@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from griddesk.pipeline.clock import RunClock
+from griddesk.clock import RunClock
 from griddesk.settings import Settings, get_settings
 from griddesk.warehouse import db
 

@@ -366,8 +366,8 @@ def reproduce_reference(
 
 def store_backtest(url: str, result: MarketBacktest, config: BacktestConfig | None = None) -> str:
     """Write the run into ``raw.bid_backtest_runs`` and ``raw.bid_backtest_days``; returns the run id."""
-    from griddesk.pipeline.tasks import _insert_frame
     from griddesk.warehouse import db
+    from griddesk.warehouse.frames import insert_frame
 
     battery = result.battery
     run_id = result.run_id or (
@@ -410,7 +410,7 @@ def store_backtest(url: str, result: MarketBacktest, config: BacktestConfig | No
                 result.optimiser_seconds, result.started_at_utc,
             ),
         )  # fmt: skip
-        _insert_frame(cur, "raw.bid_backtest_days", days[cols])
+        insert_frame(cur, "raw.bid_backtest_days", days[cols])
     return run_id
 
 

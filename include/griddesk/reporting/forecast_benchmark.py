@@ -105,10 +105,10 @@ def ensure_market_data(warehouse_url: str, market_code: str, settings: Settings 
     Raises:
         FileNotFoundError: No epftoolbox data folder (the benchmark needs the real data).
     """
+    from griddesk.clock import MORNING, RunClock
     from griddesk.datasets import load_market_data
     from griddesk.entsoe.client import EntsoeClient
     from griddesk.extraction.entsoe_feeds import backfill_feed, feeds_of
-    from griddesk.pipeline.clock import MORNING, RunClock
 
     settings = settings or get_settings()
     if settings.resolved_data_dir is None:
