@@ -21,11 +21,16 @@ lock:
 run: venv
 	$(BIN)/python -m griddesk.cli run
 
-test: venv
+# The linters first (under a minute), then every test: CI (.ci/run) runs exactly `make test`.
+test: venv lint
 	$(BIN)/python -m pytest
 
+# ruff (rules and complexity/argument thresholds in ruff.toml), ruff format, the import-layering contract
+# (.importlinter) and sqlfluff on the dbt models.
 lint: venv
 	$(BIN)/ruff check include dags plugins tests
+	$(BIN)/ruff format --check include dags plugins tests
+	$(BIN)/lint-imports
 	$(BIN)/sqlfluff lint dbt_project/models
 
 ui: venv
