@@ -78,9 +78,9 @@ def bench_env(state: Path, markets: str, meters: int, workers: int, ports: dict[
 def run_with_workers(state: Path, markets: str, meters: int, workers: int, ports: dict[str, int]) -> dict:
     """Start `griddesk cluster` with ``workers`` workers, run the consumption and the morning day, stop it."""
     from griddesk.airflow_api import AirflowApi, run_id_for
-    from griddesk.cli import run_dag_via_scheduler, run_window
     from griddesk.clock import MORNING, RunClock
     from griddesk.markets import get_market
+    from griddesk.runtime import run_dag_via_scheduler, run_window
     from griddesk.settings import Settings
 
     env = bench_env(state, markets, meters, workers, ports)
