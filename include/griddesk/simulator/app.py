@@ -57,11 +57,18 @@ from griddesk import datasets
 from griddesk.markets import ExogenousSeries, Market, get_market
 from griddesk.settings import Settings, get_settings
 from griddesk.simulator import entsoe_xml as xml
+from griddesk.simulator.feeds import install_feeds
+from griddesk.simulator.feeds.faults import error_response
+from griddesk.simulator.orders import install_orders
 from griddesk.simulator.security import SimClock, admin_token, bearer, is_valid_token, participant_tokens
+from griddesk.simulator.sim_request import (
+    SIM_NOW_HEADER,
+    RequestError,
+    parse_sim_header,
+)
 
 log = logging.getLogger(__name__)
 
-SIM_NOW_HEADER = "X-GridDesk-Sim-Now"
 XML_MEDIA_TYPE = "text/xml"
 SUPPORTED_DOCUMENT_TYPES = ("A44", "A65", "A69", "A71")
 #: Data item names as the real API quotes them in "No matching data found" acknowledgements.
@@ -214,15 +221,6 @@ def _build_sources(
 # --------------------------------------------------------------------------------------------------------------------
 
 
-class RequestError(Exception):
-    """A request the API rejects: answered with an acknowledgement document and ``status``."""
-
-    def __init__(self, text: str, status: int = 400):
-        super().__init__(text)
-        self.text = text
-        self.status = status
-
-
 def parse_period(name: str, value: str | None) -> datetime:
     """Parse ``yyyyMMddHHmm`` (UTC). Raises ``RequestError`` naming the parameter."""
     if not value:
@@ -241,23 +239,6 @@ def add_one_year(t: datetime) -> datetime:
         return t.replace(year=t.year + 1)
     except ValueError:
         return t.replace(year=t.year + 1, month=3, day=1)
-
-
-def parse_sim_now(header: str | None) -> datetime:
-    """The ``X-GridDesk-Sim-Now`` header (ISO-8601; naive means UTC), else the wall clock. The simulator itself reads
-    the header with :func:`parse_sim_header` and lets its :class:`SimClock` decide what it is worth."""
-    return parse_sim_header(header) or datetime.now(UTC)
-
-
-def parse_sim_header(header: str | None) -> datetime | None:
-    """The ``X-GridDesk-Sim-Now`` header as a UTC time (naive means UTC); None when absent."""
-    if not header:
-        return None
-    try:
-        now = datetime.fromisoformat(header.strip())
-    except ValueError:
-        raise RequestError(f"Header {SIM_NOW_HEADER}={header!r} is not an ISO-8601 time.") from None
-    return now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
 
 
 def break_xml(body: bytes) -> bytes:
@@ -547,13 +528,10 @@ def create_app(
             )
         return await call_next(request)
 
-    from griddesk.simulator.feeds import install_feeds  # operational feeds, see docs/feeds.md
-
+    # operational feeds, see docs/feeds.md
     feeds = install_feeds(app, settings, loaded)
     feeds.clock = state.clock
-    from griddesk.simulator.feeds.faults import error_response
-    from griddesk.simulator.orders import install_orders  # day-ahead order API, see docs/bidding.md
-
+    # day-ahead order API, see docs/bidding.md
     install_orders(app, state)
 
     @app.get("/health")
@@ -651,8 +629,3 @@ def _clock_view(clock: SimClock) -> dict:
         "fixed_utc": fixed.isoformat() if fixed else None,
         "now_utc": clock.server_now().isoformat(),
     }
-
-
-def sim_now_headers(now: datetime) -> dict[str, str]:
-    """The request header that sets the simulator's clock to ``now`` (for clients and tests)."""
-    return {SIM_NOW_HEADER: now.astimezone(UTC).isoformat()}

@@ -54,7 +54,9 @@ from pydantic import BaseModel, Field, ValidationError
 
 from griddesk.bidding.clearing import accepted_block_steps, is_accepted
 from griddesk.markets import get_market, price_bounds_on
+from griddesk.simulator.feeds.faults import error_response
 from griddesk.simulator.security import bearer, is_valid_token, participant_id
+from griddesk.simulator.sim_request import SIM_NOW_HEADER, RequestError, parse_sim_header
 
 #: Largest volume of one order step, MW (a plausibility limit of the simulated exchange).
 MAX_ORDER_VOLUME_MW = 100.0
@@ -315,9 +317,6 @@ def _error(status: int, detail: str | list[str]) -> JSONResponse:
 
 def install_orders(app: FastAPI, state) -> OrderBook:
     """Add the order API to the simulator ``app`` (``state``: its ``SimulatorState``)."""
-    from griddesk.simulator.app import SIM_NOW_HEADER, RequestError, parse_sim_header
-    from griddesk.simulator.feeds.faults import error_response
-
     registry = app.state.feeds.faults if hasattr(app.state, "feeds") else None
 
     prices = {}

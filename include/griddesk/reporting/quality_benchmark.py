@@ -1,4 +1,4 @@
-"""What the ONE feeds-wide GX run adds to a daily feeds run: ``python -m griddesk.quality.benchmark``.
+"""What the ONE feeds-wide GX run adds to a daily feeds run: ``python -m griddesk.reporting.quality_benchmark``.
 
 Fills a scratch warehouse the way ``griddesk_feeds`` does (every feed job of run day X, a week of history, one
 plant sample) from the simulator over HTTP (real Cambridge meters and ERA5/Bedford weather when ../shared/data
@@ -139,7 +139,7 @@ def run(run_day: date, repeats: int = 3, report: Path = REPORT) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m griddesk.quality.benchmark", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m griddesk.reporting.quality_benchmark", description=__doc__)
     parser.add_argument(
         "--run-day", default="2016-11-15", help="run day X (the synthetic FR prices behind the tariffs end in 2016)"
     )
