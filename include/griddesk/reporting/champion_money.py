@@ -45,7 +45,7 @@ from griddesk.bidding.backtest import (
 from griddesk.bidding.battery import BatteryConfig
 from griddesk.forecasting.champion import ChampionDecision, ChampionPolicy, replay
 from griddesk.markets import get_market
-from griddesk.reporting.bidding_benchmark import BATTERIES, grid_day_on_real_mtus, load_published
+from griddesk.reporting.bidding_data import BATTERIES, grid_day_on_real_mtus, load_published
 from griddesk.settings import PROJECT_ROOT, get_settings
 
 REPORT_DIR = PROJECT_ROOT / "reports"
@@ -121,7 +121,7 @@ def evaluate_market(url: str, market_code: str, battery: BatteryConfig, days: in
     """Everything the report says about one market (see module docstring)."""
     from griddesk import datasets
     from griddesk.forecasting.backtest import PublishedHistory, load_forecasts
-    from griddesk.reporting.forecast_benchmark import load_run
+    from griddesk.reporting.forecast_data import load_run
     from griddesk.warehouse import db
 
     t0 = time.perf_counter()

@@ -6,8 +6,10 @@ in-process market simulator when it does not), backtest the production model and
 dataset's 24-hour grid against the published epftoolbox forecasts, and write
 ``reports/forecast_benchmark.md`` (with PNG plots) and ``reports/forecast_benchmark.json``.
 
-This module is the only code that reads the published forecasts (``../shared/data/epftoolbox_forecasts``): they
-are scoring references, never model inputs.
+The benchmark is the only code that reads the published forecasts (``../shared/data/epftoolbox_forecasts``, in
+:mod:`griddesk.reporting.forecast_data`): they are scoring references, never model inputs. This module is the
+command line; the scoring is :mod:`griddesk.reporting.forecast_scoring`, the report
+:mod:`griddesk.reporting.forecast_report`.
 """
 
 from __future__ import annotations

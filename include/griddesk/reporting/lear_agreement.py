@@ -27,7 +27,7 @@ import pandas as pd
 from griddesk.datasets import GRID_TIME_COLUMN, _read_grid_csv
 from griddesk.forecasting import lear
 from griddesk.forecasting.features import DayMatrices
-from griddesk.reporting.forecast_benchmark import load_published, published_forecasts_path
+from griddesk.reporting.forecast_data import load_published, published_forecasts_path
 
 #: Forecasts closer than this (per MWh) count as the same.
 SAME_WITHIN = 0.01
