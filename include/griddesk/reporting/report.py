@@ -12,6 +12,7 @@ import json
 import math
 import os
 import resource
+import socket
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -151,6 +152,13 @@ def save_figure(fig, out_dir: Path, name: str, dpi: int = 100) -> str:
 # --------------------------------------------------------------------------------------------------------------------
 # run metadata
 # --------------------------------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 for a service the benchmark starts itself."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def cpu_count() -> int | None:
