@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from griddesk.datasets import GRID_TIME_COLUMN, _read_grid_csv
+from griddesk.datasets import GRID_TIME_COLUMN, read_grid_csv
 from griddesk.forecasting import lear
 from griddesk.forecasting.features import DayMatrices
 from griddesk.reporting.forecast_data import load_published, published_forecasts_path
@@ -121,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     published = load_published(args.market, days, args.shared_data_dir)
     data = published_forecasts_path(args.market, args.shared_data_dir).parents[2] / "epftoolbox_datasets"
     t0 = time.perf_counter()
-    ours = our_lear(_read_grid_csv(data / f"{args.market}.csv"), args.window, days, not args.cold, args.full_path)
+    ours = our_lear(read_grid_csv(data / f"{args.market}.csv"), args.window, days, not args.cold, args.full_path)
     result = agreement(ours, published[f"lear_{args.window}"], published["real_price"])
     devices = f"{'cold' if args.cold else 'warm'} refits, {'full' if args.full_path else 'cut'} LARS path"
     seconds = time.perf_counter() - t0
