@@ -22,6 +22,7 @@ from datetime import date, datetime, timedelta
 
 from griddesk import runtime
 from griddesk.markets import get_market
+from griddesk.runtime import run_dag_via_scheduler, run_window
 from griddesk.settings import PROJECT_ROOT, Settings, get_settings
 from griddesk.warehouse import db
 
@@ -29,14 +30,6 @@ log = logging.getLogger("griddesk")
 
 # platformdirs (imported by a dependency) warns on every command that XDG_RUNTIME_DIR is unset: noise, not news.
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
-
-
-def run_window(settings: Settings) -> list[date]:
-    """The last ``run_days`` delivery days that every configured market's data covers."""
-    from griddesk.datasets import load_market_data
-
-    last = min(load_market_data(code, settings)["delivery_date_local"].max() for code in settings.market_codes)
-    return [last - timedelta(days=i) for i in reversed(range(settings.run_days))]
 
 
 def load_dag(dag_id: str):
@@ -131,34 +124,6 @@ def api_client(settings: Settings):
 
     admin = runtime.admin_user(settings)
     return AirflowApi(runtime.api_base_url(settings), admin, runtime.user_password(settings, admin))
-
-
-def run_dag_via_scheduler(api, dag_id: str, run_id: str, logical_date: datetime, conf: dict, label: str,
-                          sim_clock: tuple[Settings, datetime] | None = None) -> dict:  # fmt: skip
-    """Trigger ``run_id`` (or clear it when it exists: a rerun of the same day), wait for the scheduler to finish
-    it, print one progress line; raises if it did not succeed.
-
-    ``sim_clock``: (settings, instant) to set the simulator's own clock to first. Outside backtest mode the
-    simulator, not the client, owns the trading clock: the orchestrator replaying a past day sets it.
-    """
-    t0 = time.monotonic()
-    if sim_clock is not None:
-        from griddesk.simulator.security import set_simulator_clock
-
-        set_simulator_clock(*sim_clock)
-    existing = api.get_run(dag_id, run_id)
-    if existing is None:
-        api.trigger(dag_id, run_id, logical_date, conf)
-    elif existing["state"] not in ("queued", "running"):
-        api.clear_run(dag_id, run_id)
-    run = api.wait_run(dag_id, run_id)
-    print(f"  {dag_id:<20} {label:<24} {run['state']:<8} {time.monotonic() - t0:6.1f} s", flush=True)
-    if run["state"] != "success":
-        failed = [f"{t['task_id']}[{t['map_index']}]" if t["map_index"] >= 0 else t["task_id"]
-                  for t in api.task_instances(dag_id, run_id) if t["state"] in ("failed", "upstream_failed")]  # fmt: skip
-        raise RuntimeError(f"{dag_id} {run_id} ended {run['state']} (failed: {', '.join(failed) or 'see the UI'});"
-                           " open it with `make ui` to read the task logs")  # fmt: skip
-    return run
 
 
 DAILY_DAGS = ("griddesk_backfill", "griddesk_morning", "griddesk_afternoon", "griddesk_feeds")

@@ -163,7 +163,7 @@ def to_dataset_grid(df: pd.DataFrame, market_code: str, value_columns: list[str]
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def _read_grid_csv(path: Path) -> pd.DataFrame:
+def read_grid_csv(path: Path) -> pd.DataFrame:
     """Read and validate one epftoolbox CSV into a 24-hour grid frame (naive local time)."""
     try:
         raw = pd.read_csv(path, header=0, skipinitialspace=True, dtype={0: str})
@@ -221,7 +221,7 @@ def _read_grid_csv(path: Path) -> pd.DataFrame:
 def _load_epftoolbox_cached(path: str, mtime_ns: int, size: int, market_code: str) -> pd.DataFrame:
     """Parse once per (file, modification time, size): loading sits on the simulator's hot path."""
     del mtime_ns, size  # part of the cache key only
-    grid = _read_grid_csv(Path(path))
+    grid = read_grid_csv(Path(path))
     grid.attrs["source"] = path
     return from_dataset_grid(grid, market_code)
 

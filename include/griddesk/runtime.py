@@ -22,6 +22,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -616,3 +617,39 @@ def ensure_pools(api, settings: Settings) -> dict[str, int]:
 def airflow_running(settings: Settings) -> list[str]:
     """This state dir's Airflow components that are alive."""
     return [c for c in AIRFLOW_COMPONENTS if own_pid(settings, f"airflow-{c}", c)]
+
+
+def run_window(settings: Settings) -> list[date]:
+    """The last ``run_days`` delivery days that every configured market's data covers."""
+    from griddesk.datasets import load_market_data
+
+    last = min(load_market_data(code, settings)["delivery_date_local"].max() for code in settings.market_codes)
+    return [last - timedelta(days=i) for i in reversed(range(settings.run_days))]
+
+
+def run_dag_via_scheduler(api, dag_id: str, run_id: str, logical_date: datetime, conf: dict, label: str,
+                          sim_clock: tuple[Settings, datetime] | None = None) -> dict:  # fmt: skip
+    """Trigger ``run_id`` (or clear it when it exists: a rerun of the same day), wait for the scheduler to finish
+    it, print one progress line; raises if it did not succeed.
+
+    ``sim_clock``: (settings, instant) to set the simulator's own clock to first. Outside backtest mode the
+    simulator, not the client, owns the trading clock: the orchestrator replaying a past day sets it.
+    """
+    t0 = time.monotonic()
+    if sim_clock is not None:
+        from griddesk.simulator.security import set_simulator_clock
+
+        set_simulator_clock(*sim_clock)
+    existing = api.get_run(dag_id, run_id)
+    if existing is None:
+        api.trigger(dag_id, run_id, logical_date, conf)
+    elif existing["state"] not in ("queued", "running"):
+        api.clear_run(dag_id, run_id)
+    run = api.wait_run(dag_id, run_id)
+    print(f"  {dag_id:<20} {label:<24} {run['state']:<8} {time.monotonic() - t0:6.1f} s", flush=True)
+    if run["state"] != "success":
+        failed = [f"{t['task_id']}[{t['map_index']}]" if t["map_index"] >= 0 else t["task_id"]
+                  for t in api.task_instances(dag_id, run_id) if t["state"] in ("failed", "upstream_failed")]  # fmt: skip
+        raise RuntimeError(f"{dag_id} {run_id} ended {run['state']} (failed: {', '.join(failed) or 'see the UI'});"
+                           " open it with `make ui` to read the task logs")  # fmt: skip
+    return run

@@ -26,7 +26,8 @@ from griddesk.bidding.backtest import (
     summarise,
     test_period,
 )
-from griddesk.reporting.bidding_benchmark import MarketBacktest, store_backtest
+from griddesk.reporting.bidding_benchmark import store_backtest
+from griddesk.reporting.bidding_scoring import MarketBacktest
 from griddesk.transform.dbt import run_dbt
 
 SELECT = ["+fct_backtest_summary", "+fct_bid_executions", "+dim_markets"]

@@ -7,7 +7,9 @@ import pandas as pd
 import pytest
 
 from griddesk.bidding import BatteryConfig
-from griddesk.reporting.bidding_benchmark import REFERENCE_FIGURES, load_published, reproduce_reference
+from griddesk.reporting.bidding_data import load_published
+from griddesk.reporting.bidding_report import REFERENCE_FIGURES
+from griddesk.reporting.bidding_scoring import reproduce_reference
 
 
 @pytest.mark.parametrize("market", ["NP", "DE"])

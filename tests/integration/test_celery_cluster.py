@@ -26,9 +26,9 @@ import psycopg2
 import pytest
 
 from griddesk.airflow_api import run_id_for
-from griddesk.cli import run_dag_via_scheduler, run_window
 from griddesk.clock import MORNING, RunClock
 from griddesk.markets import get_market
+from griddesk.runtime import run_dag_via_scheduler, run_window
 from griddesk.settings import Settings
 from griddesk.warehouse import db
 from tests.platform import Platform

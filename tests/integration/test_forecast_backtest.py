@@ -80,7 +80,8 @@ def loaded_warehouse(warehouse_url, np_simulator) -> str:
 
 
 def test_quick_backtest_runs_end_to_end_against_the_warehouse(loaded_warehouse, shared_data_dir, tmp_path):
-    from griddesk.reporting.forecast_benchmark import benchmark_json, score_market, write_report
+    from griddesk.reporting.forecast_report import benchmark_json, write_report
+    from griddesk.reporting.forecast_scoring import score_market
 
     t0 = time.perf_counter()
     run = run_backtest(loaded_warehouse, "NP", _plan())
@@ -120,7 +121,7 @@ def test_quick_backtest_runs_end_to_end_against_the_warehouse(loaded_warehouse, 
     # The bidding benchmark's champion source: each test day's decided champion, and on the warm-up days (no
     # decision yet) the model the first decision took over from, so curve scenarios find forecasts there too.
     from griddesk.bidding.backtest import stored_source
-    from griddesk.reporting.bidding_benchmark import stored_coverage
+    from griddesk.reporting.bidding_data import stored_coverage
 
     source = stored_source(loaded_warehouse, "NP", "champion")
     assert stored_coverage(loaded_warehouse, "NP", run.all_days)

@@ -26,7 +26,7 @@ from griddesk.bidding.backtest import (
     summarise,
     test_period,
 )
-from griddesk.reporting.bidding_benchmark import benchmark_json
+from griddesk.reporting.bidding_report import benchmark_json
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +128,7 @@ def test_metrics_follow_their_definitions():
 
 
 def test_the_report_json_has_exactly_the_issues_shape(realised):
-    from griddesk.reporting.bidding_benchmark import MarketBacktest
+    from griddesk.reporting.bidding_scoring import MarketBacktest
 
     days = test_period(realised, 3)
     perfect = perfect_foresight_source(realised)

@@ -11,14 +11,14 @@ import pytest
 
 from griddesk import datasets
 from griddesk.feeds.http import RetryPolicy, _retry_after_s
+from griddesk.feeds.publication import persistence_climatology_forecast
 from griddesk.feeds.tokens import TokenError, encode_hs256, unverified_claims, verify_hs256
 from griddesk.settings import Settings
 from griddesk.simulator.feeds.auth import RateLimiter, TokenService
 from griddesk.simulator.feeds.battery import OrdersIn, clear_orders, status_records
 from griddesk.simulator.feeds.ckw import GRID_FEES_CHF_KWH, generate_tariffs, power_curve_mw, tra_signals_for
 from griddesk.simulator.feeds.context import FeedContext
-from griddesk.simulator.feeds.faults import FaultRegistry, FaultSpec, Shape, _duplicate_or_drop, parse_fault_header
-from griddesk.simulator.feeds.weather import persistence_climatology_forecast
+from griddesk.simulator.feeds.faults import FaultRegistry, FaultSpec, Shape, duplicate_or_drop, parse_fault_header
 
 
 @pytest.fixture(scope="module")
@@ -143,9 +143,9 @@ def test_fault_header_parses_kind_and_parameters():
 def test_dropping_an_interval_keeps_columnar_arrays_aligned():
     payload = {"hourly": {"time": list("abcd"), "t": [1, 2, 3, 4], "w": [5, 6, 7, 8]}}
     shape = Shape("t", lambda p: p["hourly"], columns=lambda p: [p["hourly"]])
-    _duplicate_or_drop(payload, shape, FaultSpec(kind="missing_intervals"))
+    duplicate_or_drop(payload, shape, FaultSpec(kind="missing_intervals"))
     assert payload["hourly"] == {"time": list("abd"), "t": [1, 2, 4], "w": [5, 6, 8]}
-    _duplicate_or_drop(payload, shape, FaultSpec(kind="duplicate_intervals"))
+    duplicate_or_drop(payload, shape, FaultSpec(kind="duplicate_intervals"))
     assert payload["hourly"]["time"] == list("abbd") and payload["hourly"]["w"] == [5, 6, 6, 8]
 
 

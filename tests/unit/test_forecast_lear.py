@@ -213,7 +213,7 @@ def test_poison_before_the_cutoff_does_change_the_forecast(synthetic_history):
 def test_lear_1092_reproduces_the_published_forecast_of_an_np_day(shared_data_dir):
     """The long windows match the paper's forecasts to cents (the short ones differ more: LARS with fewer days than
     inputs is numerically fragile, and scikit-learn's LARS changed since 2020; see the benchmark report)."""
-    from griddesk.reporting.forecast_benchmark import load_published
+    from griddesk.reporting.forecast_data import load_published
 
     df = datasets.load_epftoolbox("NP", shared_data_dir / "epftoolbox_datasets")
     history = PublishedHistory.from_dataset(df, "NP")

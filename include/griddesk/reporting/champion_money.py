@@ -22,7 +22,6 @@ Writes ``reports/champion_money.{json,md}``. Needs a warehouse holding a forecas
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from collections.abc import Sequence
 from datetime import date
@@ -45,10 +44,10 @@ from griddesk.bidding.backtest import (
 from griddesk.bidding.battery import BatteryConfig
 from griddesk.forecasting.champion import ChampionDecision, ChampionPolicy, replay
 from griddesk.markets import get_market
-from griddesk.reporting.bidding_benchmark import BATTERIES, grid_day_on_real_mtus, load_published
-from griddesk.settings import PROJECT_ROOT, get_settings
+from griddesk.reporting.bidding_data import BATTERIES, grid_day_on_real_mtus, load_published
+from griddesk.reporting.report import REPORT_DIR, markdown_text, table_header, table_row, write_json
+from griddesk.settings import get_settings
 
-REPORT_DIR = PROJECT_ROOT / "reports"
 #: The production model: the champion before the first decision (as in the forecasting benchmark).
 INITIAL_CHAMPION = "prophet"
 PUBLISHED = {"lear_ens_published": "LEAR Ensemble", "dnn_ens_published": "DNN Ensemble"}
@@ -121,7 +120,7 @@ def evaluate_market(url: str, market_code: str, battery: BatteryConfig, days: in
     """Everything the report says about one market (see module docstring)."""
     from griddesk import datasets
     from griddesk.forecasting.backtest import PublishedHistory, load_forecasts
-    from griddesk.reporting.forecast_benchmark import load_run
+    from griddesk.reporting.forecast_data import load_run
     from griddesk.warehouse import db
 
     t0 = time.perf_counter()
@@ -194,15 +193,14 @@ def markdown(results: Sequence[dict[str, Any]]) -> str:
             "",
             "MAE on the real MTUs; PoP against the daily perfect foresight (end SoC = start).",
             "",
-            "| forecast | MAE | PoP fixed % | PoP exclusive_blocks % | champion days (MAE rule) | champion days "
-            "(money rule) |",
-            "|---|---|---|---|---|---|",
+            *table_header(("forecast", "MAE", "PoP fixed %", "PoP exclusive_blocks %", "champion days (MAE rule)",
+                           "champion days (money rule)")),
         ]
         for name, m in r["models"].items():
-            lines.append(f"| {name} | {m['mae']:.3f} | {m['fixed_pop']:.2f} | {m['exclusive_blocks_pop']:.2f} | "
-                         f"{m['champion_days_mae']} | {m['champion_days_money']} |")  # fmt: skip
+            lines.append(table_row((name, f"{m['mae']:.3f}", f"{m['fixed_pop']:.2f}", f"{m['exclusive_blocks_pop']:.2f}",
+                                    m["champion_days_mae"], m["champion_days_money"])))  # fmt: skip
         lines.append("")
-    return "\n".join(lines) + "\n"
+    return markdown_text(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -219,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     codes = [get_market(c.strip()).code for c in args.markets.split(",") if c.strip()]
     results = [evaluate_market(url, code, battery, args.days) for code in codes]
     args.report_dir.mkdir(parents=True, exist_ok=True)
-    (args.report_dir / "champion_money.json").write_text(json.dumps({"markets": results}, indent=2, default=str) + "\n")
+    write_json(args.report_dir / "champion_money.json", {"markets": results}, default=str)
     (args.report_dir / "champion_money.md").write_text(markdown(results))
     print(f"report: {args.report_dir / 'champion_money.md'}")
     return 0

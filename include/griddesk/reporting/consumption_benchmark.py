@@ -19,19 +19,26 @@ import json
 import logging
 import os
 import pickle
-import resource
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from datetime import date, timedelta
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from griddesk.settings import PROJECT_ROOT
+from griddesk.reporting.report import (
+    REPORT_DIR,
+    fmt_fixed,
+    load_1m,
+    markdown_text,
+    peak_rss_mb,
+    pyplot,
+    save_figure,
+    table_header,
+    write_json,
+)
 
 log = logging.getLogger(__name__)
-REPORT_DIR = PROJECT_ROOT / "reports"
 YEAR = 2018
 
 
@@ -162,11 +169,7 @@ def summarise(run_out: dict, data_root: Path | None) -> tuple[dict, dict]:
 
 
 def _plots(out: dict, extra: dict, folder: Path, stem: str) -> list[str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     names = []
     if "portfolio_series" in extra:
         s = extra["portfolio_series"]
@@ -177,10 +180,7 @@ def _plots(out: dict, extra: dict, folder: Path, stem: str) -> list[str]:
         ax.set_ylabel("kWh per hour")
         ax.set_title("Portfolio of clean meters")
         ax.legend()
-        fig.tight_layout()
-        fig.savefig(folder / f"{stem}_portfolio.png", dpi=90)
-        plt.close(fig)
-        names.append(f"{stem}_portfolio.png")
+        names.append(save_figure(fig, folder, f"{stem}_portfolio.png", dpi=90))
     rows = [(m, e["mae_kwh"] / e["weekly_naive_mae_kwh"], e["clean"]) for m, e in out["meters"].items()
             if e["mae_kwh"] is not None and e["weekly_naive_mae_kwh"]]  # fmt: skip
     if rows:
@@ -190,15 +190,13 @@ def _plots(out: dict, extra: dict, folder: Path, stem: str) -> list[str]:
         ax.axhline(0.75, color="green", lw=1, ls="--")
         ax.set_ylabel("MAE / weekly-naive MAE")
         ax.set_title("Per meter (blue: clean, grey: not clean)")
-        fig.tight_layout()
-        fig.savefig(folder / f"{stem}_meters.png", dpi=90)
-        plt.close(fig)
-        names.append(f"{stem}_meters.png")
+        names.append(save_figure(fig, folder, f"{stem}_meters.png", dpi=90))
     return names
 
 
-def _fmt(v, digits=2) -> str:
-    return "-" if v is None or (isinstance(v, float) and not np.isfinite(v)) else f"{v:.{digits}f}"
+#: Columns of the per-meter table.
+METER_COLUMNS = ("meter", "clean", "champion (last day)", "days as champion", "hours", "MAE", "naive MAE", "ratio",
+                 "prophet MAE", "gbm MAE", "gbm_median MAE", "ensemble MAE", "RMSE", "MAPE %", "R²", "quality")  # fmt: skip
 
 
 def markdown(out: dict, extra: dict, days: list[date], args, plots: list[str], oracle: dict | None) -> str:
@@ -220,7 +218,7 @@ def markdown(out: dict, extra: dict, days: list[date], args, plots: list[str], o
         "",
         "## Targets",
         "",
-        f"- Portfolio MAE / weekly-naive MAE: **{_fmt(ratio, 3)}** (target <= 0.75, moonshot <= 0.65)",
+        f"- Portfolio MAE / weekly-naive MAE: **{fmt_fixed(ratio, 3)}** (target <= 0.75, moonshot <= 0.65)",
         f"- Clean meters beating their weekly naive: **{len(beats)} / {len(clean)}**"
         + (f" (not: {', '.join(sorted(set(clean) - set(beats)))})" if set(clean) - set(beats) else ""),
         f"- Wall time {out['wall_seconds']:.0f} s for {len(out['meters'])} meters x {len(days)} days "
@@ -233,18 +231,15 @@ def markdown(out: dict, extra: dict, days: list[date], args, plots: list[str], o
         "without making a meter unclean. Hours where any clean meter has a flagged reading are not scored "
         f"({extra.get('portfolio_hours', 0)} hours scored).",
         "",
-        "| MAE kWh | weekly naive MAE kWh | ratio | MAPE % | R² |",
-        "|---|---|---|---|---|",
-        f"| {_fmt(p['mae_kwh'])} | {_fmt(p['weekly_naive_mae_kwh'])} | {_fmt(ratio, 3)} | {_fmt(p['mape_pct'])} | "
-        f"{_fmt(extra.get('portfolio_r2'), 3)} |",
+        *table_header(("MAE kWh", "weekly naive MAE kWh", "ratio", "MAPE %", "R²")),
+        f"| {fmt_fixed(p['mae_kwh'])} | {fmt_fixed(p['weekly_naive_mae_kwh'])} | {fmt_fixed(ratio, 3)} | {fmt_fixed(p['mape_pct'])} | "
+        f"{fmt_fixed(extra.get('portfolio_r2'), 3)} |",
         "",
         "## Meters",
         "",
         "MAPE skips zero actuals (none remain after flagged hours are excluded unless stated).",
         "",
-        "| meter | clean | champion (last day) | days as champion | hours | MAE | naive MAE | ratio | prophet MAE | "
-        "gbm MAE | gbm_median MAE | ensemble MAE | RMSE | MAPE % | R² | quality |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        *table_header(METER_COLUMNS),
     ]
     for m, e in out["meters"].items():
         info = extra["meters"][m]
@@ -253,13 +248,13 @@ def markdown(out: dict, extra: dict, days: list[date], args, plots: list[str], o
         qtext = info["skip_reason"] or (info["quality"] or {}).get("clean_reason", "")
         lines.append(
             f"| {m} | {'yes' if e['clean'] else 'no'} | {e['model']} | {info.get('champion_days', {})} | {e['n_hours']} | "
-            f"{_fmt(e['mae_kwh'])} | {_fmt(e['weekly_naive_mae_kwh'])} | {_fmt(r, 3)} | {_fmt(by.get('prophet'))} | "
-            f"{_fmt(by.get('gbm'))} | {_fmt(by.get('gbm_median'))} | {_fmt(by.get('ensemble'))} | {_fmt(e['rmse_kwh'])} | {_fmt(e['mape_pct'])} | {_fmt(e['r2'], 3)} | {qtext} |"
+            f"{fmt_fixed(e['mae_kwh'])} | {fmt_fixed(e['weekly_naive_mae_kwh'])} | {fmt_fixed(r, 3)} | {fmt_fixed(by.get('prophet'))} | "
+            f"{fmt_fixed(by.get('gbm'))} | {fmt_fixed(by.get('gbm_median'))} | {fmt_fixed(by.get('ensemble'))} | {fmt_fixed(e['rmse_kwh'])} | {fmt_fixed(e['mape_pct'])} | {fmt_fixed(e['r2'], 3)} | {qtext} |"
         )
     if extra["failures"]:
         lines += ["", "## Failed meters", ""] + [f"- {m}: {err}" for m, err in extra["failures"].items()]
     lines += ["", "## Time per model (summed over meters, worker CPU under the shared load)", "",
-              "| model | fits | fit s | predict s |", "|---|---|---|---|"]  # fmt: skip
+              *table_header(("model", "fits", "fit s", "predict s"))]  # fmt: skip
     for model in ("prophet", "gbm", "gbm_median", "weekly_naive"):
         fits = sum(i.get("n_fits", {}).get(model, 0) for i in extra["meters"].values())
         fs = sum(i.get("fit_seconds", {}).get(model, 0.0) for i in extra["meters"].values())
@@ -270,9 +265,9 @@ def markdown(out: dict, extra: dict, days: list[date], args, plots: list[str], o
         lines += ["", "## ORACLE WEATHER (upper bound, not a result)", "",
                   "Same run with D's *observed* temperature as the regressor, which production can never have. "
                   "It only shows how much a perfect temperature forecast could add.", "",
-                  f"Portfolio MAE {_fmt(op['mae_kwh'])} kWh vs weekly naive {_fmt(op['weekly_naive_mae_kwh'])} kWh."]  # fmt: skip
+                  f"Portfolio MAE {fmt_fixed(op['mae_kwh'])} kWh vs weekly naive {fmt_fixed(op['weekly_naive_mae_kwh'])} kWh."]  # fmt: skip
     lines += ["", "## Plots", ""] + [f"![{p}]({p})" for p in plots]
-    return "\n".join(lines) + "\n"
+    return markdown_text(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -299,15 +294,15 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown meter(s) {', '.join(unknown)}; known: {', '.join(all_meters)}")
     days = benchmark_days(args.days, args.end)
-    load_start = os.getloadavg()[0]
+    load_start = load_1m()
     out_dir = args.out
     run_out = run(meters, days, args.workers, False, root, args.warmup_days, args.ensemble_method)
     out_dir.mkdir(parents=True, exist_ok=True)
     # keep the expensive part: the report can be rebuilt from it (--from-results)
     (out_dir / "consumption_benchmark_results.pkl").write_bytes(pickle.dumps(run_out))
     out, extra = summarise(run_out, root)
-    extra["load_start"], extra["load_end"] = round(load_start, 2), round(os.getloadavg()[0], 2)
-    extra["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
+    extra["load_start"], extra["load_end"] = load_start, load_1m()
+    extra["peak_rss_mb"] = peak_rss_mb(children=True)
     from griddesk.consumption.settings import ConsumptionSettings
 
     s = ConsumptionSettings()
@@ -318,9 +313,9 @@ def main(argv: list[str] | None = None) -> int:
         oracle, _ = summarise(run(meters, days, args.workers, True, root, args.warmup_days, args.ensemble_method), root)
         oracle["label"] = "ORACLE WEATHER: observed temperature of D, an upper bound, not a result"
     plots = _plots(out, extra, out_dir, "consumption_benchmark")
-    (out_dir / "consumption_benchmark.json").write_text(json.dumps(out, indent=2, default=float))
+    write_json(out_dir / "consumption_benchmark.json", out, default=float, newline=False)
     if oracle:
-        (out_dir / "consumption_benchmark_oracle_weather.json").write_text(json.dumps(oracle, indent=2))
+        write_json(out_dir / "consumption_benchmark_oracle_weather.json", oracle, newline=False)
     (out_dir / "consumption_benchmark.md").write_text(markdown(out, extra, days, args, plots, oracle))
     print(json.dumps(out["portfolio"]), f"wall {out['wall_seconds']:.0f} s", f"report {out_dir}")
     return 0

@@ -34,14 +34,15 @@ import psycopg2
 from griddesk.feeds import meters
 from griddesk.feeds.batch import Page
 from griddesk.feeds.loader import encode_copy_binary, load_batches
-from griddesk.settings import PROJECT_ROOT, Settings, get_settings
+from griddesk.reporting.report import REPORT_DIR, write_json
+from griddesk.settings import Settings, get_settings
 from griddesk.simulator.feeds.data import load_buildings, shared_data_root
 from griddesk.simulator.feeds.meters import consumption_payload
 from griddesk.warehouse import db
 
 log = logging.getLogger(__name__)
 
-REPORT = PROJECT_ROOT / "reports" / "ingest_benchmark.json"
+REPORT = REPORT_DIR / "ingest_benchmark.json"
 BENCH_DB = "griddesk_bench_ingest"
 #: A summer stretch of the data (no DST change inside, so every day has 24 hours).
 FIRST_DAY = date(2017, 5, 1)
@@ -159,7 +160,7 @@ def run(
         "parse_rows_per_second": round(n_rows / parse_s, 1),
     }
     report.parent.mkdir(parents=True, exist_ok=True)
-    report.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(report, result)
     # The machine's ceilings, measured in the same run: the same bytes, COPY alone, without and with the key.
     reference = {
         "load_workers": workers,
@@ -169,7 +170,7 @@ def run(
         "loader_share_of_plain_copy": round(plain_s / load_s, 3),
         "loader_share_of_keyed_copy": round(keyed_s / load_s, 3),
     }
-    report.with_name("ingest_benchmark_reference.json").write_text(json.dumps(reference, indent=2) + "\n")
+    write_json(report.with_name("ingest_benchmark_reference.json"), reference)
     log.info(
         "plain COPY without keys: %.0f rows/s; the loader reaches %.0f %% of it",
         n_rows / plain_s,

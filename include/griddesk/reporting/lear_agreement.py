@@ -15,7 +15,6 @@ Like :mod:`griddesk.reporting.forecast_benchmark`, it reads the published foreca
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -24,10 +23,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from griddesk.datasets import GRID_TIME_COLUMN, _read_grid_csv
+from griddesk.datasets import GRID_TIME_COLUMN, read_grid_csv
 from griddesk.forecasting import lear
 from griddesk.forecasting.features import DayMatrices
-from griddesk.reporting.forecast_benchmark import load_published, published_forecasts_path
+from griddesk.reporting.forecast_data import load_published, published_forecasts_path
+from griddesk.reporting.report import Stopwatch
 
 #: Forecasts closer than this (per MWh) count as the same.
 SAME_WITHIN = 0.01
@@ -120,11 +120,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     days = [args.start + timedelta(days=k) for k in range(args.days)]
     published = load_published(args.market, days, args.shared_data_dir)
     data = published_forecasts_path(args.market, args.shared_data_dir).parents[2] / "epftoolbox_datasets"
-    t0 = time.perf_counter()
-    ours = our_lear(_read_grid_csv(data / f"{args.market}.csv"), args.window, days, not args.cold, args.full_path)
+    watch = Stopwatch()
+    ours = our_lear(read_grid_csv(data / f"{args.market}.csv"), args.window, days, not args.cold, args.full_path)
     result = agreement(ours, published[f"lear_{args.window}"], published["real_price"])
     devices = f"{'cold' if args.cold else 'warm'} refits, {'full' if args.full_path else 'cut'} LARS path"
-    seconds = time.perf_counter() - t0
+    seconds = watch.seconds
     print(f"{args.market} LEAR {args.window}, {args.start} + {args.days} days ({devices}, {seconds:.0f} s)")
     print(result.line())
     return 0

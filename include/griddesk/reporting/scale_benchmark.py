@@ -17,25 +17,26 @@ import argparse
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from griddesk.settings import PROJECT_ROOT, get_settings
+from griddesk.reporting.report import (
+    REPORT_DIR,
+    cpu_count,
+    free_port,
+    table_header,
+    table_row,
+    write_json,
+    write_markdown,
+)
+from griddesk.settings import get_settings
 from griddesk.simulator.feeds.data import SYNTHETIC_METERS
 
-REPORT_DIR = PROJECT_ROOT / "reports"
 CONSUMPTION_DAY = date(2018, 3, 14)  # in the meters' data, on NP's clock
 ALL_METERS = len(SYNTHETIC_METERS)  # 20
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def task_seconds(tis: list[dict]) -> float:
@@ -78,9 +79,9 @@ def bench_env(state: Path, markets: str, meters: int, workers: int, ports: dict[
 def run_with_workers(state: Path, markets: str, meters: int, workers: int, ports: dict[str, int]) -> dict:
     """Start `griddesk cluster` with ``workers`` workers, run the consumption and the morning day, stop it."""
     from griddesk.airflow_api import AirflowApi, run_id_for
-    from griddesk.cli import run_dag_via_scheduler, run_window
     from griddesk.clock import MORNING, RunClock
     from griddesk.markets import get_market
+    from griddesk.runtime import run_dag_via_scheduler, run_window
     from griddesk.settings import Settings
 
     env = bench_env(state, markets, meters, workers, ports)
@@ -140,20 +141,18 @@ def run_with_workers(state: Path, markets: str, meters: int, workers: int, ports
 
 def write_report(results: list[dict], markets: str, meters: int) -> Path:
     REPORT_DIR.mkdir(exist_ok=True)
-    (REPORT_DIR / "scale_benchmark.json").write_text(json.dumps(
-        {"markets": markets.split(","), "meters": meters, "cpus": os.cpu_count(), "results": results}, indent=1))  # fmt: skip
+    write_json(REPORT_DIR / "scale_benchmark.json",
+               {"markets": markets.split(","), "meters": meters, "cpus": cpu_count(), "results": results}, indent=1,
+               newline=False)  # fmt: skip
     lines = [f"# Scale benchmark: morning ({markets}), consumption ({meters} meters), CeleryExecutor", "",
-             f"Machine: {os.cpu_count()} CPUs. Wall: trigger to run end. Task time: sum of the task instances' run "
+             f"Machine: {cpu_count()} CPUs. Wall: trigger to run end. Task time: sum of the task instances' run "
              "times. Parallelism: task time / wall.", "",
-             "| workers | run | wall s | task time s | parallelism | tasks |", "|---|---|---|---|---|---|"]  # fmt: skip
+             *table_header(("workers", "run", "wall s", "task time s", "parallelism", "tasks"))]  # fmt: skip
     for r in results:
         for dag_id in ("griddesk_morning", "griddesk_consumption"):
             m = r[dag_id]
-            lines.append(f"| {r['workers']} | {dag_id} | {m['wall_s']} | {m['task_time_s']} | {m['parallelism']} "
-                         f"| {m['tasks']} |")  # fmt: skip
-    path = REPORT_DIR / "scale_benchmark.md"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+            lines.append(table_row((r["workers"], dag_id, m["wall_s"], m["task_time_s"], m["parallelism"], m["tasks"])))
+    return write_markdown(REPORT_DIR / "scale_benchmark.md", lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -166,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"--meters must be 1..{ALL_METERS}, not {args.meters}")
     state = get_settings().state_dir / "bench-scale"
     # One set of ports for the whole benchmark: the simulator, mail catcher and PostgreSQL outlive each cluster.
-    ports = {n: _free_port() for n in ("sim", "mail", "api", "docs", "redis", "pg")}
+    ports = {n: free_port() for n in ("sim", "mail", "api", "docs", "redis", "pg")}
     results = []
     try:
         for n in (int(w) for w in args.workers.split(",")):

@@ -57,11 +57,18 @@ from griddesk import datasets
 from griddesk.markets import ExogenousSeries, Market, get_market
 from griddesk.settings import Settings, get_settings
 from griddesk.simulator import entsoe_xml as xml
+from griddesk.simulator.feeds import install_feeds
+from griddesk.simulator.feeds.faults import error_response
+from griddesk.simulator.orders import install_orders
 from griddesk.simulator.security import SimClock, admin_token, bearer, is_valid_token, participant_tokens
+from griddesk.simulator.sim_request import (
+    SIM_NOW_HEADER,
+    RequestError,
+    parse_sim_header,
+)
 
 log = logging.getLogger(__name__)
 
-SIM_NOW_HEADER = "X-GridDesk-Sim-Now"
 XML_MEDIA_TYPE = "text/xml"
 SUPPORTED_DOCUMENT_TYPES = ("A44", "A65", "A69", "A71")
 #: Data item names as the real API quotes them in "No matching data found" acknowledgements.
@@ -214,15 +221,6 @@ def _build_sources(
 # --------------------------------------------------------------------------------------------------------------------
 
 
-class RequestError(Exception):
-    """A request the API rejects: answered with an acknowledgement document and ``status``."""
-
-    def __init__(self, text: str, status: int = 400):
-        super().__init__(text)
-        self.text = text
-        self.status = status
-
-
 def parse_period(name: str, value: str | None) -> datetime:
     """Parse ``yyyyMMddHHmm`` (UTC). Raises ``RequestError`` naming the parameter."""
     if not value:
@@ -241,23 +239,6 @@ def add_one_year(t: datetime) -> datetime:
         return t.replace(year=t.year + 1)
     except ValueError:
         return t.replace(year=t.year + 1, month=3, day=1)
-
-
-def parse_sim_now(header: str | None) -> datetime:
-    """The ``X-GridDesk-Sim-Now`` header (ISO-8601; naive means UTC), else the wall clock. The simulator itself reads
-    the header with :func:`parse_sim_header` and lets its :class:`SimClock` decide what it is worth."""
-    return parse_sim_header(header) or datetime.now(UTC)
-
-
-def parse_sim_header(header: str | None) -> datetime | None:
-    """The ``X-GridDesk-Sim-Now`` header as a UTC time (naive means UTC); None when absent."""
-    if not header:
-        return None
-    try:
-        now = datetime.fromisoformat(header.strip())
-    except ValueError:
-        raise RequestError(f"Header {SIM_NOW_HEADER}={header!r} is not an ISO-8601 time.") from None
-    return now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
 
 
 def break_xml(body: bytes) -> bytes:
@@ -508,6 +489,37 @@ def create_app(
         FileNotFoundError, datasets.DatasetError: The data folder or a CSV is missing or malformed.
     """
     settings = settings or get_settings()
+    state, loaded = _load_state(settings, markets, frames, tokens, backtest, position_limit_mw)
+    admin_secret = admin or _admin_secret(settings)
+
+    app = FastAPI(
+        title="GridDesk market simulator",
+        description=__doc__,
+        version="1",
+        docs_url="/docs",
+    )
+    app.state.simulator = state
+    _install_admin_guard(app, admin_secret)
+    # operational feeds, see docs/feeds.md
+    feeds = install_feeds(app, settings, loaded)
+    feeds.clock = state.clock
+    # day-ahead order API, see docs/bidding.md
+    install_orders(app, state)
+    _install_entsoe_api(app, state, feeds)
+    _install_admin_routes(app, state)
+    return app
+
+
+def _load_state(
+    settings: Settings,
+    markets: Iterable[str] | None,
+    frames: Mapping[str, pd.DataFrame] | None,
+    tokens: Iterable[str] | None,
+    backtest: bool | None,
+    position_limit_mw: float | None,
+) -> tuple[SimulatorState, dict[str, pd.DataFrame]]:
+    """The simulator's state (sources, tokens, clock) and the datasets served, by market code (see
+    :func:`create_app`)."""
     frames = dict(frames or {})
     codes = list(markets) if markets is not None else (list(frames) if frames else settings.market_codes)
     market_list = [get_market(c) for c in codes]
@@ -524,18 +536,12 @@ def create_app(
         clock=SimClock(backtest=settings.sim_backtest if backtest is None else backtest),
         position_limit_mw=settings.sim_position_limit_mw if position_limit_mw is None else position_limit_mw,
     )
-    admin_secret = admin or _admin_secret(settings)
     if synthetic:
         log.warning("SYNTHETIC DATA: the simulator serves synthetic series for %s", ", ".join(synthetic))
+    return state, loaded
 
-    app = FastAPI(
-        title="GridDesk market simulator",
-        description=__doc__,
-        version="1",
-        docs_url="/docs",
-    )
-    app.state.simulator = state
 
+def _install_admin_guard(app: FastAPI, admin_secret: str) -> None:
     @app.middleware("http")
     async def admin_only(request: Request, call_next):
         """``/admin/*`` needs the admin token; the answer never quotes what was sent."""
@@ -547,15 +553,8 @@ def create_app(
             )
         return await call_next(request)
 
-    from griddesk.simulator.feeds import install_feeds  # operational feeds, see docs/feeds.md
 
-    feeds = install_feeds(app, settings, loaded)
-    feeds.clock = state.clock
-    from griddesk.simulator.feeds.faults import error_response
-    from griddesk.simulator.orders import install_orders  # day-ahead order API, see docs/bidding.md
-
-    install_orders(app, state)
-
+def _install_entsoe_api(app: FastAPI, state: SimulatorState, feeds) -> None:
     @app.get("/health")
     def health() -> dict:
         """Liveness, the markets served, and whether the data are real or synthetic."""
@@ -564,52 +563,63 @@ def create_app(
     @app.get("/api", response_class=Response, responses={200: {"content": {XML_MEDIA_TYPE: {}}}})
     def api(request: Request) -> Response:
         """The ENTSO-E Transparency Platform REST endpoint (see module docstring)."""
-        params = {k.lower(): v for k, v in request.query_params.items()}
-        wall = datetime.now(UTC)
-        if not is_valid_token(params.get("securitytoken", ""), state.tokens):
-            return _ack(wall, "Unauthorized. Missing or invalid security token.", 401)
-        spec = feeds.faults.take(f"entsoe.{params.get('documenttype', '')}", request, wildcard=False)
-        transform = None
-        if spec is not None and spec.kind in ENTSOE_FAULT_KINDS:
-            feeds.faults.note(f"entsoe.{params.get('documenttype', '')}", spec)
-            failure = error_response(spec, {})
-            if failure is not None:
-                return failure
-            if spec.kind == "value_shift":
-                factor, offset = spec.factor, spec.offset
-                transform = lambda v: v * factor + offset  # noqa: E731 - one expression
-        try:
-            now = state.clock.read_now(parse_sim_header(request.headers.get(SIM_NOW_HEADER)))
-            response = _serve(state, params, now, transform)
-        except RequestError as exc:
-            return _ack(wall, exc.text, exc.status)
-        if spec is not None and spec.kind == "truncated":
-            response.body = response.body[: len(response.body) // 2]
-            response.headers["content-length"] = str(len(response.body))
-        elif spec is not None and spec.kind == "malformed":
-            # A complete HTTP answer (right Content-Length) carrying a broken document: the parser must catch it.
-            response.body = break_xml(response.body)
-            response.headers["content-length"] = str(len(response.body))
-        return response
+        return _answer_api(state, feeds, request)
 
     @app.get("/meta/imputed")
     def imputed(market: str, periodStart: str | None = None, periodEnd: str | None = None) -> dict:  # noqa: N803
         """Delivery hours (UTC) whose values are imputed (the autumn repeated hour); the XML cannot say so."""
-        df = state.frames.get(market.upper())
-        if df is None:
-            raise HTTPException(404, f"market {market!r} is not served; served: {', '.join(state.frames)}")
-        try:
-            lo = parse_period("periodStart", periodStart) if periodStart else None
-            hi = parse_period("periodEnd", periodEnd) if periodEnd else None
-        except RequestError as exc:
-            raise HTTPException(400, exc.text) from None
-        starts = df.loc[df["is_imputed"], "delivery_start_utc"]
-        if lo is not None:
-            starts = starts[starts >= lo]
-        if hi is not None:
-            starts = starts[starts < hi]
-        return {"market": market.upper(), "imputed_delivery_start_utc": [xml.interval_time(t) for t in starts]}
+        return _imputed(state, market, periodStart, periodEnd)
 
+
+def _answer_api(state: SimulatorState, feeds, request: Request) -> Response:
+    """One ``/api`` request: the token, an injected ENTSO-E fault if one is armed, then the document."""
+    params = {k.lower(): v for k, v in request.query_params.items()}
+    wall = datetime.now(UTC)
+    if not is_valid_token(params.get("securitytoken", ""), state.tokens):
+        return _ack(wall, "Unauthorized. Missing or invalid security token.", 401)
+    spec = feeds.faults.take(f"entsoe.{params.get('documenttype', '')}", request, wildcard=False)
+    transform = None
+    if spec is not None and spec.kind in ENTSOE_FAULT_KINDS:
+        feeds.faults.note(f"entsoe.{params.get('documenttype', '')}", spec)
+        failure = error_response(spec, {})
+        if failure is not None:
+            return failure
+        if spec.kind == "value_shift":
+            factor, offset = spec.factor, spec.offset
+            transform = lambda v: v * factor + offset  # noqa: E731 - one expression
+    try:
+        now = state.clock.read_now(parse_sim_header(request.headers.get(SIM_NOW_HEADER)))
+        response = _serve(state, params, now, transform)
+    except RequestError as exc:
+        return _ack(wall, exc.text, exc.status)
+    if spec is not None and spec.kind == "truncated":
+        response.body = response.body[: len(response.body) // 2]
+        response.headers["content-length"] = str(len(response.body))
+    elif spec is not None and spec.kind == "malformed":
+        # A complete HTTP answer (right Content-Length) carrying a broken document: the parser must catch it.
+        response.body = break_xml(response.body)
+        response.headers["content-length"] = str(len(response.body))
+    return response
+
+
+def _imputed(state: SimulatorState, market: str, period_start: str | None, period_end: str | None) -> dict:
+    df = state.frames.get(market.upper())
+    if df is None:
+        raise HTTPException(404, f"market {market!r} is not served; served: {', '.join(state.frames)}")
+    try:
+        lo = parse_period("periodStart", period_start) if period_start else None
+        hi = parse_period("periodEnd", period_end) if period_end else None
+    except RequestError as exc:
+        raise HTTPException(400, exc.text) from None
+    starts = df.loc[df["is_imputed"], "delivery_start_utc"]
+    if lo is not None:
+        starts = starts[starts >= lo]
+    if hi is not None:
+        starts = starts[starts < hi]
+    return {"market": market.upper(), "imputed_delivery_start_utc": [xml.interval_time(t) for t in starts]}
+
+
+def _install_admin_routes(app: FastAPI, state: SimulatorState) -> None:
     @app.post("/admin/revisions", status_code=201)
     def post_revision(body: RevisionIn = Body(...)) -> dict:  # noqa: B008 - FastAPI idiom
         """Store a corrected publication of one delivery day, visible from ``published_at`` on."""
@@ -641,8 +651,6 @@ def create_app(
         state.clock.set(None)
         return _clock_view(state.clock)
 
-    return app
-
 
 def _clock_view(clock: SimClock) -> dict:
     fixed = clock.fixed
@@ -651,8 +659,3 @@ def _clock_view(clock: SimClock) -> dict:
         "fixed_utc": fixed.isoformat() if fixed else None,
         "now_utc": clock.server_now().isoformat(),
     }
-
-
-def sim_now_headers(now: datetime) -> dict[str, str]:
-    """The request header that sets the simulator's clock to ``now`` (for clients and tests)."""
-    return {SIM_NOW_HEADER: now.astimezone(UTC).isoformat()}

@@ -46,6 +46,7 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, FastAPI, Request
@@ -54,7 +55,9 @@ from pydantic import BaseModel, Field, ValidationError
 
 from griddesk.bidding.clearing import accepted_block_steps, is_accepted
 from griddesk.markets import get_market, price_bounds_on
+from griddesk.simulator.feeds.faults import error_response
 from griddesk.simulator.security import bearer, is_valid_token, participant_id
+from griddesk.simulator.sim_request import SIM_NOW_HEADER, RequestError, parse_sim_header
 
 #: Largest volume of one order step, MW (a plausibility limit of the simulated exchange).
 MAX_ORDER_VOLUME_MW = 100.0
@@ -313,57 +316,46 @@ def _error(status: int, detail: str | list[str]) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=status)
 
 
-def install_orders(app: FastAPI, state) -> OrderBook:
-    """Add the order API to the simulator ``app`` (``state``: its ``SimulatorState``)."""
-    from griddesk.simulator.app import SIM_NOW_HEADER, RequestError, parse_sim_header
-    from griddesk.simulator.feeds.faults import error_response
+@dataclass
+class _OrderApi:
+    """The order API's handlers over one book (``state``: the simulator's ``SimulatorState``; ``registry``: its
+    fault registry, if the feeds are installed)."""
 
-    registry = app.state.feeds.faults if hasattr(app.state, "feeds") else None
+    book: OrderBook
+    state: Any
+    registry: Any = None
 
-    prices = {}
-    for (document_type, _domain), source in state.sources.items():
-        if document_type == "A44":
-            days = source.days
-            prices[source.market.code] = (days.dates, days.index, days.values, days.starts_utc)
-    book = OrderBook(prices=prices)
-    router = APIRouter(tags=["orders"])
-
-    def guard(request: Request, label: str) -> tuple[tuple[datetime, str] | None, JSONResponse | None]:
+    def guard(self, request: Request, label: str) -> tuple[tuple[datetime, str] | None, JSONResponse | None]:
         """(now, participant) of an authenticated request, or the error answer."""
         token = bearer(request.headers.get("authorization"))
-        if not is_valid_token(token, state.tokens):
+        if not is_valid_token(token, self.state.tokens):
             return None, _error(401, "Unauthorized. Missing or invalid bearer token.")
-        spec = registry.take(label, request, wildcard=False) if registry is not None else None
-        if spec is not None and spec.kind in ORDER_FAULT_KINDS:
-            registry.note(label, spec)
-            if spec.kind == "order_rejected":
-                return None, _error(422, [spec.reason])
-            failure = error_response(spec, {})
-            if failure is not None:
-                return None, failure
+        failure = self._fault(request, label)
+        if failure is not None:
+            return None, failure
         try:
-            now = state.clock.trading_now(parse_sim_header(request.headers.get(SIM_NOW_HEADER)))
+            now = self.state.clock.trading_now(parse_sim_header(request.headers.get(SIM_NOW_HEADER)))
         except RequestError as exc:
             return None, _error(400, exc.text)
         return (now, participant_id(token)), None
 
-    def owned(order_set_id: str, participant: str) -> _OrderSet | None:
-        order_set = book.sets.get(order_set_id)
+    def _fault(self, request: Request, label: str) -> JSONResponse | None:
+        """The answer of an injected order fault armed for ``label``, if any."""
+        spec = self.registry.take(label, request, wildcard=False) if self.registry is not None else None
+        if spec is None or spec.kind not in ORDER_FAULT_KINDS:
+            return None
+        self.registry.note(label, spec)
+        if spec.kind == "order_rejected":
+            return _error(422, [spec.reason])
+        return error_response(spec, {})
+
+    def owned(self, order_set_id: str, participant: str) -> _OrderSet | None:
+        order_set = self.book.sets.get(order_set_id)
         return order_set if order_set is not None and order_set.participant == participant else None
 
-    @router.post("/orders", status_code=201, openapi_extra={"requestBody": {"content": {"application/json": {
-        "schema": OrderSetIn.model_json_schema()}}, "required": True}})  # fmt: skip
-    async def submit(request: Request):
-        """Submit an order set before gate closure (see module docstring). Authentication comes before parsing."""
-        who, failure = guard(request, "orders.submit")
-        if failure:
-            return failure
-        now, participant = who
-        try:
-            body = OrderSetIn.model_validate(await request.json())
-        except (ValueError, ValidationError) as exc:
-            errors = exc.errors() if isinstance(exc, ValidationError) else [str(exc)]
-            return _error(422, [str(e) for e in errors])
+    def submit(self, body: OrderSetIn, now: datetime, participant: str) -> JSONResponse:
+        """Accept a parsed order set (idempotent per client id) or say why not."""
+        book = self.book
         reasons = validate_order_set(body)
         if reasons:
             return _error(422, reasons)
@@ -390,7 +382,7 @@ def install_orders(app: FastAPI, state) -> OrderBook:
                 and get_market(o.body.market).code == market.code
                 and o.body.delivery_date == body.delivery_date
             ]
-            breaches = position_breaches(body, live, state.position_limit_mw)
+            breaches = position_breaches(body, live, self.state.position_limit_mw)
             if breaches:
                 return _error(422, breaches)
             order_set = _OrderSet(f"OS-{uuid.uuid4().hex[:12]}", body, digest, now, participant)
@@ -398,44 +390,20 @@ def install_orders(app: FastAPI, state) -> OrderBook:
             book.by_client_key[client_key] = order_set.order_set_id
         return JSONResponse(_view(book, order_set, now, with_results=False), status_code=201)
 
-    @router.get("/orders/{order_set_id}")
-    def get_order_set(order_set_id: str, request: Request):
-        """The order set and its status; results once cleared."""
-        who, failure = guard(request, "orders.status")
-        if failure:
-            return failure
-        now, participant = who
-        order_set = owned(order_set_id, participant)
+    def results(self, order_set_id: str, now: datetime, participant: str):
+        order_set = self.owned(order_set_id, participant)
         if order_set is None:
             return _error(404, f"no order set {order_set_id}")
-        return _view(book, order_set, now)
-
-    @router.get("/orders/{order_set_id}/results")
-    def get_results(order_set_id: str, request: Request):
-        """Per-order results after the auction (409 before the prices are published)."""
-        who, failure = guard(request, "orders.results")
-        if failure:
-            return failure
-        now, participant = who
-        order_set = owned(order_set_id, participant)
-        if order_set is None:
-            return _error(404, f"no order set {order_set_id}")
-        view = _view(book, order_set, now)
+        view = _view(self.book, order_set, now)
         if view["status"] == "cancelled":
             return _error(409, f"order set {order_set_id} was cancelled")
         if view["status"] != "cleared":
             return _error(409, f"not cleared yet: results are published at {view['results_published_at_utc']}")
         return view
 
-    @router.delete("/orders/{order_set_id}")
-    def cancel(order_set_id: str, request: Request):
-        """Cancel an order set before gate closure."""
-        who, failure = guard(request, "orders.cancel")
-        if failure:
-            return failure
-        now, participant = who
-        with book.lock:
-            order_set = owned(order_set_id, participant)
+    def cancel(self, order_set_id: str, now: datetime, participant: str):
+        with self.book.lock:
+            order_set = self.owned(order_set_id, participant)
             if order_set is None:
                 return _error(404, f"no order set {order_set_id}")
             market = get_market(order_set.body.market)
@@ -443,7 +411,60 @@ def install_orders(app: FastAPI, state) -> OrderBook:
             if now >= gate:
                 return _error(409, f"gate closed at {gate.isoformat()}: the order set can no longer be cancelled")
             order_set.status, order_set.cancelled_utc = "cancelled", now
-        return _view(book, order_set, now, with_results=False)
+        return _view(self.book, order_set, now, with_results=False)
+
+
+def install_orders(app: FastAPI, state) -> OrderBook:
+    """Add the order API to the simulator ``app`` (``state``: its ``SimulatorState``)."""
+    registry = app.state.feeds.faults if hasattr(app.state, "feeds") else None
+
+    prices = {}
+    for (document_type, _domain), source in state.sources.items():
+        if document_type == "A44":
+            days = source.days
+            prices[source.market.code] = (days.dates, days.index, days.values, days.starts_utc)
+    book = OrderBook(prices=prices)
+    api = _OrderApi(book, state, registry)
+    router = APIRouter(tags=["orders"])
+
+    @router.post("/orders", status_code=201, openapi_extra={"requestBody": {"content": {"application/json": {
+        "schema": OrderSetIn.model_json_schema()}}, "required": True}})  # fmt: skip
+    async def submit(request: Request):
+        """Submit an order set before gate closure (see module docstring). Authentication comes before parsing."""
+        who, failure = api.guard(request, "orders.submit")
+        if failure:
+            return failure
+        now, participant = who
+        try:
+            body = OrderSetIn.model_validate(await request.json())
+        except (ValueError, ValidationError) as exc:
+            errors = exc.errors() if isinstance(exc, ValidationError) else [str(exc)]
+            return _error(422, [str(e) for e in errors])
+        return api.submit(body, now, participant)
+
+    @router.get("/orders/{order_set_id}")
+    def get_order_set(order_set_id: str, request: Request):
+        """The order set and its status; results once cleared."""
+        who, failure = api.guard(request, "orders.status")
+        if failure:
+            return failure
+        now, participant = who
+        order_set = api.owned(order_set_id, participant)
+        if order_set is None:
+            return _error(404, f"no order set {order_set_id}")
+        return _view(book, order_set, now)
+
+    @router.get("/orders/{order_set_id}/results")
+    def get_results(order_set_id: str, request: Request):
+        """Per-order results after the auction (409 before the prices are published)."""
+        who, failure = api.guard(request, "orders.results")
+        return failure if failure else api.results(order_set_id, *who)
+
+    @router.delete("/orders/{order_set_id}")
+    def cancel(order_set_id: str, request: Request):
+        """Cancel an order set before gate closure."""
+        who, failure = api.guard(request, "orders.cancel")
+        return failure if failure else api.cancel(order_set_id, *who)
 
     app.include_router(router)
     app.state.order_book = book

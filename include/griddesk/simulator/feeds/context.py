@@ -16,6 +16,7 @@ from griddesk.settings import Settings
 from griddesk.simulator.feeds.auth import RateLimiter, TokenService
 from griddesk.simulator.feeds.data import shared_data_root
 from griddesk.simulator.feeds.faults import FaultRegistry
+from griddesk.simulator.sim_request import SIM_NOW_HEADER, RequestError, parse_sim_header, parse_sim_now
 
 
 @dataclass
@@ -44,8 +45,6 @@ class FeedContext:
         Raises:
             HTTPException(400): an unreadable header.
         """
-        from griddesk.simulator.app import SIM_NOW_HEADER, RequestError, parse_sim_header, parse_sim_now
-
         try:
             header = request.headers.get(SIM_NOW_HEADER)
             if self.clock is None:

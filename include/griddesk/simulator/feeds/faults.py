@@ -186,7 +186,7 @@ def parse_fault_header(header: str, endpoint: str) -> FaultSpec:
 # ------------------------------------------------------------------------------------------------------------
 
 
-def _duplicate_or_drop(payload: Any, shape: Shape, spec: FaultSpec) -> bool:
+def duplicate_or_drop(payload: Any, shape: Shape, spec: FaultSpec) -> bool:
     """Mutate ``payload``: repeat or remove ``n_intervals`` intervals in the middle. False when nothing to touch."""
     touched = False
     for records in shape.records(payload) if shape.records else []:
@@ -291,7 +291,7 @@ def respond(
         return json_response(build(), headers=headers)
     payload = build()
     if spec.kind in INTERVAL_KINDS:
-        _duplicate_or_drop(payload, shape, spec)
+        duplicate_or_drop(payload, shape, spec)
     elif spec.kind in ("schema_drift_rename", "schema_drift_extra") and shape is not None:
         _drift(payload, shape, spec)
     response = json_response(payload, headers=headers)

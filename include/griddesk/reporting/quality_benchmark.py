@@ -1,4 +1,4 @@
-"""What the ONE feeds-wide GX run adds to a daily feeds run: ``python -m griddesk.quality.benchmark``.
+"""What the ONE feeds-wide GX run adds to a daily feeds run: ``python -m griddesk.reporting.quality_benchmark``.
 
 Fills a scratch warehouse the way ``griddesk_feeds`` does (every feed job of run day X, a week of history, one
 plant sample) from the simulator over HTTP (real Cambridge meters and ERA5/Bedford weather when ../shared/data
@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,17 +27,12 @@ from pathlib import Path
 
 import psycopg2
 
-from griddesk.settings import PROJECT_ROOT, Settings, get_settings
+from griddesk.reporting.report import REPORT_DIR, free_port, load_1m, write_json
+from griddesk.settings import Settings, get_settings
 from griddesk.warehouse import db
 
-REPORT = PROJECT_ROOT / "reports" / "quality_feeds_benchmark.json"
+REPORT = REPORT_DIR / "quality_feeds_benchmark.json"
 BENCH_DB = "griddesk_bench_quality"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _start_simulator() -> str:
@@ -48,7 +42,7 @@ def _start_simulator() -> str:
     from griddesk.simulator import create_app
 
     app = create_app(settings=Settings(markets="FR"), frames={"FR": datasets.synthetic_epftoolbox("FR")})
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     threading.Thread(target=server.run, daemon=True).start()
     while not server.started:
@@ -63,7 +57,7 @@ def _start_smtp() -> int:
         async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
             return "250 OK"
 
-    port = _free_port()
+    port = free_port()
     Controller(Sink(), hostname="127.0.0.1", port=port).start()
     return port
 
@@ -131,15 +125,15 @@ def run(run_day: date, repeats: int = 3, report: Path = REPORT) -> dict:
         "warm_run_s_median": round(statistics.median(w["seconds_validate"] for w in warm), 3),
         "warm_run_s_all": [w["seconds_validate"] for w in warm],
         "per_feed_s_median": per_feed,
-        "load_average_1m": round(os.getloadavg()[0], 2),
+        "load_average_1m": load_1m(),
     }
     report.parent.mkdir(parents=True, exist_ok=True)
-    report.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(report, result)
     return result
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m griddesk.quality.benchmark", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m griddesk.reporting.quality_benchmark", description=__doc__)
     parser.add_argument(
         "--run-day", default="2016-11-15", help="run day X (the synthetic FR prices behind the tariffs end in 2016)"
     )
