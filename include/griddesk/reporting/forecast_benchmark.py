@@ -30,19 +30,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from griddesk.forecasting.backtest import (
-    BacktestPlan,
-    BacktestRun,
-    PublishedHistory,
-    default_plan,
-    dm_test,
-    load_forecasts,
-    run_backtest,
-    score_grid,
-    to_grid_matrix,
-)
+from griddesk.bidding.optimiser import fixed_schedule_value
+from griddesk.forecasting.backtest import BacktestPlan, default_plan, run_backtest
 from griddesk.forecasting.champion import ChampionDecision, ChampionPolicy, replay, store_decisions, switches
-from griddesk.forecasting.registry import update_metrics
+from griddesk.forecasting.pit_cache import PublishedHistory
+from griddesk.forecasting.scoring import dm_test, score_grid, to_grid_matrix
+from griddesk.forecasting.store import BacktestRun, load_backtest_run, load_forecasts, update_metrics
 from griddesk.markets import MARKETS, get_market
 from griddesk.settings import PROJECT_ROOT, Settings, get_settings
 from griddesk.warehouse import db
@@ -252,7 +245,7 @@ def score_market(
         index=["delivery_date_local", "delivery_start_utc"], columns="model", values="forecast_price_per_mwh"
     )
     candidates = [c for c in CHAMPION_CANDIDATES if c in wide.columns]
-    decisions = replay(wide[candidates], history, days, INITIAL_CHAMPION, policy, candidates)
+    decisions = replay(wide[candidates], history, days, INITIAL_CHAMPION, policy, candidates, fixed_schedule_value)
     champion = decisions[-1].champion
     path = np.vstack([grids[d.champion]["point"][i] for i, d in enumerate(decisions)])
     path_lo = np.vstack([grids[d.champion]["lower"][i] for i, d in enumerate(decisions)])
@@ -578,47 +571,12 @@ def benchmark_market(
     return result
 
 
-def load_run(conn, run_id: str) -> BacktestRun:
-    """A stored backtest run (``raw.forecast_backtest_runs``), to rescore it without recomputing.
-
-    Raises:
-        LookupError: No such run.
-    """
-    with conn.cursor() as cur:
-        cur.execute(
-            """select market_code, test_start, test_end, warmup_days, model_ids, computed_model_days,
-                      reused_model_days, compute_seconds_by_model, wall_seconds
-               from raw.forecast_backtest_runs where run_id = %s""",
-            (run_id,),
-        )
-        row = cur.fetchone()
-        if row is None:
-            raise LookupError(f"no backtest run {run_id}")
-        code, start, end, warmup, ids, computed, reused, seconds, wall = row
-        cur.execute("select model_id, model_name from raw.forecast_model_registry where model_id = any(%s)", (ids,))
-        names = dict(cur.fetchall())
-    test_days = [start + timedelta(days=k) for k in range((end - start).days + 1)]
-    phases = seconds.pop("phase_wall_seconds", {})
-    return BacktestRun(
-        run_id=run_id,
-        market_code=code,
-        test_days=test_days,
-        warmup_days=[start - timedelta(days=k) for k in range(warmup, 0, -1)],
-        model_ids={names[i]: i for i in ids},
-        computed_model_days=computed,
-        reused_model_days=reused,
-        phase_wall_seconds=phases,
-        compute_seconds_by_model={names[i]: seconds.get(i, 0.0) for i in ids},
-        wall_seconds=float(wall or 0.0),
-    )
-
-
 def rescore_run(
     warehouse_url: str, run_id: str, policy: ChampionPolicy | None = None, shared_data_dir: Path | None = None
 ) -> MarketResult:
     """Score a stored run again (e.g. in the DAG's report task); its wall time is the stored one."""
     with db.connect(warehouse_url) as conn:
-        run = load_run(conn, run_id)
+        run = load_backtest_run(conn, run_id)
         history = PublishedHistory.from_warehouse(conn, run.market_code)
     result = score_market(
         warehouse_url, history, run, policy or ChampionPolicy(), shared_data_dir, _time.perf_counter()
