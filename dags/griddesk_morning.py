@@ -102,7 +102,7 @@ def griddesk_morning():
     @task(outlets=[assets.PRICE_FORECASTS], **MODEL_TASK)
     def forecast(market: str) -> dict:
         """Prophet forecast of D from warehouse data published before gate closure."""
-        from griddesk.pipeline.tasks import forecast_for_run
+        from griddesk.forecasting.tasks import forecast_for_run
 
         return forecast_for_run(market, clock_from_context(MORNING))
 

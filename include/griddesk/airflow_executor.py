@@ -30,6 +30,7 @@ PRELOAD = (
     "airflow.providers.smtp.hooks.smtp",
     "griddesk.pipeline.dag_support",
     "griddesk.pipeline.tasks",
+    "griddesk.forecasting.tasks",
     "griddesk.pipeline.quality_tasks",
     "griddesk.pipeline.bidding_tasks",
     "griddesk.pipeline.feed_tasks",

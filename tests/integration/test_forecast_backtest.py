@@ -13,19 +13,13 @@ import requests
 
 from griddesk.entsoe.client import EntsoeClient
 from griddesk.extraction.entsoe_feeds import backfill_feed, feeds_of
-from griddesk.forecasting.backtest import (
-    BacktestPlan,
-    LearBacktestModel,
-    ProphetBacktestModel,
-    PublishedHistory,
-    WeeklyNaiveModel,
-    forecast_days,
-    load_forecasts,
-    run_backtest,
-)
+from griddesk.forecasting.adapters import LearBacktestModel, ProphetBacktestModel, WeeklyNaiveModel
+from griddesk.forecasting.backtest import BacktestPlan, forecast_days, run_backtest
 from griddesk.forecasting.champion import ChampionPolicy, forecast_champion_day
 from griddesk.forecasting.ensemble import EnsembleModel
+from griddesk.forecasting.pit_cache import PublishedHistory
 from griddesk.forecasting.prophet_model import PerHourForecasterConfig
+from griddesk.forecasting.store import load_forecasts
 from griddesk.markets import get_market
 from griddesk.settings import Settings
 from griddesk.simulator.security import admin_headers
@@ -256,8 +250,9 @@ def test_production_forecast_uses_the_champion_names_it_and_ignores_everything_p
     interval comes from its own past errors, and poisoning every value published after the cut-off (every price
     and exogenous value re-published as a later version, and D's own prices) leaves the stored forecast unchanged."""
     from griddesk.clock import MORNING, RunClock
-    from griddesk.forecasting.registry import ModelSpec, register_model, set_champion
-    from griddesk.pipeline.tasks import forecast_for_run
+    from griddesk.forecasting.registry import ModelSpec
+    from griddesk.forecasting.store import register_model, set_champion
+    from griddesk.forecasting.tasks import forecast_for_run
 
     plan = _plan()
     settings = Settings(warehouse_url=loaded_warehouse, markets="NP", forecast_history_days=28)

@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from griddesk.forecasting.backtest import PublishedHistory
+from griddesk.bidding.optimiser import fixed_schedule_value
 from griddesk.forecasting.champion import ChampionPolicy, decide, replay, rolling_mae_as_known, switches
 from griddesk.forecasting.ensemble import EnsembleModel, combine, inverse_mae_weights, lad_weights
+from griddesk.forecasting.pit_cache import PublishedHistory
 from griddesk.forecasting.registry import ModelSpec
 from griddesk.markets import get_market
 
@@ -124,7 +125,7 @@ def test_rolling_mae_ignores_a_correction_published_after_the_cutoff():
     history, wide = _history_and_forecasts(days, {"a": [1.0] * 10, "b": [3.0] * 10}, revision=1e6)
     decision_day = days[-1] + timedelta(days=1)
     market = get_market("DE")
-    from griddesk.forecasting.backtest import actuals_known_at
+    from griddesk.forecasting.pit_cache import actuals_known_at
 
     known = actuals_known_at(history, market.gate_closure_utc(decision_day), days[0], days[-1])
     maes, n_days = rolling_mae_as_known(wide, known, decision_day, 28)
@@ -168,7 +169,8 @@ def test_the_money_rule_crowns_the_forecast_that_ranks_the_hours_even_with_a_wor
     history, wide = _shaped_history(days, models)
     by_mae = replay(wide, history, days[30:], "shifted", POLICY)
     by_money = replay(wide, history, days[30:], "flat", ChampionPolicy(window_days=28, margin_pct=5.0, min_days=14,
-                                                                          metric="money"))  # fmt: skip
+                                                                          metric="money"), None,
+                      fixed_schedule_value)  # fmt: skip
     assert by_mae[-1].champion == "flat" and "rolling MAE" in switches(by_mae)[0].reason
     assert by_money[-1].champion == "shifted" and "rolling regret" in switches(by_money)[0].reason
     assert by_money[-1].incumbent_mae == pytest.approx(0.0, abs=1e-9)  # the shifted forecast's regret: it ranks right
@@ -176,15 +178,15 @@ def test_the_money_rule_crowns_the_forecast_that_ranks_the_hours_even_with_a_wor
 
 
 def test_money_scores_only_days_published_by_the_cutoff():
-    from griddesk.forecasting.backtest import actuals_known_at
     from griddesk.forecasting.champion import FixedScheduleValues, rolling_regret_as_known
+    from griddesk.forecasting.pit_cache import actuals_known_at
 
     days = [date(2017, 5, 1) + timedelta(days=k) for k in range(10)]
     history, wide = _shaped_history(days, {"a": lambda x: x + 1.0, "b": lambda x: x[::-1]})
     decision_day = days[-1]  # its own prices come after its cut-off: the window holds the 9 days before it
     market = get_market("DE")
     known = actuals_known_at(history, market.gate_closure_utc(decision_day), days[0], days[-1])
-    regrets, n_days = rolling_regret_as_known(wide, known, decision_day, 28, FixedScheduleValues("DE"))
+    regrets, n_days = rolling_regret_as_known(wide, known, decision_day, 28, FixedScheduleValues(fixed_schedule_value))
     assert n_days == 9 and regrets["a"] == pytest.approx(0.0, abs=1e-9) and regrets["b"] > 0
 
 

@@ -9,16 +9,11 @@ import pandas as pd
 import pytest
 
 from griddesk import datasets
-from griddesk.forecasting.backtest import (
-    LearBacktestModel,
-    ProphetBacktestModel,
-    PublishedHistory,
-    WeeklyNaiveModel,
-    days_to_compute,
-    forecast_days,
-)
+from griddesk.forecasting.adapters import LearBacktestModel, ProphetBacktestModel, WeeklyNaiveModel
+from griddesk.forecasting.backtest import days_to_compute, forecast_days
 from griddesk.forecasting.features import DayMatrices, grid_to_mtus
 from griddesk.forecasting.lear import LearConfig, LearForecaster, forecast_day_lear, lear_features
+from griddesk.forecasting.pit_cache import PublishedHistory
 from griddesk.forecasting.prophet_model import PerHourForecasterConfig
 from griddesk.markets import get_market
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from griddesk.forecasting.backtest import dm_test, score_grid, to_grid_matrix, weekly_naive_grid
+from griddesk.forecasting.scoring import dm_test, score_grid, to_grid_matrix, weekly_naive_grid
 from griddesk.markets import get_market
 
 # A small table: 2 days x 3 "hours" (the scoring code does not care how many hours a row has).

@@ -57,6 +57,7 @@ from griddesk.bidding.optimiser import (
     plan_on_soc_grid,
 )
 from griddesk.bidding.rules import market_rules
+from griddesk.forecasting.store import stored_backtest_forecasts
 from griddesk.markets import get_market
 
 log = logging.getLogger(__name__)
@@ -261,47 +262,19 @@ class _ForecastCache:
         out.to_csv(self.path, mode="a", header=not self.path.exists(), index=False)
 
 
-#: Per day the champion's stored backtest forecast: the model ``raw.forecast_champion_decisions`` names for the day
-#: and, before the first decision (the forecasting benchmark's warm-up days), the champion that decision took over
-#: from (the production model). Parameters: the market code, twice.
-CHAMPION_FORECASTS_SQL = """
-    select f.delivery_date_local, f.delivery_start_utc, f.forecast_price_per_mwh, f.model_id
-    from raw.forecast_champion_decisions d
-    join raw.forecast_backtest_forecasts f
-      on f.model_id = d.champion_model_id and f.delivery_date_local = d.delivery_date_local
-    where d.market_code = %s
-    union all
-    select f.delivery_date_local, f.delivery_start_utc, f.forecast_price_per_mwh, f.model_id
-    from (select incumbent_model_id, delivery_date_local from raw.forecast_champion_decisions
-          where market_code = %s order by delivery_date_local limit 1) first_decision
-    join raw.forecast_backtest_forecasts f
-      on f.model_id = first_decision.incumbent_model_id
-     and f.delivery_date_local < first_decision.delivery_date_local"""
-
-
 def stored_source(warehouse_url: str, market_code: str, model: str = "champion") -> ForecastSource:
     """Forecasts the forecasting backtest stored in ``raw.forecast_backtest_forecasts``.
 
     ``model="champion"`` takes, for each day, the model that ``raw.forecast_champion_decisions`` names for it
     (the champion as decided at that day's cut-off; before the first decision, the model it took over from, see
-    :data:`CHAMPION_FORECASTS_SQL`); any other value is a registry model name (e.g.
+    :data:`griddesk.forecasting.store.CHAMPION_FORECASTS_SQL`); any other value is a registry model name (e.g.
     ``prophet``, ``ensemble``). Days without a stored forecast raise ``LookupError``.
     """
     from griddesk.warehouse import db
 
     market = get_market(market_code)
-    with db.connect(warehouse_url) as conn, conn.cursor() as cur:
-        if model == "champion":
-            cur.execute(f"select * from ({CHAMPION_FORECASTS_SQL}) c order by delivery_start_utc", (market.code,) * 2)
-        else:
-            cur.execute(
-                """select f.delivery_date_local, f.delivery_start_utc, f.forecast_price_per_mwh, f.model_id
-                   from raw.forecast_backtest_forecasts f
-                   join raw.forecast_model_registry r on r.model_id = f.model_id
-                   where r.market_code = %s and r.model_name = %s order by f.delivery_start_utc""",
-                (market.code, model),
-            )
-        rows = cur.fetchall()
+    with db.connect(warehouse_url) as conn:
+        rows = stored_backtest_forecasts(conn, market.code, model)
     frame = pd.DataFrame(
         rows, columns=["delivery_date_local", "delivery_start_utc", "forecast_price_per_mwh", "model_id"]
     )

@@ -600,6 +600,22 @@ def plan_on_soc_grid(
     return GridPlan(ticks_charge, ticks_discharge, objective)
 
 
+def fixed_schedule_value(
+    plan_prices: np.ndarray, realised: np.ndarray, energy_mwh: float, mtu_minutes: int = 60
+) -> float:
+    """What a forecast earns: the fixed schedule of a 1 MW battery of ``energy_mwh`` (the exact whole-tick optimum
+    on ``plan_prices``, end SoC back at the start) valued at the ``realised`` prices, currency (0 without a plan).
+
+    The money scorer of the forecasting champion rule (:data:`griddesk.forecasting.champion.ScheduleValue`).
+    """
+    battery = BatteryConfig(power_mw=1.0, energy_mwh=energy_mwh)
+    plan = plan_on_soc_grid(plan_prices, mtu_minutes, battery, DEFAULT_VOLUME_TICK_MW)
+    if plan is None:
+        return 0.0
+    net = (plan.ticks_discharge - plan.ticks_charge) * DEFAULT_VOLUME_TICK_MW
+    return float(realised @ net) * mtu_minutes / 60.0
+
+
 #: Elements of one MTU's batched gather in :func:`plan_paths_on_soc_grid` (paths x choices x levels).
 _BATCH_ELEMENTS = 60_000
 

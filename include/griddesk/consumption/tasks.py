@@ -44,7 +44,8 @@ from griddesk.consumption.quality import assess_meter
 from griddesk.consumption.settings import ConsumptionSettings
 from griddesk.feeds.publication import published_until_utc
 from griddesk.forecasting.champion import ChampionPolicy, decide, rolling_mae_as_known
-from griddesk.forecasting.registry import FAMILIES, ModelSpec, register_model, set_champion
+from griddesk.forecasting.registry import FAMILIES, ModelSpec
+from griddesk.forecasting.store import register_model, set_champion
 from griddesk.markets import get_market
 from griddesk.warehouse import db
 

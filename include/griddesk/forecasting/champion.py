@@ -12,7 +12,7 @@ writes the decisions to ``raw.forecast_champion_decisions`` and flags the regist
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Literal
@@ -21,7 +21,16 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from griddesk.forecasting.registry import set_champion
+from griddesk.forecasting import store
+from griddesk.forecasting.pit_cache import PublishedHistory, actuals_known_at
+from griddesk.forecasting.production import FALLBACK_MODEL, champion_forecast
+from griddesk.markets import get_market
+
+#: What a forecast of a day earns (the ``money`` metric): ``value(plan_prices, realised, energy_mwh)`` is the value, in
+#: currency, at the ``realised`` prices of the fixed schedule a 1 MW battery of ``energy_mwh`` makes on
+#: ``plan_prices`` (hourly). The caller supplies it (e.g. :func:`griddesk.bidding.optimiser.fixed_schedule_value`):
+#: forecasting does not depend on bidding.
+ScheduleValue = Callable[[np.ndarray, np.ndarray, float], float]
 
 
 class ChampionPolicy(BaseModel):
@@ -135,30 +144,24 @@ def rolling_mae_as_known(
 
 class FixedScheduleValues:
     """Memo of what a forecast of a day earns: the fixed schedule (the exact whole-tick optimum on the forecast, end
-    SoC back at the start) valued at the realised prices, and the perfect-foresight value of the day."""
+    SoC back at the start) valued at the realised prices, and the perfect-foresight value of the day.
 
-    def __init__(self, market_code: str, energy_mwh: float = 2.0, mtu_minutes: int = 60) -> None:
-        from griddesk.bidding.battery import BatteryConfig
+    Args:
+        schedule_value: The money scorer (:data:`ScheduleValue`).
+        energy_mwh: The 1 MW battery's energy, MWh.
+    """
 
-        self.battery = BatteryConfig(power_mw=1.0, energy_mwh=energy_mwh)
-        self.market_code = market_code
-        self.mtu_minutes = mtu_minutes
+    def __init__(self, schedule_value: ScheduleValue, energy_mwh: float = 2.0) -> None:
+        self.schedule_value = schedule_value
+        self.energy_mwh = energy_mwh
         self._memo: dict[tuple[str, date], float] = {}
-
-    def _value(self, plan_prices: np.ndarray, realised: np.ndarray) -> float:
-        from griddesk.bidding.optimiser import DEFAULT_VOLUME_TICK_MW, plan_on_soc_grid
-
-        plan = plan_on_soc_grid(plan_prices, self.mtu_minutes, self.battery, DEFAULT_VOLUME_TICK_MW)
-        if plan is None:
-            return 0.0
-        net = (plan.ticks_discharge - plan.ticks_charge) * DEFAULT_VOLUME_TICK_MW
-        return float(realised @ net) * self.mtu_minutes / 60.0
 
     def value(self, model: str, day: date, forecast: np.ndarray, realised: np.ndarray) -> float:
         """Value of ``model``'s fixed schedule of ``day`` at the realised prices, currency."""
         key = (model, day)
         if key not in self._memo:
-            self._memo[key] = self._value(np.asarray(forecast, float), np.asarray(realised, float))
+            plan_prices, realised = np.asarray(forecast, float), np.asarray(realised, float)
+            self._memo[key] = self.schedule_value(plan_prices, realised, self.energy_mwh)
         return self._memo[key]
 
     def perfect(self, day: date, realised: np.ndarray) -> float:
@@ -191,29 +194,35 @@ def rolling_regret_as_known(
 
 def replay(
     forecasts: pd.DataFrame,
-    history,
+    history: PublishedHistory,
     days: Sequence[date],
     initial: str,
     policy: ChampionPolicy | None = None,
     candidates: Sequence[str] | None = None,
+    schedule_value: ScheduleValue | None = None,
 ) -> list[ChampionDecision]:
     """Decide the champion of every day of ``days`` in order, as production would have on each cut-off.
 
     Args:
         forecasts: Wide stored forecasts (see :func:`rolling_mae_as_known`), covering the window before the
             first day too (warm-up days).
-        history: :class:`griddesk.forecasting.backtest.PublishedHistory` of the market.
+        history: :class:`griddesk.forecasting.pit_cache.PublishedHistory` of the market.
         days: Decision days, ascending.
         initial: The champion before the first day (the production model).
         policy: Defaults to :class:`ChampionPolicy`.
         candidates: Models allowed to become champion.
-    """
-    from griddesk.forecasting.backtest import actuals_known_at
-    from griddesk.markets import get_market
+        schedule_value: The money scorer (:data:`ScheduleValue`); needed when ``policy.metric`` is ``money``.
 
+    Raises:
+        ValueError: The money metric without ``schedule_value``.
+    """
     policy = policy or ChampionPolicy()
     market = get_market(history.market_code)
-    values = FixedScheduleValues(market.code, policy.money_battery_mwh) if policy.metric == "money" else None
+    values = None
+    if policy.metric == "money":
+        if schedule_value is None:
+            raise ValueError("the money champion metric needs a schedule_value (e.g. bidding's fixed_schedule_value)")
+        values = FixedScheduleValues(schedule_value, policy.money_battery_mwh)
     incumbent = initial
     out = []
     for day in days:
@@ -257,31 +266,13 @@ def store_decisions(
         )
         for d in decisions
     ]  # fmt: skip
-    from psycopg2.extras import execute_values
-
-    with conn.cursor() as cur:
-        cur.execute(
-            "delete from raw.forecast_champion_decisions where market_code = %s and delivery_date_local = any(%s)",
-            (market_code, [d.delivery_date for d in decisions]),
-        )
-        execute_values(
-            cur,
-            """insert into raw.forecast_champion_decisions
-                   (market_code, delivery_date_local, champion_model_id, incumbent_model_id, best_challenger_model_id,
-                    incumbent_rolling_mae, best_challenger_rolling_mae, incumbent_rolling_regret,
-                    best_challenger_rolling_regret, champion_metric, rolling_window_days, margin_pct, is_switch,
-                    reason, run_id)
-               values %s""",
-            rows,
-        )
-    set_champion(conn, market_code, model_ids[decisions[-1].champion])
+    store.replace_champion_decisions(conn, market_code, [d.delivery_date for d in decisions], rows)
+    store.set_champion(conn, market_code, model_ids[decisions[-1].champion])
 
 
 def champion_on(conn, market_code: str, delivery_date: date) -> str | None:
     """The champion model id decided for the latest day on or before ``delivery_date``; else the registry flag."""
-    from griddesk.forecasting.production import champion_lookup
-
-    return champion_lookup(conn, market_code.upper(), delivery_date)[0]
+    return store.champion_lookup(conn, market_code.upper(), delivery_date)[0]
 
 
 def forecast_champion_day(conn, market_code: str, delivery_date: date, fallback: str = "prophet", plan=None):
@@ -290,8 +281,6 @@ def forecast_champion_day(conn, market_code: str, delivery_date: date, fallback:
     Returns:
         ``(forecast_df, model_id, model_name)`` of the model that produced the forecast.
     """
-    from griddesk.forecasting.production import FALLBACK_MODEL, champion_forecast
-
     if fallback != FALLBACK_MODEL:
         raise ValueError(f"the fallback is the production model {FALLBACK_MODEL!r}, got {fallback!r}")
     result = champion_forecast(conn, market_code, delivery_date, plan=plan)

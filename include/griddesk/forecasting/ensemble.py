@@ -26,6 +26,10 @@ import pandas as pd
 from scipy import sparse
 from scipy.optimize import linprog
 
+from griddesk.forecasting import store
+from griddesk.forecasting.adapters import DayForecast
+from griddesk.forecasting.intervals import calibrate_stored_intervals
+from griddesk.forecasting.pit_cache import PublishedHistory, actuals_known_at
 from griddesk.forecasting.registry import ModelSpec
 from griddesk.markets import Market
 
@@ -202,7 +206,7 @@ def combine_stored(
     ensemble: EnsembleModel,
     model_ids: Mapping[str, str],
     market: Market,
-    history,
+    history: PublishedHistory,
     days: Sequence[date],
     interval_width: float,
     interval_window_days: int = 28,
@@ -210,21 +214,14 @@ def combine_stored(
     """Build ``ensemble`` for ``days`` from its members' stored forecasts and store it; returns days stored.
 
     Days where a member is missing are skipped (and logged by the caller's counts). Intervals are left to
-    :func:`griddesk.forecasting.backtest.calibrate_stored_intervals` (the ensemble has none of its own).
+    :func:`griddesk.forecasting.intervals.calibrate_stored_intervals` (the ensemble has none of its own).
     """
-    from griddesk.forecasting.backtest import (
-        DayForecast,
-        calibrate_stored_intervals,
-        load_forecasts,
-        store_day_forecasts,
-    )
-
     missing = [m for m in ensemble.members if m not in model_ids]
     if missing:
         raise ValueError(f"ensemble {ensemble.name!r}: members {missing} are not in this backtest")
     ids = [model_ids[m] for m in ensemble.members]
     first = min(days) - timedelta(days=ensemble.window_days if ensemble.weighted else 0)
-    stored = load_forecasts(conn, ids, first, max(days))
+    stored = store.load_forecasts(conn, ids, first, max(days))
     name_of = {model_ids[m]: m for m in ensemble.members}
     wide = stored.pivot_table(
         index=["delivery_date_local", "delivery_start_utc"], columns="model_id", values="forecast_price_per_mwh"
@@ -248,18 +245,16 @@ def combine_stored(
             }
         )
         results.append((day, DayForecast(frame, None, None, None, _time.perf_counter() - t0)))
-    store_day_forecasts(conn, model_ids[ensemble.name], market, results, interval_width)
+    store.store_day_forecasts(conn, model_ids[ensemble.name], market, results, interval_width)
     calibrate_stored_intervals(conn, model_ids[ensemble.name], history, days, interval_window_days, interval_width)
     return len(results)
 
 
 def _past_window(
-    wide: pd.DataFrame, history, market: Market, day: date, ensemble: EnsembleModel
+    wide: pd.DataFrame, history: PublishedHistory, market: Market, day: date, ensemble: EnsembleModel
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """The members' forecasts (hours x members) of the window before ``day`` with every member present, the
     prices published by D's cut-off for those hours, and the number of days they cover."""
-    from griddesk.forecasting.backtest import actuals_known_at
-
     first = day - timedelta(days=ensemble.window_days)
     last = day - timedelta(days=1)
     days_index = wide.index.get_level_values(0)

@@ -306,13 +306,13 @@ def _calendar(
 
     weekday = np.asarray(local.weekday)
     dow = {f"dow_{_WEEKDAY_NAMES[i]}": (weekday == i).astype(float) for i in _WEEKDAY_DUMMIES}
-    is_holiday = _holiday_flags(local_date, market)
+    is_holiday = holiday_flags(local_date, market)
     off_day = np.maximum(is_holiday, (weekday >= 5).astype(float))
     offday_tod = {f"offday_{name}": values * off_day for name, values in tod.items()}
     return {**tod, **dow, "is_holiday": is_holiday, **offday_tod}
 
 
-def _holiday_flags(local_date: pd.DatetimeIndex, market: Market) -> np.ndarray:
+def holiday_flags(local_date: pd.DatetimeIndex, market: Market) -> np.ndarray:
     try:
         country = HOLIDAY_COUNTRY[market.code]
     except KeyError:

@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 
-def _pair(actual: ArrayLike, forecast: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+def pair(actual: ArrayLike, forecast: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     a = np.asarray(actual, dtype=float).ravel()
     f = np.asarray(forecast, dtype=float).ravel()
     if a.shape != f.shape:
@@ -22,13 +22,13 @@ def _pair(actual: ArrayLike, forecast: ArrayLike) -> tuple[np.ndarray, np.ndarra
 
 def mae(actual: ArrayLike, forecast: ArrayLike) -> float:
     """Mean absolute error, in price units (per MWh)."""
-    a, f = _pair(actual, forecast)
+    a, f = pair(actual, forecast)
     return float(np.mean(np.abs(a - f)))
 
 
 def rmse(actual: ArrayLike, forecast: ArrayLike) -> float:
     """Root mean squared error, in price units (per MWh)."""
-    a, f = _pair(actual, forecast)
+    a, f = pair(actual, forecast)
     return float(np.sqrt(np.mean((a - f) ** 2)))
 
 
@@ -37,7 +37,7 @@ def smape(actual: ArrayLike, forecast: ArrayLike) -> float:
 
     A term with ``p = p̂ = 0`` counts as 0 (a perfect forecast), not as 0/0.
     """
-    a, f = _pair(actual, forecast)
+    a, f = pair(actual, forecast)
     num = 2.0 * np.abs(a - f)
     den = np.abs(a) + np.abs(f)
     terms = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
@@ -59,8 +59,8 @@ def rmae(actual: ArrayLike, forecast: ArrayLike, naive_forecast: ArrayLike) -> f
 
 def interval_coverage(actual: ArrayLike, lower: ArrayLike, upper: ArrayLike) -> float:
     """Share of ``actual`` values inside the closed interval ``[lower, upper]`` (0..1)."""
-    a, lo = _pair(actual, lower)
-    _, hi = _pair(actual, upper)
+    a, lo = pair(actual, lower)
+    _, hi = pair(actual, upper)
     if np.any(lo > hi):
         raise ValueError("interval lower bound above upper bound")
     if np.isnan(a).any() or np.isnan(lo).any() or np.isnan(hi).any():

@@ -22,7 +22,13 @@ from datetime import date, datetime, timedelta
 import numpy as np
 import pandas as pd
 
+from griddesk.forecasting import store
+from griddesk.forecasting.adapters import ProphetBacktestModel
+from griddesk.forecasting.backtest import BacktestPlan, default_plan
+from griddesk.forecasting.ensemble import combine
+from griddesk.forecasting.exogenous_cleaning import impute_suspect_exogenous
 from griddesk.markets import Market, get_market
+from griddesk.warehouse.pit import exogenous_as_of, prices_as_of
 
 log = logging.getLogger(__name__)
 
@@ -61,42 +67,15 @@ class ChampionForecast:
     compute_seconds: float
 
 
-def production_plan(forecast_history_days: int | None = None):
+def production_plan(forecast_history_days: int | None = None) -> BacktestPlan:
     """The models production may run: :func:`~griddesk.forecasting.backtest.default_plan`, with the production
     Prophet trained on ``forecast_history_days`` (default: the benchmark's 365, the same registry id)."""
-    from griddesk.forecasting.backtest import ProphetBacktestModel, default_plan
     from griddesk.forecasting.prophet_model import PerHourForecasterConfig
 
     plan = default_plan(processes=1)
     if forecast_history_days is not None:
         plan.production = [ProphetBacktestModel(PerHourForecasterConfig(history_days=forecast_history_days))]
     return plan
-
-
-def champion_lookup(conn, market_code: str, delivery_date: date) -> tuple[str | None, str]:
-    """The champion id for D and its source: the latest decision on or before D, else the registry flag."""
-    with conn.cursor() as cur:
-        cur.execute(
-            """select champion_model_id from raw.forecast_champion_decisions
-               where market_code = %s and delivery_date_local <= %s
-               order by delivery_date_local desc limit 1""",
-            (market_code, delivery_date),
-        )
-        row = cur.fetchone()
-        if row:
-            return row[0], "decision"
-        cur.execute(
-            "select model_id from raw.forecast_model_registry where market_code = %s and is_champion", (market_code,)
-        )
-        row = cur.fetchone()
-    return (row[0], "registry") if row else (None, "fallback")
-
-
-def _registered_name(conn, model_id: str) -> str | None:
-    with conn.cursor() as cur:
-        cur.execute("select model_name from raw.forecast_model_registry where model_id = %s", (model_id,))
-        row = cur.fetchone()
-    return row[0] if row else None
 
 
 def champion_forecast(
@@ -117,17 +96,14 @@ def champion_forecast(
         ValueError: D's exogenous forecasts are lost (zeros or a stuck value), see
             :mod:`griddesk.forecasting.exogenous_cleaning`.
     """
-    from griddesk.forecasting.exogenous_cleaning import impute_suspect_exogenous
-    from griddesk.warehouse.pit import exogenous_as_of, prices_as_of
-
     market = get_market(market_code)
     plan = plan or production_plan()
     base = {m.spec.name: m for m in (*plan.production, *plan.challengers)}
     ensembles = {e.name: e for e in plan.ensembles}
     ids = {name: spec.model_id(market.code) for name, spec in _specs(base, ensembles).items()}
 
-    champion_id, source = champion_lookup(conn, market.code, delivery_date)
-    name = _registered_name(conn, champion_id) if champion_id else None
+    champion_id, source = store.champion_lookup(conn, market.code, delivery_date)
+    name = store.registered_model_name(conn, champion_id) if champion_id else None
     if champion_id is None:
         name, reason = FALLBACK_MODEL, f"no champion for {market.code} yet: the production model"
     elif name not in ids or ids[name] != champion_id:
@@ -204,8 +180,6 @@ def _named_forecast(
     ``weights_of(ensemble)`` gives a weighted ensemble's weights for D (None: equal), from its members' past
     forecasts as :meth:`griddesk.forecasting.ensemble.EnsembleModel.weights` reads them in the backtest.
     """
-    from griddesk.forecasting.ensemble import combine
-
     if name not in ensembles:
         return frames[name].copy()
     ensemble = ensembles[name]
@@ -230,19 +204,8 @@ def _past_forecasts(conn, model_id: str, first: date, last: date, cutoff: dateti
 
     Returns ``day``, ``forecast`` on a ``delivery_start_utc`` index (one row per MTU).
     """
-    with conn.cursor() as cur:
-        cur.execute(
-            """select delivery_date_local, delivery_start_utc, forecast_price_per_mwh, 0 as preference
-               from raw.price_forecasts
-               where model_id = %(id)s and delivery_date_local between %(first)s and %(last)s
-                 and cutoff_utc <= %(cutoff)s
-               union all
-               select delivery_date_local, delivery_start_utc, forecast_price_per_mwh, 1
-               from raw.forecast_backtest_forecasts
-               where model_id = %(id)s and delivery_date_local between %(first)s and %(last)s""",
-            {"id": model_id, "first": first, "last": last, "cutoff": cutoff},
-        )
-        past = pd.DataFrame(cur.fetchall(), columns=["day", "delivery_start_utc", "forecast", "preference"])
+    rows = store.past_model_forecasts(conn, model_id, first, last, cutoff)
+    past = pd.DataFrame(rows, columns=["day", "delivery_start_utc", "forecast", "preference"])
     past["delivery_start_utc"] = pd.to_datetime(past["delivery_start_utc"], utc=True)
     past["forecast"] = past["forecast"].astype(float)
     past = past.sort_values(["delivery_start_utc", "preference"]).drop_duplicates("delivery_start_utc")
@@ -251,8 +214,6 @@ def _past_forecasts(conn, model_id: str, first: date, last: date, cutoff: dateti
 
 def _published_actuals(conn, market: Market, first: date, delivery_date: date, cutoff: datetime) -> pd.Series:
     """Prices of the days first..D-1 as published by ``cutoff``, on a UTC index."""
-    from griddesk.warehouse.pit import prices_as_of
-
     start = market.delivery_day_bounds_utc(first)[0]
     end = market.delivery_day_bounds_utc(delivery_date)[0]
     actual = prices_as_of(conn, market.code, start, end, cutoff)

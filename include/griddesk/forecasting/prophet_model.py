@@ -30,7 +30,14 @@ from cmdstanpy.utils import get_logger as _cmdstanpy_logger  # noqa: E402
 from prophet import Prophet  # noqa: E402
 from prophet.utilities import warm_start_params as _warm_start_params  # noqa: E402
 
-from griddesk.forecasting.features import PRICE_FEATURE_PREFIX, build_design_matrix  # noqa: E402
+from griddesk.forecasting.features import (  # noqa: E402
+    PRICE_FEATURE_PREFIX,
+    DayMatrices,
+    build_design_matrix,
+    daily_grid,
+    grid_to_mtus,
+    holiday_flags,
+)
 from griddesk.markets import Market  # noqa: E402
 from griddesk.prophet_fast import fast_stan, lean_prophet, predict_additive  # noqa: E402
 
@@ -427,8 +434,6 @@ PER_HOUR_FEATURES: tuple[str, ...] = (
 def per_hour_inputs(grid, days: pd.DatetimeIndex, market: Market) -> dict[str, np.ndarray]:
     """What every hour's design of ``days`` reads, computed once: ``days x 24`` price and exogenous matrices (D-1,
     D-2, D-7; D and D-1) and the holiday flags. Pass it to :func:`per_hour_design` for each hour."""
-    from griddesk.forecasting.features import _holiday_flags
-
     return {
         "p1": grid.rows("price_per_mwh", days, 1),
         "p2": grid.rows("price_per_mwh", days, 2),
@@ -437,7 +442,7 @@ def per_hour_inputs(grid, days: pd.DatetimeIndex, market: Market) -> dict[str, n
         "e2": grid.rows("exog_2", days),
         "e1_d1": grid.rows("exog_1", days, 1),
         "e2_d1": grid.rows("exog_2", days, 1),
-        "is_holiday": _holiday_flags(pd.DatetimeIndex(days), market),
+        "is_holiday": holiday_flags(pd.DatetimeIndex(days), market),
     }
 
 
@@ -534,8 +539,6 @@ def forecast_day_per_hour(
     Raises:
         ValueError: Prices at or after D's start; inputs missing in the window or for D.
     """
-    from griddesk.forecasting.features import DayMatrices, daily_grid, grid_to_mtus
-
     cfg = config or PerHourForecasterConfig()
     day_start, _ = market.delivery_day_bounds_utc(delivery_date)
     late = _starts_at_or_after(prices, "prices", pd.Timestamp(day_start))

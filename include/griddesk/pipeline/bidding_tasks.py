@@ -80,6 +80,7 @@ from griddesk.bidding.rules import (
 )
 from griddesk.clock import RunClock
 from griddesk.feeds.api_health import write_call_log
+from griddesk.forecasting import store as forecast_store
 from griddesk.markets import Market, get_market
 from griddesk.pipeline import portfolio_bidding
 from griddesk.settings import Settings, get_settings
@@ -186,16 +187,8 @@ def _past_forecast_errors(conn, market: Market, clock: RunClock) -> pd.DataFrame
     ``realised_price_per_mwh`` (NaN where none was published), so a rerun sees what the first run saw."""
     cutoff = clock.cutoff(market)
     first = clock.delivery_date - timedelta(days=ERROR_WINDOW_DAYS)
-    with conn.cursor() as cur:
-        cur.execute(
-            """select distinct on (delivery_start_utc) delivery_start_utc, forecast_price_per_mwh
-               from raw.price_forecasts
-               where market_code = %s and delivery_date_local >= %s and delivery_date_local < %s
-                 and cutoff_utc <= %s
-               order by delivery_start_utc, created_at_utc desc""",
-            (market.code, first, clock.delivery_date, cutoff),
-        )
-        past = pd.DataFrame(cur.fetchall(), columns=["delivery_start_utc", "forecast_price_per_mwh"])
+    rows = forecast_store.newest_production_forecasts(conn, market.code, first, clock.delivery_date, cutoff)
+    past = pd.DataFrame(rows, columns=["delivery_start_utc", "forecast_price_per_mwh"])
     past["forecast_price_per_mwh"] = past["forecast_price_per_mwh"].astype(float)
     past["realised_price_per_mwh"] = np.nan
     if not past.empty:
@@ -261,13 +254,11 @@ def generate_order_set(
     Raises:
         LookupError: no forecast for D created before the cut-off.
     """
-    from griddesk.pipeline.tasks import latest_forecast
-
     settings, bidding, market, url = _resolve(market_code, settings, bidding)
     day = clock.delivery_date
     valued = bidding.end_soc_mode == "valued"
     with db.connect(url) as conn:
-        forecast = latest_forecast(conn, market.code, day, clock.cutoff(market))
+        forecast = forecast_store.latest_forecast(conn, market.code, day, clock.cutoff(market))
         if forecast.empty:
             raise LookupError(f"no forecast for {market.code} {day} created before the cut-off")
         mtu_minutes = int(forecast["resolution_minutes"].iloc[0])

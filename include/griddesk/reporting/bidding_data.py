@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from griddesk.bidding.backtest import CHAMPION_FORECASTS_SQL, ForecastSource, prophet_source, stored_source
+from griddesk.bidding.backtest import ForecastSource, prophet_source, stored_source
+from griddesk.forecasting.store import champion_forecast_day_count
 from griddesk.markets import get_market
 from griddesk.settings import PROJECT_ROOT, Settings
 from griddesk.warehouse import db
@@ -82,13 +83,8 @@ def published_source(market_code: str, published: pd.DataFrame, column: str = "L
 
 def stored_coverage(url: str, market_code: str, days: Sequence[date]) -> bool:
     """Whether the warehouse holds a champion decision and forecast for every one of ``days``."""
-    with contextlib.suppress(Exception), db.connect(url) as conn, conn.cursor() as cur:
-        cur.execute(
-            f"""select count(distinct delivery_date_local) from ({CHAMPION_FORECASTS_SQL}) c
-                where delivery_date_local = any(%s)""",
-            (market_code, market_code, list(days)),
-        )
-        return cur.fetchone()[0] == len(days)
+    with contextlib.suppress(Exception), db.connect(url) as conn:
+        return champion_forecast_day_count(conn, market_code, days) == len(days)
     return False
 
 

@@ -42,6 +42,8 @@ from griddesk.bidding.backtest import (
     summarise,
 )
 from griddesk.bidding.battery import BatteryConfig
+from griddesk.bidding.optimiser import fixed_schedule_value
+from griddesk.forecasting import store as forecast_store
 from griddesk.forecasting.champion import ChampionDecision, ChampionPolicy, replay
 from griddesk.markets import get_market
 from griddesk.reporting.bidding_data import BATTERIES, grid_day_on_real_mtus, load_published
@@ -55,16 +57,10 @@ PUBLISHED = {"lear_ens_published": "LEAR Ensemble", "dnn_ens_published": "DNN En
 
 def latest_run_id(conn, market_code: str) -> str:
     """The market's latest forecasting benchmark run; ``LookupError`` naming the command that makes one."""
-    with conn.cursor() as cur:
-        cur.execute(
-            "select run_id from raw.forecast_backtest_runs where market_code = %s order by test_end desc, "
-            "n_test_days desc, started_at_utc desc limit 1",
-            (market_code,),
-        )
-        row = cur.fetchone()
-    if row is None:
+    run_id = forecast_store.latest_run_id(conn, market_code)
+    if run_id is None:
         raise LookupError(f"{market_code}: no forecasting benchmark run in the warehouse; run make bench-forecast")
-    return row[0]
+    return run_id
 
 
 def wide_forecasts(stored: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame:
@@ -119,24 +115,23 @@ def champion_path(wide: pd.DataFrame, decisions: Sequence[ChampionDecision]) -> 
 def evaluate_market(url: str, market_code: str, battery: BatteryConfig, days: int | None = None, progress=print):
     """Everything the report says about one market (see module docstring)."""
     from griddesk import datasets
-    from griddesk.forecasting.backtest import PublishedHistory, load_forecasts
-    from griddesk.reporting.forecast_data import load_run
+    from griddesk.forecasting.pit_cache import PublishedHistory
     from griddesk.warehouse import db
 
     t0 = time.perf_counter()
     market = get_market(market_code)
     with db.connect(url) as conn:
-        run = load_run(conn, latest_run_id(conn, market.code))
+        run = forecast_store.load_backtest_run(conn, latest_run_id(conn, market.code))
         history = PublishedHistory.from_warehouse(conn, market.code)
         all_days = [*run.warmup_days, *run.test_days]
-        stored = load_forecasts(conn, list(run.model_ids.values()), all_days[0], all_days[-1])
+        stored = forecast_store.load_forecasts(conn, list(run.model_ids.values()), all_days[0], all_days[-1])
     test_days = run.test_days if days is None else run.test_days[-days:]
     wide = with_published(wide_forecasts(stored, {v: k for k, v in run.model_ids.items()}), market.code, test_days)
     realised = RealisedPrices.from_frame(datasets.load_market_data(market.code, get_settings()), market.code)
     candidates = list(wide.columns)
     rules = {
         metric: replay(wide, history, test_days, INITIAL_CHAMPION, ChampionPolicy(metric=metric,
-                       money_battery_mwh=battery.energy_mwh), candidates)  # fmt: skip
+                       money_battery_mwh=battery.energy_mwh), candidates, fixed_schedule_value)  # fmt: skip
         for metric in ("mae", "money")
     }
     progress(f"{market.code}: champion rules replayed over {len(test_days)} days ({time.perf_counter() - t0:.0f} s)")

@@ -23,10 +23,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from griddesk.forecasting.backtest import BacktestPlan, PublishedHistory, default_plan, run_backtest
+from griddesk.forecasting.backtest import BacktestPlan, default_plan, run_backtest
 from griddesk.forecasting.champion import ChampionPolicy
+from griddesk.forecasting.pit_cache import PublishedHistory
+from griddesk.forecasting.store import load_backtest_run
 from griddesk.markets import MARKETS, get_market
-from griddesk.reporting.forecast_data import ensure_market_data, load_run
+from griddesk.reporting.forecast_data import ensure_market_data
 from griddesk.reporting.forecast_report import write_report
 from griddesk.reporting.forecast_scoring import MarketResult, score_market
 from griddesk.reporting.report import REPORT_DIR, fmt
@@ -72,7 +74,7 @@ def rescore_run(
 ) -> MarketResult:
     """Score a stored run again (e.g. in the DAG's report task); its wall time is the stored one."""
     with db.connect(warehouse_url) as conn:
-        run = load_run(conn, run_id)
+        run = load_backtest_run(conn, run_id)
         history = PublishedHistory.from_warehouse(conn, run.market_code)
     result = score_market(
         warehouse_url, history, run, policy or ChampionPolicy(), shared_data_dir, _time.perf_counter()

@@ -20,7 +20,6 @@ from griddesk.clock import MORNING, RunClock
 from griddesk.datasets import load_market_data
 from griddesk.entsoe.client import EntsoeClient
 from griddesk.extraction.entsoe_feeds import backfill_feed, feeds_of
-from griddesk.forecasting.backtest import BacktestRun
 from griddesk.markets import get_market
 from griddesk.settings import PROJECT_ROOT, Settings, get_settings
 from griddesk.warehouse import db
@@ -144,41 +143,5 @@ def load_published(
     out = {key: sub[col].to_numpy(dtype=float).reshape(len(days), 24) for key, col in PUBLISHED_COLUMNS.items()}
     out["real_price"] = sub["Real price"].to_numpy(dtype=float).reshape(len(days), 24)
     return out
-
-
-
-def load_run(conn, run_id: str) -> BacktestRun:
-    """A stored backtest run (``raw.forecast_backtest_runs``), to rescore it without recomputing.
-
-    Raises:
-        LookupError: No such run.
-    """
-    with conn.cursor() as cur:
-        cur.execute(
-            """select market_code, test_start, test_end, warmup_days, model_ids, computed_model_days,
-                      reused_model_days, compute_seconds_by_model, wall_seconds
-               from raw.forecast_backtest_runs where run_id = %s""",
-            (run_id,),
-        )
-        row = cur.fetchone()
-        if row is None:
-            raise LookupError(f"no backtest run {run_id}")
-        code, start, end, warmup, ids, computed, reused, seconds, wall = row
-        cur.execute("select model_id, model_name from raw.forecast_model_registry where model_id = any(%s)", (ids,))
-        names = dict(cur.fetchall())
-    test_days = [start + timedelta(days=k) for k in range((end - start).days + 1)]
-    phases = seconds.pop("phase_wall_seconds", {})
-    return BacktestRun(
-        run_id=run_id,
-        market_code=code,
-        test_days=test_days,
-        warmup_days=[start - timedelta(days=k) for k in range(warmup, 0, -1)],
-        model_ids={names[i]: i for i in ids},
-        computed_model_days=computed,
-        reused_model_days=reused,
-        phase_wall_seconds=phases,
-        compute_seconds_by_model={names[i]: seconds.get(i, 0.0) for i in ids},
-        wall_seconds=float(wall or 0.0),
-    )
 
 

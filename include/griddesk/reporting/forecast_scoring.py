@@ -15,16 +15,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from griddesk.forecasting.backtest import (
-    BacktestRun,
-    PublishedHistory,
-    dm_test,
-    load_forecasts,
-    score_grid,
-    to_grid_matrix,
-)
+from griddesk.bidding.optimiser import fixed_schedule_value
 from griddesk.forecasting.champion import ChampionDecision, ChampionPolicy, replay, store_decisions
-from griddesk.forecasting.registry import update_metrics
+from griddesk.forecasting.pit_cache import PublishedHistory
+from griddesk.forecasting.scoring import dm_test, score_grid, to_grid_matrix
+from griddesk.forecasting.store import BacktestRun, load_forecasts, update_metrics
 from griddesk.markets import get_market
 from griddesk.reporting.forecast_data import PUBLISHED_COLUMNS, load_published
 from griddesk.warehouse import db
@@ -104,7 +99,7 @@ def score_market(
         index=["delivery_date_local", "delivery_start_utc"], columns="model", values="forecast_price_per_mwh"
     )
     candidates = [c for c in CHAMPION_CANDIDATES if c in wide.columns]
-    decisions = replay(wide[candidates], history, days, INITIAL_CHAMPION, policy, candidates)
+    decisions = replay(wide[candidates], history, days, INITIAL_CHAMPION, policy, candidates, fixed_schedule_value)
     champion = decisions[-1].champion
     path = np.vstack([grids[d.champion]["point"][i] for i, d in enumerate(decisions)])
     path_lo = np.vstack([grids[d.champion]["lower"][i] for i, d in enumerate(decisions)])
