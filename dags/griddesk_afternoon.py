@@ -42,21 +42,21 @@ def griddesk_afternoon():
     @task
     def plan() -> list[dict]:
         """One price-extraction job per configured market."""
-        from griddesk.pipeline.tasks import feed_jobs
+        from griddesk.extraction.tasks import feed_jobs
 
         return [j for j in feed_jobs(market_codes(get_current_context())) if j["feed"] == "day_ahead_prices"]
 
     @task(outlets=[assets.RAW_PRICES], max_active_tis_per_dagrun=4)
     def extract(job: dict) -> dict:
         """Extract D's prices as of the afternoon clock."""
-        from griddesk.pipeline.tasks import extract_for_run
+        from griddesk.extraction.tasks import extract_for_run
 
         return extract_for_run(job, clock_from_context(AFTERNOON), run_id=get_current_context()["run_id"])
 
     @task(outlets=[assets.DQ_RESULTS])
     def validate(extracted: list[dict]) -> dict[str, bool]:
         """Great Expectations on D's prices."""
-        from griddesk.pipeline.quality_tasks import validate_for_run
+        from griddesk.quality.tasks import validate_for_run
 
         ctx = get_current_context()
         return validate_for_run(market_codes(ctx), clock_from_context(AFTERNOON), ctx["run_id"])
@@ -72,7 +72,7 @@ def griddesk_afternoon():
     @task(outlets=[assets.MARTS])
     def dbt_build(executions: list[dict]) -> None:
         """Rebuild the marts: D's prices arrive, the morning forecast is scored, executions are settled."""
-        from griddesk.pipeline.transform_tasks import dbt_build_for_run
+        from griddesk.transform.tasks import dbt_build_for_run
 
         dbt_build_for_run(clock_from_context(AFTERNOON))
 

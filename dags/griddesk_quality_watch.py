@@ -52,7 +52,7 @@ def griddesk_quality_watch():
     @task
     def watch(kind: str) -> dict:
         """Run one watch and send its alerts once per key."""
-        from griddesk.pipeline.quality_tasks import run_watch
+        from griddesk.quality.tasks import run_watch
 
         run_date, now = _run_date_and_now()
         return run_watch(kind, run_date, now)

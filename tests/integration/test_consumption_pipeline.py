@@ -20,10 +20,11 @@ from griddesk.consumption import store, tasks
 from griddesk.consumption.marts import dbt_build_consumption
 from griddesk.consumption.models import MODEL_CODE_VERSION
 from griddesk.consumption.settings import ConsumptionSettings
+from griddesk.feeds import tasks as feed_tasks
+from griddesk.feeds.meters import published_until_utc
 from griddesk.markets import get_market
-from griddesk.pipeline import bidding_tasks, feed_tasks
+from griddesk.pipeline import bidding_tasks
 from griddesk.settings import Settings
-from griddesk.simulator.feeds.meters import published_until_utc
 from tests.conftest import _drop_database, _fresh_database
 from tests.integration.conftest import default_simulator_kwargs
 

@@ -12,13 +12,13 @@ import pytest
 from griddesk import datasets
 from griddesk.feeds.http import RetryPolicy, _retry_after_s
 from griddesk.feeds.tokens import TokenError, encode_hs256, unverified_claims, verify_hs256
+from griddesk.feeds.weather import persistence_climatology_forecast
 from griddesk.settings import Settings
 from griddesk.simulator.feeds.auth import RateLimiter, TokenService
 from griddesk.simulator.feeds.battery import OrdersIn, clear_orders, status_records
 from griddesk.simulator.feeds.ckw import GRID_FEES_CHF_KWH, generate_tariffs, power_curve_mw, tra_signals_for
 from griddesk.simulator.feeds.context import FeedContext
 from griddesk.simulator.feeds.faults import FaultRegistry, FaultSpec, Shape, _duplicate_or_drop, parse_fault_header
-from griddesk.simulator.feeds.weather import persistence_climatology_forecast
 
 
 @pytest.fixture(scope="module")

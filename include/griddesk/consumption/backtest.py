@@ -4,9 +4,9 @@ For each D (a local day of the paired market, e.g. NP's Europe/Oslo day: 23/24/2
 
 - the cut-off is the market's gate closure on D-1;
 - readings known are those the meter service had published by then (local day X at 06:00 London on X+1:
-  :func:`griddesk.simulator.feeds.meters.published_until_utc`), so the newest is two days old;
+  :func:`griddesk.feeds.meters.published_until_utc`), so the newest is two days old;
 - the temperature regressor for D is the weather forecast issued at the cut-off
-  (:func:`griddesk.simulator.feeds.weather.persistence_climatology_forecast`, the same generator the weather
+  (:func:`griddesk.feeds.weather.persistence_climatology_forecast`, the same generator the weather
   feed serves), built only from observations published by then. ``oracle_weather=True`` uses D's *observed*
   temperature instead: an upper bound, labelled as such, never a headline figure;
 - models are refit every ``refit_every_days`` (warm-started Prophet) on the last ``training_window_days`` of
@@ -45,10 +45,10 @@ from griddesk.consumption.models import (
     ensemble_forecast,
 )
 from griddesk.consumption.quality import MeterQuality, assess_meter, flag_hours
+from griddesk.feeds.meters import published_until_utc
+from griddesk.feeds.weather import persistence_climatology_forecast
 from griddesk.forecasting.champion import ChampionDecision, ChampionPolicy, decide, rolling_mae_as_known
 from griddesk.markets import get_market
-from griddesk.simulator.feeds.meters import published_until_utc
-from griddesk.simulator.feeds.weather import persistence_climatology_forecast
 
 
 @dataclass

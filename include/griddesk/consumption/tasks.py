@@ -42,10 +42,18 @@ from griddesk.consumption.models import (
 )
 from griddesk.consumption.quality import assess_meter
 from griddesk.consumption.settings import ConsumptionSettings
+from griddesk.feeds import meters, weather
+from griddesk.feeds.http import CallLog, FeedHttpClient
+from griddesk.feeds.loader import load_batch
+from griddesk.feeds.meters import PORTFOLIO, published_until_utc
+from griddesk.feeds.reference import weather_location
+from griddesk.feeds.store import latest_weather_issue_utc, upsert_reference, write_call_log
+from griddesk.feeds.tasks import location_rows, retry_policy
 from griddesk.forecasting.champion import ChampionPolicy, decide, rolling_mae_as_known
 from griddesk.forecasting.registry import FAMILIES, ModelSpec, register_model, set_champion
 from griddesk.markets import get_market
-from griddesk.simulator.feeds.meters import published_until_utc
+from griddesk.quality.blocking import blocked_feed_days, blocking_reason
+from griddesk.settings import get_settings
 from griddesk.warehouse import db
 
 log = logging.getLogger(__name__)
@@ -115,17 +123,8 @@ def input_blocking_reason(conn, day: date, s: ConsumptionSettings) -> str | None
     Read: the portfolio's meter readings of the ``BLOCKING_METER_DAYS`` days before ``day``, and the issue day
     (UTC, the feed's SLA day) of the newest weather forecast issued by the cut-off.
     """
-    from griddesk.feeds.meters import PORTFOLIO
-    from griddesk.quality.blocking import blocked_feed_days, blocking_reason
-
     cutoff = get_market(s.market).gate_closure_utc(day)
-    with conn.cursor() as cur:
-        cur.execute(
-            """select max(issued_at_utc) from raw.weather_forecasts
-               where location_code = %s and issued_at_utc <= %s""",
-            (s.weather_location, cutoff),
-        )
-        issued = cur.fetchone()[0]
+    issued = latest_weather_issue_utc(conn, s.weather_location, cutoff)
     meter_days = [day - timedelta(days=k) for k in range(1, BLOCKING_METER_DAYS + 1)]
     blocked = {("meter_readings", PORTFOLIO): blocked_feed_days(conn, "meter_readings", PORTFOLIO, meter_days)}
     if issued is not None:
@@ -250,10 +249,6 @@ def _plain(outcome: dict) -> dict:
 
 
 def _feed_client(prefix: str, feed: str, now, simulator_url: str | None, call_log):
-    from griddesk.feeds.http import FeedHttpClient
-    from griddesk.pipeline.feed_tasks import retry_policy
-    from griddesk.settings import get_settings
-
     platform = get_settings()
     root = (simulator_url or platform.simulator_url).rstrip("/")
     return FeedHttpClient(f"{root}/{prefix}", feed, sim_now=now, policy=retry_policy(platform), call_log=call_log)
@@ -268,13 +263,6 @@ def fetch_at_cutoff(day: date, settings: ConsumptionSettings | None = None, url:
     has not yet seen the readings of D-2 (published at 06:00 London on D-1). The consumption run asks again at
     its own time, through the feeds' own clients, parsers and loader (content-hashed: unchanged data adds nothing).
     """
-    from griddesk.feeds import meters, weather
-    from griddesk.feeds.api_health import write_call_log
-    from griddesk.feeds.http import CallLog
-    from griddesk.feeds.loader import load_batch, upsert_reference
-    from griddesk.feeds.reference import weather_location
-    from griddesk.pipeline.feed_tasks import _location_rows
-
     s = settings or ConsumptionSettings()
     url = url or db.warehouse_url()
     now = get_market(s.market).gate_closure_utc(day) - timedelta(minutes=1)
@@ -288,7 +276,7 @@ def fetch_at_cutoff(day: date, settings: ConsumptionSettings | None = None, url:
         first, last = day - timedelta(days=meter_days), day - timedelta(days=1)
         batches = meters.meter_batches(mclient.consumption(first, last), ids, first, last, now)
         with db.connect(url) as conn:
-            upsert_reference(conn, "raw.weather_locations", _location_rows([loc.location_code]), "location_code")
+            upsert_reference(conn, "raw.weather_locations", location_rows([loc.location_code]), "location_code")
             outcomes = [load_batch(conn, b) for b in ([forecast] if forecast else []) + batches]
     finally:
         with db.connect(url) as conn:

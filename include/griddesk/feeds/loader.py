@@ -386,21 +386,3 @@ def load_batches(connect: Callable[[], object], batches: list[FeedBatch], worker
         if errors:
             raise errors[0]
     return [o for o in outcomes if o is not None]
-
-
-def upsert_reference(conn, table: str, rows: list[dict], key: str) -> int:
-    """Insert or update reference rows (plants, meters, weather locations) by ``key``, in one transaction."""
-    if not rows:
-        return 0
-    from psycopg2.extras import execute_values
-
-    columns = list(rows[0])
-    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != key)
-    with conn, conn.cursor() as cur:
-        execute_values(
-            cur,
-            f"insert into {table} ({', '.join(columns)}) values %s "
-            f"on conflict ({key}) do update set {updates}, updated_at_utc = now()",
-            [tuple(r[c] for c in columns) for r in rows],
-        )
-    return len(rows)

@@ -1,23 +1,22 @@
 """Meter consumption endpoints (``/meters/v1``): the 20 Cambridge buildings, hourly kWh, verbatim (zeros kept).
 
 Readings of local (Europe/London) day D are published at 06:00 local on D+1, as a meter data service typically
-delivers the previous day; nothing later is revealed.
+delivers the previous day (:func:`griddesk.feeds.meters.published_until_utc`); nothing later is revealed.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import timedelta
 
 import numpy as np
 import pandas as pd
 from fastapi import APIRouter, HTTPException, Request, Response
 
-from griddesk.feeds.reference import METER_TZ
+from griddesk.feeds.meters import published_until_utc
 from griddesk.simulator.feeds.context import FeedContext, parse_rfc3339
 from griddesk.simulator.feeds.data import load_buildings
 from griddesk.simulator.feeds.faults import Shape, respond
 
-PUBLICATION_LOCAL = time(6, 0)
 MAX_SPAN = timedelta(days=32)
 
 SHAPE = Shape(
@@ -26,13 +25,6 @@ SHAPE = Shape(
     columns=lambda p: p.get("meters", []),
     time_key="timestamps",
 )
-
-
-def published_until_utc(now: datetime) -> pd.Timestamp:
-    """End (exclusive, UTC) of the readings published by ``now``: whole local days up to the last 06:00."""
-    local = now.astimezone(METER_TZ)
-    day = local.date() if local.time() >= PUBLICATION_LOCAL else local.date() - timedelta(days=1)
-    return pd.Timestamp(datetime.combine(day, time(0), tzinfo=METER_TZ)).tz_convert("UTC")
 
 
 def consumption_payload(df: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, meter_ids: list[str]) -> dict:

@@ -7,7 +7,7 @@ Publication: the observation of hour t is published ``Settings.weather_observati
 is a reanalysis, and served here as observations only, never as a forecast).
 
 Forecasts are issued every whole hour; the forecast issued at T uses only observations published at or before
-T (see :func:`persistence_climatology_forecast`): the 14-day mean diurnal profile of each variable plus the last
+T (see :func:`griddesk.feeds.weather.persistence_climatology_forecast`): the 14-day mean diurnal profile of each variable plus the last
 observed anomaly from it, damped by 0.85 per hour of lead time. Valid times start one hour after T.
 """
 
@@ -21,14 +21,13 @@ import pandas as pd
 from fastapi import APIRouter, HTTPException, Request, Response
 
 from griddesk.feeds.reference import WEATHER_LOCATIONS, WeatherLocation
+from griddesk.feeds.weather import persistence_climatology_forecast
 from griddesk.simulator.feeds.context import FeedContext
 from griddesk.simulator.feeds.data import KNOT_M_S, load_bedford, load_era5
 from griddesk.simulator.feeds.faults import Shape, respond
 
 VARIABLES = {"temperature_2m": "°C", "wind_speed_10m": None, "shortwave_radiation": "W/m²"}
 WIND_UNITS = {"ms": ("m/s", 1.0), "kmh": ("km/h", 3.6), "kn": ("kn", 1 / KNOT_M_S)}
-FORECAST_WINDOW_DAYS = 14
-FORECAST_DAMPING = 0.85
 
 SHAPE = Shape(
     drift_field="temperature_2m",
@@ -56,27 +55,6 @@ def observations(ctx: FeedContext, loc: WeatherLocation) -> pd.DataFrame:
     if loc.data_source == "era5":
         return load_era5(ctx.data_root, loc.location_code)
     return load_bedford(ctx.data_root)
-
-
-def persistence_climatology_forecast(
-    obs: pd.Series, issue: pd.Timestamp, lag: pd.Timedelta, valid: pd.DatetimeIndex, clip_at_zero: bool = False
-) -> np.ndarray:
-    """Forecast ``obs`` at ``valid`` times, using only values published by ``issue`` (value at t: t + lag).
-
-    The 14-day mean diurnal profile (per UTC hour) of the known values, plus the last known anomaly from it
-    damped by 0.85 per hour between the last known value and the valid time. NaN when nothing is known.
-    """
-    known = obs[(obs.index + lag <= issue) & (obs.index > issue - pd.Timedelta(days=FORECAST_WINDOW_DAYS + 1))]
-    known = known.dropna()
-    if known.empty:
-        return np.full(len(valid), np.nan)
-    profile = known.groupby(known.index.hour).mean().reindex(range(24))
-    profile = profile.fillna(known.mean())
-    last_t = known.index[-1]
-    anomaly = known.iloc[-1] - profile[last_t.hour]
-    lead_h = ((valid - last_t) / pd.Timedelta(hours=1)).to_numpy(float)
-    values = profile.to_numpy()[valid.hour] + anomaly * FORECAST_DAMPING**lead_h
-    return np.clip(values, 0.0, None) if clip_at_zero else values
 
 
 def _common(request: Request) -> tuple[WeatherLocation, list[str], str, float]:
@@ -175,4 +153,4 @@ def router(ctx: FeedContext) -> APIRouter:
     return api
 
 
-__all__ = ["persistence_climatology_forecast", "router"]
+__all__ = ["router"]

@@ -1,4 +1,4 @@
-"""What the ONE feeds-wide GX run adds to a daily feeds run: ``python -m griddesk.quality.benchmark``.
+"""What the ONE feeds-wide GX run adds to a daily feeds run: ``python -m griddesk.reporting.quality_benchmark``.
 
 Fills a scratch warehouse the way ``griddesk_feeds`` does (every feed job of run day X, a week of history, one
 plant sample) from the simulator over HTTP (real Cambridge meters and ERA5/Bedford weather when ../shared/data
@@ -87,7 +87,7 @@ def run(run_day: date, repeats: int = 3, report: Path = REPORT) -> dict:
     }  # fmt: skip
     os.environ.update(env)
     get_settings.cache_clear()
-    from griddesk.pipeline import feed_tasks
+    from griddesk.feeds import tasks as feed_tasks
 
     for job in feed_tasks.feed_jobs():
         feed_tasks.extract_feed_job(job, run_day)
@@ -95,7 +95,7 @@ def run(run_day: date, repeats: int = 3, report: Path = REPORT) -> dict:
 
     code = (
         "import time, datetime; t = time.perf_counter(); "
-        "from griddesk.pipeline.quality_tasks import validate_feeds_for_run; "
+        "from griddesk.quality.tasks import validate_feeds_for_run; "
         f"out = validate_feeds_for_run(datetime.date.fromisoformat('{run_day}'), 'bench-cold'); "
         "import json; print(json.dumps({'total': time.perf_counter() - t, **out}))"
     )
@@ -104,8 +104,8 @@ def run(run_day: date, repeats: int = 3, report: Path = REPORT) -> dict:
     cold_wall = time.perf_counter() - started
     cold = json.loads(proc.stdout.strip().splitlines()[-1])
 
-    from griddesk.pipeline.quality_tasks import validate_feeds_for_run
     from griddesk.quality.gx_runner import default_gate
+    from griddesk.quality.tasks import validate_feeds_for_run
 
     t0 = time.perf_counter()
     _ = default_gate().context
@@ -139,7 +139,7 @@ def run(run_day: date, repeats: int = 3, report: Path = REPORT) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m griddesk.quality.benchmark", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m griddesk.reporting.quality_benchmark", description=__doc__)
     parser.add_argument(
         "--run-day", default="2016-11-15", help="run day X (the synthetic FR prices behind the tariffs end in 2016)"
     )
