@@ -23,7 +23,7 @@ from griddesk.markets import get_market
 from griddesk.pipeline import tasks
 from griddesk.quality.blocking import blocked_feed_days
 from griddesk.quality.feeds_gate import validate_feeds
-from griddesk.quality.gx_runner import store_results
+from griddesk.quality.store import store_results
 from griddesk.settings import Settings, get_settings
 from griddesk.simulator.security import admin_headers
 from tests.integration import test_quality_blocking as shared

@@ -18,6 +18,7 @@ from griddesk.quality.blocking import blocked_consequence
 from griddesk.quality.docs_site import publish_results, validation_url
 from griddesk.quality.feeds_gate import load_feed_specs, scope_days_for_run, validate_feeds
 from griddesk.quality.settings import get_quality_settings
+from griddesk.quality.store import store_results
 from griddesk.settings import Settings, get_settings
 from griddesk.warehouse import db
 
@@ -38,7 +39,7 @@ def validate_for_run(
     # One GX context per process (its import alone costs seconds), one run over all market-days.
     results = gx_runner.default_gate().validate_prices(url, [(code, day) for code in market_codes], as_of, run_id)
     with db.connect(url) as conn:
-        gx_runner.store_results(conn, results, run_id)
+        store_results(conn, results, run_id)
     publish_docs(url, run_id)
     d = clock.delivery_date.isoformat()
 
@@ -131,7 +132,7 @@ def validate_feeds_for_run(run_date, run_id: str, settings: Settings | None = No
     with db.connect(url) as conn:
         scopes = scope_days_for_run(specs, feed_sources(conn, settings), run_date)
         run = validate_feeds(gate, conn, scopes, feeds_sim_now(run_date), run_id, specs)
-        gx_runner.store_results(conn, run.results, run_id)
+        store_results(conn, run.results, run_id)
     publish_docs(url, run_id)
     sent = alert_failed_results(
         url, run.results, lambda r: feed_consequence(r, by_suite[r.suite_name]), settings.alert_email_to,
@@ -192,7 +193,7 @@ def validate_outputs_for_run(run_date, run_id: str, settings: Settings | None = 
             log.warning("outputs watch: %s not built yet; not validated", ", ".join(missing))
         scopes = scope_days_for_run(specs, {n: settings.market_codes for n in names}, run_date)
         run = validate_feeds(gx_runner.default_gate(), conn, scopes, datetime.now(UTC), run_id, specs)
-        gx_runner.store_results(conn, run.results, run_id)
+        store_results(conn, run.results, run_id)
     publish_docs(url, run_id)
     by_suite = {s.suite: s for s in specs.values()}
     sent = alert_failed_results(

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from griddesk.markets import get_market
+from griddesk.quality.store import markets_failed_critical
 
 log = logging.getLogger(__name__)
 
@@ -264,11 +265,6 @@ _ORDERS_SQL = """
 select market_code, count(*) from raw.bid_orders
 where delivery_date_local = %(day)s and market_code = any(%(markets)s) group by 1
 """
-_BLOCKED_SQL = """
-select distinct market_code from raw.dq_validation_results
-where suite_name = 'raw_day_ahead_prices' and delivery_date_local = %(day)s and market_code = any(%(markets)s)
-  and severity = 'critical' and not success
-"""
 
 
 def deadline_alerts(
@@ -280,7 +276,7 @@ def deadline_alerts(
     """
     params = {"day": delivery_day, "markets": list(markets)}
     have_orders = dict(_fetch(conn, _ORDERS_SQL, params))
-    blocked = {r[0] for r in _fetch(conn, _BLOCKED_SQL, params)}
+    blocked = set(markets_failed_critical(conn, "raw_day_ahead_prices", delivery_day, markets))
     alerts = []
     for code in markets:
         closure = get_market(code).gate_closure_utc(delivery_day)

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import psycopg2
 
+from griddesk.quality.store import count_results
 from griddesk.settings import PROJECT_ROOT, Settings, get_settings
 from griddesk.warehouse import db
 
@@ -116,9 +117,8 @@ def run(run_day: date, repeats: int = 3, report: Path = REPORT) -> dict:
         f: round(statistics.median(w["timings_s"][f"{f}.prepare"] + w["timings_s"][f"{f}.gx"] for w in warm), 3)
         for f in feeds
     }
-    with psycopg2.connect(url) as conn, conn.cursor() as cur:
-        cur.execute("select count(*) from raw.dq_validation_results where run_id = 'bench-warm-0'")
-        n_results = cur.fetchone()[0]
+    with psycopg2.connect(url) as conn:
+        n_results = count_results(conn, "bench-warm-0")
     result = {
         "run_day": str(run_day),
         "feeds": len(feeds),
