@@ -14,24 +14,27 @@ clock 15 minutes after each market's price publication:
 
 from __future__ import annotations
 
-import pendulum
 from airflow.sdk import dag, get_current_context, task
-from airflow.timetables.trigger import CronTriggerTimetable
 
 from griddesk.clock import AFTERNOON
 from griddesk.pipeline import assets
-from griddesk.pipeline.dag_support import DEFAULT_ARGS, PARAMS, clock_from_context, market_codes, wait_for_inputs_poke
+from griddesk.pipeline.dag_support import (
+    PARAMS,
+    clock_from_context,
+    daily_dag,
+    market_codes,
+    wait_for_inputs_poke,
+)
 
 
 @dag(
-    schedule=CronTriggerTimetable("0 14 * * *", timezone="Europe/Brussels"),
-    start_date=pendulum.datetime(2016, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    params=PARAMS,
-    tags=["griddesk", "daily"],
-    doc_md=__doc__,
+    **daily_dag(
+        "0 14 * * *",
+        "Europe/Brussels",
+        params=PARAMS,
+        tags=["griddesk", "daily"],
+        doc_md=__doc__,
+    )
 )
 def griddesk_afternoon():
     @task.sensor(poke_interval=300, timeout=24 * 3600, mode="reschedule")

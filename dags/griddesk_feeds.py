@@ -21,12 +21,10 @@ Plant live telemetry is polled every 5 minutes by `griddesk_plant_telemetry`. Se
 
 from __future__ import annotations
 
-import pendulum
 from airflow.sdk import dag, get_current_context, task
-from airflow.timetables.trigger import CronTriggerTimetable
 
 from griddesk.pipeline import assets
-from griddesk.pipeline.dag_support import DEFAULT_ARGS, optional_param
+from griddesk.pipeline.dag_support import daily_dag, optional_param
 
 
 def _run_date():
@@ -38,14 +36,13 @@ def _run_date():
 
 
 @dag(
-    schedule=CronTriggerTimetable("0 18 * * *", timezone="Europe/Zurich"),
-    start_date=pendulum.datetime(2016, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    params={"run_date": optional_param("Run day X (YYYY-MM-DD). Empty: the logical date.")},
-    tags=["griddesk", "daily", "feeds"],
-    doc_md=__doc__,
+    **daily_dag(
+        "0 18 * * *",
+        "Europe/Zurich",
+        params={"run_date": optional_param("Run day X (YYYY-MM-DD). Empty: the logical date.")},
+        tags=["griddesk", "daily", "feeds"],
+        doc_md=__doc__,
+    )
 )
 def griddesk_feeds():
     @task

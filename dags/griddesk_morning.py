@@ -28,18 +28,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pendulum
 from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk import dag, get_current_context, task
-from airflow.timetables.trigger import CronTriggerTimetable
 
 from griddesk.bidding.controls import APPROVE, REJECT, get_bidding_settings
 from griddesk.clock import MORNING
 from griddesk.pipeline import assets
 from griddesk.pipeline.dag_support import (
-    DEFAULT_ARGS,
     PARAMS,
     clock_from_context,
+    daily_dag,
     mapped_results,
     market_codes,
     quality_gate_for_run,
@@ -49,14 +47,13 @@ from griddesk.pipeline.placement import MODEL_TASK
 
 
 @dag(
-    schedule=CronTriggerTimetable("0 10 * * *", timezone="Europe/Brussels"),
-    start_date=pendulum.datetime(2016, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    params=PARAMS,
-    tags=["griddesk", "daily"],
-    doc_md=__doc__,
+    **daily_dag(
+        "0 10 * * *",
+        "Europe/Brussels",
+        params=PARAMS,
+        tags=["griddesk", "daily"],
+        doc_md=__doc__,
+    )
 )
 def griddesk_morning():
     @task.sensor(poke_interval=300, timeout=24 * 3600, mode="reschedule")
