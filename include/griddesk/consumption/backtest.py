@@ -135,7 +135,9 @@ class MeterBacktest:
         return f[f["model_name"] == f["delivery_date"].map(champ)].reset_index(drop=True)
 
 
-def _training_frame(clean: pd.Series, temp_obs: pd.Series, window_days: int, known_until: pd.Timestamp):
+def training_frame(clean: pd.Series, temp_obs: pd.Series, window_days: int, known_until: pd.Timestamp):
+    """The clean hours of the ``window_days`` before ``known_until`` (``y``) with the observed temperature
+    (short gaps filled): what the backtest and the production run fit on."""
     start = known_until - pd.Timedelta(days=window_days)
     y = clean[(clean.index >= start) & (clean.index < known_until)]
     temp = fill_short_gaps(temp_obs).reindex(y.index)
@@ -187,7 +189,7 @@ def backtest_meter(meter_id: str, readings: pd.Series, temperature: pd.Series, c
             if not q.is_usable:
                 skip_reason = f"{day}: {q.skip_reason}"
                 break
-            train = _training_frame(clean, inputs.temperature_obs, cfg.training_window_days, inputs.known_until_utc)
+            train = training_frame(clean, inputs.temperature_obs, cfg.training_window_days, inputs.known_until_utc)
             for name in cfg.models:
                 m = models.get(name) or _make(name, cfg)
                 started = time.perf_counter()

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from griddesk.consumption import store
+from griddesk.consumption.backtest import training_frame
 from griddesk.consumption.features import weekly_naive
 from griddesk.consumption.models import (
     CANDIDATES,
@@ -170,9 +171,7 @@ def _train_and_forecast(conn, meter_id, day, s, market, cutoff, outcome) -> dict
         if stale:
             model = _new_model(name, s)
         if stored is None or stale or (day - stored[0]).days >= s.refit_every_days or (day - stored[0]).days < 0:
-            from griddesk.consumption.backtest import _training_frame
-
-            train = _training_frame(clean, temperature, s.training_window_days, known_until)
+            train = training_frame(clean, temperature, s.training_window_days, known_until)
             model.fit_history(train, clean) if hasattr(model, "fit_history") else model.fit(train)
             model.code_version = MODEL_CODE_VERSION
             ids[name] = register_model(conn, key, _spec(model, s))
