@@ -44,11 +44,11 @@ from griddesk.consumption.models import (
 from griddesk.consumption.quality import assess_meter
 from griddesk.consumption.settings import ConsumptionSettings
 from griddesk.feeds import meters, weather
+from griddesk.feeds import store as feeds_store
 from griddesk.feeds.http import CallLog, FeedHttpClient
 from griddesk.feeds.loader import load_batch
 from griddesk.feeds.meters import PORTFOLIO, published_until_utc
 from griddesk.feeds.reference import weather_location
-from griddesk.feeds.store import latest_weather_issue_utc, upsert_reference, write_call_log
 from griddesk.feeds.tasks import location_rows, retry_policy
 from griddesk.forecasting.champion import ChampionPolicy, decide, rolling_mae_as_known
 from griddesk.forecasting.registry import FAMILIES, ModelSpec, register_model, set_champion
@@ -125,7 +125,7 @@ def input_blocking_reason(conn, day: date, s: ConsumptionSettings) -> str | None
     (UTC, the feed's SLA day) of the newest weather forecast issued by the cut-off.
     """
     cutoff = get_market(s.market).gate_closure_utc(day)
-    issued = latest_weather_issue_utc(conn, s.weather_location, cutoff)
+    issued = feeds_store.latest_weather_issue_utc(conn, s.weather_location, cutoff)
     meter_days = [day - timedelta(days=k) for k in range(1, BLOCKING_METER_DAYS + 1)]
     blocked = {("meter_readings", PORTFOLIO): blocked_feed_days(conn, "meter_readings", PORTFOLIO, meter_days)}
     if issued is not None:
@@ -144,7 +144,7 @@ def _train_and_forecast(conn, meter_id, day, s, market, cutoff, outcome) -> dict
         return _plain(outcome)
     start = cutoff - timedelta(days=HISTORY_DAYS)
     known_until = published_until_utc(cutoff)
-    readings = store.readings_as_of(conn, meter_id, start, cutoff)
+    readings = feeds_store.readings_as_of(conn, meter_id, start, cutoff)
     readings = readings[readings.index < known_until]
     if readings.empty:
         outcome.update(status="skipped", reason=f"meter {meter_id}: no readings published by the cut-off {cutoff}")
@@ -157,10 +157,10 @@ def _train_and_forecast(conn, meter_id, day, s, market, cutoff, outcome) -> dict
         return _plain(outcome)
     clean = readings.where(flags["is_clean"])
     lag = pd.Timedelta(minutes=60)
-    temperature = store.temperature_as_of(conn, s.weather_location, start, cutoff, lag)
+    temperature = feeds_store.temperature_as_of(conn, s.weather_location, start, cutoff, lag)
     day_start, day_end = market.delivery_day_bounds_utc(day)
     target = pd.date_range(pd.Timestamp(day_start), pd.Timestamp(day_end), freq="h", inclusive="left")
-    temp_fc, issued = store.temperature_forecast_as_of(conn, s.weather_location, target, cutoff)
+    temp_fc, issued = feeds_store.temperature_forecast_as_of(conn, s.weather_location, target, cutoff)
     key = registry_key(meter_id)
     refitted, preds, ids = [], {}, {}
     for name in MODEL_NAMES:
@@ -275,11 +275,11 @@ def fetch_at_cutoff(day: date, settings: ConsumptionSettings | None = None, url:
         first, last = day - timedelta(days=meter_days), day - timedelta(days=1)
         batches = meters.meter_batches(mclient.consumption(first, last), ids, first, last, now)
         with db.connect(url) as conn:
-            upsert_reference(conn, "raw.weather_locations", location_rows([loc.location_code]), "location_code")
+            feeds_store.upsert_reference(conn, "raw.weather_locations", location_rows([loc.location_code]), "location_code")
             outcomes = [load_batch(conn, b) for b in ([forecast] if forecast else []) + batches]
     finally:
         with db.connect(url) as conn:
-            write_call_log(conn, call_log, run_id)
+            feeds_store.write_call_log(conn, call_log, run_id)
     return {"weather_issued_at_utc": str(forecast.published_at_utc) if forecast else None,
             "meter_days": len(batches), "inserted": sum(o.status == "inserted" for o in outcomes)}  # fmt: skip
 
@@ -292,7 +292,7 @@ def meter_list(url: str | None = None, only: str | None = None) -> list[str]:
     """
     only = ConsumptionSettings().meters if only is None else only
     with db.connect(url or db.warehouse_url()) as conn:
-        return select_meters(store.meter_ids(conn), only)
+        return select_meters(feeds_store.meter_ids(conn), only)
 
 
 def select_meters(meters: list[str], only: str) -> list[str]:
