@@ -166,9 +166,60 @@ def temperature_forecast_as_of(conn, location: str, target: pd.DatetimeIndex, cu
     return s.interpolate(limit_direction="both").to_numpy(float), pd.Timestamp(df["issued_at_utc"].iloc[0])
 
 
+
+# --------------------------------------------------------------------------- gaps and API health (the watches)
+
+_GAPS_SQL = """
+with newest as (
+    select distinct on (feed, source_key, window_start_utc, window_end_utc) batch_id
+    from raw.feed_batches
+    where window_start_utc < %(end)s and window_end_utc > %(start)s
+    order by feed, source_key, window_start_utc, window_end_utc, version desc
+)
+select g.feed, g.source_key, (g.gap_start_utc at time zone 'UTC')::date as gap_day,
+       g.series_key, g.gap_start_utc, g.gap_end_utc, g.n_intervals, g.reason
+from raw.feed_gaps g join newest using (batch_id)
+where g.gap_start_utc >= %(start)s and g.gap_start_utc < %(end)s
+order by 1, 2, 3, g.series_key, g.gap_start_utc
+"""
+
+
+def newest_gaps(conn, start_utc: datetime, end_utc: datetime) -> list[tuple]:
+    """Gaps starting in [start, end) recorded by the newest batch of each window: (feed, source key, UTC day,
+    series key, gap start, gap end, intervals, reason), in feed, source, day, series and start order."""
+    with conn.cursor() as cur:
+        cur.execute(_GAPS_SQL, {"start": start_utc, "end": end_utc})
+        return cur.fetchall()
+
+
+_API_SQL = """
+select endpoint, (date_trunc('hour', requested_at_utc) at time zone 'UTC')::date as day,
+       date_trunc('hour', requested_at_utc) as hour_utc, feed,
+       count(*) as n_calls,
+       count(*) filter (where status_code between 200 and 299 and error is null) as n_success,
+       percentile_cont(0.95) within group (order by latency_ms) as p95_latency_ms,
+       string_agg(distinct coalesce(status_code::text, 'no answer'), ', ')
+           filter (where not (status_code between 200 and 299 and error is null)) as failures
+from raw.api_call_log
+where requested_at_utc >= %(since)s and requested_at_utc < %(until)s
+group by 1, 2, 3, 4
+order by 1, 2, 3
+"""
+
+
+def api_call_hours(conn, since_utc: datetime, until_utc: datetime) -> list[tuple]:
+    """Per (endpoint, UTC day, hour, feed) of the call log in [since, until): calls, successes, p95 latency (ms)
+    and the failing statuses, in endpoint, day and hour order."""
+    with conn.cursor() as cur:
+        cur.execute(_API_SQL, {"since": since_utc, "until": until_utc})
+        return cur.fetchall()
+
+
 __all__ = [
+    "api_call_hours",
     "latest_weather_issue_utc",
     "meter_ids",
+    "newest_gaps",
     "readings_as_of",
     "registered_plant_ids",
     "temperature_as_of",
