@@ -14,24 +14,27 @@ clock 15 minutes after each market's price publication:
 
 from __future__ import annotations
 
-import pendulum
 from airflow.sdk import dag, get_current_context, task
-from airflow.timetables.trigger import CronTriggerTimetable
 
 from griddesk.clock import AFTERNOON
 from griddesk.pipeline import assets
-from griddesk.pipeline.dag_support import DEFAULT_ARGS, PARAMS, clock_from_context, market_codes, wait_for_inputs_poke
+from griddesk.pipeline.dag_support import (
+    PARAMS,
+    clock_from_context,
+    daily_dag,
+    market_codes,
+    wait_for_inputs_poke,
+)
 
 
 @dag(
-    schedule=CronTriggerTimetable("0 14 * * *", timezone="Europe/Brussels"),
-    start_date=pendulum.datetime(2016, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    params=PARAMS,
-    tags=["griddesk", "daily"],
-    doc_md=__doc__,
+    **daily_dag(
+        "0 14 * * *",
+        "Europe/Brussels",
+        params=PARAMS,
+        tags=["griddesk", "daily"],
+        doc_md=__doc__,
+    )
 )
 def griddesk_afternoon():
     @task.sensor(poke_interval=300, timeout=24 * 3600, mode="reschedule")
@@ -42,21 +45,21 @@ def griddesk_afternoon():
     @task
     def plan() -> list[dict]:
         """One price-extraction job per configured market."""
-        from griddesk.pipeline.tasks import feed_jobs
+        from griddesk.extraction.tasks import feed_jobs
 
         return [j for j in feed_jobs(market_codes(get_current_context())) if j["feed"] == "day_ahead_prices"]
 
     @task(outlets=[assets.RAW_PRICES], max_active_tis_per_dagrun=4)
     def extract(job: dict) -> dict:
         """Extract D's prices as of the afternoon clock."""
-        from griddesk.pipeline.tasks import extract_for_run
+        from griddesk.extraction.tasks import extract_for_run
 
         return extract_for_run(job, clock_from_context(AFTERNOON), run_id=get_current_context()["run_id"])
 
     @task(outlets=[assets.DQ_RESULTS])
     def validate(extracted: list[dict]) -> dict[str, bool]:
         """Great Expectations on D's prices."""
-        from griddesk.pipeline.quality_tasks import validate_for_run
+        from griddesk.quality.tasks import validate_for_run
 
         ctx = get_current_context()
         return validate_for_run(market_codes(ctx), clock_from_context(AFTERNOON), ctx["run_id"])
@@ -72,7 +75,7 @@ def griddesk_afternoon():
     @task(outlets=[assets.MARTS])
     def dbt_build(executions: list[dict]) -> None:
         """Rebuild the marts: D's prices arrive, the morning forecast is scored, executions are settled."""
-        from griddesk.pipeline.transform_tasks import dbt_build_for_run
+        from griddesk.transform.tasks import dbt_build_for_run
 
         dbt_build_for_run(clock_from_context(AFTERNOON))
 

@@ -33,7 +33,7 @@ def griddesk_backfill():
     @task
     def plan() -> list[dict]:
         """One backfill job per configured market and feed."""
-        from griddesk.pipeline.tasks import feed_jobs
+        from griddesk.extraction.tasks import feed_jobs
 
         return feed_jobs(market_codes(get_current_context()))
 
@@ -42,7 +42,7 @@ def griddesk_backfill():
         """Load the missing days of one feed."""
         from datetime import date
 
-        from griddesk.pipeline.tasks import backfill_job
+        from griddesk.extraction.tasks import backfill_job
 
         ctx = get_current_context()
         params = ctx["params"]

@@ -32,12 +32,10 @@ See docs/consumption.md.
 
 from __future__ import annotations
 
-import pendulum
 from airflow.sdk import dag, get_current_context, task
-from airflow.timetables.trigger import CronTriggerTimetable
 
 from griddesk.pipeline import assets
-from griddesk.pipeline.dag_support import DEFAULT_ARGS, PARAMS
+from griddesk.pipeline.dag_support import PARAMS, daily_dag
 from griddesk.pipeline.placement import MODEL_TASK
 
 
@@ -49,14 +47,13 @@ def _day():
 
 @dag(
     # an hour before griddesk_morning (10:00): the paired market's bid reads what this run stores
-    schedule=CronTriggerTimetable("0 9 * * *", timezone="Europe/Brussels"),
-    start_date=pendulum.datetime(2016, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    params={"delivery_date": PARAMS["delivery_date"]},
-    tags=["griddesk", "consumption"],
-    doc_md=__doc__,
+    **daily_dag(
+        "0 9 * * *",
+        "Europe/Brussels",
+        params={"delivery_date": PARAMS["delivery_date"]},
+        tags=["griddesk", "consumption"],
+        doc_md=__doc__,
+    )
 )
 def griddesk_consumption():
     @task(outlets=[assets.CONSUMPTION_RAW])

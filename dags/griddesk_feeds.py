@@ -21,12 +21,10 @@ Plant live telemetry is polled every 5 minutes by `griddesk_plant_telemetry`. Se
 
 from __future__ import annotations
 
-import pendulum
 from airflow.sdk import dag, get_current_context, task
-from airflow.timetables.trigger import CronTriggerTimetable
 
 from griddesk.pipeline import assets
-from griddesk.pipeline.dag_support import DEFAULT_ARGS, optional_param
+from griddesk.pipeline.dag_support import daily_dag, optional_param
 
 
 def _run_date():
@@ -38,14 +36,13 @@ def _run_date():
 
 
 @dag(
-    schedule=CronTriggerTimetable("0 18 * * *", timezone="Europe/Zurich"),
-    start_date=pendulum.datetime(2016, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    params={"run_date": optional_param("Run day X (YYYY-MM-DD). Empty: the logical date.")},
-    tags=["griddesk", "daily", "feeds"],
-    doc_md=__doc__,
+    **daily_dag(
+        "0 18 * * *",
+        "Europe/Zurich",
+        params={"run_date": optional_param("Run day X (YYYY-MM-DD). Empty: the logical date.")},
+        tags=["griddesk", "daily", "feeds"],
+        doc_md=__doc__,
+    )
 )
 def griddesk_feeds():
     @task
@@ -58,35 +55,35 @@ def griddesk_feeds():
     @task(trigger_rule="all_done")
     def plan(submitted: dict) -> list[dict]:
         """Feed jobs: one per (feed, key); they run even if the orders could not be submitted."""
-        from griddesk.pipeline.feed_tasks import feed_jobs
+        from griddesk.feeds.tasks import feed_jobs
 
         return feed_jobs()
 
     @task(outlets=[assets.RAW_FEEDS], max_active_tis_per_dagrun=4)
     def extract(job: dict) -> dict:
         """Extract one feed job as of the run's clock and load it, one batch per day."""
-        from griddesk.pipeline.feed_tasks import extract_feed_job
+        from griddesk.feeds.tasks import extract_feed_job
 
         return extract_feed_job(job, _run_date(), run_id=get_current_context()["run_id"])
 
     @task(trigger_rule="all_done")
     def retention(extracted: list[dict]) -> dict:
         """Fold old 5-minute telemetry and call-log rows into hourly aggregates."""
-        from griddesk.pipeline.feed_tasks import apply_retention_for_run
+        from griddesk.feeds.tasks import apply_retention_for_run
 
         return apply_retention_for_run(_run_date())
 
     @task(trigger_rule="all_done", outlets=[assets.OPERATIONS_MARTS])
     def dbt_build(folded: dict) -> dict:
         """One dbt build of the feed staging models and the operations marts (also after a failed feed job)."""
-        from griddesk.pipeline.feed_tasks import dbt_build_feeds
+        from griddesk.transform.tasks import dbt_build_feeds
 
         return dbt_build_feeds()
 
     @task(trigger_rule="all_done")
     def validate_feeds(folded: dict) -> dict:
         """One GX run over all feeds (one context, one task): results stored, alerts sent once per key."""
-        from griddesk.pipeline.quality_tasks import validate_feeds_for_run
+        from griddesk.quality.tasks import validate_feeds_for_run
 
         return validate_feeds_for_run(_run_date(), run_id=get_current_context()["run_id"])
 

@@ -28,18 +28,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pendulum
 from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk import dag, get_current_context, task
-from airflow.timetables.trigger import CronTriggerTimetable
 
 from griddesk.bidding.controls import APPROVE, REJECT, get_bidding_settings
 from griddesk.clock import MORNING
 from griddesk.pipeline import assets
 from griddesk.pipeline.dag_support import (
-    DEFAULT_ARGS,
     PARAMS,
     clock_from_context,
+    daily_dag,
     mapped_results,
     market_codes,
     quality_gate_for_run,
@@ -49,14 +47,13 @@ from griddesk.pipeline.placement import MODEL_TASK
 
 
 @dag(
-    schedule=CronTriggerTimetable("0 10 * * *", timezone="Europe/Brussels"),
-    start_date=pendulum.datetime(2016, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    params=PARAMS,
-    tags=["griddesk", "daily"],
-    doc_md=__doc__,
+    **daily_dag(
+        "0 10 * * *",
+        "Europe/Brussels",
+        params=PARAMS,
+        tags=["griddesk", "daily"],
+        doc_md=__doc__,
+    )
 )
 def griddesk_morning():
     @task.sensor(poke_interval=300, timeout=24 * 3600, mode="reschedule")
@@ -67,21 +64,21 @@ def griddesk_morning():
     @task
     def plan() -> list[dict]:
         """Extraction jobs: one per configured market and feed."""
-        from griddesk.pipeline.tasks import feed_jobs
+        from griddesk.extraction.tasks import feed_jobs
 
         return feed_jobs(market_codes(get_current_context()))
 
     @task(outlets=[assets.RAW_PRICES, assets.RAW_EXOGENOUS], max_active_tis_per_dagrun=4)
     def extract(job: dict) -> dict:
         """Extract one feed as of the morning clock, point-in-time into raw."""
-        from griddesk.pipeline.tasks import extract_for_run
+        from griddesk.extraction.tasks import extract_for_run
 
         return extract_for_run(job, clock_from_context(MORNING), run_id=get_current_context()["run_id"])
 
     @task(outlets=[assets.DQ_RESULTS])
     def validate(extracted: list[dict]) -> dict[str, bool]:
         """Great Expectations on the newest prices; returns market -> may this market-day be traded."""
-        from griddesk.pipeline.quality_tasks import validate_for_run
+        from griddesk.quality.tasks import validate_for_run
 
         ctx = get_current_context()
         return validate_for_run(market_codes(ctx), clock_from_context(MORNING), ctx["run_id"])
@@ -94,7 +91,7 @@ def griddesk_morning():
     @task(outlets=[assets.MARTS])
     def dbt_build(gate: dict[str, bool]) -> list[str]:
         """One `dbt build` of all models (see docs/architecture.md for why not cosmos)."""
-        from griddesk.pipeline.transform_tasks import dbt_build_for_run
+        from griddesk.transform.tasks import dbt_build_for_run
 
         dbt_build_for_run(clock_from_context(MORNING))
         return [m for m, ok in gate.items() if ok]
@@ -158,7 +155,7 @@ def griddesk_morning():
     @task(trigger_rule="none_failed", outlets=[assets.MARTS])
     def dbt_build_trading(bids: list[dict]) -> None:
         """Rebuild the trading marts and the portfolio's joint bids with the new forecasts and schedules."""
-        from griddesk.pipeline.transform_tasks import dbt_build_for_run
+        from griddesk.transform.tasks import dbt_build_for_run
 
         dbt_build_for_run(clock_from_context(MORNING), select=["tag:trading", "fct_portfolio_bids"])
 

@@ -33,7 +33,7 @@ def griddesk_plant_telemetry():
     @task
     def plants() -> list[str]:
         """The plants to poll."""
-        from griddesk.pipeline.feed_tasks import plant_ids
+        from griddesk.feeds.tasks import plant_ids
 
         return plant_ids()
 
@@ -42,7 +42,7 @@ def griddesk_plant_telemetry():
         """One live poll of the plant, loaded once."""
         from datetime import datetime
 
-        from griddesk.pipeline.feed_tasks import poll_plant
+        from griddesk.feeds.tasks import poll_plant
 
         ctx = get_current_context()
         value = (ctx["params"].get("sim_now") or "").strip()

@@ -22,11 +22,9 @@ afternoon DAGs. Thresholds: `GRIDDESK_QUALITY_*`. Data Docs: `make docs`.
 
 from __future__ import annotations
 
-import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
-from airflow.timetables.trigger import CronTriggerTimetable
 
-from griddesk.pipeline.dag_support import DEFAULT_ARGS
+from griddesk.pipeline.dag_support import daily_dag
 
 
 def _run_date_and_now():
@@ -39,20 +37,19 @@ def _run_date_and_now():
 
 
 @dag(
-    schedule=CronTriggerTimetable("30 11 * * *", timezone="Europe/Zurich"),
-    start_date=pendulum.datetime(2016, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    params={"run_date": Param("", type="string", description="Run day X (YYYY-MM-DD). Empty: the logical date.")},
-    tags=["griddesk", "daily", "quality"],
-    doc_md=__doc__,
+    **daily_dag(
+        "30 11 * * *",
+        "Europe/Zurich",
+        params={"run_date": Param("", type="string", description="Run day X (YYYY-MM-DD). Empty: the logical date.")},
+        tags=["griddesk", "daily", "quality"],
+        doc_md=__doc__,
+    )
 )
 def griddesk_quality_watch():
     @task
     def watch(kind: str) -> dict:
         """Run one watch and send its alerts once per key."""
-        from griddesk.pipeline.quality_tasks import run_watch
+        from griddesk.quality.tasks import run_watch
 
         run_date, now = _run_date_and_now()
         return run_watch(kind, run_date, now)

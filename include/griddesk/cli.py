@@ -159,7 +159,7 @@ def run_days(api, settings: Settings, window: list[date], history: tuple[date, d
     """
     from griddesk.airflow_api import run_id_for
     from griddesk.clock import AFTERNOON, MORNING, RunClock
-    from griddesk.pipeline.feed_tasks import feeds_sim_now
+    from griddesk.feeds.tasks import feeds_sim_now
     from griddesk.simulator.security import exchange_clock_for_run, set_simulator_clock
 
     def exchange_now(day: date, kind: str) -> tuple[Settings, datetime]:
@@ -242,7 +242,7 @@ def cmd_trigger(args: argparse.Namespace) -> int:
     """Run one DAG for one day through the scheduler of a running `make ui` (as `make run` does)."""
     from griddesk.airflow_api import run_id_for
     from griddesk.clock import AFTERNOON, MORNING, RunClock
-    from griddesk.pipeline.feed_tasks import feeds_sim_now
+    from griddesk.feeds.tasks import feeds_sim_now
     from griddesk.simulator.security import exchange_clock_for_run, set_simulator_clock
 
     settings = get_settings()

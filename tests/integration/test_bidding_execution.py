@@ -324,7 +324,7 @@ def fresh_sim(start_simulator) -> str:
 def test_paper_mode_gets_shadow_executions_cleared_exactly_as_the_exchange_clears(warehouse, realised, fresh_sim):
     """Paper mode: the afternoon clears the recorded set at the realised prices (never sending it), and the result
     equals what the simulator's exchange returns for the same steps actually sent."""
-    from griddesk.pipeline import tasks
+    from griddesk.extraction import tasks as extraction
 
     sim = fresh_sim
     warehouse = warehouse.model_copy(update={"simulator_url": sim})
@@ -334,8 +334,8 @@ def test_paper_mode_gets_shadow_executions_cleared_exactly_as_the_exchange_clear
     before = bidding_tasks.fetch_executions(MARKET, afternoon, warehouse, bidding)
     assert before["status"] == "awaiting_prices" and before["executions"] == 0  # D's prices not extracted yet
 
-    (job,) = [j for j in tasks.feed_jobs([MARKET]) if j["feed"] == "day_ahead_prices"]
-    tasks.extract_for_run(job, afternoon, warehouse.model_copy(update={"entsoe_token": TOKEN}))
+    (job,) = [j for j in extraction.feed_jobs([MARKET]) if j["feed"] == "day_ahead_prices"]
+    extraction.extract_for_run(job, afternoon, warehouse.model_copy(update={"entsoe_token": TOKEN}))
     out = bidding_tasks.fetch_executions(MARKET, afternoon, warehouse, bidding)
     header = _order_set(warehouse.warehouse_url)
     assert out["status"] == "shadow_executed" and out["executions"] == header["n_steps"] > 0

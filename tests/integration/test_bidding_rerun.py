@@ -19,8 +19,9 @@ import requests
 from griddesk import datasets
 from griddesk.bidding.demand_response import signal_dates
 from griddesk.clock import MORNING, RunClock
+from griddesk.feeds import tasks as feed_tasks
 from griddesk.markets import get_market
-from griddesk.pipeline import feed_tasks, tasks
+from griddesk.pipeline import tasks
 from griddesk.settings import Settings, get_settings
 from griddesk.simulator.security import admin_headers
 from tests.integration import test_quality_blocking as shared

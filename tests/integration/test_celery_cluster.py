@@ -109,7 +109,7 @@ def cluster(server_state_dir, shared_data_dir):
             api.set_paused(dag_id, False)  # the scheduler runs triggered runs only (--replay)
         # The meters' and Bedford's history, through the feeds' own extraction (what griddesk_feeds runs daily).
         subprocess.run([sys.executable, "-c", (
-            "from datetime import date, timedelta; from griddesk.pipeline.feed_tasks import extract_feed_job as x\n"
+            "from datetime import date, timedelta; from griddesk.feeds.tasks import extract_feed_job as x\n"
             f"d = date.fromisoformat('{CONSUMPTION_DAY}') - timedelta(days=2)\n"
             "for feed, key in (('meter_readings', 'portfolio'), ('weather_observations', 'bedford')):\n"
             "    x({'feed': feed, 'key': key}, d, history_days=110)\n")],

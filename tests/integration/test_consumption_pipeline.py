@@ -20,9 +20,11 @@ from griddesk.consumption import store, tasks
 from griddesk.consumption.marts import dbt_build_consumption
 from griddesk.consumption.models import MODEL_CODE_VERSION
 from griddesk.consumption.settings import ConsumptionSettings
-from griddesk.feeds.publication import published_until_utc
+from griddesk.feeds import store as feeds_store
+from griddesk.feeds import tasks as feed_tasks
+from griddesk.feeds.meters import published_until_utc
 from griddesk.markets import get_market
-from griddesk.pipeline import bidding_tasks, feed_tasks
+from griddesk.pipeline import bidding_tasks
 from griddesk.settings import Settings
 from tests.conftest import _drop_database, _fresh_database
 from tests.integration.conftest import default_simulator_kwargs
@@ -70,7 +72,7 @@ def test_meters_are_trained_and_forecast_from_what_was_published_by_the_cut_off(
     assert (f["lower_kwh"] <= f["upper_kwh"]).all() and f["forecast_kwh"].notna().all()
     # what the models could read: nothing after the readings published by the cut-off
     with psycopg2.connect(url) as conn:
-        seen = store.readings_as_of(conn, "b1", datetime(2017, 1, 1, tzinfo=UTC), cutoff)
+        seen = feeds_store.readings_as_of(conn, "b1", datetime(2017, 1, 1, tzinfo=UTC), cutoff)
     assert seen.index.max() < published_until_utc(cutoff)
     assert seen.index.max() >= published_until_utc(cutoff) - timedelta(hours=1)  # D-2's readings arrived in time
     reg = query(url, "select market_code, model_name, is_champion from raw.forecast_model_registry")

@@ -61,8 +61,8 @@ class Built:
 def built(pg_server_url, start_simulator):
     from aiosmtpd.controller import Controller
 
-    from griddesk.pipeline.feed_tasks import feeds_sim_now
-    from griddesk.pipeline.quality_tasks import run_watch
+    from griddesk.feeds.tasks import feeds_sim_now
+    from griddesk.quality.tasks import run_watch
     from griddesk.reporting.bidding_benchmark import run_and_store_market
     from griddesk.runtime import migrate_airflow_db
     from griddesk.transform.dbt import build

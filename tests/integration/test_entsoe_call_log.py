@@ -14,7 +14,7 @@ import requests
 
 from griddesk.clock import MORNING, RunClock
 from griddesk.entsoe.client import EntsoeHttpError
-from griddesk.pipeline import tasks
+from griddesk.extraction import tasks as extraction
 from griddesk.settings import Settings
 from griddesk.simulator.security import admin_headers
 from tests.integration.conftest import default_simulator_kwargs
@@ -39,10 +39,10 @@ def simulator_url(start_simulator) -> str:
 def test_extraction_logs_every_entsoe_attempt_with_its_run_id(simulator_url, warehouse_url):
     settings = Settings(markets=MARKET, data_dir=None, simulator_url=simulator_url, warehouse_url=warehouse_url,
                         entsoe_token=TOKEN)  # fmt: skip
-    (job,) = [j for j in tasks.feed_jobs([MARKET]) if j["feed"] == "day_ahead_prices"]
+    (job,) = [j for j in extraction.feed_jobs([MARKET]) if j["feed"] == "day_ahead_prices"]
     requests.delete(f"{simulator_url}/admin/faults", headers=admin_headers(), timeout=10).raise_for_status()
 
-    summary = tasks.extract_for_run(job, RunClock(DAY, MORNING), settings, run_id="delivery__2016-06-15")
+    summary = extraction.extract_for_run(job, RunClock(DAY, MORNING), settings, run_id="delivery__2016-06-15")
     assert summary["versions_inserted"] > 0
     ok = _calls(warehouse_url, "delivery__2016-06-15")
     assert ok and {row[0] for row in ok} == {"entsoe.A44"}
@@ -53,9 +53,9 @@ def test_extraction_logs_every_entsoe_attempt_with_its_run_id(simulator_url, war
                   headers=admin_headers(), timeout=10).raise_for_status()  # fmt: skip
     try:
         with pytest.raises(EntsoeHttpError):
-            tasks.extract_for_run(job, RunClock(DAY, MORNING), settings, run_id="delivery__failing")
+            extraction.extract_for_run(job, RunClock(DAY, MORNING), settings, run_id="delivery__failing")
     finally:
         requests.delete(f"{simulator_url}/admin/faults", headers=admin_headers(), timeout=10).raise_for_status()
     failed = _calls(warehouse_url, "delivery__failing")
-    assert len(failed) == tasks._client(settings, None).max_attempts and all(status == 503 and error for _, status, error, _ in failed)
+    assert len(failed) == extraction.entsoe_client(settings, None).max_attempts and all(status == 503 and error for _, status, error, _ in failed)
     assert not any(TOKEN in str(row) for row in ok + failed)

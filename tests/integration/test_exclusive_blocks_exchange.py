@@ -25,8 +25,9 @@ from griddesk import datasets
 from griddesk.bidding.controls import audit_trail
 from griddesk.bidding.execution import OrderApiClient, OrderApiError, order_payload
 from griddesk.clock import AFTERNOON, MORNING, RunClock
+from griddesk.extraction import tasks as extraction
 from griddesk.markets import get_market
-from griddesk.pipeline import bidding_tasks, feed_tasks, tasks
+from griddesk.pipeline import bidding_tasks, feed_tasks
 from griddesk.settings import Settings
 from tests.integration import test_bidding_execution as execution
 from tests.integration.test_bidding_execution import DAY, MARKET, TOKEN, _order_set
@@ -187,8 +188,8 @@ def block_warehouse(warehouse: Settings, realised) -> Settings:
     own shape."""
     settings = warehouse
     first, last = DAY - timedelta(days=PAST_DAYS), DAY - timedelta(days=1)
-    (job,) = [j for j in tasks.feed_jobs([MARKET]) if j["feed"] == "day_ahead_prices"]
-    tasks.backfill_job(job, first, last, settings.model_copy(update={"entsoe_token": TOKEN}))
+    (job,) = [j for j in extraction.feed_jobs([MARKET]) if j["feed"] == "day_ahead_prices"]
+    extraction.backfill_job(job, first, last, settings.model_copy(update={"entsoe_token": TOKEN}))
     market = get_market(MARKET)
     df = datasets.synthetic_epftoolbox(MARKET)
     past = df[(df["delivery_date_local"] >= first) & (df["delivery_date_local"] <= last)]
@@ -266,8 +267,8 @@ def test_paper_blocks_shadow_executions_equal_what_the_exchange_clears(block_war
     _, checked = _generate_and_check(settings, _bidding())
     assert checked["status"] == "recorded"
     afternoon = RunClock(DAY, AFTERNOON)
-    (job,) = [j for j in tasks.feed_jobs([MARKET]) if j["feed"] == "day_ahead_prices"]
-    tasks.extract_for_run(job, afternoon, settings.model_copy(update={"entsoe_token": TOKEN}))
+    (job,) = [j for j in extraction.feed_jobs([MARKET]) if j["feed"] == "day_ahead_prices"]
+    extraction.extract_for_run(job, afternoon, settings.model_copy(update={"entsoe_token": TOKEN}))
     out = bidding_tasks.fetch_executions(MARKET, afternoon, settings, _bidding())
     assert out["status"] == "shadow_executed"
     steps = _frame(url, "select * from raw.bid_order_steps order by delivery_start_utc, step_index")

@@ -17,9 +17,9 @@ import pytest
 import requests
 
 from griddesk import datasets
+from griddesk.feeds import tasks as feed_tasks
 from griddesk.feeds.errors import FeedAuthError, FeedHttpError, SchemaDriftError
 from griddesk.feeds.http import CallLog
-from griddesk.pipeline import feed_tasks
 from griddesk.settings import Settings
 from griddesk.simulator.security import admin_headers
 from tests.conftest import _drop_database, _fresh_database

@@ -19,11 +19,13 @@ from griddesk import datasets
 from griddesk.bidding import gate
 from griddesk.bidding.compliance import CHECKS
 from griddesk.bidding.controls import BiddingSettings
+from griddesk.feeds import tasks as feed_tasks
 from griddesk.feeds.errors import FeedHttpError
-from griddesk.pipeline import feed_tasks
+from griddesk.pipeline.feed_tasks import submit_orders_for_run
 from griddesk.settings import Settings
 from griddesk.simulator.security import admin_headers
 from griddesk.transform.dbt import build
+from griddesk.transform.tasks import DBT_SELECT
 from tests.conftest import _drop_database, _fresh_database
 
 SPRING, AUTUMN = date(2016, 3, 27), date(2016, 10, 30)
@@ -103,7 +105,7 @@ def built(pg_server_url, start_simulator):
         feed_tasks.extract_feed_job({"feed": "ckw_dynamic_tariffs", "key": "home_dynamic"}, run_date, settings)
     # an order set at the exchange, handed to the battery through the submission gate
     _record_orders(url, RUN_DATE - date.resolution * 2)
-    submitted = feed_tasks.submit_orders_for_run(RUN_DATE, settings, bidding=BiddingSettings(mode="live"))
+    submitted = submit_orders_for_run(RUN_DATE, settings, bidding=BiddingSettings(mode="live"))
     # faults: five failed attempts on the weather archive before it answers; an expired token once; a job that
     # fails for good (its calls still count)
     for kind, params in ARCHIVE_FAULTS:
@@ -121,7 +123,7 @@ def built(pg_server_url, start_simulator):
         feed_tasks.poll_plant("lutersarni", now + timedelta(minutes=5 * k), settings)
     feed_tasks.poll_plant("lutersarni", now - timedelta(days=100), settings)
     feed_tasks.apply_retention_for_run(RUN_DATE, settings)
-    first = build(url, select=feed_tasks.DBT_SELECT)
+    first = build(url, select=DBT_SELECT)
     yield {"url": url, "sim": sim, "settings": settings, "injected": injected, "submitted": submitted, "build": first}
     _drop_database(pg_server_url, name)
 
@@ -248,7 +250,7 @@ def test_an_incremental_build_picks_up_new_days_and_rebuilds_nothing_else(built)
         {"feed": "ckw_dynamic_tariffs", "key": "home_dynamic"}, RUN_DATE + timedelta(days=1), settings
     )
     feed_tasks.extract_feed_job({"feed": "meter_readings", "key": "portfolio"}, RUN_DATE + timedelta(days=1), settings)
-    build(url, select=feed_tasks.DBT_SELECT)
+    build(url, select=DBT_SELECT)
     after = query(
         url, "select delivery_date_local, max(audit_invocation_id) as inv from marts.fct_dynamic_tariffs group by 1"
     )

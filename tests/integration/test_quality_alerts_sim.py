@@ -18,10 +18,11 @@ import requests
 from griddesk import datasets
 from griddesk.clock import MORNING, RunClock
 from griddesk.entsoe.client import EntsoeHttpError
+from griddesk.extraction import tasks as extraction
 from griddesk.markets import get_market
 from griddesk.pipeline import bidding_tasks, tasks
-from griddesk.pipeline.quality_tasks import run_watch
 from griddesk.quality.settings import get_quality_settings
+from griddesk.quality.tasks import run_watch
 from griddesk.settings import Settings, get_settings
 from griddesk.simulator.security import admin_headers
 
@@ -73,7 +74,7 @@ def html(msg) -> str:
 
 
 def price_job() -> dict:
-    (job,) = [j for j in tasks.feed_jobs([MARKET]) if j["feed"] == "day_ahead_prices"]
+    (job,) = [j for j in extraction.feed_jobs([MARKET]) if j["feed"] == "day_ahead_prices"]
     return job
 
 
@@ -117,14 +118,14 @@ def test_shifted_price_publication_raises_the_forecast_drift_alert(env, sim, fra
     clock = RunClock(DAY, MORNING)  # extracts prices of D-7 .. D-1
     now = clock.sim_now(MARKET)
 
-    tasks.extract_for_run(price_job(), clock)
+    extraction.extract_for_run(price_job(), clock)
     before = run_watch("forecast_drift", RUN_DAY, now)  # no dbt build yet: said so, nothing sent
     assert before["missing"] == ["marts.fct_forecast_drift"] and before["alerts"] == []
     assert smtp_server.messages == []
 
     # The price endpoint publishes the whole requested week 40 EUR/MWh too high; the real extraction loads it.
     inject(sim, "entsoe.A44", "value_shift", offset=SHIFT_PER_MWH)
-    summary = tasks.extract_for_run(price_job(), clock)
+    summary = extraction.extract_for_run(price_job(), clock)
     assert summary["versions_inserted"] == 7
     newest = query(env, """select distinct on (delivery_start_utc) delivery_start_utc, price_per_mwh
                            from raw.entsoe_day_ahead_prices where delivery_date_local = %s
@@ -159,7 +160,7 @@ def test_order_api_rejection_of_the_live_order_set_raises_the_bid_execution_aler
     clock = RunClock(DAY, MORNING)
     # D's price forecast as the morning's forecast task stores it (the real Prophet run costs ~4 min here, so it
     # is stored directly, as in test_bidding_execution); then the real bid, compliance and submit task bodies.
-    tasks.extract_for_run(price_job(), clock)
+    extraction.extract_for_run(price_job(), clock)
     insert_forecasts(env, frame, [DAY], "truth/v1")
     tasks.bid_for_run(MARKET, clock)
     assert bidding_tasks.check_compliance(MARKET, clock)["status"] == "ready"
@@ -187,7 +188,7 @@ def test_price_endpoint_failing_beyond_the_retry_budget_raises_the_deadline_aler
     closure = get_market(MARKET).gate_closure_utc(DAY)
     inject(sim, "entsoe.A44", "http_5xx", status=503, times=4)  # EntsoeClient makes 4 attempts
     with pytest.raises(EntsoeHttpError, match="503"):
-        tasks.extract_for_run(price_job(), clock)  # the morning's first task fails; nothing downstream runs
+        extraction.extract_for_run(price_job(), clock)  # the morning's first task fails; nothing downstream runs
     faults = requests.get(f"{sim}/admin/faults", headers=admin_headers(), timeout=10).json()
     assert [f["kind"] for f in faults["injected"]] == ["http_5xx"] * 4 and faults["queued"] == []
     assert query(env, "select count(*) from raw.bid_orders where delivery_date_local = %s", DAY) == [(0,)]

@@ -20,11 +20,13 @@ from griddesk.bidding.controls import BiddingSettings
 from griddesk.clock import MORNING, RunClock
 from griddesk.consumption import tasks
 from griddesk.consumption.settings import ConsumptionSettings
+from griddesk.feeds import tasks as feed_tasks
 from griddesk.markets import get_market
-from griddesk.pipeline import bidding_tasks, feed_tasks
+from griddesk.pipeline import bidding_tasks
 from griddesk.quality.blocking import blocked_feed_days
 from griddesk.quality.feeds_gate import validate_feeds
-from griddesk.quality.gx_runner import DEFAULT_CONTEXT_DIR, QualityGate, store_results
+from griddesk.quality.gx_runner import DEFAULT_CONTEXT_DIR, QualityGate
+from griddesk.quality.store import store_results
 from griddesk.settings import Settings
 from griddesk.simulator.security import admin_headers
 from tests.integration.conftest import default_simulator_kwargs

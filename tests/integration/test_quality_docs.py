@@ -10,7 +10,8 @@ import pytest
 import requests
 
 from griddesk.quality import docs_site
-from griddesk.quality.gx_runner import DEFAULT_CONTEXT_DIR, QualityGate, store_results
+from griddesk.quality.gx_runner import DEFAULT_CONTEXT_DIR, QualityGate
+from griddesk.quality.store import store_results
 from griddesk.warehouse import db
 
 pytestmark = pytest.mark.slow

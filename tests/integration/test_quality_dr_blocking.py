@@ -18,11 +18,12 @@ import requests
 from griddesk import datasets
 from griddesk.bidding.demand_response import parse_windows, predict_windows, signal_dates, to_mtu_constraints
 from griddesk.clock import MORNING, RunClock
+from griddesk.feeds import tasks as feed_tasks
 from griddesk.markets import get_market
-from griddesk.pipeline import feed_tasks, tasks
+from griddesk.pipeline import tasks
 from griddesk.quality.blocking import blocked_feed_days
 from griddesk.quality.feeds_gate import validate_feeds
-from griddesk.quality.gx_runner import store_results
+from griddesk.quality.store import store_results
 from griddesk.settings import Settings, get_settings
 from griddesk.simulator.security import admin_headers
 from tests.integration import test_quality_blocking as shared

@@ -14,10 +14,10 @@ import pytest
 import requests
 
 from griddesk import datasets
-from griddesk.pipeline import feed_tasks
-from griddesk.pipeline.quality_tasks import validate_feeds_for_run
+from griddesk.feeds import tasks as feed_tasks
 from griddesk.quality import gx_runner
 from griddesk.quality.gx_runner import DEFAULT_CONTEXT_DIR, QualityGate
+from griddesk.quality.tasks import validate_feeds_for_run
 from griddesk.settings import Settings, get_settings
 from griddesk.simulator.security import admin_headers
 from tests.conftest import _drop_database, _fresh_database
@@ -335,14 +335,14 @@ def build_marts(url: str, *models: str) -> None:
 
 def test_outputs_watch_validates_the_marts_and_inputs_in_one_gx_run(env, smtp_server):
     from griddesk.clock import MORNING, RunClock
-    from griddesk.pipeline import tasks
-    from griddesk.pipeline.quality_tasks import run_watch
+    from griddesk.extraction import tasks as extraction
+    from griddesk.quality.tasks import run_watch
 
     day = RUN_DAY + timedelta(days=1)
     _insert_outputs(env, day, bad_mtu=5)
     # The real morning extraction loads the clean prices of X-6 .. X from the simulator.
-    (prices,) = [j for j in tasks.feed_jobs(["FR"]) if j["feed"] == "day_ahead_prices"]
-    tasks.extract_for_run(prices, RunClock(day, MORNING))
+    (prices,) = [j for j in extraction.feed_jobs(["FR"]) if j["feed"] == "day_ahead_prices"]
+    extraction.extract_for_run(prices, RunClock(day, MORNING))
     before = run_watch("outputs", RUN_DAY, datetime.now(UTC))  # the marts are not built yet: nothing to validate
     assert set(before["missing"]) >= {"marts.fct_price_forecasts", "marts.fct_bid_schedules"}
     assert [m["Subject"] for m in smtp_server.messages] == [
@@ -383,7 +383,7 @@ def test_outputs_watch_validates_the_marts_and_inputs_in_one_gx_run(env, smtp_se
 def test_executed_volume_above_submitted_is_critical(env, smtp_server):
     """Cross-source: an execution reporting more than its order's volume (needs the bidding schema)."""
     from griddesk.markets import get_market
-    from griddesk.pipeline.quality_tasks import run_watch
+    from griddesk.quality.tasks import run_watch
 
     if not bool(query(env, "select to_regclass('raw.bid_executions') is not null as ok")["ok"].iloc[0]):
         pytest.skip("raw.bid_executions is created by the bidding schema (schema_bidding.sql), absent here")

@@ -19,9 +19,8 @@ from griddesk.quality.gx_runner import (
     DEFAULT_CONTEXT_DIR,
     QualityGate,
     expectation_parameters,
-    result_rows,
-    store_results,
 )
+from griddesk.quality.store import result_rows, store_results
 from griddesk.warehouse.db import connect
 
 AS_OF_UTC = datetime(2017, 1, 1, tzinfo=UTC)

@@ -12,7 +12,7 @@ import pytest
 
 from griddesk.consumption.backtest import BacktestConfig, backtest_meter, day_inputs
 from griddesk.consumption.models import MODEL_NAMES, PROPHET
-from griddesk.feeds.publication import published_until_utc
+from griddesk.feeds.meters import published_until_utc
 from griddesk.markets import get_market
 from griddesk.simulator.feeds.data import synthetic_buildings, synthetic_weather
 

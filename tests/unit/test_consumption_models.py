@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from griddesk.consumption.backtest import BacktestConfig, _training_frame, day_inputs
+from griddesk.consumption.backtest import BacktestConfig, day_inputs, training_frame
 from griddesk.consumption.features import lag_features
 from griddesk.consumption.models import (
     ENSEMBLE_MEMBERS,
@@ -33,7 +33,7 @@ def test_prophet_baseline_plus_regressors_equals_prophets_predict():
     inputs = day_inputs(readings, temperature, day, "NP", 60)
     clean = inputs.readings.where(flag_hours(inputs.readings)["is_clean"])
     model = ProphetModel(uncertainty_samples=0, max_iter=100)
-    model.fit(_training_frame(clean, inputs.temperature_obs, 182, inputs.known_until_utc))
+    model.fit(training_frame(clean, inputs.temperature_obs, 182, inputs.known_until_utc))
     for d in (day, date(2018, 3, 25)):
         di = day_inputs(readings, temperature, d, "NP", 60)
         fast = model.predict(di.target, di.temperature_for_target, clean, di.known_until_utc)["forecast_kwh"]

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from griddesk.consumption.backtest import BacktestConfig, _training_frame, backtest_meter
+from griddesk.consumption.backtest import BacktestConfig, backtest_meter, training_frame
 from griddesk.consumption.quality import (
     BEFORE_LEVEL_SHIFT,
     DST_DOUBLE,
@@ -50,7 +50,7 @@ def test_dst_double_and_zero_readings_are_flagged_and_excluded_from_training():
     assert flags.loc[ordinary_zero, "flag"] == MISSING_ZERO
     assert int((~flags["is_clean"]).sum()) == 3  # nothing else is flagged
     clean = s.where(flags["is_clean"])
-    train = _training_frame(clean, pd.Series(10.0, index=s.index), 364, s.index[-1] + pd.Timedelta(hours=1))
+    train = training_frame(clean, pd.Series(10.0, index=s.index), 364, s.index[-1] + pd.Timedelta(hours=1))
     assert double_t not in train.index and zero_t not in train.index and ordinary_zero not in train.index
     _, q = assess_meter("m", s, min_clean_days=28, max_missing_hours_clean=24)
     assert q.flag_counts[DST_DOUBLE] == 1 and q.flag_counts[DST_ZERO] == 1

@@ -11,8 +11,8 @@ import pytest
 
 from griddesk import datasets
 from griddesk.feeds.http import RetryPolicy, _retry_after_s
-from griddesk.feeds.publication import persistence_climatology_forecast
 from griddesk.feeds.tokens import TokenError, encode_hs256, unverified_claims, verify_hs256
+from griddesk.feeds.weather import persistence_climatology_forecast
 from griddesk.settings import Settings
 from griddesk.simulator.feeds.auth import RateLimiter, TokenService
 from griddesk.simulator.feeds.battery import OrdersIn, clear_orders, status_records

@@ -4,9 +4,9 @@ For each D (a local day of the paired market, e.g. NP's Europe/Oslo day: 23/24/2
 
 - the cut-off is the market's gate closure on D-1;
 - readings known are those the meter service had published by then (local day X at 06:00 London on X+1:
-  :func:`griddesk.feeds.publication.published_until_utc`), so the newest is two days old;
+  :func:`griddesk.feeds.meters.published_until_utc`), so the newest is two days old;
 - the temperature regressor for D is the weather forecast issued at the cut-off
-  (:func:`griddesk.feeds.publication.persistence_climatology_forecast`, the same generator the weather
+  (:func:`griddesk.feeds.weather.persistence_climatology_forecast`, the same generator the weather
   feed serves), built only from observations published by then. ``oracle_weather=True`` uses D's *observed*
   temperature instead: an upper bound, labelled as such, never a headline figure;
 - models are refit every ``refit_every_days`` (warm-started Prophet) on the last ``training_window_days`` of
@@ -45,7 +45,8 @@ from griddesk.consumption.models import (
     ensemble_forecast,
 )
 from griddesk.consumption.quality import MeterQuality, assess_meter, flag_hours
-from griddesk.feeds.publication import persistence_climatology_forecast, published_until_utc
+from griddesk.feeds.meters import published_until_utc
+from griddesk.feeds.weather import persistence_climatology_forecast
 from griddesk.forecasting.champion import ChampionDecision, ChampionPolicy, decide, rolling_mae_as_known
 from griddesk.markets import get_market
 
@@ -134,7 +135,9 @@ class MeterBacktest:
         return f[f["model_name"] == f["delivery_date"].map(champ)].reset_index(drop=True)
 
 
-def _training_frame(clean: pd.Series, temp_obs: pd.Series, window_days: int, known_until: pd.Timestamp):
+def training_frame(clean: pd.Series, temp_obs: pd.Series, window_days: int, known_until: pd.Timestamp):
+    """The clean hours of the ``window_days`` before ``known_until`` (``y``) with the observed temperature
+    (short gaps filled): what the backtest and the production run fit on."""
     start = known_until - pd.Timedelta(days=window_days)
     y = clean[(clean.index >= start) & (clean.index < known_until)]
     temp = fill_short_gaps(temp_obs).reindex(y.index)
@@ -186,7 +189,7 @@ def backtest_meter(meter_id: str, readings: pd.Series, temperature: pd.Series, c
             if not q.is_usable:
                 skip_reason = f"{day}: {q.skip_reason}"
                 break
-            train = _training_frame(clean, inputs.temperature_obs, cfg.training_window_days, inputs.known_until_utc)
+            train = training_frame(clean, inputs.temperature_obs, cfg.training_window_days, inputs.known_until_utc)
             for name in cfg.models:
                 m = models.get(name) or _make(name, cfg)
                 started = time.perf_counter()

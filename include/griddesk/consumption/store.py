@@ -1,106 +1,19 @@
-"""Warehouse I/O of consumption forecasting: point-in-time reads of the meter and weather feeds, and writes of
-training outcomes, fitted models, forecasts and portfolio bids (``raw.consumption_*``, ``raw.portfolio_bids``).
-
-Point in time: a feed batch counts only when it was extracted (on the simulated clock) by the cut-off, and of
-every window the newest such version is read, so nothing published later reaches a model.
+"""Warehouse I/O of consumption forecasting: training outcomes, fitted models, forecasts and portfolio bids
+(``raw.consumption_*``, ``raw.portfolio_bids``). The point-in-time reads of the meter and weather feeds it trains
+on are the feeds' own (:mod:`griddesk.feeds.store`).
 """
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
 
 import numpy as np
 import pandas as pd
 from psycopg2.extras import execute_values
 
-_LATEST_BATCHES = """
-    select batch_id from (
-        select batch_id, row_number() over (
-            partition by source_key, window_start_utc, window_end_utc order by version desc) as rk
-        from raw.feed_batches
-        where feed = %(feed)s and extracted_at_utc <= %(cutoff)s and window_end_utc > %(start)s
-    ) b where rk = 1
-"""
-
 
 def _frame(cur) -> pd.DataFrame:
     return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
-
-
-def meter_ids(conn) -> list[str]:
-    """Meters of the portfolio (``raw.meters``, else those with readings), in natural order."""
-    with conn.cursor() as cur:
-        cur.execute("select meter_id from raw.meters union select distinct meter_id from raw.meter_readings")
-        ids = [r[0] for r in cur.fetchall()]
-    return sorted(ids, key=lambda m: (len(m), m))
-
-
-def readings_as_of(conn, meter_id: str, start: datetime, cutoff: datetime) -> pd.Series:
-    """Hourly kWh of ``meter_id`` from ``start``, as published by ``cutoff``, on a complete UTC grid (NaN absent)."""
-    with conn.cursor() as cur:
-        cur.execute(
-            f"""select r.interval_start_utc, r.energy_kwh from raw.meter_readings r
-                where r.batch_id in ({_LATEST_BATCHES}) and r.meter_id = %(meter)s
-                  and r.interval_start_utc >= %(start)s order by 1""",
-            {"feed": "meter_readings", "cutoff": cutoff, "start": start, "meter": meter_id},
-        )
-        df = _frame(cur)
-    if df.empty:
-        return pd.Series(dtype=float, index=pd.DatetimeIndex([], tz="UTC"), name=meter_id)
-    s = pd.Series(
-        df["energy_kwh"].astype(float).to_numpy(), index=pd.DatetimeIndex(df["interval_start_utc"]).tz_convert("UTC")
-    )
-    s = s[~s.index.duplicated(keep="last")]
-    grid = pd.date_range(s.index[0], s.index[-1], freq="h")
-    return s.reindex(grid).rename(meter_id)
-
-
-def temperature_as_of(conn, location: str, start: datetime, cutoff: datetime, lag: pd.Timedelta) -> pd.Series:
-    """Observed temperature (degC) from ``start``, extracted by ``cutoff`` and published by it (t + lag)."""
-    with conn.cursor() as cur:
-        cur.execute(
-            f"""select o.valid_time_utc, o.temperature_2m_c from raw.weather_observations o
-                where o.batch_id in ({_LATEST_BATCHES}) and o.location_code = %(loc)s
-                  and o.valid_time_utc >= %(start)s order by 1""",
-            {"feed": "weather_observations", "cutoff": cutoff, "start": start, "loc": location},
-        )
-        df = _frame(cur)
-    if df.empty:
-        return pd.Series(dtype=float, index=pd.DatetimeIndex([], tz="UTC"))
-    s = pd.Series(
-        df["temperature_2m_c"].astype(float).to_numpy(), index=pd.DatetimeIndex(df["valid_time_utc"]).tz_convert("UTC")
-    )
-    s = s[~s.index.duplicated(keep="last")]
-    s = s[s.index + lag <= pd.Timestamp(cutoff)]
-    return s.reindex(pd.date_range(s.index[0], s.index[-1], freq="h")) if len(s) else s
-
-
-def temperature_forecast_as_of(conn, location: str, target: pd.DatetimeIndex, cutoff: datetime):
-    """The newest temperature forecast issued by ``cutoff`` for ``target`` hours: ``(values, issued_at)``.
-
-    Raises:
-        LookupError: no forecast issued by the cut-off covers the target hours.
-    """
-    with conn.cursor() as cur:
-        cur.execute(
-            """select f.issued_at_utc, f.valid_time_utc, f.temperature_2m_c from raw.weather_forecasts f
-               where f.location_code = %(loc)s and f.issued_at_utc = (
-                   select max(issued_at_utc) from raw.weather_forecasts
-                   where location_code = %(loc)s and issued_at_utc <= %(cutoff)s)
-                 and f.valid_time_utc >= %(start)s and f.valid_time_utc <= %(end)s""",
-            {"loc": location, "cutoff": cutoff, "start": target[0], "end": target[-1]},
-        )
-        df = _frame(cur)
-    if df.empty:
-        raise LookupError(f"no {location} weather forecast issued by {cutoff} covers {target[0]} .. {target[-1]}")
-    s = pd.Series(
-        df["temperature_2m_c"].astype(float).to_numpy(), index=pd.DatetimeIndex(df["valid_time_utc"]).tz_convert("UTC")
-    )
-    s = s[~s.index.duplicated(keep="last")].reindex(target)
-    if s.isna().all():
-        raise LookupError(f"the {location} forecast issued by {cutoff} has no temperature for the target hours")
-    return s.interpolate(limit_direction="both").to_numpy(float), pd.Timestamp(df["issued_at_utc"].iloc[0])
 
 
 def record_training(conn, row: dict) -> None:

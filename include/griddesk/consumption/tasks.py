@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from griddesk.consumption import store
+from griddesk.consumption.backtest import training_frame
 from griddesk.consumption.features import weekly_naive
 from griddesk.consumption.models import (
     CANDIDATES,
@@ -42,11 +43,19 @@ from griddesk.consumption.models import (
 )
 from griddesk.consumption.quality import assess_meter
 from griddesk.consumption.settings import ConsumptionSettings
-from griddesk.feeds.publication import published_until_utc
+from griddesk.feeds import meters, weather
+from griddesk.feeds import store as feeds_store
+from griddesk.feeds.http import CallLog, FeedHttpClient
+from griddesk.feeds.loader import load_batch
+from griddesk.feeds.meters import PORTFOLIO, published_until_utc
+from griddesk.feeds.reference import weather_location
+from griddesk.feeds.tasks import location_rows, retry_policy
 from griddesk.forecasting.champion import ChampionPolicy, decide, rolling_mae_as_known
 from griddesk.forecasting.registry import FAMILIES, ModelSpec
 from griddesk.forecasting.store import register_model, set_champion
 from griddesk.markets import get_market
+from griddesk.quality.blocking import blocked_feed_days, blocking_reason
+from griddesk.settings import get_settings
 from griddesk.warehouse import db
 
 log = logging.getLogger(__name__)
@@ -116,17 +125,8 @@ def input_blocking_reason(conn, day: date, s: ConsumptionSettings) -> str | None
     Read: the portfolio's meter readings of the ``BLOCKING_METER_DAYS`` days before ``day``, and the issue day
     (UTC, the feed's SLA day) of the newest weather forecast issued by the cut-off.
     """
-    from griddesk.feeds.meters import PORTFOLIO
-    from griddesk.quality.blocking import blocked_feed_days, blocking_reason
-
     cutoff = get_market(s.market).gate_closure_utc(day)
-    with conn.cursor() as cur:
-        cur.execute(
-            """select max(issued_at_utc) from raw.weather_forecasts
-               where location_code = %s and issued_at_utc <= %s""",
-            (s.weather_location, cutoff),
-        )
-        issued = cur.fetchone()[0]
+    issued = feeds_store.latest_weather_issue_utc(conn, s.weather_location, cutoff)
     meter_days = [day - timedelta(days=k) for k in range(1, BLOCKING_METER_DAYS + 1)]
     blocked = {("meter_readings", PORTFOLIO): blocked_feed_days(conn, "meter_readings", PORTFOLIO, meter_days)}
     if issued is not None:
@@ -145,7 +145,7 @@ def _train_and_forecast(conn, meter_id, day, s, market, cutoff, outcome) -> dict
         return _plain(outcome)
     start = cutoff - timedelta(days=HISTORY_DAYS)
     known_until = published_until_utc(cutoff)
-    readings = store.readings_as_of(conn, meter_id, start, cutoff)
+    readings = feeds_store.readings_as_of(conn, meter_id, start, cutoff)
     readings = readings[readings.index < known_until]
     if readings.empty:
         outcome.update(status="skipped", reason=f"meter {meter_id}: no readings published by the cut-off {cutoff}")
@@ -158,10 +158,10 @@ def _train_and_forecast(conn, meter_id, day, s, market, cutoff, outcome) -> dict
         return _plain(outcome)
     clean = readings.where(flags["is_clean"])
     lag = pd.Timedelta(minutes=60)
-    temperature = store.temperature_as_of(conn, s.weather_location, start, cutoff, lag)
+    temperature = feeds_store.temperature_as_of(conn, s.weather_location, start, cutoff, lag)
     day_start, day_end = market.delivery_day_bounds_utc(day)
     target = pd.date_range(pd.Timestamp(day_start), pd.Timestamp(day_end), freq="h", inclusive="left")
-    temp_fc, issued = store.temperature_forecast_as_of(conn, s.weather_location, target, cutoff)
+    temp_fc, issued = feeds_store.temperature_forecast_as_of(conn, s.weather_location, target, cutoff)
     key = registry_key(meter_id)
     refitted, preds, ids = [], {}, {}
     for name in MODEL_NAMES:
@@ -172,9 +172,7 @@ def _train_and_forecast(conn, meter_id, day, s, market, cutoff, outcome) -> dict
         if stale:
             model = _new_model(name, s)
         if stored is None or stale or (day - stored[0]).days >= s.refit_every_days or (day - stored[0]).days < 0:
-            from griddesk.consumption.backtest import _training_frame
-
-            train = _training_frame(clean, temperature, s.training_window_days, known_until)
+            train = training_frame(clean, temperature, s.training_window_days, known_until)
             model.fit_history(train, clean) if hasattr(model, "fit_history") else model.fit(train)
             model.code_version = MODEL_CODE_VERSION
             ids[name] = register_model(conn, key, _spec(model, s))
@@ -251,10 +249,6 @@ def _plain(outcome: dict) -> dict:
 
 
 def _feed_client(prefix: str, feed: str, now, simulator_url: str | None, call_log):
-    from griddesk.feeds.http import FeedHttpClient
-    from griddesk.pipeline.feed_tasks import retry_policy
-    from griddesk.settings import get_settings
-
     platform = get_settings()
     root = (simulator_url or platform.simulator_url).rstrip("/")
     return FeedHttpClient(f"{root}/{prefix}", feed, sim_now=now, policy=retry_policy(platform), call_log=call_log)
@@ -269,13 +263,6 @@ def fetch_at_cutoff(day: date, settings: ConsumptionSettings | None = None, url:
     has not yet seen the readings of D-2 (published at 06:00 London on D-1). The consumption run asks again at
     its own time, through the feeds' own clients, parsers and loader (content-hashed: unchanged data adds nothing).
     """
-    from griddesk.feeds import meters, weather
-    from griddesk.feeds.api_health import write_call_log
-    from griddesk.feeds.http import CallLog
-    from griddesk.feeds.loader import load_batch, upsert_reference
-    from griddesk.feeds.reference import weather_location
-    from griddesk.pipeline.feed_tasks import _location_rows
-
     s = settings or ConsumptionSettings()
     url = url or db.warehouse_url()
     now = get_market(s.market).gate_closure_utc(day) - timedelta(minutes=1)
@@ -289,11 +276,11 @@ def fetch_at_cutoff(day: date, settings: ConsumptionSettings | None = None, url:
         first, last = day - timedelta(days=meter_days), day - timedelta(days=1)
         batches = meters.meter_batches(mclient.consumption(first, last), ids, first, last, now)
         with db.connect(url) as conn:
-            upsert_reference(conn, "raw.weather_locations", _location_rows([loc.location_code]), "location_code")
+            feeds_store.upsert_reference(conn, "raw.weather_locations", location_rows([loc.location_code]), "location_code")
             outcomes = [load_batch(conn, b) for b in ([forecast] if forecast else []) + batches]
     finally:
         with db.connect(url) as conn:
-            write_call_log(conn, call_log, run_id)
+            feeds_store.write_call_log(conn, call_log, run_id)
     return {"weather_issued_at_utc": str(forecast.published_at_utc) if forecast else None,
             "meter_days": len(batches), "inserted": sum(o.status == "inserted" for o in outcomes)}  # fmt: skip
 
@@ -306,7 +293,7 @@ def meter_list(url: str | None = None, only: str | None = None) -> list[str]:
     """
     only = ConsumptionSettings().meters if only is None else only
     with db.connect(url or db.warehouse_url()) as conn:
-        return select_meters(store.meter_ids(conn), only)
+        return select_meters(feeds_store.meter_ids(conn), only)
 
 
 def select_meters(meters: list[str], only: str) -> list[str]:

@@ -8,7 +8,9 @@ Each concern lives apart, as for ENTSO-E:
 - ``ckw``, ``weather``, ``battery``, ``meters``: a client (HTTP, auth, paging) and pure parsers (payload -> columns);
 - ``batch``: schema-drift checks, duplicate removal and gap detection on parsed columns;
 - ``loader``: binary COPY of a whole batch in one transaction, with content-hash versions;
-- ``retention``: 5-minute telemetry and the call log folded into hourly aggregates after N days.
+- ``store``: the other SQL of the feeds' raw tables (reference rows, the call log, point-in-time reads);
+- ``retention``: 5-minute telemetry and the call log folded into hourly aggregates after N days;
+- ``tasks``: the bodies of the feed tasks (``griddesk_feeds``, ``griddesk_plant_telemetry``).
 
 See docs/feeds.md.
 """

@@ -1,6 +1,7 @@
 """Load a :class:`~griddesk.feeds.batch.FeedBatch` into ``raw``: binary COPY, one transaction, content versions.
 
-Like ``griddesk.warehouse.loader`` for ENTSO-E deliveries, a batch is identified by (feed, source key, window).
+Like ``griddesk.warehouse.loader`` for ENTSO-E deliveries (and through the same versioned write,
+:func:`griddesk.warehouse.pit.versioned_write`), a batch is identified by (feed, source key, window).
 Loading the same content again adds nothing; changed content becomes version n+1 with a new ``batch_id``
 (staging keeps the newest version of every natural key). The batch row, its gaps and its data rows commit
 together or not at all, so a failure never leaves a partial batch.
@@ -25,6 +26,7 @@ import pandas as pd
 
 from griddesk.feeds.batch import FeedBatch, sort_key
 from griddesk.feeds.tables import Column, TableSpec
+from griddesk.warehouse.pit import content_version, skip_commit_wait, versioned_write
 
 _PG_EPOCH_US = 946_684_800 * 1_000_000  # 2000-01-01 in Unix microseconds
 _PG_EPOCH_DAYS = 10_957  # 2000-01-01 in Unix days
@@ -40,6 +42,13 @@ _FIXED = {
     "date": ">i4",
     "bool": "u1",
 }
+
+
+_LATEST_VERSION_SQL = """
+select batch_id, version, content_sha256 from raw.feed_batches
+where feed = %s and source_key = %s and window_start_utc = %s and window_end_utc = %s
+order by version desc limit 1
+"""
 
 
 class LoadError(ValueError):
@@ -285,22 +294,14 @@ def load_batch(conn, batch: FeedBatch) -> BatchOutcome:
     gap_text = "".join(f"{g.series_key}|{g.gap_start_utc}|{g.gap_end_utc}|{g.reason}\n" for g in batch.gaps)
     digest = hashlib.sha256((digest + gap_text).encode()).hexdigest()
     lock_key = f"feed|{batch.feed}|{batch.source_key}|{batch.window_start_utc}|{batch.window_end_utc}"
-    with conn, conn.cursor() as cur:
-        # Serialise concurrent loads of the same window so versions cannot collide.
-        cur.execute("select pg_advisory_xact_lock(hashtextextended(%s, 0))", (lock_key,))
-        cur.execute(
-            """select batch_id, version, content_sha256 from raw.feed_batches
-               where feed = %s and source_key = %s and window_start_utc = %s and window_end_utc = %s
-               order by version desc limit 1""",
-            (batch.feed, batch.source_key, batch.window_start_utc, batch.window_end_utc),
-        )
-        latest = cur.fetchone()
-        if latest and latest[2] == digest:
+    window = (batch.feed, batch.source_key, batch.window_start_utc, batch.window_end_utc)
+    with versioned_write(conn, lock_key, _LATEST_VERSION_SQL, window) as (cur, latest):
+        is_new, version = content_version([(v, d) for _, v, d in latest], digest)
+        if not is_new:
             return BatchOutcome(
-                batch.feed, batch.source_key, "unchanged", latest[0], latest[1], batch.n_rows, len(batch.gaps),
+                batch.feed, batch.source_key, "unchanged", latest[0][0], version, batch.n_rows, len(batch.gaps),
                 time.perf_counter() - started,
             )  # fmt: skip
-        version = 1 if latest is None else latest[1] + 1
         cur.execute(
             """insert into raw.feed_batches (feed, source_key, table_name, window_start_utc, window_end_utc, version,
                    content_sha256, n_rows, n_duplicates_removed, n_conflicting_duplicates, n_gaps,
@@ -312,8 +313,7 @@ def load_batch(conn, batch: FeedBatch) -> BatchOutcome:
              batch.source_url),
         )  # fmt: skip
         batch_id = cur.fetchone()[0]
-        # Raw is re-extractable: a crash may lose the last commits, never half a batch (no fsync wait).
-        cur.execute("set local synchronous_commit to off")
+        skip_commit_wait(cur)
         if batch.n_rows:
             payload = encode_copy_binary(batch.table, batch.columns, batch_id, factorized)
             columns = ", ".join(c.name for c in batch.table.columns)
@@ -386,21 +386,3 @@ def load_batches(connect: Callable[[], object], batches: list[FeedBatch], worker
         if errors:
             raise errors[0]
     return [o for o in outcomes if o is not None]
-
-
-def upsert_reference(conn, table: str, rows: list[dict], key: str) -> int:
-    """Insert or update reference rows (plants, meters, weather locations) by ``key``, in one transaction."""
-    if not rows:
-        return 0
-    from psycopg2.extras import execute_values
-
-    columns = list(rows[0])
-    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != key)
-    with conn, conn.cursor() as cur:
-        execute_values(
-            cur,
-            f"insert into {table} ({', '.join(columns)}) values %s "
-            f"on conflict ({key}) do update set {updates}, updated_at_utc = now()",
-            [tuple(r[c] for c in columns) for r in rows],
-        )
-    return len(rows)

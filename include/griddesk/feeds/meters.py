@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 import numpy as np
+import pandas as pd
 
 from griddesk.feeds.batch import (
     FeedBatch,
@@ -37,6 +38,17 @@ from griddesk.feeds.errors import PayloadError, UnitError
 from griddesk.feeds.http import FeedHttpClient
 from griddesk.feeds.reference import METER_TZ
 from griddesk.feeds.tables import METER_READINGS
+
+#: Readings of local (Europe/London) day D are published at this local time on D+1 (the meter data service
+#: delivers the previous day); the simulator serves by this rule and the consumption run reads by it.
+PUBLICATION_LOCAL = time(6, 0)
+
+
+def published_until_utc(now: datetime) -> pd.Timestamp:
+    """End (exclusive, UTC) of the readings published by ``now``: whole local days up to the last 06:00."""
+    local = now.astimezone(METER_TZ)
+    day = local.date() if local.time() >= PUBLICATION_LOCAL else local.date() - timedelta(days=1)
+    return pd.Timestamp(datetime.combine(day, time(0), tzinfo=METER_TZ)).tz_convert("UTC")
 
 METERS_PATH = "v1/meters"
 CONSUMPTION_PATH = "v1/consumption"

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
+import pandas as pd
 
 from griddesk.feeds.batch import (
     FeedBatch,
@@ -58,6 +59,12 @@ _TOP_FIELDS = ("latitude", "longitude", "generationtime_ms", "utc_offset_seconds
                "timezone_abbreviation", "elevation", "hourly_units", "hourly")  # fmt: skip
 #: Distance in degrees within which an answer is taken to be for the requested location.
 _LOCATION_TOLERANCE_DEG = 0.05
+
+#: The persistence-climatology forecast (what the simulated forecast endpoint serves, and what the consumption
+#: backtest issues at each cut-off): the mean diurnal profile of this many days ...
+FORECAST_WINDOW_DAYS = 14
+#: ... plus the last known anomaly, damped by this factor per hour of lead time.
+FORECAST_DAMPING = 0.85
 
 
 def _params(location: WeatherLocation) -> dict[str, str]:
@@ -216,6 +223,27 @@ def forecast_batch(page: Page, location: WeatherLocation, extracted_at: datetime
     )
 
 
+def persistence_climatology_forecast(
+    obs: pd.Series, issue: pd.Timestamp, lag: pd.Timedelta, valid: pd.DatetimeIndex, clip_at_zero: bool = False
+) -> np.ndarray:
+    """Forecast ``obs`` at ``valid`` times, using only values published by ``issue`` (value at t: t + lag).
+
+    The 14-day mean diurnal profile (per UTC hour) of the known values, plus the last known anomaly from it
+    damped by 0.85 per hour between the last known value and the valid time. NaN when nothing is known.
+    """
+    known = obs[(obs.index + lag <= issue) & (obs.index > issue - pd.Timedelta(days=FORECAST_WINDOW_DAYS + 1))]
+    known = known.dropna()
+    if known.empty:
+        return np.full(len(valid), np.nan)
+    profile = known.groupby(known.index.hour).mean().reindex(range(24))
+    profile = profile.fillna(known.mean())
+    last_t = known.index[-1]
+    anomaly = known.iloc[-1] - profile[last_t.hour]
+    lead_h = ((valid - last_t) / pd.Timedelta(hours=1)).to_numpy(float)
+    values = profile.to_numpy()[valid.hour] + anomaly * FORECAST_DAMPING**lead_h
+    return np.clip(values, 0.0, None) if clip_at_zero else values
+
+
 __all__ = [
     "FEED_FORECASTS",
     "FEED_OBSERVATIONS",
@@ -224,4 +252,5 @@ __all__ = [
     "forecast_batch",
     "observation_batches",
     "parse_hourly",
+    "persistence_climatology_forecast",
 ]

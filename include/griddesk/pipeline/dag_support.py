@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+import pendulum
 from airflow.sdk import Param, get_current_context
+from airflow.timetables.trigger import CronTriggerTimetable
 
 from griddesk.clock import RunClock, parse_delivery_date
 from griddesk.pipeline.placement import IO_TASK
@@ -16,6 +18,23 @@ log = logging.getLogger(__name__)
 #: Every task: retried twice (a worker lost mid-task is retried on another), on the ``default`` queue in the
 #: warehouse pool unless it fits models (:data:`griddesk.pipeline.placement.MODEL_TASK`).
 DEFAULT_ARGS = {"owner": "griddesk", "retries": 2, "retry_delay": timedelta(seconds=30), **IO_TASK}
+
+#: The first logical date of every GridDesk DAG (the runs' days are the simulated delivery days; no catch-up).
+START_DATE = pendulum.datetime(2016, 1, 1, tz="UTC")
+
+
+def daily_dag(cron: str, timezone: str, **kwargs) -> dict:
+    """The ``@dag`` arguments of a daily GridDesk DAG at ``cron`` local time in ``timezone``: one run at a time,
+    no catch-up, :data:`DEFAULT_ARGS`; ``kwargs`` (params, tags, doc_md, ...) add to or override them."""
+    return {
+        "schedule": CronTriggerTimetable(cron, timezone=timezone),
+        "start_date": START_DATE,
+        "catchup": False,
+        "max_active_runs": 1,
+        "default_args": DEFAULT_ARGS,
+        **kwargs,
+    }
+
 
 def optional_param(description: str) -> Param:
     """A text param the trigger form shows as optional: null (empty) is valid, so the form does not require it."""

@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from griddesk.clock import MORNING, RunClock
 from griddesk.markets import get_market
+from griddesk.quality.store import failed_critical_checks
 from griddesk.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -123,21 +124,13 @@ class InputsMissing(RuntimeError):
     """The inputs of a run did not come by its deadline."""
 
 
-_FAILED_SQL = """
-select suite_name, delivery_date_local, string_agg(expectation_id, ', ' order by expectation_id)
-from raw.dq_validation_results
-where run_id = %s and market_code = %s and severity = 'critical' and not success
-group by 1, 2 order by 1, 2
-"""
-
-
 def blocked_reason(url: str, run_id: str, market: str, delivery_day: date) -> str:
     """Why ``market`` is blocked for ``delivery_day`` in this run: the failed critical checks, in one sentence."""
     from griddesk.warehouse import db
 
-    with db.connect(url) as conn, conn.cursor() as cur:
-        cur.execute(_FAILED_SQL, (run_id, market))
-        parts = [f"{suite} on the data of {day} ({ids})" for suite, day, ids in cur.fetchall()]
+    with db.connect(url) as conn:
+        failed = failed_critical_checks(conn, run_id, market)
+    parts = [f"{suite} on the data of {day} ({ids})" for suite, day, ids in failed]
     cause = "; ".join(parts) or "a critical data-quality failure"
     return (f"{market} blocked for delivery day {delivery_day}: critical data-quality failure of {cause}. "
             f"No forecast and no orders for {market} on {delivery_day}.")  # fmt: skip

@@ -12,25 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import date
 
-_BLOCKED_SQL = """
-with runs as (
-    select run_id, delivery_date_local, max(validated_at_utc) as validated_at_utc
-    from raw.dq_validation_results
-    where suite_name = %(suite)s and market_code = %(scope)s and delivery_date_local = any(%(days)s)
-    group by 1, 2
-),
-newest as (
-    select distinct on (delivery_date_local) run_id, delivery_date_local
-    from runs
-    order by delivery_date_local, validated_at_utc desc, run_id desc
-)
-select r.delivery_date_local, r.expectation_id
-from raw.dq_validation_results r
-join newest n using (run_id, delivery_date_local)
-where r.suite_name = %(suite)s and r.market_code = %(scope)s and r.severity = 'critical' and not r.success
-order by 1, 2
-"""
-
+from griddesk.quality.store import failed_critical_in_newest_run
 
 #: What a blocked feed-day stops, per feed whose consumers check :func:`blocked_feed_days`.
 BLOCKED_CONSUMERS = {
@@ -78,12 +60,9 @@ def blocked_feed_days(conn, feed: str, source_key: str, days: Iterable[date], sp
     specs = specs or load_feed_specs()
     if feed not in specs:
         raise KeyError(f"unknown feed {feed!r}; declared: {', '.join(sorted(specs))}")
-    params = {"suite": specs[feed].suite, "scope": source_key, "days": sorted(set(days))}
     blocked: dict[date, list[str]] = {}
-    with conn.cursor() as cur:
-        cur.execute(_BLOCKED_SQL, params)
-        for day, expectation_id in cur.fetchall():
-            blocked.setdefault(day, []).append(expectation_id)
+    for day, expectation_id in failed_critical_in_newest_run(conn, specs[feed].suite, source_key, days):
+        blocked.setdefault(day, []).append(expectation_id)
     return blocked
 
 

@@ -30,6 +30,8 @@ from datetime import date
 from html import escape
 from pathlib import Path
 
+from griddesk.quality.store import validation_index, validation_rows
+
 log = logging.getLogger(__name__)
 
 STYLE = (
@@ -107,22 +109,6 @@ def render_validation_page(suite: str, scope: str, day: date | str, run_id: str,
     return _page(f"{suite} · {scope} · {day}", meta + verdict + table, "../../../../../")
 
 
-_RESULTS_SQL = """
-select run_id, suite_name, market_code, delivery_date_local, expectation_id, expectation_type, severity, success,
-       observed_value, expected, to_char(validated_at_utc at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS') as validated_at
-from raw.dq_validation_results
-{where}
-order by validated_at_utc desc, run_id, suite_name, market_code, delivery_date_local, expectation_id
-"""
-
-
-def _fetch(conn, where: str = "", params: tuple = ()) -> list[dict]:
-    with conn.cursor() as cur:
-        cur.execute(_RESULTS_SQL.format(where=where), params)
-        cols = [d.name for d in cur.description]
-        return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
-
-
 def _group(rows: list[dict]) -> dict[tuple, list[dict]]:
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
@@ -168,17 +154,7 @@ def write_suite_pages(site_dir: Path, context_root_dir: Path | None = None) -> l
 
 def write_gx_index(site_dir: Path, conn, suites: list[str], limit: int = 2000) -> Path:
     """The Data Docs index: suites, then the newest ``limit`` validations with their verdict and link."""
-    with conn.cursor() as cur:
-        cur.execute(
-            """select run_id, suite_name, market_code, delivery_date_local,
-                      to_char(max(validated_at_utc) at time zone 'UTC', 'YYYY-MM-DD HH24:MI') as validated_at,
-                      count(*) filter (where not success and severity = 'critical') as failed_critical,
-                      count(*) filter (where not success) as failed, count(*) as n
-               from raw.dq_validation_results group by 1, 2, 3, 4
-               order by max(validated_at_utc) desc, 2, 3, 4 limit %s""",
-            (limit,),
-        )
-        runs = cur.fetchall()
+    runs = validation_index(conn, limit)
     suite_list = "".join(f'<li><a href="suites/{_slug(s)}.html">{escape(s)}</a></li>' for s in suites)
     rows = []
     for run_id, suite, scope, day, at, failed_critical, failed, n in runs:
@@ -202,7 +178,7 @@ def publish_results(conn, run_id: str, site_dir: Path | None = None) -> list[Pat
     site_dir.mkdir(parents=True, exist_ok=True)
     if not (site_dir / "index.html").exists():
         (site_dir / "index.html").write_text(INDEX_HTML)
-    written = write_validation_pages(site_dir, _fetch(conn, "where run_id = %s", (run_id,)))
+    written = write_validation_pages(site_dir, validation_rows(conn, run_id))
     write_gx_index(site_dir, conn, write_suite_pages(site_dir))
     return written
 
@@ -214,7 +190,7 @@ def build_gx_docs(site_dir: Path, warehouse_url: str | None, context_root_dir: P
         from griddesk.warehouse import db
 
         with db.connect(warehouse_url) as conn:
-            write_validation_pages(site_dir, _fetch(conn))
+            write_validation_pages(site_dir, validation_rows(conn))
             write_gx_index(site_dir, conn, suites)
     return site_dir / "gx"
 

@@ -35,7 +35,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from psycopg2 import sql
-from psycopg2.extras import execute_values
 
 from griddesk.markets import get_market, price_bounds_on
 from griddesk.quality.price_plausibility import DEFAULT_CONFIG as PLAUSIBILITY
@@ -663,61 +662,6 @@ def default_gate() -> QualityGate:
     return QualityGate()
 
 
-# --------------------------------------------------------------------------- storing results
-
-_DELETE_SQL = """
-delete from raw.dq_validation_results
-where run_id = %s and suite_name = %s and market_code = %s and delivery_date_local = %s
-"""
-_INSERT_SQL = """
-insert into raw.dq_validation_results (
-    run_id, suite_name, expectation_type, expectation_id, severity, market_code, delivery_date_local,
-    success, observed_value, expected, validated_at_utc
-) values %s
-"""
-
-
-def result_rows(results: Iterable[MarketDayResult], run_id: str) -> list[tuple]:
-    """Rows of ``raw.dq_validation_results`` for these results (one per expectation and market-day)."""
-    return [
-        (
-            run_id,
-            r.suite_name,
-            o.expectation_type,
-            o.expectation_id,
-            o.severity,
-            r.market_code,
-            r.delivery_date_local,
-            o.success,
-            o.observed,
-            o.expected,
-            r.validated_at_utc,
-        )
-        for r in results
-        for o in r.outcomes
-    ]
-
-
-def store_results(conn, results: Sequence[MarketDayResult], run_id: str) -> int:
-    """Write results to ``raw.dq_validation_results``, replacing earlier rows of the same run and market-day.
-
-    Delete-then-insert per (run_id, suite, market, day), so a rerun of the same run never duplicates.
-    Runs in the caller's transaction (``griddesk.warehouse.db.connect`` commits it). Returns the rows written.
-
-    Raises:
-        ValueError: empty ``run_id``.
-    """
-    if not run_id:
-        raise ValueError("run_id must be a non-empty string")
-    with conn.cursor() as cur:
-        for r in results:
-            cur.execute(_DELETE_SQL, (run_id, r.suite_name, r.market_code, r.delivery_date_local))
-        rows = result_rows(results, run_id)
-        if rows:
-            execute_values(cur, _INSERT_SQL, rows)
-    return len(rows)
-
-
 __all__ = [
     "DEFAULT_CONTEXT_DIR",
     "Batch",
@@ -737,6 +681,4 @@ __all__ = [
     "with_refusals",
     "normalise_market_days",
     "outcomes_from_gx",
-    "result_rows",
-    "store_results",
 ]

@@ -13,7 +13,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+from griddesk.feeds.store import api_call_hours, newest_gaps
 from griddesk.markets import get_market
+from griddesk.quality.store import markets_failed_critical
 
 log = logging.getLogger(__name__)
 
@@ -55,26 +57,12 @@ def _group(rows: Iterable[tuple], n_key: int) -> dict[tuple, list[tuple]]:
 
 # --------------------------------------------------------------------------- data gaps
 
-_GAPS_SQL = """
-with newest as (
-    select distinct on (feed, source_key, window_start_utc, window_end_utc) batch_id
-    from raw.feed_batches
-    where window_start_utc < %(end)s and window_end_utc > %(start)s
-    order by feed, source_key, window_start_utc, window_end_utc, version desc
-)
-select g.feed, g.source_key, (g.gap_start_utc at time zone 'UTC')::date as gap_day,
-       g.series_key, g.gap_start_utc, g.gap_end_utc, g.n_intervals, g.reason
-from raw.feed_gaps g join newest using (batch_id)
-where g.gap_start_utc >= %(start)s and g.gap_start_utc < %(end)s
-order by 1, 2, 3, g.series_key, g.gap_start_utc
-"""
-
 
 def data_gap_alerts(conn, first_day: date, last_day: date, min_intervals: int = 1) -> list[WatchAlert]:
     """One WARNING per (feed, source key, UTC day) whose newest batches recorded >= ``min_intervals`` missing."""
-    params = {"start": _utc_midnight(first_day), "end": _utc_midnight(last_day + timedelta(days=1))}
+    start, end = _utc_midnight(first_day), _utc_midnight(last_day + timedelta(days=1))
     alerts = []
-    for (feed, source, day), rows in _group(_fetch(conn, _GAPS_SQL, params), 3).items():
+    for (feed, source, day), rows in _group(newest_gaps(conn, start, end), 3).items():
         missing = sum(r[3] for r in rows)
         if missing < min_intervals:
             continue
@@ -100,20 +88,6 @@ def _utc_midnight(day: date) -> datetime:
 
 # --------------------------------------------------------------------------- API health
 
-_API_SQL = """
-select endpoint, (date_trunc('hour', requested_at_utc) at time zone 'UTC')::date as day,
-       date_trunc('hour', requested_at_utc) as hour_utc, feed,
-       count(*) as n_calls,
-       count(*) filter (where status_code between 200 and 299 and error is null) as n_success,
-       percentile_cont(0.95) within group (order by latency_ms) as p95_latency_ms,
-       string_agg(distinct coalesce(status_code::text, 'no answer'), ', ')
-           filter (where not (status_code between 200 and 299 and error is null)) as failures
-from raw.api_call_log
-where requested_at_utc >= %(since)s and requested_at_utc < %(until)s
-group by 1, 2, 3, 4
-order by 1, 2, 3
-"""
-
 
 def api_health_alerts(
     conn, since_utc: datetime, until_utc: datetime, min_success_rate: float, min_calls: int
@@ -123,7 +97,7 @@ def api_health_alerts(
     Every attempt counts (a failure a retry healed is still a failure), as in ``fct_api_health``.
     """
     alerts = []
-    rows = _fetch(conn, _API_SQL, {"since": since_utc, "until": until_utc})
+    rows = api_call_hours(conn, since_utc, until_utc)
     for (endpoint, day), hours in _group(rows, 2).items():
         bad = [
             (h[0].isoformat(), h[1], h[2], h[3], f"{h[3] / h[2]:.0%}", f"{h[4]:.0f}", h[5] or "")
@@ -264,11 +238,6 @@ _ORDERS_SQL = """
 select market_code, count(*) from raw.bid_orders
 where delivery_date_local = %(day)s and market_code = any(%(markets)s) group by 1
 """
-_BLOCKED_SQL = """
-select distinct market_code from raw.dq_validation_results
-where suite_name = 'raw_day_ahead_prices' and delivery_date_local = %(day)s and market_code = any(%(markets)s)
-  and severity = 'critical' and not success
-"""
 
 
 def deadline_alerts(
@@ -280,7 +249,7 @@ def deadline_alerts(
     """
     params = {"day": delivery_day, "markets": list(markets)}
     have_orders = dict(_fetch(conn, _ORDERS_SQL, params))
-    blocked = {r[0] for r in _fetch(conn, _BLOCKED_SQL, params)}
+    blocked = set(markets_failed_critical(conn, "raw_day_ahead_prices", delivery_day, markets))
     alerts = []
     for code in markets:
         closure = get_market(code).gate_closure_utc(delivery_day)

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import psycopg2
 
+from griddesk.quality.store import count_results
 from griddesk.reporting.report import REPORT_DIR, free_port, load_1m, write_json
 from griddesk.settings import Settings, get_settings
 from griddesk.warehouse import db
@@ -81,7 +82,7 @@ def run(run_day: date, repeats: int = 3, report: Path = REPORT) -> dict:
     }  # fmt: skip
     os.environ.update(env)
     get_settings.cache_clear()
-    from griddesk.pipeline import feed_tasks
+    from griddesk.feeds import tasks as feed_tasks
 
     for job in feed_tasks.feed_jobs():
         feed_tasks.extract_feed_job(job, run_day)
@@ -89,7 +90,7 @@ def run(run_day: date, repeats: int = 3, report: Path = REPORT) -> dict:
 
     code = (
         "import time, datetime; t = time.perf_counter(); "
-        "from griddesk.pipeline.quality_tasks import validate_feeds_for_run; "
+        "from griddesk.quality.tasks import validate_feeds_for_run; "
         f"out = validate_feeds_for_run(datetime.date.fromisoformat('{run_day}'), 'bench-cold'); "
         "import json; print(json.dumps({'total': time.perf_counter() - t, **out}))"
     )
@@ -98,8 +99,8 @@ def run(run_day: date, repeats: int = 3, report: Path = REPORT) -> dict:
     cold_wall = time.perf_counter() - started
     cold = json.loads(proc.stdout.strip().splitlines()[-1])
 
-    from griddesk.pipeline.quality_tasks import validate_feeds_for_run
     from griddesk.quality.gx_runner import default_gate
+    from griddesk.quality.tasks import validate_feeds_for_run
 
     t0 = time.perf_counter()
     _ = default_gate().context
@@ -110,9 +111,8 @@ def run(run_day: date, repeats: int = 3, report: Path = REPORT) -> dict:
         f: round(statistics.median(w["timings_s"][f"{f}.prepare"] + w["timings_s"][f"{f}.gx"] for w in warm), 3)
         for f in feeds
     }
-    with psycopg2.connect(url) as conn, conn.cursor() as cur:
-        cur.execute("select count(*) from raw.dq_validation_results where run_id = 'bench-warm-0'")
-        n_results = cur.fetchone()[0]
+    with psycopg2.connect(url) as conn:
+        n_results = count_results(conn, "bench-warm-0")
     result = {
         "run_day": str(run_day),
         "feeds": len(feeds),

@@ -113,7 +113,7 @@ def run_with_workers(state: Path, markets: str, meters: int, workers: int, ports
                                   {"first_day": str(history[0]), "last_day": str(history[1]), "markets": markets},
                                   "history")  # fmt: skip
             subprocess.run([sys.executable, "-c", (
-                "from datetime import date, timedelta; from griddesk.pipeline.feed_tasks import extract_feed_job as x\n"
+                "from datetime import date, timedelta; from griddesk.feeds.tasks import extract_feed_job as x\n"
                 f"d = date.fromisoformat('{CONSUMPTION_DAY}') - timedelta(days=2)\n"
                 "for feed, key in (('meter_readings', 'portfolio'), ('weather_observations', 'bedford')):\n"
                 "    x({'feed': feed, 'key': key}, d, history_days=110)\n")], env=env, check=True)  # fmt: skip

@@ -35,6 +35,7 @@ import pandas as pd
 
 from griddesk.markets import get_market, price_bounds_on
 from griddesk.redaction import redact_text, redact_url
+from griddesk.warehouse.pit import content_version, skip_commit_wait, versioned_write
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,13 @@ RESOLUTIONS_MINUTES = (15, 30, 60)
 #: No grid's load or generation forecast comes near this (all of Europe peaks around 0.6 TW): a unit error.
 MAX_ABS_QUANTITY_MW = 1_000_000.0
 _SHOWN = 5
+
+
+_VERSIONS_SQL = """
+select version, content_sha256, published_at_utc from raw.entsoe_deliveries
+where feed=%s and market_code=%s and series_code=%s and delivery_date_local=%s
+order by version desc
+"""
 
 
 class LoadError(ValueError):
@@ -226,17 +234,8 @@ def load_delivery(conn, meta: DeliveryMeta, points: pd.DataFrame) -> LoadOutcome
     points = points.sort_values("delivery_start_utc").reset_index(drop=True)
     digest = content_sha256(points)
     key = f"{meta.feed}|{meta.market_code}|{meta.series_code}|{meta.delivery_date_local}"
-    # One transaction: commit on success, rollback on any error.
-    with conn, conn.cursor() as cur:
-        # Serialise concurrent loads of the same delivery so versions cannot collide.
-        cur.execute("select pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,))
-        cur.execute(
-            """select version, content_sha256, published_at_utc from raw.entsoe_deliveries
-               where feed=%s and market_code=%s and series_code=%s and delivery_date_local=%s
-               order by version desc""",
-            (meta.feed, meta.market_code, meta.series_code, meta.delivery_date_local),
-        )
-        stored = cur.fetchall()
+    versions = (meta.feed, meta.market_code, meta.series_code, meta.delivery_date_local)
+    with versioned_write(conn, key, _VERSIONS_SQL, versions) as (cur, stored):
         decision = version_publication(meta, digest, stored)
         if isinstance(decision, int):
             return LoadOutcome(meta, "unchanged", decision, len(points))
@@ -251,9 +250,7 @@ def load_delivery(conn, meta: DeliveryMeta, points: pd.DataFrame) -> LoadOutcome
              meta.extracted_at_utc, meta.source_url),
         )  # fmt: skip
         delivery_id = cur.fetchone()[0]
-        # Raw is re-extractable from the source, so a crash may lose the last commits but never
-        # half a delivery: atomicity stays, only the fsync wait goes (about 6 ms per day).
-        cur.execute("set local synchronous_commit to off")
+        skip_commit_wait(cur)  # about 6 ms per day
         table, columns = (
             ("raw.entsoe_day_ahead_prices", _PRICE_COLUMNS)
             if meta.feed == PRICE_FEED
@@ -298,11 +295,12 @@ def version_publication(
         LoadError: changed content the source does not announce, seen no later than the version it would replace.
     """
     announced = announced_publication_utc(meta)
+    is_new, numbered = content_version([(v, d) for v, d, _ in stored], digest)
+    if not is_new:
+        return numbered
     if not stored:
-        return 1, announced
-    latest_version, latest_digest, latest_published = stored[0]
-    if digest == latest_digest:
-        return latest_version
+        return numbered, announced
+    latest_version, _, latest_published = stored[0]
     if announced <= latest_published:
         for version, older_digest, _ in stored[1:]:
             if older_digest == digest:

@@ -1,7 +1,7 @@
 """Meter consumption endpoints (``/meters/v1``): the 20 Cambridge buildings, hourly kWh, verbatim (zeros kept).
 
 Readings of local (Europe/London) day D are published at 06:00 local on D+1, as a meter data service typically
-delivers the previous day; nothing later is revealed.
+delivers the previous day (:func:`griddesk.feeds.meters.published_until_utc`); nothing later is revealed.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from fastapi import APIRouter, HTTPException, Request, Response
 
-from griddesk.feeds.publication import published_until_utc
+from griddesk.feeds.meters import published_until_utc
 from griddesk.simulator.feeds.context import FeedContext, parse_rfc3339
 from griddesk.simulator.feeds.data import load_buildings
 from griddesk.simulator.feeds.faults import Shape, respond

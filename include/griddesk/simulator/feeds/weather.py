@@ -7,7 +7,7 @@ Publication: the observation of hour t is published ``Settings.weather_observati
 is a reanalysis, and served here as observations only, never as a forecast).
 
 Forecasts are issued every whole hour; the forecast issued at T uses only observations published at or before
-T (see :func:`persistence_climatology_forecast`): the 14-day mean diurnal profile of each variable plus the last
+T (see :func:`griddesk.feeds.weather.persistence_climatology_forecast`): the 14-day mean diurnal profile of each variable plus the last
 observed anomaly from it, damped by 0.85 per hour of lead time. Valid times start one hour after T.
 """
 
@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 from fastapi import APIRouter, HTTPException, Request, Response
 
-from griddesk.feeds.publication import persistence_climatology_forecast
 from griddesk.feeds.reference import WEATHER_LOCATIONS, WeatherLocation
+from griddesk.feeds.weather import persistence_climatology_forecast
 from griddesk.simulator.feeds.context import FeedContext
 from griddesk.simulator.feeds.data import KNOT_M_S, load_bedford, load_era5
 from griddesk.simulator.feeds.faults import Shape, respond

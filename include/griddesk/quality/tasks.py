@@ -1,10 +1,24 @@
-"""The quality-gate task: one Great Expectations run over the run's market-days, results stored, alerts sent."""
+"""Bodies of the data-quality tasks: the price gate of the morning and afternoon runs, the feeds-wide GX run of
+the feeds DAG and the watches of ``griddesk_quality_watch``; each stores its results and sends its alerts once."""
 
 from __future__ import annotations
 
 import logging
+import time
+from datetime import UTC, datetime, timedelta
 
 from griddesk.clock import RunClock
+from griddesk.feeds import battery, ckw, meters, weather
+from griddesk.feeds.reference import battery_id_for
+from griddesk.feeds.store import registered_plant_ids
+from griddesk.feeds.tasks import feeds_sim_now, weather_location_codes
+from griddesk.quality import gx_runner, watches
+from griddesk.quality.alerts import NEXT_STEPS, quality_alert_key, render_quality_alert, send_alert_once
+from griddesk.quality.blocking import blocked_consequence
+from griddesk.quality.docs_site import publish_results, validation_url
+from griddesk.quality.feeds_gate import load_feed_specs, scope_days_for_run, validate_feeds
+from griddesk.quality.settings import get_quality_settings
+from griddesk.quality.store import store_results
 from griddesk.settings import Settings, get_settings
 from griddesk.warehouse import db
 
@@ -18,14 +32,12 @@ def validate_for_run(
 
     Returns market -> True when no critical expectation failed, i.e. forecasting and bidding may go on.
     """
-    from griddesk.quality.gx_runner import default_gate, store_results
-
     settings = settings or get_settings()
     url = db.warehouse_url(settings)
     day = clock.validated_price_day
     as_of = max(clock.sim_now(code) for code in market_codes)
     # One GX context per process (its import alone costs seconds), one run over all market-days.
-    results = default_gate().validate_prices(url, [(code, day) for code in market_codes], as_of, run_id)
+    results = gx_runner.default_gate().validate_prices(url, [(code, day) for code in market_codes], as_of, run_id)
     with db.connect(url) as conn:
         store_results(conn, results, run_id)
     publish_docs(url, run_id)
@@ -43,12 +55,9 @@ def validate_for_run(
     return {r.market_code: r.passed_critical for r in results}
 
 
-
 def publish_docs(url: str, run_id: str) -> None:
     """Rewrite the Data Docs pages of this validation run and the index (never fails the task: the results are
     stored already, and the docs can be rebuilt with `make docs`)."""
-    from griddesk.quality.docs_site import publish_results
-
     try:
         with db.connect(url) as conn:
             publish_results(conn, run_id)
@@ -58,13 +67,7 @@ def publish_docs(url: str, run_id: str) -> None:
 
 def feed_sources(conn, settings: Settings) -> dict[str, list[str]]:
     """Source keys per feed for the daily run: configured tariffs, locations and batteries; registered plants."""
-    from griddesk.feeds import battery, ckw, meters, weather
-    from griddesk.feeds.reference import battery_id_for
-    from griddesk.pipeline.feed_tasks import weather_location_codes
-
-    with conn.cursor() as cur:
-        cur.execute("select plant_id from raw.plants order by 1")
-        plants = [r[0] for r in cur.fetchall()]
+    plants = registered_plant_ids(conn)
     locations = weather_location_codes(settings)
     return {
         ckw.FEED_TARIFFS: [t.strip() for t in settings.ckw_tariff_names.split(",") if t.strip()],
@@ -83,8 +86,6 @@ def feed_consequence(result, spec) -> str:
     what = f"{spec.feed} {result.market_code} {result.delivery_date_local.isoformat()}"
     if result.passed_critical:
         return f"{what} is used as it is; the warnings below need a look."
-    from griddesk.quality.blocking import blocked_consequence
-
     return f"{what} is blocked: {blocked_consequence(spec.feed)}"
 
 
@@ -96,10 +97,6 @@ def alert_failed_results(url: str, results, consequence, to: str, *, run_id: str
 
     Returns the keys this call sent.
     """
-    from griddesk.quality.alerts import NEXT_STEPS, quality_alert_key, render_quality_alert, send_alert_once
-    from griddesk.quality.docs_site import validation_url
-    from griddesk.quality.settings import get_quality_settings
-
     q = get_quality_settings()
     sent = []
     for result in results:
@@ -124,18 +121,12 @@ def validate_feeds_for_run(run_date, run_id: str, settings: Settings | None = No
 
     Returns per-suite verdicts (``source key -> passed critical``), the alerts sent and the timings (seconds).
     """
-    import time
-
-    from griddesk.pipeline.feed_tasks import feeds_sim_now
-    from griddesk.quality.feeds_gate import load_feed_specs, scope_days_for_run, validate_feeds
-    from griddesk.quality.gx_runner import default_gate, store_results
-
     started = time.perf_counter()
     settings = settings or get_settings()
     url = db.warehouse_url(settings)
     specs = load_feed_specs()
     by_suite = {s.suite: s for s in specs.values()}
-    gate = default_gate()
+    gate = gx_runner.default_gate()
     _ = gate.context  # the GX import, timed on its own
     imported = time.perf_counter()
     with db.connect(url) as conn:
@@ -186,11 +177,6 @@ def validate_outputs_for_run(run_date, run_id: str, settings: Settings | None = 
     before the first ``dbt build``) is skipped and named in ``missing``. Results stored, one alert per failed
     (suite, market, day).
     """
-    from datetime import UTC, datetime
-
-    from griddesk.quality.feeds_gate import load_feed_specs, scope_days_for_run, validate_feeds
-    from griddesk.quality.gx_runner import default_gate, store_results
-
     settings = settings or get_settings()
     url = db.warehouse_url(settings)
     specs = load_feed_specs()
@@ -206,7 +192,7 @@ def validate_outputs_for_run(run_date, run_id: str, settings: Settings | None = 
         if missing:
             log.warning("outputs watch: %s not built yet; not validated", ", ".join(missing))
         scopes = scope_days_for_run(specs, {n: settings.market_codes for n in names}, run_date)
-        run = validate_feeds(default_gate(), conn, scopes, datetime.now(UTC), run_id, specs)
+        run = validate_feeds(gx_runner.default_gate(), conn, scopes, datetime.now(UTC), run_id, specs)
         store_results(conn, run.results, run_id)
     publish_docs(url, run_id)
     by_suite = {s.suite: s for s in specs.values()}
@@ -229,11 +215,6 @@ def run_watch(kind: str, run_date, now_utc, settings: Settings | None = None) ->
     Raises:
         KeyError: an unknown watch.
     """
-    from datetime import UTC, datetime, timedelta
-
-    from griddesk.quality import watches
-    from griddesk.quality.settings import get_quality_settings
-
     settings = settings or get_settings()
     if kind == "outputs":
         return validate_outputs_for_run(run_date, f"watch-outputs-{run_date.isoformat()}", settings)
@@ -265,3 +246,18 @@ def run_watch(kind: str, run_date, now_utc, settings: Settings | None = None) ->
     links = {"Data Docs": q.gx_docs_url, "dbt docs": q.dbt_docs_url}
     sent = watches.send_watch_alerts(url, alerts, settings.alert_email_to, links)
     return {"watch": kind, "alerts": [a.key for a in alerts], "sent": sent, "missing": missing}
+
+
+__all__ = [
+    "MARKET_DATASETS",
+    "WATCHES",
+    "alert_failed_results",
+    "feed_consequence",
+    "feed_sources",
+    "output_consequence",
+    "publish_docs",
+    "run_watch",
+    "validate_feeds_for_run",
+    "validate_for_run",
+    "validate_outputs_for_run",
+]
