@@ -31,7 +31,7 @@ PRELOAD = (
     "griddesk.pipeline.dag_support",
     "griddesk.pipeline.tasks",
     "griddesk.pipeline.quality_tasks",
-    "griddesk.pipeline.bidding_tasks",
+    "griddesk.bidding.tasks",
     "griddesk.pipeline.feed_tasks",
     "griddesk.bidding.controls",
     "griddesk.quality.gx_runner",

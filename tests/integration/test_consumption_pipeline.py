@@ -13,6 +13,7 @@ import pandas as pd
 import psycopg2
 import pytest
 
+from griddesk.bidding import tasks as bidding_tasks
 from griddesk.bidding.battery import BatteryConfig
 from griddesk.bidding.controls import BiddingSettings
 from griddesk.clock import MORNING, RunClock
@@ -21,7 +22,7 @@ from griddesk.consumption.marts import dbt_build_consumption
 from griddesk.consumption.models import MODEL_CODE_VERSION
 from griddesk.consumption.settings import ConsumptionSettings
 from griddesk.markets import get_market
-from griddesk.pipeline import bidding_tasks, feed_tasks
+from griddesk.pipeline import feed_tasks
 from griddesk.settings import Settings
 from griddesk.simulator.feeds.meters import published_until_utc
 from tests.conftest import _drop_database, _fresh_database

@@ -163,28 +163,3 @@ def forecast_for_run(market_code: str, clock: RunClock, settings: Settings | Non
         "interval_method": result.interval_method,
         "fit_seconds": round(result.compute_seconds, 2),
     }
-
-
-def bid_for_run(market_code: str, clock: RunClock, settings: Settings | None = None) -> dict:
-    """Optimise the battery on D's forecast and store the schedule, the orders and the order set (status
-    ``generated``; see :func:`griddesk.pipeline.bidding_tasks.generate_order_set`)."""
-    from griddesk.pipeline.bidding_tasks import generate_order_set
-
-    return generate_order_set(market_code, clock, settings)
-
-
-def latest_forecast(conn, market_code: str, delivery_date: date, cutoff) -> pd.DataFrame:
-    """The newest forecast run for (market, D) whose cut-off is not after ``cutoff``, in MTU order."""
-    with conn.cursor() as cur:
-        cur.execute(
-            """select * from raw.price_forecasts
-               where market_code=%s and delivery_date_local=%s and cutoff_utc <= %s
-                 and forecast_run_id = (
-                     select forecast_run_id from raw.price_forecasts
-                     where market_code=%s and delivery_date_local=%s and cutoff_utc <= %s
-                     order by created_at_utc desc limit 1)
-               order by delivery_start_utc""",
-            (market_code, delivery_date, cutoff) * 2,
-        )
-        cols = [d.name for d in cur.description]
-        return pd.DataFrame(cur.fetchall(), columns=cols)
