@@ -38,8 +38,18 @@ EXECUTED = "executed"  # results fetched after the auction
 
 #: Order-set statuses, in the order an order set can pass through them.
 STATUSES = (
-    GENERATED, COMPLIANCE_REJECTED, INFEASIBLE_FALLBACK, RECORDED, PENDING_APPROVAL, READY, REJECTED, BLOCKED,
-    SUBMITTED, SUBMISSION_FAILED, CANCELLED, EXECUTED,
+    GENERATED,
+    COMPLIANCE_REJECTED,
+    INFEASIBLE_FALLBACK,
+    RECORDED,
+    PENDING_APPROVAL,
+    READY,
+    REJECTED,
+    BLOCKED,
+    SUBMITTED,
+    SUBMISSION_FAILED,
+    CANCELLED,
+    EXECUTED,
 )
 
 #: No stored order set yet (the state before the bid task creates one).
