@@ -6,7 +6,8 @@ what ``griddesk_consumption`` stored for D by the cut-off (the meters' champion 
 joint result into the tables the rest of the bidding pipeline reads: the schedule (``raw.bid_schedules``: the
 battery's flows, the market position, the decision per MTU), the net position as price-taker steps, and the
 joint decision per MTU in ``raw.portfolio_bids`` (linked by ``schedule_id``; compliance reads the consumption
-from there).
+from there). The consumption capability owns ``raw.consumption_forecasts`` and ``raw.portfolio_bids``: this module
+reads and writes them through :mod:`griddesk.consumption.store` only.
 """
 
 from __future__ import annotations
@@ -108,11 +109,22 @@ def consumption_mw_of_schedule(conn, schedule_id: str) -> np.ndarray | None:
     return np.array(rows) if rows else None
 
 
-def record_joint_bid(conn, market_code: str, day: date, joint: pd.DataFrame | None, rules, n_meters: int,
-                     schedule_id: str | None) -> None:  # fmt: skip
+def record_joint_bid(
+    conn, market_code: str, day: date, joint: pd.DataFrame | None, rules, n_meters: int, schedule_id: str | None
+) -> None:
     """Record the joint decision per MTU (``raw.portfolio_bids``), or clear D's when the battery was bid alone."""
     if joint is None:
         consumption_store.clear_portfolio_bid(conn, market_code, day)
         return
-    consumption_store.write_portfolio_bid(conn, market_code, day, joint, rules.currency, n_meters, rules.gate_closure_utc,
-                              rules.mtu_minutes, None, schedule_id)  # fmt: skip
+    consumption_store.write_portfolio_bid(
+        conn,
+        market_code,
+        day,
+        joint,
+        rules.currency,
+        n_meters,
+        rules.gate_closure_utc,
+        rules.mtu_minutes,
+        None,
+        schedule_id,
+    )

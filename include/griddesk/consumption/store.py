@@ -213,8 +213,9 @@ def write_portfolio_bid(conn, market_code: str, day, bid: pd.DataFrame, currency
 def clear_portfolio_bid(conn, market_code: str, day) -> None:
     """Delete D's joint bid (the battery was bid alone: no stale joint bid behind D's order set)."""
     with conn.cursor() as cur:
-        cur.execute("delete from raw.portfolio_bids where market_code = %s and delivery_date_local = %s",
-                    (market_code, day))  # fmt: skip
+        cur.execute(
+            "delete from raw.portfolio_bids where market_code = %s and delivery_date_local = %s", (market_code, day)
+        )
 
 
 def consumption_mw_of_schedule(conn, schedule_id: str) -> list[float]:

@@ -13,9 +13,9 @@ from griddesk.bidding.generation import (
     BidInputs,
     GeneratedSet,
     bid_outcome,
-    block_rules_or_refusal,
     order_set_id,
 )
+from griddesk.bidding.inputs import block_rules_or_refusal
 from griddesk.bidding.optimiser import InfeasibleScheduleError
 from griddesk.bidding.task_support import TaskContext, recipients
 from griddesk.markets import get_market
