@@ -67,7 +67,7 @@ def griddesk_afternoon():
     @task
     def fetch_executions(gate: dict[str, bool]) -> list[dict]:
         """Auction results of D's submitted order sets, from the order API (HTTP failures are emailed)."""
-        from griddesk.pipeline.bidding_tasks import fetch_executions as fetch
+        from griddesk.bidding.tasks import fetch_executions as fetch
 
         ctx = get_current_context()
         return [fetch(market, clock_from_context(AFTERNOON)) for market in market_codes(ctx)]

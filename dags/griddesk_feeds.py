@@ -48,7 +48,7 @@ def griddesk_feeds():
     @task
     def submit_orders() -> dict:
         """Hand the battery the order sets the exchange holds, through the submission gate (idempotent per day)."""
-        from griddesk.pipeline.feed_tasks import submit_orders_for_run
+        from griddesk.bidding.tasks import submit_orders_for_run
 
         return submit_orders_for_run(_run_date(), run_id=get_current_context()["run_id"])
 

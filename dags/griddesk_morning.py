@@ -106,14 +106,14 @@ def griddesk_morning():
     @task(outlets=[assets.BID_SCHEDULES])
     def bid(market: str) -> dict:
         """Battery schedule (jointly with the portfolio's consumption in the paired market) and orders for D."""
-        from griddesk.pipeline.tasks import bid_for_run
+        from griddesk.bidding.tasks import bid_for_run
 
         return bid_for_run(market, clock_from_context(MORNING))
 
     @task
     def compliance(market: str) -> dict:
         """Pre-trade compliance of D's order set; a rejection is recorded and emailed, never submitted."""
-        from griddesk.pipeline.bidding_tasks import check_compliance
+        from griddesk.bidding.tasks import check_compliance
 
         return check_compliance(market, clock_from_context(MORNING))
 
@@ -137,7 +137,7 @@ def griddesk_morning():
     @task(trigger_rule="none_failed_min_one_success")
     def record_approval(checked: list[dict]) -> list[str]:
         """Apply the approver's answer (if one was asked) and hand on the markets to submit."""
-        from griddesk.pipeline.bidding_tasks import apply_approval_answer
+        from griddesk.bidding.tasks import apply_approval_answer
 
         ctx = get_current_context()
         markets = [c["market"] for c in mapped_results(checked)]
@@ -148,7 +148,7 @@ def griddesk_morning():
     @task(outlets=[assets.BID_SCHEDULES])
     def submit(market: str) -> dict:
         """Send D's ready order set to the order API (never a rejected, unapproved or paper one)."""
-        from griddesk.pipeline.bidding_tasks import submit_order_set
+        from griddesk.bidding.tasks import submit_order_set
 
         return submit_order_set(market, clock_from_context(MORNING))
 

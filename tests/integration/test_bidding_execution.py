@@ -14,13 +14,13 @@ import pytest
 import requests
 
 from griddesk import datasets
+from griddesk.bidding import tasks as bidding_tasks
 from griddesk.bidding.controls import BiddingSettings, audit_trail, set_kill_switch
 from griddesk.bidding.curves import curve_frame
 from griddesk.bidding.execution import NotClearedYet, OrderApiClient, OrderApiError, order_payload
 from griddesk.bidding.rules import market_rules
 from griddesk.clock import AFTERNOON, MORNING, RunClock
 from griddesk.markets import get_market
-from griddesk.pipeline import bidding_tasks
 from griddesk.settings import Settings
 from griddesk.simulator.security import admin_headers
 

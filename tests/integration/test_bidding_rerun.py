@@ -17,11 +17,11 @@ import pytest
 import requests
 
 from griddesk import datasets
+from griddesk.bidding import tasks as bidding_tasks
 from griddesk.bidding.demand_response import signal_dates
 from griddesk.clock import MORNING, RunClock
 from griddesk.feeds import tasks as feed_tasks
 from griddesk.markets import get_market
-from griddesk.pipeline import tasks
 from griddesk.settings import Settings, get_settings
 from griddesk.simulator.security import admin_headers
 from tests.integration import test_quality_blocking as shared
@@ -86,7 +86,7 @@ def test_a_rerun_after_later_loads_bids_the_same_steps(env) -> None:
     shared.insert_price_forecast(url, MARKET, D)
 
     clock = RunClock(D, MORNING)
-    first = tasks.bid_for_run(MARKET, clock)
+    first = bidding_tasks.bid_for_run(MARKET, clock)
     assert first["status"] == "generated", first
     first_steps = _steps(url, first["order_set_id"])
     assert first_steps
@@ -100,7 +100,7 @@ def test_a_rerun_after_later_loads_bids_the_same_steps(env) -> None:
         assert cur.fetchone()[0] > 0  # loaded after the cut-off
     _build_signals_mart(url)
 
-    rerun = tasks.bid_for_run(MARKET, clock)
+    rerun = bidding_tasks.bid_for_run(MARKET, clock)
     assert rerun["status"] == "generated", rerun
     assert rerun.get("demand_response_windows") == first.get("demand_response_windows")
     assert _steps(url, rerun["order_set_id"]) == first_steps

@@ -18,14 +18,14 @@ import pytest
 import requests
 
 from griddesk import datasets
-from griddesk.bidding import gate
+from griddesk.bidding import gate, store
+from griddesk.bidding import tasks as bidding_tasks
 from griddesk.bidding.controls import audit_trail, set_kill_switch
 from griddesk.bidding.execution import OrderApiClient, order_payload
 from griddesk.clock import AFTERNOON, MORNING, RunClock
 from griddesk.feeds.battery import BmsClient
 from griddesk.feeds.http import CallLog, FeedHttpClient
 from griddesk.markets import get_market
-from griddesk.pipeline import bidding_tasks, feed_tasks
 from griddesk.settings import Settings
 from tests.integration import test_bidding_execution as execution
 from tests.integration.test_bidding_execution import DAY, MARKET, TOKEN, _bidding, _order_set
@@ -140,7 +140,7 @@ def test_finding1_compliance_stores_the_hash_of_the_steps_it_checked(warehouse, 
     with psycopg2.connect(url) as conn, conn.cursor() as cur:
         cur.execute("select distinct steps_sha256 from raw.bid_compliance_results")
         stored = [r[0] for r in cur.fetchall()]
-        header, steps = gate.load_order_set(conn, MARKET, DAY)
+        header, steps = store.load_order_set(conn, MARKET, DAY)
     assert stored == [gate.frame_digest(MARKET, steps)] and len(stored[0]) == 64
 
 
@@ -156,7 +156,7 @@ def test_finding2_the_battery_path_never_posts_a_paper_blocked_or_changed_set(wa
     bidding_tasks.generate_order_set(MARKET, RunClock(DAY, MORNING), warehouse, paper)
     bidding_tasks.check_compliance(MARKET, RunClock(DAY, MORNING), warehouse, paper)
     assert _order_set(url)["status"] == "recorded"
-    handed = feed_tasks.submit_orders_for_run(run_date, warehouse, bidding=paper)
+    handed = bidding_tasks.submit_orders_for_run(run_date, warehouse, bidding=paper)
     assert handed["days"] == 0 and handed["refused"] == {f"{MARKET} {DAY}": "not_eligible"}
     assert _bms_executions(sim) == []
 
@@ -167,7 +167,7 @@ def test_finding2_the_battery_path_never_posts_a_paper_blocked_or_changed_set(wa
     assert bidding_tasks.submit_order_set(MARKET, RunClock(DAY, MORNING), warehouse, live)["submitted"] is True
     with psycopg2.connect(url) as conn:
         set_kill_switch(conn, True, "cli:alice", "exchange incident")
-    handed = feed_tasks.submit_orders_for_run(run_date, warehouse, bidding=live)
+    handed = bidding_tasks.submit_orders_for_run(run_date, warehouse, bidding=live)
     assert handed["days"] == 0 and handed["refused"] == {f"{MARKET} {DAY}": "kill_switch"}
     assert _bms_executions(sim) == []
     last = _events(url, _order_set(url)["order_set_id"])[-1]
@@ -177,11 +177,11 @@ def test_finding2_the_battery_path_never_posts_a_paper_blocked_or_changed_set(wa
     # the same set in paper mode (the env says paper again): not posted either
     with psycopg2.connect(url) as conn:
         set_kill_switch(conn, False, "cli:alice", "resolved")
-    assert feed_tasks.submit_orders_for_run(run_date, warehouse, bidding=paper)["days"] == 0
+    assert bidding_tasks.submit_orders_for_run(run_date, warehouse, bidding=paper)["days"] == 0
     assert _bms_executions(sim) == []
 
     # kill switch off, live: exactly the submitted steps reach the battery
-    handed = feed_tasks.submit_orders_for_run(run_date, warehouse, bidding=live)
+    handed = bidding_tasks.submit_orders_for_run(run_date, warehouse, bidding=live)
     n_steps = _order_set(url)["n_steps"]
     assert handed["days"] == 1 and handed["orders"] == n_steps and handed["refused"] == {}
     posted = _bms_executions(sim)
@@ -189,7 +189,7 @@ def test_finding2_the_battery_path_never_posts_a_paper_blocked_or_changed_set(wa
 
     # a step edited after the submission: refused, alerted, and the battery keeps what it had
     _edit_first_step(url, 50.0)
-    handed = feed_tasks.submit_orders_for_run(run_date, warehouse, bidding=live)
+    handed = bidding_tasks.submit_orders_for_run(run_date, warehouse, bidding=live)
     assert handed["days"] == 0 and handed["refused"] == {f"{MARKET} {DAY}": "steps_changed"}
     assert _bms_executions(sim) == posted
     assert any("changed after compliance" in m["Subject"] for m in smtp_server.messages)
@@ -200,7 +200,7 @@ def test_finding2_a_compliance_rejected_set_never_reaches_the_battery(warehouse,
     bidding = _bidding(mode="live", max_order_volume_mw=0.05)
     _generate_and_check(warehouse, bidding, RunClock(DAY, MORNING))
     assert _order_set(warehouse.warehouse_url)["status"] == "compliance_rejected"
-    handed = feed_tasks.submit_orders_for_run(DAY - timedelta(days=1), warehouse, bidding=bidding)
+    handed = bidding_tasks.submit_orders_for_run(DAY - timedelta(days=1), warehouse, bidding=bidding)
     assert handed["days"] == 0 and _bms_executions(sim) == []
 
 
@@ -277,7 +277,7 @@ def test_the_send_functions_post_nothing_the_gate_did_not_allow(warehouse, sim):
     morning = RunClock(DAY, MORNING)
     _generate_and_check(warehouse, bidding, morning)
     with psycopg2.connect(warehouse.warehouse_url) as conn:
-        header, steps = gate.load_order_set(conn, MARKET, DAY)
+        header, steps = store.load_order_set(conn, MARKET, DAY)
         payload = order_payload(MARKET, DAY, "direct-" + header["order_set_id"], steps, 60)
         allowed = gate.submission_gate(conn, header, gate.EXCHANGE, MARKET, payload["orders"], bidding)
         paper = gate.submission_gate(conn, header, gate.EXCHANGE, MARKET, payload["orders"], _bidding())

@@ -13,6 +13,7 @@ import pandas as pd
 import psycopg2
 import pytest
 
+from griddesk.bidding import tasks as bidding_tasks
 from griddesk.bidding.battery import BatteryConfig
 from griddesk.bidding.controls import BiddingSettings
 from griddesk.clock import MORNING, RunClock
@@ -24,7 +25,6 @@ from griddesk.feeds import store as feeds_store
 from griddesk.feeds import tasks as feed_tasks
 from griddesk.feeds.meters import published_until_utc
 from griddesk.markets import get_market
-from griddesk.pipeline import bidding_tasks
 from griddesk.settings import Settings
 from tests.conftest import _drop_database, _fresh_database
 from tests.integration.conftest import default_simulator_kwargs

@@ -22,12 +22,12 @@ import pytest
 import requests
 
 from griddesk import datasets
+from griddesk.bidding import tasks as bidding_tasks
 from griddesk.bidding.controls import audit_trail
 from griddesk.bidding.execution import OrderApiClient, OrderApiError, order_payload
 from griddesk.clock import AFTERNOON, MORNING, RunClock
 from griddesk.extraction import tasks as extraction
 from griddesk.markets import get_market
-from griddesk.pipeline import bidding_tasks, feed_tasks
 from griddesk.settings import Settings
 from tests.integration import test_bidding_execution as execution
 from tests.integration.test_bidding_execution import DAY, MARKET, TOKEN, _order_set
@@ -252,7 +252,7 @@ def test_live_blocks_submit_clear_and_hand_one_block_to_the_battery(block_wareho
     assert (executions["is_accepted"] == (executions["block_index"] == best)).all()
 
     # the battery hand-over posts the accepted block's schedule only, as price-taker orders
-    handed = feed_tasks.submit_orders_for_run(DAY - timedelta(days=1), block_warehouse, bidding=bidding)
+    handed = bidding_tasks.submit_orders_for_run(DAY - timedelta(days=1), block_warehouse, bidding=bidding)
     assert handed["days"] == 1 and handed["refused"] == {} and handed["awaiting_results"] == []
     posted = requests.get(f"{sim}/bms/v1/executions", params={"market": MARKET, "delivery_date": str(DAY)},
                           timeout=10).json()["executions"]  # fmt: skip

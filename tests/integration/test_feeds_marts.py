@@ -17,11 +17,11 @@ import requests
 
 from griddesk import datasets
 from griddesk.bidding import gate
+from griddesk.bidding import tasks as bidding_tasks
 from griddesk.bidding.compliance import CHECKS
 from griddesk.bidding.controls import BiddingSettings
 from griddesk.feeds import tasks as feed_tasks
 from griddesk.feeds.errors import FeedHttpError
-from griddesk.pipeline.feed_tasks import submit_orders_for_run
 from griddesk.settings import Settings
 from griddesk.simulator.security import admin_headers
 from griddesk.transform.dbt import build
@@ -105,7 +105,7 @@ def built(pg_server_url, start_simulator):
         feed_tasks.extract_feed_job({"feed": "ckw_dynamic_tariffs", "key": "home_dynamic"}, run_date, settings)
     # an order set at the exchange, handed to the battery through the submission gate
     _record_orders(url, RUN_DATE - date.resolution * 2)
-    submitted = submit_orders_for_run(RUN_DATE, settings, bidding=BiddingSettings(mode="live"))
+    submitted = bidding_tasks.submit_orders_for_run(RUN_DATE, settings, bidding=BiddingSettings(mode="live"))
     # faults: five failed attempts on the weather archive before it answers; an expired token once; a job that
     # fails for good (its calls still count)
     for kind, params in ARCHIVE_FAULTS:

@@ -15,11 +15,11 @@ import pytest
 import requests
 
 from griddesk import datasets
+from griddesk.bidding.tasks import bid_for_run
 from griddesk.cli import load_dag, run_dag
 from griddesk.clock import AFTERNOON, MORNING, RunClock
 from griddesk.forecasting.tasks import forecast_for_run
 from griddesk.markets import get_market
-from griddesk.pipeline.tasks import bid_for_run
 from griddesk.reporting.summary import RUN_HISTORY_MARTS
 from griddesk.settings import Settings, get_settings
 from griddesk.simulator.security import admin_headers

@@ -12,12 +12,12 @@ import psycopg2
 import pytest
 
 from griddesk import datasets
+from griddesk.bidding import tasks as bidding_tasks
 from griddesk.bidding.battery import BatteryConfig
 from griddesk.bidding.controls import BiddingSettings, audit_trail
 from griddesk.bidding.portfolio import check_portfolio_bid
 from griddesk.clock import MORNING, RunClock
 from griddesk.markets import get_market
-from griddesk.pipeline import bidding_tasks
 from griddesk.settings import Settings
 from griddesk.transform.dbt import run_dbt
 

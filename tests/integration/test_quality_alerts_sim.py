@@ -16,11 +16,11 @@ import pytest
 import requests
 
 from griddesk import datasets
+from griddesk.bidding import tasks as bidding_tasks
 from griddesk.clock import MORNING, RunClock
 from griddesk.entsoe.client import EntsoeHttpError
 from griddesk.extraction import tasks as extraction
 from griddesk.markets import get_market
-from griddesk.pipeline import bidding_tasks, tasks
 from griddesk.quality.settings import get_quality_settings
 from griddesk.quality.tasks import run_watch
 from griddesk.settings import Settings, get_settings
@@ -162,7 +162,7 @@ def test_order_api_rejection_of_the_live_order_set_raises_the_bid_execution_aler
     # is stored directly, as in test_bidding_execution); then the real bid, compliance and submit task bodies.
     extraction.extract_for_run(price_job(), clock)
     insert_forecasts(env, frame, [DAY], "truth/v1")
-    tasks.bid_for_run(MARKET, clock)
+    bidding_tasks.bid_for_run(MARKET, clock)
     assert bidding_tasks.check_compliance(MARKET, clock)["status"] == "ready"
 
     reason = "order 3: limit price rejected by the plausibility check of the exchange"

@@ -16,13 +16,13 @@ import psycopg2
 import pytest
 import requests
 
+from griddesk.bidding import tasks as bidding_tasks
 from griddesk.bidding.controls import BiddingSettings
 from griddesk.clock import MORNING, RunClock
 from griddesk.consumption import tasks
 from griddesk.consumption.settings import ConsumptionSettings
 from griddesk.feeds import tasks as feed_tasks
 from griddesk.markets import get_market
-from griddesk.pipeline import bidding_tasks
 from griddesk.quality.blocking import blocked_feed_days
 from griddesk.quality.feeds_gate import validate_feeds
 from griddesk.quality.gx_runner import DEFAULT_CONTEXT_DIR, QualityGate

@@ -16,11 +16,11 @@ import pytest
 import requests
 
 from griddesk import datasets
+from griddesk.bidding import tasks as bidding_tasks
 from griddesk.bidding.demand_response import parse_windows, predict_windows, signal_dates, to_mtu_constraints
 from griddesk.clock import MORNING, RunClock
 from griddesk.feeds import tasks as feed_tasks
 from griddesk.markets import get_market
-from griddesk.pipeline import tasks
 from griddesk.quality.blocking import blocked_feed_days
 from griddesk.quality.feeds_gate import validate_feeds
 from griddesk.quality.store import store_results
@@ -120,7 +120,7 @@ def test_blocked_tra_dates_are_left_out_of_the_predicted_windows_until_a_passing
     starts = pd.date_range(get_market(MARKET).delivery_day_bounds_utc(D)[0], periods=24, freq="h")
 
     clock = RunClock(D, MORNING)
-    bid = tasks.bid_for_run(MARKET, clock)
+    bid = bidding_tasks.bid_for_run(MARKET, clock)
     reasons = [f"ckw_tra_signals tra {d} (every_channel_signalled)" for d in BAD_DAYS]
     assert bid["status"] == "generated" and all(r in bid["demand_response_blocked"] for r in reasons)
     # Learnt from the 6 clean dates only: all 5 channels get their window. Learning from all 14 would lose the 3
@@ -137,7 +137,7 @@ def test_blocked_tra_dates_are_left_out_of_the_predicted_windows_until_a_passing
     # A rerun of the feed that loads every channel again and passes lifts the block.
     extract_tra(history_days=len(TRA_DAYS))
     assert all(r.passed_critical for r in validate(gate, url, TRA_DAYS, "feeds-tra-rerun"))
-    again = tasks.bid_for_run(MARKET, clock)
+    again = bidding_tasks.bid_for_run(MARKET, clock)
     assert again["demand_response_blocked"] is None
     events = query(url, "select detail from raw.bid_audit_events where event = 'generated' order by event_id")
     assert len(events) == 2 and "demand_response_blocked" not in events[-1][0]

@@ -20,30 +20,18 @@ These settings live in their own pydantic-settings class (prefix ``GRIDDESK_BIDD
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from griddesk.bidding import lifecycle, store
+
 PAPER = "paper"
 LIVE = "live"
-#: Order-set statuses, in the order an order set can pass through them.
-STATUSES = (
-    "generated",  # built from the forecast, not yet checked
-    "compliance_rejected",  # a pre-trade check failed: never sent
-    "infeasible_fallback",  # the optimiser found no schedule: idle, nothing sent
-    "recorded",  # paper mode: checked and recorded, not sent
-    "pending_approval",  # waiting for a person
-    "ready",  # compliant (and approved where required): may be submitted
-    "rejected",  # a person rejected it, or nobody answered in time
-    "blocked",  # the kill switch stopped the submission
-    "submitted",  # accepted by the order API before gate closure
-    "submission_failed",  # HTTP failure or rejection by the exchange
-    "cancelled",  # withdrawn before gate closure
-    "executed",  # results fetched after the auction
-)
+#: Order-set statuses, in the order an order set can pass through them (see griddesk.bidding.lifecycle).
+STATUSES = lifecycle.STATUSES
 #: Audit events.
 EVENTS = (
     "generated",
@@ -150,25 +138,10 @@ def set_kill_switch(conn, active: bool, actor: str, reason: str = "", market_cod
     """
     if not actor.strip():
         raise ValueError("set_kill_switch needs the actor (who flips the switch)")
-    with conn.cursor() as cur:
-        cur.execute(
-            """insert into raw.bid_controls (control, market_code, is_active, reason, set_by)
-               values (%s, %s, %s, %s, %s)
-               on conflict (control, market_code) do update
-               set is_active = excluded.is_active, reason = excluded.reason, set_by = excluded.set_by,
-                   set_at_utc = now()""",
-            (KILL_SWITCH, market_code.upper() if market_code != ALL_MARKETS else ALL_MARKETS, active, reason, actor),
-        )
-        cur.execute(
-            """insert into raw.bid_audit_events (order_set_id, market_code, delivery_date_local, event, actor, detail)
-               values (null, %s, null, %s, %s, %s::jsonb)""",
-            (
-                market_code,
-                "kill_switch_on" if active else "kill_switch_off",
-                actor,
-                json.dumps({"reason": reason}),
-            ),
-        )
+    scope = market_code.upper() if market_code != ALL_MARKETS else ALL_MARKETS
+    store.set_control(conn, KILL_SWITCH, scope, active, reason, actor)
+    store.insert_audit_event(conn, None, market_code, None, "kill_switch_on" if active else "kill_switch_off", actor,
+                             {"reason": reason})  # fmt: skip
 
 
 def kill_switch_reason(conn, market_code: str, settings: BiddingSettings | None = None) -> str | None:
@@ -176,14 +149,7 @@ def kill_switch_reason(conn, market_code: str, settings: BiddingSettings | None 
     settings = settings or get_bidding_settings()
     if settings.kill_switch:
         return "kill switch on in the environment (GRIDDESK_BIDDING_KILL_SWITCH)"
-    with conn.cursor() as cur:
-        cur.execute(
-            """select market_code, reason, set_by, set_at_utc from raw.bid_controls
-               where control = %s and is_active and market_code in (%s, %s)
-               order by market_code = %s desc limit 1""",
-            (KILL_SWITCH, ALL_MARKETS, market_code.upper(), market_code.upper()),
-        )
-        row = cur.fetchone()
+    row = store.active_control(conn, KILL_SWITCH, ALL_MARKETS, market_code.upper())
     if row is None:
         return None
     scope = "all markets" if row[0] == ALL_MARKETS else row[0]
@@ -213,34 +179,20 @@ def record_event(
         raise ValueError(f"unknown audit event {event!r}; known: {', '.join(EVENTS)}")
     if not actor.strip():
         raise ValueError("an audit event needs an actor")
-    with conn.cursor() as cur:
-        cur.execute(
-            """insert into raw.bid_audit_events (order_set_id, market_code, delivery_date_local, event, actor, detail)
-               values (%s, %s, %s, %s, %s, %s::jsonb)""",
-            (order_set_id, market_code, delivery_date, event, actor, json.dumps(detail or {}, default=str)),
-        )
+    store.insert_audit_event(conn, order_set_id, market_code, delivery_date, event, actor, detail or {})
 
 
-def set_status(conn, order_set_id: str, status: str, reason: str = "") -> None:
-    """Move an order set to ``status`` (one of ``STATUSES``), with the reason; raises ``ValueError`` otherwise."""
-    if status not in STATUSES:
-        raise ValueError(f"unknown order-set status {status!r}; known: {', '.join(STATUSES)}")
-    with conn.cursor() as cur:
-        cur.execute(
-            """update raw.bid_order_sets set status = %s, status_reason = %s, updated_at_utc = now()
-               where order_set_id = %s""",
-            (status, reason, order_set_id),
-        )
-        if cur.rowcount != 1:
-            raise LookupError(f"no order set {order_set_id}")
+def set_status(conn, order_set_id: str, current: str | None, status: str, reason: str = "") -> None:
+    """Move an order set from ``current`` to ``status``, with the reason.
+
+    Raises:
+        TransitionNotAllowed: (a ``ValueError``) an unknown status or a move :mod:`griddesk.bidding.lifecycle` does
+            not allow. LookupError: no such order set.
+    """
+    lifecycle.transition(current, status)
+    store.update_status(conn, order_set_id, status, reason)
 
 
 def audit_trail(conn, order_set_id: str) -> list[dict[str, Any]]:
     """The audit events of one order set, oldest first."""
-    with conn.cursor() as cur:
-        cur.execute(
-            """select event, actor, detail, occurred_at_utc from raw.bid_audit_events
-               where order_set_id = %s order by event_id""",
-            (order_set_id,),
-        )
-        return [{"event": e, "actor": a, "detail": d, "occurred_at_utc": t} for e, a, d, t in cur.fetchall()]
+    return store.audit_events(conn, order_set_id)

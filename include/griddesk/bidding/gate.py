@@ -36,12 +36,14 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
+from griddesk.bidding import lifecycle, store
 from griddesk.bidding.compliance import CHECKS
+from griddesk.bidding.controls import kill_switch_reason
 
 EXCHANGE, BATTERY = "exchange", "battery"
 TARGETS = (EXCHANGE, BATTERY)
 #: Statuses from which an order set may be sent to each target.
-ELIGIBLE_STATUSES = {EXCHANGE: ("ready",), BATTERY: ("submitted", "executed")}
+ELIGIBLE_STATUSES = {EXCHANGE: lifecycle.SUBMITTABLE, BATTERY: lifecycle.AT_EXCHANGE}
 #: Refusal outcomes of :func:`decide`, in the order the checks run.
 OUTCOMES = (
     "no_order_set", "not_eligible", "compliance_failed", "steps_changed", "not_approved", "kill_switch", "paper_mode",
@@ -204,53 +206,17 @@ def decide(facts: GateFacts, order_set_id: str | None = None) -> GateDecision:
 
 
 # --------------------------------------------------------------------------------------------------------------------
-# the warehouse side
+# the warehouse side (the reads are in griddesk.bidding.store)
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def load_order_set(conn, market_code: str, day) -> tuple[dict | None, pd.DataFrame]:
-    """The newest order set of a market and delivery day (its row) and its steps, as stored."""
-    from griddesk.bidding.curves import CURVE_COLUMNS
-
-    with conn.cursor() as cur:
-        cur.execute(
-            """select * from raw.bid_order_sets where market_code = %s and delivery_date_local = %s
-               order by created_at_utc desc limit 1""",
-            (market_code, day),
-        )
-        row = cur.fetchone()
-        if row is None:
-            return None, pd.DataFrame(columns=[*CURVE_COLUMNS, "delivery_start_utc"])
-        header = dict(zip([d.name for d in cur.description], row, strict=True))
-        cur.execute(
-            "select * from raw.bid_order_steps where order_set_id = %s order by mtu_index, step_index",
-            (header["order_set_id"],),
-        )
-        steps = pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
-    return header, steps
-
-
 def _facts(conn, header: Mapping | None, target: str, market_code: str, digest: str, bidding) -> GateFacts:
-    from griddesk.bidding.controls import kill_switch_reason
-
     status = header["status"] if header else None
     checks: tuple = ()
     approved = False
     if header is not None:
-        with conn.cursor() as cur:
-            cur.execute(
-                "select check_name, passed, steps_sha256 from raw.bid_compliance_results where order_set_id = %s",
-                (header["order_set_id"],),
-            )
-            checks = tuple((n, bool(p), d) for n, p, d in cur.fetchall())
-            cur.execute(
-                """select exists (select 1 from raw.bid_audit_events a where a.order_set_id = %(id)s
-                       and a.event = 'approved'
-                       and a.event_id > coalesce((select max(event_id) from raw.bid_audit_events
-                                                  where order_set_id = %(id)s and event = 'generated'), 0))""",
-                {"id": header["order_set_id"]},
-            )
-            approved = bool(cur.fetchone()[0])
+        checks = store.compliance_checks(conn, header["order_set_id"])
+        approved = store.approved_since_generated(conn, header["order_set_id"])
     return GateFacts(
         target=target,
         status=status,

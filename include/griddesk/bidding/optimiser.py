@@ -78,7 +78,7 @@ STATUS_IDLE = "Idle fallback"
 PROVEN_BY_CBC = "CBC"
 PROVEN_BY_GRID = "SoC-grid DP"
 #: What happens to the battery's energy in an MTU, by action (``decision`` column). A fourth value,
-#: ``"served_consumption"``, marks serving the portfolio's own load (griddesk.pipeline.portfolio_bidding).
+#: ``"served_consumption"``, marks serving the portfolio's own load (griddesk.bidding.paired_market).
 DECISIONS = {"discharge": "sold", "charge": "stored", "idle": "held"}
 #: CBC nodes after the root to confirm a grid plan, which is optimal already: none (see ``plan_on_soc_grid``).
 CONFIRM_NODES = 0

@@ -121,3 +121,23 @@ def write_portfolio_bid(conn, market_code: str, day, bid: pd.DataFrame, currency
             rows,
         )
     return len(rows)
+
+
+def clear_portfolio_bid(conn, market_code: str, day) -> None:
+    """Delete D's joint bid (the battery was bid alone: no stale joint bid behind D's order set)."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "delete from raw.portfolio_bids where market_code = %s and delivery_date_local = %s", (market_code, day)
+        )
+
+
+def consumption_mw_of_schedule(conn, schedule_id: str) -> list[float]:
+    """The forecast consumption per MTU (MW) of the joint bid behind a morning schedule, in MTU order (empty: the
+    schedule is not a joint one)."""
+    with conn.cursor() as cur:
+        cur.execute(
+            """select consumption_forecast_mwh * 60.0 / mtu_minutes from raw.portfolio_bids
+               where schedule_id = %s order by delivery_start_utc""",
+            (schedule_id,),
+        )
+        return [float(r[0]) for r in cur.fetchall()]

@@ -1,6 +1,6 @@
 """Task bodies of ``griddesk_consumption``: train and forecast one meter for delivery day D. Everything is read as
 of D's cut-off (the paired market's gate closure on D-1). The portfolio's joint buy bid is the morning ``bid``
-task of the paired market (:mod:`griddesk.pipeline.portfolio_bidding`), which sums the champions stored here.
+task of the paired market (:mod:`griddesk.bidding.paired_market`), which sums the champions stored here.
 
 A feed-day these tasks read that a critical data-quality failure blocked (the portfolio's meter readings of the
 last ``BLOCKING_METER_DAYS`` days, the weather forecast issued by the cut-off; :mod:`griddesk.quality.blocking`)

@@ -1,6 +1,6 @@
 -- Bidding: order sets and their steps, pre-trade compliance, the audit trail, trader controls, executions from the
 -- order API, and the strategy backtest. Idempotent; applied after schema.sql by griddesk.warehouse.db.apply_schema.
--- Written by griddesk.pipeline.bidding_tasks and griddesk.reporting.bidding_benchmark.
+-- Written through griddesk.bidding.store (the bidding tasks) and by griddesk.reporting.bidding_benchmark.
 
 -- One row per order set: what GridDesk generated for a market and delivery day, and where it stands.
 create table if not exists raw.bid_order_sets (
@@ -10,7 +10,7 @@ create table if not exists raw.bid_order_sets (
     schedule_id text not null,               -- raw.bid_schedules.schedule_id of the point-forecast schedule
     strategy text not null,                  -- fixed | curves | exclusive_blocks
     trading_mode text not null,              -- paper | live
-    status text not null,                    -- see griddesk.bidding.controls.STATUSES
+    status text not null,                    -- see griddesk.bidding.lifecycle (STATUSES, TRANSITIONS)
     status_reason text not null default '',
     forecast_model_version text not null,
     end_soc_mode text not null,              -- fixed | valued

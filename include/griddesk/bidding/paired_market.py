@@ -6,7 +6,8 @@ what ``griddesk_consumption`` stored for D by the cut-off (the meters' champion 
 joint result into the tables the rest of the bidding pipeline reads: the schedule (``raw.bid_schedules``: the
 battery's flows, the market position, the decision per MTU), the net position as price-taker steps, and the
 joint decision per MTU in ``raw.portfolio_bids`` (linked by ``schedule_id``; compliance reads the consumption
-from there).
+from there). The consumption capability owns ``raw.consumption_forecasts`` and ``raw.portfolio_bids``: this module
+reads and writes them through :mod:`griddesk.consumption.store` only.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from griddesk.bidding.portfolio import CONSUME, SELL, STORE
+from griddesk.consumption import store as consumption_store
 from griddesk.consumption.settings import ConsumptionSettings
 from griddesk.markets import Market
 
@@ -47,9 +49,7 @@ def consumption_at_cutoff(
     30-minute MTU gets its hour's energy split evenly. Returns ``(consumption, n_meters, None)``, or
     ``(None, 0, reason)`` when there is none or it does not cover every MTU of D.
     """
-    from griddesk.consumption import store
-
-    champ = store.champion_forecasts(conn, market.code, day)
+    champ = consumption_store.champion_forecasts(conn, market.code, day)
     if not champ.empty:
         champ = champ[pd.to_datetime(champ["cutoff_utc"], utc=True) <= pd.Timestamp(cutoff)]
     if champ.empty:
@@ -105,11 +105,26 @@ def joint_schedule(bid: pd.DataFrame, battery, mtu_minutes: int) -> pd.DataFrame
 
 def consumption_mw_of_schedule(conn, schedule_id: str) -> np.ndarray | None:
     """The forecast consumption per MTU (MW) behind a joint schedule, None for a battery-only schedule."""
-    with conn.cursor() as cur:
-        cur.execute(
-            """select consumption_forecast_mwh * 60.0 / mtu_minutes from raw.portfolio_bids
-               where schedule_id = %s order by delivery_start_utc""",
-            (schedule_id,),
-        )
-        rows = cur.fetchall()
-    return np.array([float(r[0]) for r in rows]) if rows else None
+    rows = consumption_store.consumption_mw_of_schedule(conn, schedule_id)
+    return np.array(rows) if rows else None
+
+
+def record_joint_bid(
+    conn, market_code: str, day: date, joint: pd.DataFrame | None, rules, n_meters: int, schedule_id: str | None
+) -> None:
+    """Record the joint decision per MTU (``raw.portfolio_bids``), or clear D's when the battery was bid alone."""
+    if joint is None:
+        consumption_store.clear_portfolio_bid(conn, market_code, day)
+        return
+    consumption_store.write_portfolio_bid(
+        conn,
+        market_code,
+        day,
+        joint,
+        rules.currency,
+        n_meters,
+        rules.gate_closure_utc,
+        rules.mtu_minutes,
+        None,
+        schedule_id,
+    )
