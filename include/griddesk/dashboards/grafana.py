@@ -3,7 +3,7 @@ alert rules on the same thresholds as the alert emails.
 
 ``python -m griddesk.dashboards.grafana`` rewrites ``docker/grafana/dashboards/*.json``,
 ``docker/grafana/provisioning/alerting/rules.yaml`` and the dbt exposures of the dashboards
-(``dbt_project/models/marts/_dashboards__exposures.yml``); ``tests/unit/test_grafana_provisioning.py`` fails when the
+(``dbt_project/models/marts/_dashboards__exposures.yml``); ``tests/unit/dashboards/test_grafana_provisioning.py`` fails when the
 committed files differ from what this module writes. The data source and dashboard-provider files next to them
 are written by hand (they hold no query).
 """

@@ -260,7 +260,7 @@ def test_the_property_test_is_cheap():
 
 # --------------------------------------------------------------------------------------- the only path that posts
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 #: The methods that post orders out of GridDesk, and the only functions allowed to call them.
 POSTING_METHODS = {"submit": "send_to_exchange", "submit_orders": "send_to_battery"}
 
