@@ -5,6 +5,8 @@
     `source_lineage_sql` and `built_lineage_sql` are queries returning the same columns: market_code,
     delivery_date_local, then whatever changes when a day's content changes (the ENTSO-E version, a
     forecast's model version, row count and creation time, the version of the day's realised prices, ...).
+    The marts generate both from one definition with day_lineage (macros/lineage.sql), which names every
+    column on both sides, and call this through where_lineage_changed.
     Comparing versions instead of a timestamp watermark picks up new versions of old days, late loads of old
     publications and a moved as_of_utc alike, and needs no clock.
 

@@ -7,14 +7,11 @@
     {%- set rule = forecast_drift_rule() -%}
     {%- set widest = [28, rule.window_days] | max -%}
     {%- set windows = {'rolling_7d': 7, 'rolling_28d': 28, 'drift_window': rule.window_days} -%}
+    {%- set day_columns = keys + ['delivery_date_local', 'currency', 'model_version', 'scored_mtu_count'] %}
     select
-        {% for key in keys -%}
-        day.{{ key }},
+        {% for column in day_columns -%}
+        day.{{ column }},
         {% endfor -%}
-        day.delivery_date_local,
-        day.currency,
-        day.model_version,
-        day.scored_mtu_count,
         day.absolute_error_sum / nullif(day.scored_mtu_count, 0) as daily_mae_per_mwh,
         day.naive_absolute_error_sum / nullif(day.naive_scored_mtu_count, 0) as weekly_naive_daily_mae_per_mwh,
         {% for name, days in windows.items() -%}
@@ -52,13 +49,9 @@
             {% endfor -%}
             w.delivery_date_local between day.delivery_date_local - {{ widest - 1 }} and day.delivery_date_local
     group by
-        {% for key in keys -%}
-        day.{{ key }},
+        {% for column in day_columns -%}
+        day.{{ column }},
         {% endfor -%}
-        day.delivery_date_local,
-        day.currency,
-        day.model_version,
-        day.scored_mtu_count,
         day.absolute_error_sum,
         day.naive_scored_mtu_count,
         day.naive_absolute_error_sum

@@ -24,6 +24,14 @@
 {%- endmacro %}
 
 
+{#- The names of the columns local_time_columns() computes, a list (to pass them on unchanged:
+    `{{ local_time_column_names() | join(', ') }}`). -#}
+{% macro local_time_column_names() -%}
+    {{ return(['delivery_start_local', 'delivery_hour_local', 'utc_offset_minutes', 'delivery_label_local',
+               'is_dst_repeated_hour']) }}
+{%- endmacro %}
+
+
 {#- Number of MTUs of `resolution_column` minutes in the local delivery day `date_column` of time zone
     `timezone_column`: 23/24/25 hourly or 92/96/100 quarter-hourly around the DST changes. -#}
 {% macro mtus_in_local_day(date_column, timezone_column, resolution_column) -%}

@@ -40,7 +40,8 @@ ss_tot as (
         scored.delivery_date_local,
         sum(power(scored.actual_kwh - sums.mean_actual_kwh, 2)) as ss_tot
     from scored
-    inner join sums using (market_code, meter_id, model_name, delivery_date_local)
+    -- USING (sqlfluff ST07 waived): both sides carry the same four key columns, named once
+    inner join sums using (market_code, meter_id, model_name, delivery_date_local)  -- noqa: ST07
     group by scored.market_code, scored.meter_id, scored.model_name, scored.delivery_date_local
 
 ),
@@ -63,7 +64,7 @@ final as (
         sums.interval_coverage,
         {{ audit_columns() }}
     from sums
-    inner join ss_tot using (market_code, meter_id, model_name, delivery_date_local)
+    inner join ss_tot using (market_code, meter_id, model_name, delivery_date_local)  -- noqa: ST07
 
 )
 

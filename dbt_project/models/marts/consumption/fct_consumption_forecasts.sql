@@ -11,7 +11,11 @@ forecasts as (
 
 readings as (
 
-    select meter_id, interval_start_utc, energy_kwh, is_missing
+    select
+        meter_id,
+        interval_start_utc,
+        energy_kwh,
+        is_missing
     from {{ ref('fct_meter_consumption') }}
 
 ),
@@ -40,8 +44,9 @@ final as (
         {{ audit_columns() }}
     from forecasts
     left join readings
-        on forecasts.meter_id = readings.meter_id
-        and forecasts.interval_start_utc = readings.interval_start_utc
+        on
+            forecasts.meter_id = readings.meter_id
+            and forecasts.interval_start_utc = readings.interval_start_utc
 
 )
 

@@ -1,28 +1,11 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key=['market_code', 'delivery_date_local'],
-        on_schema_change='fail',
-        pre_hook="{{ delete_rows_published_after_as_of() }}",
-        indexes=[
-            {'columns': ['market_code', 'delivery_start_utc', 'resolution_minutes'], 'unique': true},
-            {'columns': ['market_code', 'delivery_date_local']},
-        ],
-    )
-}}
+{{ day_grained_incremental_config(
+    ['market_code', 'delivery_start_utc', 'resolution_minutes'], entsoe_versions=true
+) }}
 
 {{ assert_built_with_current_as_of(ref('int_entsoe_deliveries_visible_as_of')) }}
 
 {#- Day lineage: the visible price version of each market-day, at the source and in the mart. -#}
-{% set source_lineage %}
-    select market_code, delivery_date_local, version
-    from {{ ref('int_entsoe_deliveries_visible_as_of') }}
-    where feed = 'day_ahead_prices'
-{% endset %}
-{% set built_lineage %}
-    select distinct market_code, delivery_date_local, version from {{ this }}
-{% endset %}
+{%- set lineage = visible_version_lineage('day_ahead_prices') -%}
 
 with
 
@@ -47,11 +30,7 @@ final as (
         currency,
         is_imputed,
         timezone,
-        delivery_start_local,
-        delivery_hour_local,
-        utc_offset_minutes,
-        delivery_label_local,
-        is_dst_repeated_hour,
+        {{ local_time_column_names() | join(', ') }},
         version,
         published_at_utc,
         loaded_at_utc as audit_loaded_at_utc,
@@ -61,6 +40,4 @@ final as (
 )
 
 select * from final
-{% if is_incremental() %}
-where {{ changed_delivery_days(source_lineage, built_lineage) }}
-{% endif %}
+{{ where_lineage_changed(lineage) }}

@@ -1,27 +1,12 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key=['market_code', 'delivery_date_local'],
-        on_schema_change='fail',
-        indexes=[
-            {'columns': ['suite_name', 'market_code', 'delivery_date_local', 'expectation_id'], 'unique': true},
-            {'columns': ['market_code', 'delivery_date_local']},
-        ],
-    )
-}}
+{{ day_grained_incremental_config(['suite_name', 'market_code', 'delivery_date_local', 'expectation_id']) }}
 
 {#- Day lineage: the newest validation of each suite on the day. -#}
-{% set source_lineage %}
-    select market_code, delivery_date_local, suite_name, max(validated_at_utc)
-    from {{ ref('stg_griddesk__dq_validation_results') }}
-    group by 1, 2, 3
-{% endset %}
-{% set built_lineage %}
-    select market_code, delivery_date_local, suite_name, max(audit_validated_at_utc)
-    from {{ this }}
-    group by 1, 2, 3
-{% endset %}
+{%- set lineage = day_lineage(
+    source=ref('stg_griddesk__dq_validation_results'),
+    alias='results',
+    keys=['suite_name'],
+    measures={'validated_at_utc': ('max(results.validated_at_utc)', 'max(audit_validated_at_utc)')},
+) -%}
 
 with
 
@@ -87,6 +72,4 @@ final as (
 )
 
 select * from final
-{% if is_incremental() %}
-where {{ changed_delivery_days(source_lineage, built_lineage) }}
-{% endif %}
+{{ where_lineage_changed(lineage) }}

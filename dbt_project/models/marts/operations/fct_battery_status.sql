@@ -4,16 +4,13 @@ with
 
 latest_batches as (
 
-    select * from {{ ref('int_feed_batches_latest') }}
-    where feed = 'battery_status'
+    {{ latest_feed_batches('battery_status') }}
 
 ),
 
 samples as (
 
-    select stg.*
-    from {{ ref('stg_bms__battery_status') }} as stg
-    inner join latest_batches on stg.batch_id = latest_batches.batch_id
+    {{ latest_batch_rows(ref('stg_bms__battery_status')) }}
 
 ),
 

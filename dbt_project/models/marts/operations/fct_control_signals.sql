@@ -4,16 +4,13 @@ with
 
 latest_batches as (
 
-    select * from {{ ref('int_feed_batches_latest') }}
-    where feed = 'ckw_tra_signals'
+    {{ latest_feed_batches('ckw_tra_signals') }}
 
 ),
 
 signals as (
 
-    select stg.*
-    from {{ ref('stg_ckw__tra_signals') }} as stg
-    inner join latest_batches on stg.batch_id = latest_batches.batch_id
+    {{ latest_batch_rows(ref('stg_ckw__tra_signals')) }}
 
 ),
 

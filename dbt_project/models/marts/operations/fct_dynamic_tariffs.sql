@@ -17,22 +17,13 @@ with
 -- the newest version of every feed window; one not in the mart yet (new, or newly corrected) is rebuilt whole
 latest_batches as (
 
-    select * from {{ ref('int_feed_batches_latest') }} as latest
-    where
-        feed = 'ckw_dynamic_tariffs'
-        and {{ not_yet_built('latest.batch_id') }}
+    {{ latest_feed_batches('ckw_dynamic_tariffs', only_new=true) }}
 
 ),
 
 tariffs as (
 
-    select
-        stg.*,
-        latest_batches.window_start_utc,
-        latest_batches.published_at_utc,
-        latest_batches.loaded_at_utc
-    from {{ ref('stg_ckw__dynamic_tariffs') }} as stg
-    inner join latest_batches on stg.batch_id = latest_batches.batch_id
+    {{ latest_batch_rows(ref('stg_ckw__dynamic_tariffs'), ['window_start_utc', 'published_at_utc', 'loaded_at_utc']) }}
 
 ),
 

@@ -17,21 +17,13 @@ with
 -- the newest version of every feed window; one not in the mart yet (new, or newly corrected) is rebuilt whole
 latest_batches as (
 
-    select * from {{ ref('int_feed_batches_latest') }} as latest
-    where
-        feed = 'meter_readings'
-        and {{ not_yet_built('latest.batch_id') }}
+    {{ latest_feed_batches('meter_readings', only_new=true) }}
 
 ),
 
 readings as (
 
-    select
-        stg.*,
-        latest_batches.window_start_utc,
-        latest_batches.loaded_at_utc
-    from {{ ref('stg_meters__readings') }} as stg
-    inner join latest_batches on stg.batch_id = latest_batches.batch_id
+    {{ latest_batch_rows(ref('stg_meters__readings'), ['window_start_utc', 'loaded_at_utc']) }}
 
 ),
 

@@ -4,16 +4,13 @@ with
 
 latest_batches as (
 
-    select * from {{ ref('int_feed_batches_latest') }}
-    where feed = 'ckw_plant_telemetry'
+    {{ latest_feed_batches('ckw_plant_telemetry') }}
 
 ),
 
 samples as (
 
-    select stg.*
-    from {{ ref('stg_ckw__plant_telemetry') }} as stg
-    inner join latest_batches on stg.batch_id = latest_batches.batch_id
+    {{ latest_batch_rows(ref('stg_ckw__plant_telemetry')) }}
 
 ),
 

@@ -17,57 +17,32 @@ with
 -- the newest version of every feed window; one not in the mart yet (new, or newly corrected) is rebuilt whole
 latest_batches as (
 
-    select * from {{ ref('int_feed_batches_latest') }} as latest
-    where
-        feed in ('weather_observations', 'weather_forecasts')
-        and {{ not_yet_built('latest.batch_id') }}
+    {{ latest_feed_batches(['weather_observations', 'weather_forecasts'], only_new=true) }}
 
 ),
 
-observations as (
-
-    select
-        obs.location_code,
-        'observation'::text as value_kind,
-        null::timestamptz as issued_at_utc,
-        obs.valid_time_utc,
-        null::integer as lead_hours,
-        obs.temperature_2m_c,
-        obs.wind_speed_10m_m_s,
-        obs.shortwave_radiation_w_m2,
-        obs.batch_id,
-        latest_batches.window_start_utc as batch_window_start_utc,
-        latest_batches.loaded_at_utc
-    from {{ ref('stg_openmeteo__observations') }} as obs
-    inner join latest_batches on obs.batch_id = latest_batches.batch_id
-
-),
-
-forecasts as (
-
-    select
-        fc.location_code,
-        'forecast'::text as value_kind,
-        fc.issued_at_utc,
-        fc.valid_time_utc,
-        fc.lead_hours,
-        fc.temperature_2m_c,
-        fc.wind_speed_10m_m_s,
-        fc.shortwave_radiation_w_m2,
-        fc.batch_id,
-        latest_batches.window_start_utc as batch_window_start_utc,
-        latest_batches.loaded_at_utc
-    from {{ ref('stg_openmeteo__forecasts') }} as fc
-    inner join latest_batches on fc.batch_id = latest_batches.batch_id
-
-),
-
+-- observations and forecasts, long: one row per location, kind, valid hour (and issue time, for forecasts)
 unioned as (
-
-    select * from observations
-    union all
-    select * from forecasts
-
+{% for kind, staged in [
+    ('observation', ref('stg_openmeteo__observations')),
+    ('forecast', ref('stg_openmeteo__forecasts')),
+] %}
+    select
+        stg.location_code,
+        '{{ kind }}'::text as value_kind,
+        {{ 'stg.issued_at_utc' if kind == 'forecast' else 'null::timestamptz as issued_at_utc' }},
+        stg.valid_time_utc,
+        {{ 'stg.lead_hours' if kind == 'forecast' else 'null::integer as lead_hours' }},
+        stg.temperature_2m_c,
+        stg.wind_speed_10m_m_s,
+        stg.shortwave_radiation_w_m2,
+        stg.batch_id,
+        latest_batches.window_start_utc as batch_window_start_utc,
+        latest_batches.loaded_at_utc
+    from {{ staged }} as stg
+    inner join latest_batches on stg.batch_id = latest_batches.batch_id
+    {% if not loop.last %}union all{% endif %}
+    {% endfor %}
 ),
 
 final as (

@@ -18,7 +18,7 @@ days as (
 
     select * from {{ ref('stg_griddesk__bid_backtest_days') }}
     {% if is_incremental() %}
-        where run_id not in (select distinct run_id from {{ this }})
+    where run_id not in (select distinct built.run_id from {{ this }} as built)
     {% endif %}
 
 ),

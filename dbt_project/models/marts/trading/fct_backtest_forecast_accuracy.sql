@@ -1,53 +1,24 @@
 {#- Incremental per market-day: a day is rebuilt when any model's backtest rows of it change (count, creation,
     calibrated intervals), when its realised price gets a new version, or when its champion changes. -#}
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key=['market_code', 'delivery_date_local'],
-        on_schema_change='fail',
-        indexes=[
-            {'columns': ['model_id', 'delivery_start_utc'], 'unique': true},
-            {'columns': ['market_code', 'delivery_date_local']},
-        ],
-    )
-}}
+{{ day_grained_incremental_config(['model_id', 'delivery_start_utc']) }}
 
 {{ assert_built_with_current_as_of(ref('int_entsoe_deliveries_visible_as_of')) }}
 
-{% set source_lineage %}
-    select
-        forecasts.market_code,
-        forecasts.delivery_date_local,
-        forecasts.model_id,
-        count(*) as row_count,
-        count(forecasts.lower_price_per_mwh) as interval_count,
-        max(forecasts.created_at_utc) as created_at_utc,
-        max(prices.version) as actual_version,
-        max(decisions.champion_model_id) as champion_model_id
-    from {{ ref('stg_griddesk__forecast_backtest_forecasts') }} as forecasts
-    left join {{ ref('int_entsoe_deliveries_visible_as_of') }} as prices
-        on prices.feed = 'day_ahead_prices'
-        and forecasts.market_code = prices.market_code
-        and forecasts.delivery_date_local = prices.delivery_date_local
-    left join {{ ref('stg_griddesk__forecast_champion_decisions') }} as decisions
-        on forecasts.market_code = decisions.market_code
-        and forecasts.delivery_date_local = decisions.delivery_date_local
-    group by 1, 2, 3
-{% endset %}
-{% set built_lineage %}
-    select
-        market_code,
-        delivery_date_local,
-        model_id,
-        count(*),
-        count(lower_price_per_mwh),
-        max(created_at_utc),
-        max(actual_version),
-        max(champion_model_id_of_day)
-    from {{ this }}
-    group by 1, 2, 3
-{% endset %}
+{#- Day lineage: per model, the backtest rows (count, calibrated intervals, newest creation), the version of the
+    day's prices and the day's champion. -#}
+{%- set lineage = day_lineage(
+    source=ref('stg_griddesk__forecast_backtest_forecasts'),
+    alias='forecasts',
+    keys=['model_id'],
+    measures={
+        'row_count': ('count(*)', 'count(*)'),
+        'interval_count': ('count(forecasts.lower_price_per_mwh)', 'count(lower_price_per_mwh)'),
+        'created_at_utc': ('max(forecasts.created_at_utc)', 'max(created_at_utc)'),
+        'champion_model_id': ('max(decisions.champion_model_id)', 'max(champion_model_id_of_day)'),
+    },
+    joins=[{'alias': 'decisions', 'relation': ref('stg_griddesk__forecast_champion_decisions')}],
+    realised_price_version='actual_version',
+) -%}
 
 with
 
@@ -139,11 +110,7 @@ final as (
         delivery_start_utc,
         delivery_end_utc,
         resolution_minutes,
-        delivery_start_local,
-        delivery_hour_local,
-        utc_offset_minutes,
-        delivery_label_local,
-        is_dst_repeated_hour,
+        {{ local_time_column_names() | join(', ') }},
         forecast_price_per_mwh,
         lower_price_per_mwh,
         upper_price_per_mwh,
@@ -180,6 +147,4 @@ final as (
 )
 
 select * from final
-{% if is_incremental() %}
-where {{ changed_delivery_days(source_lineage, built_lineage) }}
-{% endif %}
+{{ where_lineage_changed(lineage) }}

@@ -1,3 +1,5 @@
+{%- set model_grain = ['market_code', 'model_id', 'model_name', 'model_family', 'currency'] -%}
+
 with
 
 accuracy as (
@@ -10,11 +12,7 @@ accuracy as (
 monthly as (
 
     select
-        market_code,
-        model_id,
-        model_name,
-        model_family,
-        currency,
+        {{ model_grain | join(', ') }},
         date_trunc('month', delivery_date_local)::date as delivery_month,
         count(*)::integer as scored_mtu_count,
         count(weekly_naive_absolute_error_per_mwh)::integer as naive_scored_mtu_count,
@@ -29,11 +27,7 @@ monthly as (
         ) as interval_coverage_pct
     from accuracy
     group by
-        market_code,
-        model_id,
-        model_name,
-        model_family,
-        currency,
+        {{ model_grain | join(', ') }},
         date_trunc('month', delivery_date_local)::date
 
 ),
@@ -41,11 +35,7 @@ monthly as (
 final as (
 
     select
-        market_code,
-        model_id,
-        model_name,
-        model_family,
-        currency,
+        {{ model_grain | join(', ') }},
         delivery_month,
         scored_mtu_count,
         naive_scored_mtu_count,

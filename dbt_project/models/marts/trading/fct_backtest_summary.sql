@@ -25,7 +25,7 @@ last_day as (
         soc_end_pct,
         end_soc_value_per_mwh
     from daily
-    order by run_id, source_name, strategy, delivery_date_local desc
+    order by run_id asc, source_name asc, strategy asc, delivery_date_local desc
 
 ),
 
@@ -54,7 +54,7 @@ aggregated as (
         sum(daily.is_fallback::int) as fallback_days,
         percentile_cont(0.5) within group (order by daily.solve_ms) as solve_ms_median
     from daily
-    group by 1, 2, 3, 4
+    group by daily.run_id, daily.market_code, daily.source_name, daily.strategy
 
 ),
 

@@ -1,34 +1,17 @@
 {#- Incremental: a day is rebuilt whenever its executions change (rows, accepted steps, newest fetch). -#}
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key=['market_code', 'delivery_date_local'],
-        on_schema_change='fail',
-        indexes=[
-            {'columns': ['order_set_id', 'delivery_start_utc', 'step_index'], 'unique': true},
-            {'columns': ['market_code', 'delivery_date_local']},
-        ],
-    )
-}}
+{{ day_grained_incremental_config(['order_set_id', 'delivery_start_utc', 'step_index']) }}
 
 {#- Day lineage: the execution rows of each order set (count, accepted steps, newest fetch). -#}
-{% set source_lineage %}
-    select
-        market_code,
-        delivery_date_local,
-        order_set_id,
-        count(*),
-        sum(is_accepted::int),
-        max(fetched_at_utc)
-    from {{ ref('stg_griddesk__bid_executions') }}
-    group by 1, 2, 3
-{% endset %}
-{% set built_lineage %}
-    select market_code, delivery_date_local, order_set_id, count(*), sum(is_accepted::int), max(audit_fetched_at_utc)
-    from {{ this }}
-    group by 1, 2, 3
-{% endset %}
+{%- set lineage = day_lineage(
+    source=ref('stg_griddesk__bid_executions'),
+    alias='executions',
+    keys=['order_set_id'],
+    measures={
+        'row_count': ('count(*)', 'count(*)'),
+        'accepted_count': ('sum(executions.is_accepted::int)', 'sum(is_accepted::int)'),
+        'fetched_at_utc': ('max(executions.fetched_at_utc)', 'max(audit_fetched_at_utc)'),
+    },
+) -%}
 
 with
 
@@ -92,11 +75,7 @@ final as (
         delivery_start_utc,
         delivery_end_utc,
         resolution_minutes,
-        delivery_start_local,
-        delivery_hour_local,
-        utc_offset_minutes,
-        delivery_label_local,
-        is_dst_repeated_hour,
+        {{ local_time_column_names() | join(', ') }},
         step_index,
         block_index,
         side,
@@ -121,6 +100,4 @@ final as (
 )
 
 select * from final
-{% if is_incremental() %}
-where {{ changed_delivery_days(source_lineage, built_lineage) }}
-{% endif %}
+{{ where_lineage_changed(lineage) }}

@@ -1,27 +1,15 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key=['market_code', 'delivery_date_local'],
-        on_schema_change='fail',
-        indexes=[
-            {'columns': ['market_code', 'delivery_start_utc', 'side'], 'unique': true},
-            {'columns': ['market_code', 'delivery_date_local']},
-        ],
-    )
-}}
+{{ day_grained_incremental_config(['market_code', 'delivery_start_utc', 'side']) }}
 
 {#- Day lineage: the order rows of each schedule (count, newest creation). -#}
-{% set source_lineage %}
-    select market_code, delivery_date_local, schedule_id, count(*), max(created_at_utc)
-    from {{ ref('stg_griddesk__bid_orders') }}
-    group by 1, 2, 3
-{% endset %}
-{% set built_lineage %}
-    select market_code, delivery_date_local, schedule_id, count(*), max(audit_created_at_utc)
-    from {{ this }}
-    group by 1, 2, 3
-{% endset %}
+{%- set lineage = day_lineage(
+    source=ref('stg_griddesk__bid_orders'),
+    alias='orders',
+    keys=['schedule_id'],
+    measures={
+        'row_count': ('count(*)', 'count(*)'),
+        'created_at_utc': ('max(orders.created_at_utc)', 'max(audit_created_at_utc)'),
+    },
+) -%}
 
 with
 
@@ -60,6 +48,4 @@ final as (
 )
 
 select * from final
-{% if is_incremental() %}
-where {{ changed_delivery_days(source_lineage, built_lineage) }}
-{% endif %}
+{{ where_lineage_changed(lineage) }}

@@ -1,40 +1,19 @@
 {#- Incremental: a day is rebuilt whenever its schedule or the version of its realised prices changes. -#}
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key=['market_code', 'delivery_date_local'],
-        on_schema_change='fail',
-        indexes=[
-            {'columns': ['market_code', 'delivery_start_utc'], 'unique': true},
-            {'columns': ['market_code', 'delivery_date_local']},
-        ],
-    )
-}}
+{{ day_grained_incremental_config(['market_code', 'delivery_start_utc']) }}
 
 {{ assert_built_with_current_as_of(ref('int_entsoe_deliveries_visible_as_of')) }}
 
 {#- Day lineage: the schedule rows (count, newest creation) and the version of the day's prices. -#}
-{% set source_lineage %}
-    select
-        schedules.market_code,
-        schedules.delivery_date_local,
-        schedules.schedule_id,
-        count(*) as row_count,
-        max(schedules.created_at_utc) as created_at_utc,
-        max(prices.version) as realised_price_version
-    from {{ ref('stg_griddesk__bid_schedules') }} as schedules
-    left join {{ ref('int_entsoe_deliveries_visible_as_of') }} as prices
-        on prices.feed = 'day_ahead_prices'
-        and schedules.market_code = prices.market_code
-        and schedules.delivery_date_local = prices.delivery_date_local
-    group by 1, 2, 3
-{% endset %}
-{% set built_lineage %}
-    select market_code, delivery_date_local, schedule_id, count(*), max(audit_created_at_utc), max(realised_price_version)
-    from {{ this }}
-    group by 1, 2, 3
-{% endset %}
+{%- set lineage = day_lineage(
+    source=ref('stg_griddesk__bid_schedules'),
+    alias='schedules',
+    keys=['schedule_id'],
+    measures={
+        'row_count': ('count(*)', 'count(*)'),
+        'created_at_utc': ('max(schedules.created_at_utc)', 'max(audit_created_at_utc)'),
+    },
+    realised_price_version='realised_price_version',
+) -%}
 
 with
 
@@ -108,11 +87,7 @@ final as (
         delivery_end_utc,
         mtu_index,
         resolution_minutes,
-        delivery_start_local,
-        delivery_hour_local,
-        utc_offset_minutes,
-        delivery_label_local,
-        is_dst_repeated_hour,
+        {{ local_time_column_names() | join(', ') }},
         action,
         energy_decision,
         charge_mw,
@@ -142,6 +117,4 @@ final as (
 )
 
 select * from final
-{% if is_incremental() %}
-where {{ changed_delivery_days(source_lineage, built_lineage) }}
-{% endif %}
+{{ where_lineage_changed(lineage) }}

@@ -1,5 +1,11 @@
 {{ assert_built_with_current_as_of(ref('int_entsoe_deliveries_visible_as_of')) }}
 
+{#- One row per forecast run, market-day and resolution. -#}
+{%- set run_day_grain = [
+    'market_code', 'delivery_date_local', 'forecast_run_id', 'model_family', 'model_version', 'currency',
+    'resolution_minutes',
+] -%}
+
 with
 
 forecasts as (
@@ -38,13 +44,7 @@ with_weekly_naive as (
 daily as (
 
     select
-        market_code,
-        delivery_date_local,
-        forecast_run_id,
-        model_family,
-        model_version,
-        currency,
-        resolution_minutes,
+        {{ run_day_grain | join(', ') }},
         min(cutoff_utc) as cutoff_utc,
         count(*)::integer as forecast_mtu_count,
         count(*) filter (where has_actual)::integer as scored_mtu_count,
@@ -63,14 +63,7 @@ daily as (
             where has_actual and is_actual_within_interval is not null
         ) as interval_coverage_pct
     from with_weekly_naive
-    group by
-        market_code,
-        delivery_date_local,
-        forecast_run_id,
-        model_family,
-        model_version,
-        currency,
-        resolution_minutes
+    group by {{ run_day_grain | join(', ') }}
 
 ),
 
@@ -90,13 +83,7 @@ with_expected_count as (
 final as (
 
     select
-        market_code,
-        delivery_date_local,
-        forecast_run_id,
-        model_family,
-        model_version,
-        currency,
-        resolution_minutes,
+        {{ run_day_grain | join(', ') }},
         cutoff_utc,
         expected_mtu_count,
         forecast_mtu_count,

@@ -1,41 +1,20 @@
 {#- Incremental although actuals arrive after the forecast: a day is rebuilt whenever its forecasts or the
     version of its realised prices change (actual_version is part of the lineage), see the yml. -#}
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key=['market_code', 'delivery_date_local'],
-        on_schema_change='fail',
-        indexes=[
-            {'columns': ['market_code', 'delivery_start_utc', 'model_version'], 'unique': true},
-            {'columns': ['market_code', 'delivery_date_local']},
-        ],
-    )
-}}
+{{ day_grained_incremental_config(['market_code', 'delivery_start_utc', 'model_version']) }}
 
 {{ assert_built_with_current_as_of(ref('int_entsoe_deliveries_visible_as_of')) }}
 
 {#- Day lineage: per model, the forecast rows (count, newest creation) and the version of the day's prices. -#}
-{% set source_lineage %}
-    select
-        forecasts.market_code,
-        forecasts.delivery_date_local,
-        forecasts.model_version,
-        count(*) as row_count,
-        max(forecasts.created_at_utc) as created_at_utc,
-        max(prices.version) as actual_version
-    from {{ ref('stg_griddesk__price_forecasts') }} as forecasts
-    left join {{ ref('int_entsoe_deliveries_visible_as_of') }} as prices
-        on prices.feed = 'day_ahead_prices'
-        and forecasts.market_code = prices.market_code
-        and forecasts.delivery_date_local = prices.delivery_date_local
-    group by 1, 2, 3
-{% endset %}
-{% set built_lineage %}
-    select market_code, delivery_date_local, model_version, count(*), max(audit_created_at_utc), max(actual_version)
-    from {{ this }}
-    group by 1, 2, 3
-{% endset %}
+{%- set lineage = day_lineage(
+    source=ref('stg_griddesk__price_forecasts'),
+    alias='forecasts',
+    keys=['model_version'],
+    measures={
+        'row_count': ('count(*)', 'count(*)'),
+        'created_at_utc': ('max(forecasts.created_at_utc)', 'max(audit_created_at_utc)'),
+    },
+    realised_price_version='actual_version',
+) -%}
 
 with
 
@@ -109,11 +88,7 @@ final as (
         delivery_start_utc,
         delivery_end_utc,
         resolution_minutes,
-        delivery_start_local,
-        delivery_hour_local,
-        utc_offset_minutes,
-        delivery_label_local,
-        is_dst_repeated_hour,
+        {{ local_time_column_names() | join(', ') }},
         model_family,
         model_version,
         forecast_price_per_mwh,
@@ -145,6 +120,4 @@ final as (
 )
 
 select * from final
-{% if is_incremental() %}
-where {{ changed_delivery_days(source_lineage, built_lineage) }}
-{% endif %}
+{{ where_lineage_changed(lineage) }}
