@@ -26,12 +26,12 @@ test: venv lint
 	$(BIN)/python -m pytest
 
 # ruff (rules and complexity/argument thresholds in ruff.toml), ruff format, the import-layering contract
-# (.importlinter) and sqlfluff on the dbt models.
+# (.importlinter) and sqlfluff on the dbt models and singular tests.
 lint: venv
 	$(BIN)/ruff check include dags plugins tests
 	$(BIN)/ruff format --check include dags plugins tests
 	$(BIN)/lint-imports
-	$(BIN)/sqlfluff lint dbt_project/models
+	$(BIN)/sqlfluff lint dbt_project/models dbt_project/tests
 
 ui: venv
 	$(BIN)/python -m griddesk.cli ui
