@@ -352,5 +352,5 @@ def _send_multipart(conn_id: str, recipients: Sequence[str], subject: str, html:
                     raise
 
 
-__all__ = ["NEXT_STEPS", "TableAlert", "alert_facts", "alert_level", "alert_message", "html_to_text", "quality_alert_key",
-           "render_quality_alert", "render_table_alert", "send_alert_once"]
+__all__ = ["NEXT_STEPS", "TableAlert", "alert_facts", "alert_level", "alert_message", "html_to_text",
+           "quality_alert_key", "render_quality_alert", "render_table_alert", "send_alert_once"]
