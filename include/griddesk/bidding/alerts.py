@@ -8,6 +8,7 @@ Rendering is pure; sending reuses the data-quality alerts' deduplicated sender
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 from html import escape
 
@@ -92,23 +93,26 @@ def render_bidding_alert(
     return subject, body
 
 
-def send_bidding_alert(
-    conn,
-    kind: str,
-    market_code: str,
-    delivery_date: date,
-    reasons: Sequence[str],
-    to: str | Sequence[str],
-    order_set_id: str | None = None,
-    details: Mapping[str, object] | None = None,
-    conn_id: str = "smtp_default",
-) -> bool:
+@dataclass(frozen=True)
+class BiddingAlert:
+    """What one bidding alert is about (see :func:`render_bidding_alert` for the fields)."""
+
+    kind: str
+    market_code: str
+    delivery_date: date
+    reasons: Sequence[str]
+    order_set_id: str | None = None
+    details: Mapping[str, object] | None = None
+
+
+def send_bidding_alert(conn, alert: BiddingAlert, to: str | Sequence[str], conn_id: str = "smtp_default") -> bool:
     """Render and send one bidding alert at most once (see :func:`griddesk.quality.alerts.send_alert_once`).
 
     ``conn`` must have no open transaction (the dedup key commits after the send). Returns True if this call sent.
     """
     from griddesk.quality.alerts import send_alert_once
 
-    subject, html = render_bidding_alert(kind, market_code, delivery_date, reasons, order_set_id, details)
-    key = bidding_alert_key(kind, market_code, delivery_date, order_set_id)
-    return send_alert_once(conn, key, subject, html, to, conn_id, kind=f"bid_{kind}")
+    a = alert
+    subject, html = render_bidding_alert(a.kind, a.market_code, a.delivery_date, a.reasons, a.order_set_id, a.details)
+    key = bidding_alert_key(a.kind, a.market_code, a.delivery_date, a.order_set_id)
+    return send_alert_once(conn, key, subject, html, to, conn_id, kind=f"bid_{a.kind}")

@@ -77,6 +77,48 @@ def schedule_to_orders(
     )
 
 
+def _schedule_frame_and_ticks(
+    schedule: ScheduleResult | pd.DataFrame,
+    mtu_minutes: int | None,
+    volume_tick_mw: float | None,
+) -> tuple[pd.DataFrame, int, float]:
+    """The schedule DataFrame, MTU length and volume tick ``check_schedule_feasible`` works with (validated)."""
+    if isinstance(schedule, ScheduleResult):
+        df = schedule.schedule
+        mtu_minutes = schedule.mtu_minutes if mtu_minutes is None else mtu_minutes
+        volume_tick_mw = schedule.volume_tick_mw if volume_tick_mw is None else volume_tick_mw
+    else:
+        df = schedule
+        if mtu_minutes is None:
+            raise ValueError("mtu_minutes is required to check a schedule DataFrame")
+    volume_tick_mw = DEFAULT_VOLUME_TICK_MW if volume_tick_mw is None else volume_tick_mw
+    needed = {"mtu_index", "charge_mw", "discharge_mw", "net_position_mw", "soc_mwh", "action"}
+    missing = needed - set(df.columns)
+    if missing:
+        raise ValueError(f"schedule is missing columns {sorted(missing)}")
+    return df, mtu_minutes, volume_tick_mw
+
+
+def _mtu_volume_violations(row, b: BatteryConfig, volume_tick_mw: float) -> list[str]:
+    """Volume, tick, simultaneity, net-position and action violations of one schedule row (in that order)."""
+    tol = FEASIBILITY_TOL
+    violations: list[str] = []
+    t, charge, discharge = row.mtu_index, float(row.charge_mw), float(row.discharge_mw)
+    for name, volume in (("charge", charge), ("discharge", discharge)):
+        if volume < -tol or volume > b.power_mw + tol:
+            violations.append(f"MTU {t}: {name} {volume} MW outside [0, power_mw {b.power_mw}]")
+        if _tick_count_error(volume, volume_tick_mw) > TICK_COUNT_TOL:
+            violations.append(f"MTU {t}: {name} {volume} MW is not a whole number of {volume_tick_mw} MW ticks")
+    if charge > tol and discharge > tol:
+        violations.append(f"MTU {t}: charges {charge} MW and discharges {discharge} MW at the same time")
+    if abs(row.net_position_mw - (discharge - charge)) > tol:
+        violations.append(f"MTU {t}: net_position_mw {row.net_position_mw} is not discharge - charge")
+    expected_action = "charge" if charge > tol else "discharge" if discharge > tol else "idle"
+    if row.action != expected_action:
+        violations.append(f"MTU {t}: action {row.action!r} but volumes say {expected_action!r}")
+    return violations
+
+
 def check_schedule_feasible(
     schedule: ScheduleResult | pd.DataFrame,
     battery: BatteryConfig,
@@ -101,20 +143,7 @@ def check_schedule_feasible(
     Raises:
         ValueError: a DataFrame without ``mtu_minutes``, or without the needed columns.
     """
-    if isinstance(schedule, ScheduleResult):
-        df = schedule.schedule
-        mtu_minutes = schedule.mtu_minutes if mtu_minutes is None else mtu_minutes
-        volume_tick_mw = schedule.volume_tick_mw if volume_tick_mw is None else volume_tick_mw
-    else:
-        df = schedule
-        if mtu_minutes is None:
-            raise ValueError("mtu_minutes is required to check a schedule DataFrame")
-    volume_tick_mw = DEFAULT_VOLUME_TICK_MW if volume_tick_mw is None else volume_tick_mw
-    needed = {"mtu_index", "charge_mw", "discharge_mw", "net_position_mw", "soc_mwh", "action"}
-    missing = needed - set(df.columns)
-    if missing:
-        raise ValueError(f"schedule is missing columns {sorted(missing)}")
-
+    df, mtu_minutes, volume_tick_mw = _schedule_frame_and_ticks(schedule, mtu_minutes, volume_tick_mw)
     b = battery
     dt_h = mtu_minutes / 60.0
     tol = FEASIBILITY_TOL
@@ -126,18 +155,7 @@ def check_schedule_feasible(
     drawn_mwh = 0.0
     for row in df.itertuples(index=False):
         t, charge, discharge = row.mtu_index, float(row.charge_mw), float(row.discharge_mw)
-        for name, volume in (("charge", charge), ("discharge", discharge)):
-            if volume < -tol or volume > b.power_mw + tol:
-                violations.append(f"MTU {t}: {name} {volume} MW outside [0, power_mw {b.power_mw}]")
-            if _tick_count_error(volume, volume_tick_mw) > TICK_COUNT_TOL:
-                violations.append(f"MTU {t}: {name} {volume} MW is not a whole number of {volume_tick_mw} MW ticks")
-        if charge > tol and discharge > tol:
-            violations.append(f"MTU {t}: charges {charge} MW and discharges {discharge} MW at the same time")
-        if abs(row.net_position_mw - (discharge - charge)) > tol:
-            violations.append(f"MTU {t}: net_position_mw {row.net_position_mw} is not discharge - charge")
-        expected_action = "charge" if charge > tol else "discharge" if discharge > tol else "idle"
-        if row.action != expected_action:
-            violations.append(f"MTU {t}: action {row.action!r} but volumes say {expected_action!r}")
+        violations.extend(_mtu_volume_violations(row, b, volume_tick_mw))
 
         soc_mwh += charge * dt_h * b.charge_efficiency - discharge * dt_h / b.discharge_efficiency
         drawn_mwh += discharge * dt_h / b.discharge_efficiency

@@ -116,15 +116,7 @@ def record_joint_bid(
     if joint is None:
         consumption_store.clear_portfolio_bid(conn, market_code, day)
         return
-    consumption_store.write_portfolio_bid(
-        conn,
-        market_code,
-        day,
-        joint,
-        rules.currency,
-        n_meters,
-        rules.gate_closure_utc,
-        rules.mtu_minutes,
-        None,
-        schedule_id,
+    meta = consumption_store.PortfolioBidMeta(
+        rules.currency, n_meters, rules.gate_closure_utc, rules.mtu_minutes, None, schedule_id
     )
+    consumption_store.write_portfolio_bid(conn, market_code, day, joint, meta)

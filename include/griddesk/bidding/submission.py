@@ -19,7 +19,7 @@ from datetime import time as dtime
 import psycopg2
 
 from griddesk.bidding import controls, gate, lifecycle, store
-from griddesk.bidding.alerts import send_bidding_alert
+from griddesk.bidding.alerts import BiddingAlert, send_bidding_alert
 from griddesk.bidding.compliance import is_block_group
 from griddesk.bidding.execution import OrderApiError, order_payload
 from griddesk.bidding.rules import MarketRules
@@ -382,8 +382,9 @@ def submit_orders_for_run(
     for kind, market, day, reason, os_id in plan.alerts:
         conn = psycopg2.connect(url)
         try:
-            send_bidding_alert(conn, kind, market, day, [reason], recipients(settings, bidding), os_id,
-                               {"refused_by": "submission gate", "target": gate.BATTERY})  # fmt: skip
+            send_bidding_alert(conn, BiddingAlert(kind, market, day, [reason], os_id,
+                                                  {"refused_by": "submission gate", "target": gate.BATTERY}),
+                               recipients(settings, bidding))  # fmt: skip
         except Exception:  # noqa: BLE001 - best effort: the refusal is recorded; nothing was posted
             log.exception("could not send the %s alert for %s %s", kind, market, day)
         finally:

@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 import psycopg2
 
 from griddesk.bidding import controls, store
-from griddesk.bidding.alerts import send_bidding_alert
+from griddesk.bidding.alerts import BiddingAlert, send_bidding_alert
 from griddesk.bidding.battery import BatteryConfig
 from griddesk.bidding.execution import OrderApiClient
 from griddesk.feeds.api_health import write_call_log
@@ -75,7 +75,7 @@ def alert(url: str, kind: str, market: str, day: date, reasons: list[str], to: s
     so it never turns a safe outcome (nothing submitted) into a failed task."""
     conn = psycopg2.connect(url)
     try:
-        send_bidding_alert(conn, kind, market, day, reasons, to, order_set, details)
+        send_bidding_alert(conn, BiddingAlert(kind, market, day, reasons, order_set, details), to)
     except Exception:  # noqa: BLE001 - the alert is best effort; the state is already recorded
         log.exception("could not send the %s alert for %s %s", kind, market, day)
     finally:

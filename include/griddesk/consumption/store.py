@@ -6,6 +6,8 @@ on are the feeds' own (:mod:`griddesk.feeds.store`).
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
@@ -97,15 +99,30 @@ def champion_forecasts(conn, market_code: str, day) -> pd.DataFrame:
         return _frame(cur)
 
 
-def write_portfolio_bid(conn, market_code: str, day, bid: pd.DataFrame, currency: str, n_meters: int, cutoff,
-                        mtu_minutes: int, run_id: str | None, schedule_id: str | None = None) -> int:  # fmt: skip
-    """Replace D's joint bid (one row per MTU); ``schedule_id`` links it to the morning schedule it became."""
+@dataclass(frozen=True)
+class PortfolioBidMeta:
+    """What is stored with every MTU row of a joint bid besides its volumes and decision.
+
+    ``schedule_id`` links the bid to the morning schedule it became.
+    """
+
+    currency: str
+    n_meters: int
+    cutoff: datetime
+    mtu_minutes: int
+    run_id: str | None = None
+    schedule_id: str | None = None
+
+
+def write_portfolio_bid(conn, market_code: str, day, bid: pd.DataFrame, meta: PortfolioBidMeta) -> int:
+    """Replace D's joint bid (one row per MTU), stored with ``meta``."""
+    m = meta
     volumes = ["consumption_mwh", "buy_mwh", "sell_mwh", "position_mwh", "charge_mwh", "discharge_to_load_mwh",
                "discharge_to_grid_mwh", "soc_mwh", "price_per_mwh"]  # fmt: skip
     # plain Python values: psycopg2 does not adapt numpy scalars
     rows = [
-        (market_code, day, ts.to_pydatetime(), mtu_minutes, *(float(bid.at[ts, c]) for c in volumes), currency,
-         str(bid.at[ts, "decision"]), int(n_meters), cutoff, run_id, schedule_id)
+        (market_code, day, ts.to_pydatetime(), m.mtu_minutes, *(float(bid.at[ts, c]) for c in volumes), m.currency,
+         str(bid.at[ts, "decision"]), int(m.n_meters), m.cutoff, m.run_id, m.schedule_id)
         for ts in bid.index
     ]  # fmt: skip
     with conn.cursor() as cur:

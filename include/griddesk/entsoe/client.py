@@ -19,7 +19,7 @@ import requests
 
 from griddesk.entsoe.parser import MalformedXmlError, ParsedDocument, parse_document
 from griddesk.feeds.errors import FeedAuthError, FeedHttpError
-from griddesk.feeds.http import SIM_NOW_HEADER, BodyError, FeedHttpClient, RetryPolicy
+from griddesk.feeds.http import SIM_NOW_HEADER, BodyError, FeedHttpClient, RequestOptions, RetryPolicy
 from griddesk.redaction import redact_text, register_secret
 
 #: ENTSO-E serves at most one year per request.
@@ -111,10 +111,9 @@ class EntsoeClient:
                 "/api",
                 endpoint,
                 params={**params, "securityToken": self.token},
-                decode_json=False,
-                parse=parse,
-                accept_status=_ACKNOWLEDGED_STATUS,
-                secrets=(self.token,),
+                options=RequestOptions(
+                    decode_json=False, parse=parse, accept_status=_ACKNOWLEDGED_STATUS, secrets=(self.token,)
+                ),
             )
         except FeedAuthError as exc:
             if "HTTP 401" in str(exc):

@@ -364,6 +364,14 @@ def _read_period(
     period: etree._Element, where: str, curve_type: str, value_element: str
 ) -> tuple[int, list[int], list[float], list[bool], int]:
     """Points of one Period: (resolution_minutes, positions, values, is_filled, start as epoch seconds)."""
+    start_utc, resolution, resolution_minutes, n_slots = _period_slots(period, where)
+    by_position = _points_by_position(period, where, value_element, n_slots, resolution)
+    positions, values, filled = _curve_points(by_position, curve_type, n_slots, where)
+    return resolution_minutes, positions, values, filled, int(start_utc.timestamp())
+
+
+def _period_slots(period: etree._Element, where: str) -> tuple[datetime, str, int, int]:
+    """A Period's (start, resolution code, resolution in minutes, number of steps in its timeInterval)."""
     interval = period.find("timeInterval")
     if interval is None:
         raise EntsoeParseError(f"{where} has no timeInterval")
@@ -384,7 +392,13 @@ def _read_period(
             f"{where}: timeInterval {start_utc:%Y-%m-%dT%H:%MZ}/{end_utc:%Y-%m-%dT%H:%MZ} "
             f"is not a whole number of {resolution} steps"
         )
+    return start_utc, resolution, resolution_minutes, n_slots
 
+
+def _points_by_position(
+    period: etree._Element, where: str, value_element: str, n_slots: int, resolution: str
+) -> dict[int, float]:
+    """The Period's Point values by position (1..n_slots, each at most once, at least one)."""
     by_position: dict[int, float] = {}
     for point in period.iterfind("Point"):
         position_text = point.findtext("position")
@@ -398,21 +412,32 @@ def _read_period(
             )
         if position in by_position:
             raise EntsoeParseError(f"{where}: position {position} appears twice")
-        value_text = point.findtext(value_element)
-        if value_text is None:
-            raise EntsoeParseError(f"{where}: Point at position {position} has no <{value_element}>")
-        try:
-            value = float(value_text)
-        except ValueError:
-            raise EntsoeParseError(
-                f"{where}: non-numeric {value_element} {value_text.strip()!r} at position {position}"
-            ) from None
-        if not math.isfinite(value):
-            raise EntsoeParseError(f"{where}: non-finite {value_element} {value_text.strip()!r} at position {position}")
-        by_position[position] = value
+        by_position[position] = _point_value(point, where, value_element, position)
     if not by_position:
         raise EntsoeParseError(f"{where} has no Point")
+    return by_position
 
+
+def _point_value(point: etree._Element, where: str, value_element: str, position: int) -> float:
+    """The finite number in a Point's ``value_element``."""
+    value_text = point.findtext(value_element)
+    if value_text is None:
+        raise EntsoeParseError(f"{where}: Point at position {position} has no <{value_element}>")
+    try:
+        value = float(value_text)
+    except ValueError:
+        raise EntsoeParseError(
+            f"{where}: non-numeric {value_element} {value_text.strip()!r} at position {position}"
+        ) from None
+    if not math.isfinite(value):
+        raise EntsoeParseError(f"{where}: non-finite {value_element} {value_text.strip()!r} at position {position}")
+    return value
+
+
+def _curve_points(
+    by_position: dict[int, float], curve_type: str, n_slots: int, where: str
+) -> tuple[list[int], list[float], list[bool]]:
+    """(positions, values, is_filled) of a Period's curve: A01 as given, A03 with repeated values filled in."""
     if curve_type == "A01":
         # A partial (still running) Period stops early and stays short; a hole inside it is an error.
         last = max(by_position)
@@ -420,22 +445,20 @@ def _read_period(
             missing = next(p for p in range(1, last + 1) if p not in by_position)
             raise EntsoeParseError(f"{where}: curveType A01 but position {missing} is missing")
         positions = list(range(1, last + 1))
-        values = [by_position[p] for p in positions]
-        filled = [False] * last
-    else:
-        if 1 not in by_position:
-            raise EntsoeParseError(f"{where}: curveType A03 but position 1 is missing, so there is nothing to repeat")
-        positions = list(range(1, n_slots + 1))
-        values, filled = [], []
-        previous = by_position[1]
-        for p in positions:
-            value = by_position.get(p)
-            filled.append(value is None)
-            if value is None:
-                value = previous
-            values.append(value)
-            previous = value
-    return resolution_minutes, positions, values, filled, int(start_utc.timestamp())
+        return positions, [by_position[p] for p in positions], [False] * last
+    if 1 not in by_position:
+        raise EntsoeParseError(f"{where}: curveType A03 but position 1 is missing, so there is nothing to repeat")
+    positions = list(range(1, n_slots + 1))
+    values, filled = [], []
+    previous = by_position[1]
+    for p in positions:
+        value = by_position.get(p)
+        filled.append(value is None)
+        if value is None:
+            value = previous
+        values.append(value)
+        previous = value
+    return positions, values, filled
 
 
 def _frame(columns: dict[str, list], start_seconds: list[int]) -> pd.DataFrame:

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 
 from griddesk.feeds.errors import FeedAuthError, FeedHttpError
-from griddesk.feeds.http import FeedHttpClient
+from griddesk.feeds.http import FeedHttpClient, RequestOptions
 from griddesk.feeds.tokens import TokenError, unverified_claims
 from griddesk.redaction import register_secret
 
@@ -62,7 +62,7 @@ class ClientCredentials:
                         "client_id": self.client_id,
                         "client_secret": self.client_secret,
                     },
-                    authenticated=False,
+                    options=RequestOptions(authenticated=False),
                 )
             except FeedAuthError:
                 raise

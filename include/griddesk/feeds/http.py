@@ -101,6 +101,32 @@ class BodyError(ValueError):
     """Raised by a ``parse`` callback: the body is cut short or corrupt, so the request is worth repeating."""
 
 
+@dataclass(frozen=True)
+class RequestOptions:
+    """How :meth:`FeedHttpClient.request` makes one request and reads its answer.
+
+    Attributes:
+        decode_json: Decode the body as JSON into ``FeedResponse.data`` (when there is no ``parse``).
+        authenticated: Send the token provider's bearer token (if the client has one).
+        retry: Spend the retry budget; False makes a single attempt.
+        parse: Turns the body into ``FeedResponse.data`` (instead of JSON decoding); a :class:`BodyError` it
+            raises makes the attempt fail and be retried, any other exception propagates at once.
+        accept_status: Non-2xx statuses whose body is returned (and parsed) instead of raising.
+        secrets: Values in the query parameters (e.g. a token in the query string) to mask in every error text.
+    """
+
+    decode_json: bool = True
+    authenticated: bool = True
+    retry: bool = True
+    parse: Callable[[bytes], Any] | None = None
+    accept_status: frozenset[int] = frozenset()
+    secrets: tuple[str, ...] = ()
+
+
+#: The options of a plain authenticated JSON request with retries.
+JSON_REQUEST = RequestOptions()
+
+
 class TokenProvider(Protocol):
     """Something that hands out bearer tokens: :class:`griddesk.feeds.auth.ClientCredentials`."""
 
@@ -187,14 +213,18 @@ class FeedHttpClient:
                 attempts and the last error).
             FeedAuthError: the token was refused twice, or the token endpoint refused the credentials.
         """
-        return self.request("GET", path, endpoint, params=params, decode_json=True)
+        return self.request("GET", path, endpoint, params=params, options=JSON_REQUEST)
 
     def post_json(
         self, path: str, endpoint: str, body: Any, *, authenticated: bool = True, retry: bool = True
     ) -> FeedResponse:
         """POST a JSON body and decode the JSON answer (same rules as :meth:`get_json`)."""
         return self.request(
-            "POST", path, endpoint, json_body=body, decode_json=True, authenticated=authenticated, retry=retry
+            "POST",
+            path,
+            endpoint,
+            json_body=body,
+            options=RequestOptions(decode_json=True, authenticated=authenticated, retry=retry),
         )
 
     def request(
@@ -206,73 +236,36 @@ class FeedHttpClient:
         params: Mapping[str, str] | None = None,
         form: Mapping[str, str] | None = None,
         json_body: Any = None,
-        decode_json: bool = True,
-        authenticated: bool = True,
-        retry: bool = True,
-        parse: Callable[[bytes], Any] | None = None,
-        accept_status: frozenset[int] = frozenset(),
-        secrets: tuple[str, ...] = (),
+        options: RequestOptions = JSON_REQUEST,
     ) -> FeedResponse:
         """One logical request: attempts, waits, token refresh (see module docstring).
 
         Args:
-            parse: Turns the body into ``FeedResponse.data`` (instead of JSON decoding); a :class:`BodyError` it
-                raises makes the attempt fail and be retried, any other exception propagates at once.
-            accept_status: Non-2xx statuses whose body is returned (and parsed) instead of raising.
-            secrets: Values in ``params`` (e.g. a token in the query string) to mask in every error text.
+            params: Query parameters.
+            form: Form-encoded body.
+            json_body: JSON body.
+            options: How the request is made and its answer read (auth, retries, parsing, accepted statuses,
+                secrets to mask); see :class:`RequestOptions`.
         """
         url = self.url(path)
         url_path = urlsplit(url).path
-        max_attempts = self.policy.max_attempts if retry else 1
+        max_attempts = self.policy.max_attempts if options.retry else 1
         refreshed = False
         last_error = ""
         attempt = 0
         while attempt < max_attempts:
             attempt += 1
             self._wait_for_rate_window()
-            headers = {**self.extra_headers, "Accept": "application/json" if decode_json and parse is None else "*/*"}
-            if self.sim_now is not None:
-                headers[SIM_NOW_HEADER] = self.sim_now.astimezone(UTC).isoformat()
-            if authenticated and self.auth is not None:
-                headers["Authorization"] = f"Bearer {self.auth.bearer(self)}"
+            headers = self._headers(options)
             started_wall = datetime.now(UTC)
             started = time.perf_counter()
-            resp: requests.Response | None = None
-            error: str | None = None
-            data: Any = None
-            try:
-                resp = self.session.request(
-                    method,
-                    url,
-                    params=params,
-                    data=form,
-                    json=json_body,
-                    headers=headers,
-                    timeout=(self.policy.connect_timeout_s, self.policy.timeout_s),
-                )
-                body = resp.content
-            except requests.Timeout as exc:
-                error, body = f"timeout after {self.policy.timeout_s:g} s ({type(exc).__name__})", b""
-            except requests.ConnectionError as exc:
-                error, body = f"connection error: {type(exc).__name__}", b""
+            resp, body, error = self._send(method, url, params, form, json_body, headers)
             latency_ms = (time.perf_counter() - started) * 1000.0
+            data: Any = None
             refused: Exception | None = None
             if resp is not None:
                 self._note_rate_limit(resp.headers)
-                if resp.status_code >= 300 and resp.status_code not in accept_status:
-                    error = f"HTTP {resp.status_code}: {self._redact(resp.text[:200], secrets)}"
-                elif parse is not None:
-                    try:
-                        data = parse(body)
-                    except BodyError as exc:
-                        error = f"malformed body ({len(body)} bytes): {self._redact(str(exc), secrets)}"
-                    except Exception as exc:  # noqa: BLE001 - recorded below, then raised unchanged
-                        error, refused = self._redact(f"{type(exc).__name__}: {exc}", secrets), exc
-                elif decode_json:
-                    try:
-                        data = json.loads(body)
-                    except ValueError as exc:
-                        error = f"malformed JSON ({len(body)} bytes): {exc}"
+                data, error, refused = self._read_answer(resp, body, options)
             self.call_log.record(
                 ApiCall(
                     feed=self.feed,
@@ -294,15 +287,8 @@ class FeedHttpClient:
                 return FeedResponse(resp.status_code, resp.headers, body, data, url_path)
             last_error = error or "unknown error"
             status = resp.status_code if resp is not None else None
-            if status == 401 and authenticated and self.auth is not None:
-                if refreshed:
-                    raise FeedAuthError(
-                        f"{self.feed} {endpoint} {url_path}: 401 again with a fresh token; check the client "
-                        f"credentials and the token endpoint ({last_error})"
-                    )
-                # The token expired or was revoked early: refresh once, without spending the retry budget.
-                log.info("%s %s: 401, refreshing the token once", self.feed, endpoint)
-                self.auth.invalidate()
+            if status == 401 and options.authenticated and self.auth is not None:
+                self._refresh_token_once(refreshed, endpoint, url_path, last_error)
                 refreshed = True
                 attempt -= 1
                 continue
@@ -311,16 +297,7 @@ class FeedHttpClient:
                 raise cls(f"{self.feed} {endpoint} {method} {url_path} refused: {last_error}")
             if attempt >= max_attempts:
                 break
-            delay = self.policy.backoff(attempt)
-            if resp is not None and status == 429:
-                retry_after = _retry_after_s(resp.headers.get("Retry-After"))
-                reset_ms = _int_header(resp.headers, "x-ratelimit-reset")
-                delay = max(delay, retry_after or 0.0, (reset_ms or 0) / 1000.0)
-                if delay > MAX_RATE_WAIT_S:
-                    raise FeedHttpError(
-                        f"{self.feed} {endpoint}: rate limited and asked to wait {delay:.0f} s "
-                        f"(> {MAX_RATE_WAIT_S:.0f} s); try later"
-                    )
+            delay = self._retry_delay(resp, attempt, endpoint)
             log.warning(
                 "%s %s failed (%s), attempt %d/%d; retrying in %.2f s",
                 self.feed,
@@ -334,6 +311,100 @@ class FeedHttpClient:
         raise FeedHttpError(
             f"{self.feed} {endpoint} {method} {url_path} failed after {max_attempts} attempts; last error: {last_error}"
         )
+
+    def _headers(self, options: RequestOptions) -> dict[str, str]:
+        """Headers of one attempt: the extra ones, Accept, the simulated clock and the bearer token."""
+        headers = {
+            **self.extra_headers,
+            "Accept": "application/json" if options.decode_json and options.parse is None else "*/*",
+        }
+        if self.sim_now is not None:
+            headers[SIM_NOW_HEADER] = self.sim_now.astimezone(UTC).isoformat()
+        if options.authenticated and self.auth is not None:
+            headers["Authorization"] = f"Bearer {self.auth.bearer(self)}"
+        return headers
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, str] | None,
+        form: Mapping[str, str] | None,
+        json_body: Any,
+        headers: dict[str, str],
+    ) -> tuple[requests.Response | None, bytes, str | None]:
+        """One attempt on the wire: (response or None, body, error of a timeout or connection failure)."""
+        resp: requests.Response | None = None
+        try:
+            resp = self.session.request(
+                method,
+                url,
+                params=params,
+                data=form,
+                json=json_body,
+                headers=headers,
+                timeout=(self.policy.connect_timeout_s, self.policy.timeout_s),
+            )
+            return resp, resp.content, None
+        except requests.Timeout as exc:
+            return resp, b"", f"timeout after {self.policy.timeout_s:g} s ({type(exc).__name__})"
+        except requests.ConnectionError as exc:
+            return resp, b"", f"connection error: {type(exc).__name__}"
+
+    def _read_answer(
+        self, resp: requests.Response, body: bytes, options: RequestOptions
+    ) -> tuple[Any, str | None, Exception | None]:
+        """(data, error, exception to raise at once) of an answer: refused status, parsed or JSON-decoded body."""
+        secrets = options.secrets
+        if resp.status_code >= 300 and resp.status_code not in options.accept_status:
+            return None, f"HTTP {resp.status_code}: {self._redact(resp.text[:200], secrets)}", None
+        if options.parse is not None:
+            try:
+                return options.parse(body), None, None
+            except BodyError as exc:
+                return None, f"malformed body ({len(body)} bytes): {self._redact(str(exc), secrets)}", None
+            except Exception as exc:  # noqa: BLE001 - recorded by the caller, then raised unchanged
+                return None, self._redact(f"{type(exc).__name__}: {exc}", secrets), exc
+        if options.decode_json:
+            try:
+                return json.loads(body), None, None
+            except ValueError as exc:
+                return None, f"malformed JSON ({len(body)} bytes): {exc}", None
+        return None, None, None
+
+    def _refresh_token_once(self, refreshed: bool, endpoint: str, url_path: str, last_error: str) -> None:
+        """A 401: drop the token so the next attempt fetches a fresh one; a second 401 raises.
+
+        Raises:
+            FeedAuthError: the token was already refreshed once for this request.
+        """
+        if refreshed:
+            raise FeedAuthError(
+                f"{self.feed} {endpoint} {url_path}: 401 again with a fresh token; check the client "
+                f"credentials and the token endpoint ({last_error})"
+            )
+        # The token expired or was revoked early: refresh once, without spending the retry budget.
+        log.info("%s %s: 401, refreshing the token once", self.feed, endpoint)
+        if self.auth is not None:
+            self.auth.invalidate()
+
+    def _retry_delay(self, resp: requests.Response | None, attempt: int, endpoint: str) -> float:
+        """Wait before the next attempt: the backoff, or for a 429 the longest of it, Retry-After and the reset.
+
+        Raises:
+            FeedHttpError: a 429 asks to wait longer than ``MAX_RATE_WAIT_S``.
+        """
+        delay = self.policy.backoff(attempt)
+        if resp is not None and resp.status_code == 429:
+            retry_after = _retry_after_s(resp.headers.get("Retry-After"))
+            reset_ms = _int_header(resp.headers, "x-ratelimit-reset")
+            delay = max(delay, retry_after or 0.0, (reset_ms or 0) / 1000.0)
+            if delay > MAX_RATE_WAIT_S:
+                raise FeedHttpError(
+                    f"{self.feed} {endpoint}: rate limited and asked to wait {delay:.0f} s "
+                    f"(> {MAX_RATE_WAIT_S:.0f} s); try later"
+                )
+        return delay
 
     # ---------------------------------------------------------------------------------------------------------
 

@@ -75,7 +75,7 @@ def missing_inputs(markets: list[str], clock: RunClock, settings: Settings | Non
 
 def inputs_alert(dag_id: str, markets: list[str], clock: RunClock, missing, deadline: datetime):
     """Key, subject and HTML of the one alert of a run whose inputs never came."""
-    from griddesk.quality.alerts import NEXT_STEPS, render_table_alert
+    from griddesk.quality.alerts import NEXT_STEPS, TableAlert, render_table_alert
 
     d = clock.delivery_date
     blocked = sorted({m for m, _, _ in missing})
@@ -84,12 +84,12 @@ def inputs_alert(dag_id: str, markets: list[str], clock: RunClock, missing, dead
     else:
         action = (f"{dag_id} failed at its input check: the morning forecast of {', '.join(blocked)} on {d} is not "
                   "scored and no execution is settled.")  # fmt: skip
-    subject, html = render_table_alert(
+    subject, html = render_table_alert(TableAlert(
         "CRITICAL", f"{dag_id}: inputs not published by {deadline:%Y-%m-%d %H:%M} UTC", ", ".join(blocked),
         d.isoformat(), action, ("Market", "Input", "Data day", "Run clock (UTC)"),
         [(m, feed, day.isoformat(), clock.sim_now(m).isoformat()) for m, feed, day in missing],
         delivery_day=d, data_day=min(day for _, _, day in missing), next_steps=NEXT_STEPS["inputs_missing"],
-    )  # fmt: skip
+    ))  # fmt: skip
     return f"inputs_missing|{dag_id}|{d.isoformat()}", subject, html
 
 

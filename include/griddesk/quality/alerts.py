@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 from html import escape, unescape
 from urllib.parse import urlsplit
@@ -194,20 +195,34 @@ def html_to_text(html: str) -> str:
     return "\n".join(line for line in lines if line) + "\n"
 
 
-def render_table_alert(
-    level: str,
-    title: str,
-    scope: str,
-    day: str,
-    consequence: str,
-    columns: Sequence[str],
-    rows: Iterable[Sequence[object]],
-    links: Mapping[str, str] | None = None,
-    *,
-    delivery_day: date | str | None = None,
-    data_day: date | str | None = None,
-    next_steps: str = "",
-) -> tuple[str, str]:
+@dataclass(frozen=True)
+class TableAlert:
+    """A non-GX alert (data gap, API health, drift, execution, deadline, missing inputs), rendered by
+    :func:`render_table_alert`.
+
+    Attributes:
+        level: CRITICAL or WARNING.
+        title, scope, day: The subject reads ``[GridDesk][LEVEL] <title> for <scope> <day>``.
+        consequence: What GridDesk did.
+        columns, rows: The evidence table (at least one row).
+        delivery_day: Delivery day affected (default ``day``).
+        data_day: Data day that caused it (default ``day``).
+        next_steps: What to do next (default ``-``).
+    """
+
+    level: str
+    title: str
+    scope: str
+    day: str
+    consequence: str
+    columns: Sequence[str]
+    rows: Iterable[Sequence[object]]
+    delivery_day: date | str | None = None
+    data_day: date | str | None = None
+    next_steps: str = ""
+
+
+def render_table_alert(alert: TableAlert, links: Mapping[str, str] | None = None) -> tuple[str, str]:
     """Subject and HTML body of a non-GX alert (data gap, API health, drift, execution, deadline, missing inputs).
 
     Same layout as :func:`render_quality_alert`: ``[GridDesk][LEVEL] <title> for <scope> <day>``, the facts
@@ -217,14 +232,17 @@ def render_table_alert(
     Raises:
         ValueError: a level other than CRITICAL/WARNING, or no rows.
     """
-    if level not in ("CRITICAL", "WARNING"):
-        raise ValueError(f"alert level must be CRITICAL or WARNING, got {level!r}")
-    rows = [list(r) for r in rows]
+    a = alert
+    if a.level not in ("CRITICAL", "WARNING"):
+        raise ValueError(f"alert level must be CRITICAL or WARNING, got {a.level!r}")
+    rows = [list(r) for r in a.rows]
     if not rows:
-        raise ValueError(f"{title} for {scope} {day}: no rows, nothing to alert")
-    subject = f"[GridDesk][{level}] {title} for {scope} {day}"
-    facts = alert_facts(level, scope, delivery_day or day, data_day or day, consequence, next_steps or "-")
-    return subject, _html_body(subject, facts, columns, rows, links)
+        raise ValueError(f"{a.title} for {a.scope} {a.day}: no rows, nothing to alert")
+    subject = f"[GridDesk][{a.level}] {a.title} for {a.scope} {a.day}"
+    facts = alert_facts(
+        a.level, a.scope, a.delivery_day or a.day, a.data_day or a.day, a.consequence, a.next_steps or "-"
+    )
+    return subject, _html_body(subject, facts, a.columns, rows, links)
 
 
 _CLAIM_SQL = """
@@ -334,5 +352,5 @@ def _send_multipart(conn_id: str, recipients: Sequence[str], subject: str, html:
                     raise
 
 
-__all__ = ["NEXT_STEPS", "alert_facts", "alert_level", "alert_message", "html_to_text", "quality_alert_key",
-           "render_quality_alert", "render_table_alert", "send_alert_once"]
+__all__ = ["NEXT_STEPS", "TableAlert", "alert_facts", "alert_level", "alert_message", "html_to_text",
+           "quality_alert_key", "render_quality_alert", "render_table_alert", "send_alert_once"]

@@ -281,7 +281,7 @@ def send_watch_alerts(
     """Render and send every alert at most once per key; returns the keys sent by this call."""
     from datetime import timedelta
 
-    from griddesk.quality.alerts import NEXT_STEPS, render_table_alert, send_alert_once
+    from griddesk.quality.alerts import NEXT_STEPS, TableAlert, render_table_alert, send_alert_once
     from griddesk.warehouse import db
 
     sent = []
@@ -290,10 +290,10 @@ def send_watch_alerts(
         # executions (they are about D itself), the next day for the inputs (gaps, API health, drift feed D+1).
         affected = a.day if a.kind in ("deadline", "bid_execution") else a.day + timedelta(days=1)
         data_day = a.day - timedelta(days=1) if a.kind == "deadline" else a.day
-        subject, html = render_table_alert(
-            a.level, a.title, a.scope, a.day.isoformat(), a.consequence, a.columns, a.rows, links,
+        subject, html = render_table_alert(TableAlert(
+            a.level, a.title, a.scope, a.day.isoformat(), a.consequence, a.columns, a.rows,
             delivery_day=affected, data_day=data_day, next_steps=NEXT_STEPS.get({"bid_execution": "bid_executions"}.get(a.kind, a.kind), ""),
-        )  # fmt: skip
+        ), links)  # fmt: skip
         with db.connect(url) as conn:
             if send_alert_once(conn, a.key, subject, html, to, kind=a.kind):
                 sent.append(a.key)

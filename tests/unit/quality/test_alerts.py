@@ -9,6 +9,7 @@ import pytest
 
 from griddesk.quality.alerts import (
     NEXT_STEPS,
+    TableAlert,
     alert_message,
     html_to_text,
     quality_alert_key,
@@ -134,10 +135,10 @@ def test_alert_email_is_multipart_with_the_plain_text_part_first():
 
 
 def test_table_alert_names_the_delivery_day_the_data_day_and_the_next_steps():
-    subject, html = render_table_alert(
+    subject, html = render_table_alert(TableAlert(
         "WARNING", "data gap in meter_readings", "portfolio", "2016-11-14", "Nothing is blocked.", ("Hour",),
         [("03:00",)], delivery_day=date(2016, 11, 15), data_day=date(2016, 11, 14), next_steps=NEXT_STEPS["data_gap"],
-    )  # fmt: skip
+    ))  # fmt: skip
     text = html_to_text(html)
     assert subject == "[GridDesk][WARNING] data gap in meter_readings for portfolio 2016-11-14"
     assert "Delivery day affected | 2016-11-15" in text and "Data day that caused it | 2016-11-14" in text

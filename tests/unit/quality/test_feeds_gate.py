@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from griddesk.quality.alerts import render_table_alert
+from griddesk.quality.alerts import TableAlert, render_table_alert
 from griddesk.quality.feeds_gate import (
     FEEDS_FILE,
     abs_robust_z,
@@ -155,15 +155,15 @@ def test_scope_days_use_each_feeds_sla_day():
 
 def test_table_alert_escapes_and_refuses_empty():
     subject, body = render_table_alert(
-        "WARNING", "data gap in x", "m<1>", "2016-01-01", "be <careful>", ("A",), [("<script>",)],
+        TableAlert("WARNING", "data gap in x", "m<1>", "2016-01-01", "be <careful>", ("A",), [("<script>",)]),
         {"Docs": "javascript:alert(1)"},
     )  # fmt: skip
     assert subject == "[GridDesk][WARNING] data gap in x for m<1> 2016-01-01"
     assert "<script>" not in body and "&lt;careful&gt;" in body and 'href="javascript' not in body
     with pytest.raises(ValueError, match="no rows"):
-        render_table_alert("WARNING", "t", "s", "d", "c", ("A",), [])
+        render_table_alert(TableAlert("WARNING", "t", "s", "d", "c", ("A",), []))
     with pytest.raises(ValueError, match="level"):
-        render_table_alert("INFO", "t", "s", "d", "c", ("A",), [(1,)])
+        render_table_alert(TableAlert("INFO", "t", "s", "d", "c", ("A",), [(1,)]))
 
 
 def test_every_quality_setting_is_documented_in_docs_alerts():
