@@ -29,6 +29,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from griddesk.bidding.optimiser import MtuConstraint
+from griddesk.feeds import store as feeds_store
 from griddesk.markets import Market
 
 WindowKind = Literal["no_charging", "mandatory_consumption", "no_discharging"]
@@ -223,20 +224,4 @@ def read_control_signals(conn, day: date, cutoff_utc: datetime, lookback_days: i
     newest version: a ``griddesk_feeds`` run after the cut-off (new days, a corrected window) would change a rerun's
     bid. Empty when nothing was loaded by then."""
     first = last_published_signal_date(day) - timedelta(days=lookback_days - 1)
-    with conn.cursor() as cur:
-        cur.execute(
-            """with known as (
-                   select batch_id, row_number() over (
-                       partition by source_key, window_start_utc, window_end_utc order by version desc) as rk
-                   from raw.feed_batches
-                   where feed = 'ckw_tra_signals' and extracted_at_utc <= %(cutoff)s
-                     and coalesce(published_at_utc, extracted_at_utc) <= %(cutoff)s
-               )
-               select s.signal_name, s.switch_on_utc, s.switch_off_utc, s.signal_date_local
-               from raw.ckw_tra_signals s join known k on k.batch_id = s.batch_id and k.rk = 1
-               where s.signal_date_local >= %(first)s and s.signal_date_local <= %(last)s
-               order by s.signal_date_local, s.signal_name, s.switch_on_utc""",
-            {"cutoff": cutoff_utc, "first": first, "last": last_published_signal_date(day)},
-        )
-        rows = cur.fetchall()
-    return pd.DataFrame(rows, columns=["signal_name", "switch_on_utc", "switch_off_utc", "signal_date_local"])
+    return feeds_store.control_signals_as_of(conn, first, last_published_signal_date(day), cutoff_utc)

@@ -339,3 +339,34 @@ def first_published_prices(conn, market_code: str, day: date, now: datetime) -> 
     with conn.cursor() as cur:
         cur.execute(_REALISED_PRICES_SQL, (market_code, day, now))
         return pd.DataFrame(cur.fetchall(), columns=["delivery_start_utc", "resolution_minutes", "price_per_mwh"])
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# backtest runs (the bidding benchmark)
+# --------------------------------------------------------------------------------------------------------------------
+
+
+#: Columns of ``raw.bid_backtest_days``, in insert order.
+BACKTEST_DAY_COLUMNS = [
+    "run_id", "market_code", "source_name", "strategy", "delivery_date_local", "currency", "revenue",
+    "degradation_cost", "soc_start_pct", "soc_end_pct", "end_soc_value_per_mwh", "pnl", "charged_mwh",
+    "discharged_mwh", "drawn_mwh", "trades", "steps", "solve_ms", "is_fallback", "perfect_foresight_revenue",
+]  # fmt: skip
+
+
+def insert_backtest_run(cur, values: Sequence) -> None:
+    """Insert one ``raw.bid_backtest_runs`` row; ``values`` in the insert's column order (``battery`` and
+    ``config`` as JSON text)."""
+    cur.execute(
+        """insert into raw.bid_backtest_runs
+               (run_id, market_code, test_start, test_end, n_days, is_full_test_period, power_mw, energy_mwh,
+                battery, config, forecast_model, production_strategy, currency, perfect_foresight_daily_revenue,
+                perfect_foresight_multiday_revenue, wall_seconds, optimiser_seconds, started_at_utc)
+           values (%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, %s)""",
+        tuple(values),
+    )
+
+
+def insert_backtest_days(cur, days: pd.DataFrame) -> None:
+    """Insert a run's per-day rows into ``raw.bid_backtest_days`` (``days`` holds :data:`BACKTEST_DAY_COLUMNS`)."""
+    insert_frame(cur, "raw.bid_backtest_days", days[BACKTEST_DAY_COLUMNS])

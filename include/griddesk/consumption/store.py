@@ -158,3 +158,16 @@ def consumption_mw_of_schedule(conn, schedule_id: str) -> list[float]:
             (schedule_id,),
         )
         return [float(r[0]) for r in cur.fetchall()]
+
+
+def previous_champion(conn, market_code: str, meter_id: str, day) -> str | None:
+    """The champion of the newest trained run of ``meter_id`` for a delivery day before ``day`` (None: none)."""
+    with conn.cursor() as cur:
+        cur.execute(
+            """select champion_model_name from raw.consumption_training_runs
+               where market_code = %s and meter_id = %s and delivery_date_local < %s and status = 'trained'
+               order by delivery_date_local desc limit 1""",
+            (market_code, meter_id, day),
+        )
+        row = cur.fetchone()
+    return row[0] if row else None

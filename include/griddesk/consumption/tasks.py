@@ -191,7 +191,7 @@ def _train_and_forecast(conn, meter_id, day, s, market, cutoff, outcome) -> dict
     past = store.past_forecasts(
         conn, market.code, meter_id, day - timedelta(days=policy.window_days), day - timedelta(days=1)
     )
-    incumbent = _previous_champion(conn, market.code, meter_id, day) or INITIAL_CHAMPION
+    incumbent = store.previous_champion(conn, market.code, meter_id, day) or INITIAL_CHAMPION
     if past.empty:
         maes, n_days = dict.fromkeys(CANDIDATES, float("nan")), 0
         wide = None
@@ -229,18 +229,6 @@ def _train_and_forecast(conn, meter_id, day, s, market, cutoff, outcome) -> dict
     outcome.update(status="trained", reason=None, refitted_models=refitted, champion_model_name=decision.champion,
                    champion_reason=decision.reason)  # fmt: skip
     return {**_plain(outcome), "n_forecast_rows": n}
-
-
-def _previous_champion(conn, market_code: str, meter_id: str, day: date) -> str | None:
-    with conn.cursor() as cur:
-        cur.execute(
-            """select champion_model_name from raw.consumption_training_runs
-               where market_code = %s and meter_id = %s and delivery_date_local < %s and status = 'trained'
-               order by delivery_date_local desc limit 1""",
-            (market_code, meter_id, day),
-        )
-        row = cur.fetchone()
-    return row[0] if row else None
 
 
 def _plain(outcome: dict) -> dict:

@@ -9,7 +9,7 @@ a model.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 
 import pandas as pd
 
@@ -215,8 +215,35 @@ def api_call_hours(conn, since_utc: datetime, until_utc: datetime) -> list[tuple
         return cur.fetchall()
 
 
+# --------------------------------------------------------------------------- control signals (demand response)
+
+
+def control_signals_as_of(conn, first: date, last: date, cutoff_utc: datetime) -> pd.DataFrame:
+    """CKW TRA signals of the signal dates ``first`` .. ``last``, from each feed window's newest batch version
+    extracted (and published) by ``cutoff_utc``: ``signal_name``, ``switch_on_utc``, ``switch_off_utc``,
+    ``signal_date_local``, in date, name and switch-on order. Empty when nothing was loaded by then."""
+    with conn.cursor() as cur:
+        cur.execute(
+            """with known as (
+                   select batch_id, row_number() over (
+                       partition by source_key, window_start_utc, window_end_utc order by version desc) as rk
+                   from raw.feed_batches
+                   where feed = 'ckw_tra_signals' and extracted_at_utc <= %(cutoff)s
+                     and coalesce(published_at_utc, extracted_at_utc) <= %(cutoff)s
+               )
+               select s.signal_name, s.switch_on_utc, s.switch_off_utc, s.signal_date_local
+               from raw.ckw_tra_signals s join known k on k.batch_id = s.batch_id and k.rk = 1
+               where s.signal_date_local >= %(first)s and s.signal_date_local <= %(last)s
+               order by s.signal_date_local, s.signal_name, s.switch_on_utc""",
+            {"cutoff": cutoff_utc, "first": first, "last": last},
+        )
+        rows = cur.fetchall()
+    return pd.DataFrame(rows, columns=["signal_name", "switch_on_utc", "switch_off_utc", "signal_date_local"])
+
+
 __all__ = [
     "api_call_hours",
+    "control_signals_as_of",
     "latest_weather_issue_utc",
     "meter_ids",
     "newest_gaps",

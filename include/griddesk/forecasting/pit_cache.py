@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from griddesk.markets import get_market
+from griddesk.warehouse.pit import exogenous_versions, price_versions
 
 #: The epftoolbox test period: the last 2 x 364 days of every dataset.
 FULL_TEST_DAYS = 728
@@ -66,20 +67,8 @@ class PublishedHistory:
     def from_warehouse(cls, conn, market_code: str) -> PublishedHistory:
         """Load every version of the market's prices and exogenous forecasts from ``raw``."""
         market = get_market(market_code)
-        prices = _read_frame(
-            conn,
-            """select delivery_start_utc, delivery_date_local, resolution_minutes, price_per_mwh, version,
-                      published_at_utc
-               from raw.entsoe_day_ahead_prices where market_code = %s""",
-            (market.code,),
-        )
-        exogenous = _read_frame(
-            conn,
-            """select series_code, delivery_start_utc, delivery_date_local, resolution_minutes, quantity_mw, version,
-                      published_at_utc
-               from raw.entsoe_exogenous_forecasts where market_code = %s""",
-            (market.code,),
-        )
+        prices = price_versions(conn, market.code)
+        exogenous = exogenous_versions(conn, market.code)
         return cls.from_frames(market.code, prices, exogenous)
 
     @classmethod
@@ -137,16 +126,6 @@ class PublishedHistory:
     def final_prices(self, start_utc: datetime, end_utc: datetime) -> pd.DataFrame:
         """The latest stored version of every price in [start, end): the realised prices used for scoring."""
         return _as_of(self.prices, _FAR_FUTURE, pd.Timestamp(start_utc), pd.Timestamp(end_utc), ["delivery_start_utc"])
-
-
-def _read_frame(conn, sql: str, params: tuple) -> pd.DataFrame:
-    with conn.cursor() as cur:
-        cur.execute(sql, params)
-        cols = [d.name for d in cur.description]
-        df = pd.DataFrame(cur.fetchall(), columns=cols)
-    for col in ("delivery_start_utc", "published_at_utc"):
-        df[col] = pd.to_datetime(df[col], utc=True)
-    return df
 
 
 def _as_of(frame: pd.DataFrame, as_of: pd.Timestamp, start: pd.Timestamp, end: pd.Timestamp, key: list[str]):

@@ -41,6 +41,7 @@ from griddesk.quality.price_plausibility import DEFAULT_CONFIG as PLAUSIBILITY
 from griddesk.quality.price_plausibility import price_shift_scores
 from griddesk.settings import PROJECT_ROOT
 from griddesk.warehouse.db import connect
+from griddesk.warehouse.deliveries import refusals_after_newest_load
 
 log = logging.getLogger(__name__)
 
@@ -69,21 +70,6 @@ FRAME_DTYPES: dict[str, str] = {
 SHIFT_SCORE_COLUMN = "dq_price_shift_score"
 #: Derived column (``no_refused_publication``): the loader's reason for refusing the day's newest publication.
 REFUSAL_COLUMN = "dq_refused_publication"
-
-_REFUSALS_SQL = """
-with wanted as (
-    select * from unnest(%(markets)s::text[], %(days)s::date[]) as w (market_code, delivery_date_local)
-)
-select r.market_code, r.delivery_date_local, r.reason
-from raw.entsoe_delivery_refusals as r
-join wanted as w on r.market_code = w.market_code and r.delivery_date_local = w.delivery_date_local
-where r.feed = 'day_ahead_prices'
-  and r.refused_at_utc > coalesce(
-      (select max(d.loaded_at_utc) from raw.entsoe_deliveries as d
-       where d.feed = r.feed and d.market_code = r.market_code and d.delivery_date_local = r.delivery_date_local),
-      '-infinity')
-order by r.refused_at_utc
-"""
 
 _FRAMES_SQL = """
 with wanted as (
@@ -262,11 +248,11 @@ def with_refusals(conn, frames: Mapping[MarketDay, pd.DataFrame]) -> dict[Market
     None. A refused correction thus blocks the day instead of leaving the older version to trade silently."""
     reasons: dict[MarketDay, str] = {}
     if frames:
-        with conn.cursor() as cur:
-            cur.execute(_REFUSALS_SQL, {"markets": [md.market_code for md in frames],
-                                        "days": [md.delivery_date_local for md in frames]})  # fmt: skip
-            for code, day, reason in cur.fetchall():
-                reasons[MarketDay(code, day)] = reason  # ordered by time: the newest wins
+        rows = refusals_after_newest_load(
+            conn, [md.market_code for md in frames], [md.delivery_date_local for md in frames]
+        )
+        for code, day, reason in rows:
+            reasons[MarketDay(code, day)] = reason  # ordered by time: the newest wins
     out = {}
     for md, frame in frames.items():
         column = pd.Series(None, index=frame.index, dtype=object)

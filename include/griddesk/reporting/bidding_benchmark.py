@@ -34,6 +34,7 @@ from typing import Any
 
 import pandas as pd
 
+from griddesk.bidding import store as bidding_store
 from griddesk.bidding.backtest import CURVES, FIXED, FIXED_VALUED, BacktestConfig
 from griddesk.bidding.battery import BatteryConfig
 from griddesk.bidding.controls import get_bidding_settings
@@ -45,7 +46,6 @@ from griddesk.reporting.report import REPORT_DIR
 from griddesk.settings import get_settings
 from griddesk.transform.dbt import run_dbt
 from griddesk.warehouse import db
-from griddesk.warehouse.frames import insert_frame
 
 log = logging.getLogger(__name__)
 
@@ -84,19 +84,10 @@ def store_backtest(url: str, result: MarketBacktest, config: BacktestConfig | No
             )
         )
     days = pd.concat(frames, ignore_index=True)
-    cols = [
-        "run_id", "market_code", "source_name", "strategy", "delivery_date_local", "currency", "revenue",
-        "degradation_cost", "soc_start_pct", "soc_end_pct", "end_soc_value_per_mwh", "pnl", "charged_mwh",
-        "discharged_mwh", "drawn_mwh", "trades", "steps", "solve_ms", "is_fallback", "perfect_foresight_revenue",
-    ]  # fmt: skip
     cfg = (config or BacktestConfig()).model_dump(mode="json", exclude={"battery"})
     with db.connect(url) as conn, conn.cursor() as cur:
-        cur.execute(
-            """insert into raw.bid_backtest_runs
-                   (run_id, market_code, test_start, test_end, n_days, is_full_test_period, power_mw, energy_mwh,
-                    battery, config, forecast_model, production_strategy, currency, perfect_foresight_daily_revenue,
-                    perfect_foresight_multiday_revenue, wall_seconds, optimiser_seconds, started_at_utc)
-               values (%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, %s)""",
+        bidding_store.insert_backtest_run(
+            cur,
             (
                 run_id, result.market_code, result.days[0], result.days[-1], len(result.days),
                 len(result.days) == 728, battery.power_mw, battery.energy_mwh, battery.model_dump_json(),
@@ -105,7 +96,7 @@ def store_backtest(url: str, result: MarketBacktest, config: BacktestConfig | No
                 result.optimiser_seconds, result.started_at_utc,
             ),
         )  # fmt: skip
-        insert_frame(cur, "raw.bid_backtest_days", days[cols])
+        bidding_store.insert_backtest_days(cur, days)
     return run_id
 
 

@@ -23,6 +23,7 @@ from griddesk.extraction.entsoe_feeds import backfill_feed, feeds_of
 from griddesk.markets import get_market
 from griddesk.settings import PROJECT_ROOT, Settings, get_settings
 from griddesk.warehouse import db
+from griddesk.warehouse.deliveries import delivered_day_counts
 
 #: Version of the published forecasts per market (see epftoolbox_forecasts/PROVENANCE.md: the paper's numbers
 #: are the 2020 files for NP, PJM, BE, FR; DE uses the 2021 files, which match the new DE dataset).
@@ -82,13 +83,8 @@ def ensure_market_data(warehouse_url: str, market_code: str, settings: Settings 
     market = get_market(market_code)
     dataset = load_market_data(market.code, settings)
     first, last = dataset["delivery_date_local"].min(), dataset["delivery_date_local"].max()
-    with db.connect(warehouse_url) as conn, conn.cursor() as cur:
-        cur.execute(
-            """select feed, count(distinct delivery_date_local) from raw.entsoe_deliveries
-               where market_code = %s and delivery_date_local between %s and %s group by feed""",
-            (market.code, first, last),
-        )
-        have = dict(cur.fetchall())
+    with db.connect(warehouse_url) as conn:
+        have = delivered_day_counts(conn, market.code, first, last)
     n_days = (last - first).days + 1
     if have.get("day_ahead_prices", 0) >= n_days and have.get("exogenous_forecasts", 0) >= 2 * n_days:
         return 0

@@ -77,7 +77,7 @@ order by market_code, series_code, delivery_start_utc, version desc
 """
 
 
-def _read(conn, sql: str, params: dict) -> pd.DataFrame:
+def _read(conn, sql: str, params: tuple | dict) -> pd.DataFrame:
     with conn.cursor() as cur:
         cur.execute(sql, params)
         cols = [d.name for d in cur.description]
@@ -99,4 +99,29 @@ def exogenous_as_of(
     """Exogenous forecasts (long format, one row per series and MTU) published by ``as_of_utc``."""
     return _read(
         conn, _EXOGENOUS_AS_OF, {"market": market_code, "start": start_utc, "end": end_utc, "as_of": as_of_utc}
+    )
+
+
+def price_versions(conn, market_code: str) -> pd.DataFrame:
+    """Every stored version of the market's day-ahead prices (unordered): ``delivery_start_utc``,
+    ``delivery_date_local``, ``resolution_minutes``, ``price_per_mwh``, ``version``, ``published_at_utc``."""
+    return _read(
+        conn,
+        """select delivery_start_utc, delivery_date_local, resolution_minutes, price_per_mwh, version,
+                  published_at_utc
+           from raw.entsoe_day_ahead_prices where market_code = %s""",
+        (market_code,),
+    )
+
+
+def exogenous_versions(conn, market_code: str) -> pd.DataFrame:
+    """Every stored version of the market's exogenous forecasts (long format, unordered): ``series_code``,
+    ``delivery_start_utc``, ``delivery_date_local``, ``resolution_minutes``, ``quantity_mw``, ``version``,
+    ``published_at_utc``."""
+    return _read(
+        conn,
+        """select series_code, delivery_start_utc, delivery_date_local, resolution_minutes, quantity_mw, version,
+                  published_at_utc
+           from raw.entsoe_exogenous_forecasts where market_code = %s""",
+        (market_code,),
     )
