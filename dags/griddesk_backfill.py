@@ -46,8 +46,9 @@ def griddesk_backfill():
 
         ctx = get_current_context()
         params = ctx["params"]
-        return backfill_job(job, date.fromisoformat(params["first_day"]), date.fromisoformat(params["last_day"]),
-                            run_id=ctx["run_id"])  # fmt: skip
+        return backfill_job(
+            job, date.fromisoformat(params["first_day"]), date.fromisoformat(params["last_day"]), run_id=ctx["run_id"]
+        )
 
     backfill.expand(job=plan())
 

@@ -70,8 +70,9 @@ def griddesk_consumption():
 
         return meter_list()
 
-    @task(outlets=[assets.CONSUMPTION_RAW], max_active_tis_per_dagrun=2, map_index_template="{{ meter_id }}",
-          **MODEL_TASK)
+    @task(
+        outlets=[assets.CONSUMPTION_RAW], max_active_tis_per_dagrun=2, map_index_template="{{ meter_id }}", **MODEL_TASK
+    )
     def train_meter(meter_id: str) -> dict:
         """Quality flags, (re)fit when due, forecast D with every model, pick the champion, store."""
         from griddesk.consumption.tasks import train_and_forecast_meter

@@ -18,11 +18,20 @@ _BASE = Settings().docs_public_url
 class GridDeskQualityDocsPlugin(AirflowPlugin):
     name = "griddesk_quality_docs"
     external_views = [
-        {"name": "Data Docs (data quality)", "href": f"{_BASE}/gx/index.html", "url_route": "griddesk-data-docs",
-         "destination": "nav", "category": "docs"},
-        {"name": "dbt docs (warehouse)", "href": f"{_BASE}/dbt/index.html", "url_route": "griddesk-dbt-docs",
-         "destination": "nav", "category": "docs"},
+        {
+            "name": "Data Docs (data quality)",
+            "href": f"{_BASE}/gx/index.html",
+            "url_route": "griddesk-data-docs",
+            "destination": "nav",
+            "category": "docs",
+        },
+        {
+            "name": "dbt docs (warehouse)",
+            "href": f"{_BASE}/dbt/index.html",
+            "url_route": "griddesk-dbt-docs",
+            "destination": "nav",
+            "category": "docs",
+        },
         {"name": "Data Docs", "href": f"{_BASE}/gx/index.html", "url_route": "data-docs", "destination": "dag"},
-        {"name": "Data Docs", "href": f"{_BASE}/gx/index.html", "url_route": "run-data-docs",
-         "destination": "dag_run"},
-    ]  # fmt: skip
+        {"name": "Data Docs", "href": f"{_BASE}/gx/index.html", "url_route": "run-data-docs", "destination": "dag_run"},
+    ]

@@ -27,19 +27,21 @@ class Platform:
         self.state = root / "state"
         self.ports = {name: _free_port() for name in ("sim", "mail", "api", "docs", "pg", "redis")}
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "GRIDDESK_"))}
-        env.update({
-            "GRIDDESK_STATE_DIR": str(self.state),
-            "GRIDDESK_SIMULATOR_URL": f"http://127.0.0.1:{self.ports['sim']}",
-            "GRIDDESK_MAIL_PORT": str(self.ports["mail"]),
-            "GRIDDESK_AIRFLOW_PORT": str(self.ports["api"]),
-            "GRIDDESK_DOCS_PORT": str(self.ports["docs"]),
-            "GRIDDESK_WAREHOUSE_TCP_PORT": str(self.ports["pg"]),
-            "GRIDDESK_REDIS_PORT": str(self.ports["redis"]),
-            "GRIDDESK_MARKETS": "FR",
-            "GRIDDESK_RUN_DAYS": "1",
-            "GRIDDESK_HISTORY_DAYS": "35",
-            "GRIDDESK_FORECAST_HISTORY_DAYS": "27",
-        })  # fmt: skip
+        env.update(
+            {
+                "GRIDDESK_STATE_DIR": str(self.state),
+                "GRIDDESK_SIMULATOR_URL": f"http://127.0.0.1:{self.ports['sim']}",
+                "GRIDDESK_MAIL_PORT": str(self.ports["mail"]),
+                "GRIDDESK_AIRFLOW_PORT": str(self.ports["api"]),
+                "GRIDDESK_DOCS_PORT": str(self.ports["docs"]),
+                "GRIDDESK_WAREHOUSE_TCP_PORT": str(self.ports["pg"]),
+                "GRIDDESK_REDIS_PORT": str(self.ports["redis"]),
+                "GRIDDESK_MARKETS": "FR",
+                "GRIDDESK_RUN_DAYS": "1",
+                "GRIDDESK_HISTORY_DAYS": "35",
+                "GRIDDESK_FORECAST_HISTORY_DAYS": "27",
+            }
+        )
         env.update(extra_env)
         if "GRIDDESK_SHARED_DIR" in os.environ:
             env["GRIDDESK_DATA_DIR"] = str(Path(os.environ["GRIDDESK_SHARED_DIR"]) / "data" / "epftoolbox_datasets")
@@ -50,8 +52,9 @@ class Platform:
         self.ui_seconds: list[float] = []
 
     def cli(self, *args: str, timeout: float = 1800) -> str:
-        out = subprocess.run([sys.executable, "-m", "griddesk.cli", *args], env=self.env, capture_output=True,
-                             text=True, timeout=timeout)  # fmt: skip
+        out = subprocess.run(
+            [sys.executable, "-m", "griddesk.cli", *args], env=self.env, capture_output=True, text=True, timeout=timeout
+        )
         log = self.root / f"cli-{args[0]}-{time.time_ns()}.log"
         log.write_text(out.stdout + out.stderr)
         assert out.returncode == 0, f"griddesk {' '.join(args)} failed; see {log}:\n{(out.stdout + out.stderr)[-3000:]}"
@@ -61,8 +64,13 @@ class Platform:
         """`griddesk <command> --replay` (ui or cluster) in the background, until it says it is up."""
         t0 = time.monotonic()
         log = open(self.root / f"ui-{len(self.ui_procs)}.log", "w")  # noqa: SIM115 - the process keeps it
-        proc = subprocess.Popen([sys.executable, "-m", "griddesk.cli", command, "--replay"], env=self.env,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "griddesk.cli", command, "--replay"],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.ui_procs.append(proc)
         while "Ctrl-C stops" not in (self.root / f"ui-{len(self.ui_procs) - 1}.log").read_text():
             assert proc.poll() is None, (self.root / f"ui-{len(self.ui_procs) - 1}.log").read_text()[-3000:]
@@ -86,9 +94,14 @@ class Platform:
 
     def mails(self) -> list[email.message.EmailMessage]:
         folder = self.state / "mail"
-        return [email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
-                for p in sorted(folder.glob("*.eml"))] if folder.is_dir() else []  # fmt: skip
-
+        return (
+            [
+                email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
+                for p in sorted(folder.glob("*.eml"))
+            ]
+            if folder.is_dir()
+            else []
+        )
 
     def stop_all(self) -> None:
         """Stop the background `ui`/`cluster` and every service of the state dir (`griddesk stop`)."""

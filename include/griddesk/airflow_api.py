@@ -33,8 +33,11 @@ class AirflowApi:
 
     def token(self) -> str:
         if self._token is None:
-            resp = self.session.post(f"{self.base_url}/auth/token", timeout=self.timeout_s,
-                                     json={"username": self.username, "password": self.password})  # fmt: skip
+            resp = self.session.post(
+                f"{self.base_url}/auth/token",
+                timeout=self.timeout_s,
+                json={"username": self.username, "password": self.password},
+            )
             if resp.status_code not in (200, 201):
                 raise AirflowApiError(f"login as {self.username!r} at {self.base_url} refused: HTTP {resp.status_code}")
             self._token = resp.json()["access_token"]
@@ -42,8 +45,9 @@ class AirflowApi:
 
     def call(self, method: str, path: str, ok=(200,), **kwargs) -> requests.Response:
         headers = {"Authorization": f"Bearer {self.token()}"}
-        resp = self.session.request(method, f"{self.base_url}/api/v2{path}", headers=headers,
-                                    timeout=self.timeout_s, **kwargs)  # fmt: skip
+        resp = self.session.request(
+            method, f"{self.base_url}/api/v2{path}", headers=headers, timeout=self.timeout_s, **kwargs
+        )
         if resp.status_code not in ok:
             raise AirflowApiError(f"{method} /api/v2{path}: HTTP {resp.status_code} {resp.text[:300]}")
         return resp
@@ -71,8 +75,13 @@ class AirflowApi:
     def trigger(self, dag_id: str, run_id: str, logical_date: datetime, conf: dict, note: str | None = None) -> dict:
         """Create run ``run_id`` with ``logical_date`` as its logical date and run-after (a past day replays as its
         schedule would have run it); the scheduler picks it up."""
-        body = {"dag_run_id": run_id, "logical_date": logical_date.isoformat(), "run_after": logical_date.isoformat(),
-                "conf": conf, "note": note}  # fmt: skip
+        body = {
+            "dag_run_id": run_id,
+            "logical_date": logical_date.isoformat(),
+            "run_after": logical_date.isoformat(),
+            "conf": conf,
+            "note": note,
+        }
         return self.call("POST", f"/dags/{dag_id}/dagRuns", ok=(200,), json=body).json()
 
     def clear_run(self, dag_id: str, run_id: str) -> None:
@@ -121,8 +130,10 @@ class AirflowApi:
         headers = {"Authorization": f"Bearer {self.token()}", "Accept": "application/json"}
         resp = self.session.get(
             f"{self.base_url}/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
-            params={"map_index": map_index, "full_content": "true"}, headers=headers, timeout=self.timeout_s,
-        )  # fmt: skip
+            params={"map_index": map_index, "full_content": "true"},
+            headers=headers,
+            timeout=self.timeout_s,
+        )
         if resp.status_code != 200:
             raise AirflowApiError(f"log of {dag_id} {run_id} {task_id}: HTTP {resp.status_code} {resp.text[:200]}")
         content = resp.json()["content"]

@@ -82,8 +82,7 @@ def start_platform(settings: Settings, *, schedule: bool, docs: bool = False) ->
     logs.mkdir(parents=True, exist_ok=True)
     runtime.migrate_airflow_db(env, logs / "airflow-db-migrate.log")
     if new:
-        print("Airflow users created (passwords shown this once; kept in "
-              f"{runtime.passwords_file(settings)}):")  # fmt: skip
+        print(f"Airflow users created (passwords shown this once; kept in {runtime.passwords_file(settings)}):")
         for name, role in runtime.parse_users(settings.airflow_users).items():
             if name in new:
                 print(f"  {name:<10} {role:<7} {new[name]}")
@@ -150,8 +149,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_days(api, settings: Settings, window: list[date], history: tuple[date, date], *,
-             skip_done: bool = False) -> None:  # fmt: skip
+def run_days(
+    api, settings: Settings, window: list[date], history: tuple[date, date], *, skip_done: bool = False
+) -> None:
     """The runs of `make run` through the scheduler behind ``api``: the history backfill, morning and afternoon of
     every day of ``window``, the feeds on the eve of its last day. The DAGs are unpaused for it and paused again.
 
@@ -182,22 +182,36 @@ def run_days(api, settings: Settings, window: list[date], history: tuple[date, d
                 api.set_paused(dag_id, False)  # the scheduler runs no cron run: use_job_schedule is off
                 unpaused.append(dag_id)
         run(
-            "griddesk_backfill", f"history__{history[0]}__{history[1]}",
+            "griddesk_backfill",
+            f"history__{history[0]}__{history[1]}",
             RunClock(window[0], MORNING).sim_now(first_market) - timedelta(hours=1),
-            {"first_day": str(history[0]), "last_day": str(history[1]), "markets": markets}, "history",
+            {"first_day": str(history[0]), "last_day": str(history[1]), "markets": markets},
+            "history",
             # the backfill reads as of the first morning's clock (the latest of the markets': it places no order)
             (settings, max(RunClock(window[0], MORNING).sim_now(m) for m in settings.market_codes)),
-        )  # fmt: skip
+        )
         for day in window:
             conf = {"delivery_date": str(day), "markets": markets}
             for dag_id, kind in (("griddesk_morning", MORNING), ("griddesk_afternoon", AFTERNOON)):
-                run(dag_id, run_id_for(day), RunClock(day, kind).sim_now(first_market), conf, f"delivery day {day}",
-                    exchange_now(day, kind))  # fmt: skip
+                run(
+                    dag_id,
+                    run_id_for(day),
+                    RunClock(day, kind).sim_now(first_market),
+                    conf,
+                    f"delivery day {day}",
+                    exchange_now(day, kind),
+                )
         # On the eve of the last delivery day, which fetches that day's tariffs: a run on the last day itself
         # would ask for the day after the data ends and (rightly) alert that its tariffs never came.
         feeds_day = window[-1] - timedelta(days=1)
-        run("griddesk_feeds", f"run_date__{feeds_day}", feeds_sim_now(feeds_day), {"run_date": str(feeds_day)},
-            f"run date {feeds_day}", (settings, feeds_sim_now(feeds_day)))  # fmt: skip
+        run(
+            "griddesk_feeds",
+            f"run_date__{feeds_day}",
+            feeds_sim_now(feeds_day),
+            {"run_date": str(feeds_day)},
+            f"run date {feeds_day}",
+            (settings, feeds_sim_now(feeds_day)),
+        )
     finally:
         try:
             set_simulator_clock(settings, None)  # back to the wall clock for `make ui`'s live runs
@@ -231,8 +245,11 @@ def cmd_seed(args: argparse.Namespace) -> int:
         time.sleep(2)
     window = run_window(settings)
     history = (window[0] - timedelta(days=settings.history_days), window[0] - timedelta(days=1))
-    print(f"GridDesk seed: markets {','.join(settings.market_codes)}, history {history[0]}..{history[1]}, "
-          f"run days {window[0]}..{window[-1]} through {args.api_url}", flush=True)  # fmt: skip
+    print(
+        f"GridDesk seed: markets {','.join(settings.market_codes)}, history {history[0]}..{history[1]}, "
+        f"run days {window[0]}..{window[-1]} through {args.api_url}",
+        flush=True,
+    )
     run_days(AirflowApi(args.api_url, user, password), settings, window, history, skip_done=True)
     print_run_summary(db.bootstrap(settings), settings, window, wall_seconds=time.monotonic() - t_start)
     return 0
@@ -266,8 +283,10 @@ def cmd_trigger(args: argparse.Namespace) -> int:
         when = RunClock(day, MORNING).sim_now(get_market(ConsumptionSettings().market)) - timedelta(hours=1)
         exchange_now = when
     else:
-        raise SystemExit(f"griddesk trigger runs griddesk_morning, griddesk_afternoon, griddesk_consumption or "
-                         f"griddesk_feeds, not {args.dag_id!r}")  # fmt: skip
+        raise SystemExit(
+            f"griddesk trigger runs griddesk_morning, griddesk_afternoon, griddesk_consumption or "
+            f"griddesk_feeds, not {args.dag_id!r}"
+        )
     api = api_client(settings)
     paused = api.wait_for_dag(args.dag_id)["is_paused"]
     if paused and runtime.scheduler_mode(settings) != "triggered-only":
@@ -346,11 +365,15 @@ def cmd_ui(args: argparse.Namespace) -> int:
         settings = settings.model_copy(update={"executor": "celery"})
     start_platform(settings, schedule=not args.replay, docs=True)
     if settings.executor == "celery":
-        print(f"Celery workers: {settings.celery_workers.replace(';', ' ')} (Redis on 127.0.0.1:{settings.redis_port},"
-              f" logs {settings.state_dir / 'logs'}/airflow-<worker>.log)")  # fmt: skip
+        print(
+            f"Celery workers: {settings.celery_workers.replace(';', ' ')} (Redis on 127.0.0.1:{settings.redis_port},"
+            f" logs {settings.state_dir / 'logs'}/airflow-<worker>.log)"
+        )
     admin = runtime.admin_user(settings)
-    print(f"Airflow UI: {settings.airflow_public_url} (healthy after {time.monotonic() - t0:.0f} s); log in as "
-          f"{admin!r} (or a viewer), passwords in {runtime.passwords_file(settings)}")  # fmt: skip
+    print(
+        f"Airflow UI: {settings.airflow_public_url} (healthy after {time.monotonic() - t0:.0f} s); log in as "
+        f"{admin!r} (or a viewer), passwords in {runtime.passwords_file(settings)}"
+    )
     print(f"Data Docs and dbt docs: {settings.docs_public_url}/ ; Airflow logs: {settings.state_dir / 'logs'}")
     print("Ctrl-C stops Airflow and the docs site (PostgreSQL, simulator and mail catcher keep running).", flush=True)
     stop = []
@@ -394,11 +417,16 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("summary", help="print the summary of the last run").set_defaults(func=cmd_summary)
     sub.add_parser("digest", help="digest of every mart's business columns").set_defaults(func=cmd_digest)
     ui = sub.add_parser("ui", help="start the Airflow UI, scheduler and the docs site until Ctrl-C")
-    ui.add_argument("--replay", action="store_true",
-                    help="the scheduler runs triggered runs only, never a cron run (to replay past days)")  # fmt: skip
+    ui.add_argument(
+        "--replay",
+        action="store_true",
+        help="the scheduler runs triggered runs only, never a cron run (to replay past days)",
+    )
     ui.set_defaults(func=cmd_ui)
-    cluster = sub.add_parser("cluster", help="`ui` on the CeleryExecutor: Redis and the Celery workers of "
-                             "GRIDDESK_CELERY_WORKERS too, until Ctrl-C")  # fmt: skip
+    cluster = sub.add_parser(
+        "cluster",
+        help="`ui` on the CeleryExecutor: Redis and the Celery workers of GRIDDESK_CELERY_WORKERS too, until Ctrl-C",
+    )
     cluster.add_argument("--replay", action="store_true", help="as for ui: triggered runs only, never a cron run")
     cluster.set_defaults(func=cmd_ui, cluster=True)
     trig = sub.add_parser("trigger", help="run one DAG for one day through the running scheduler (`make ui`)")
@@ -406,8 +434,9 @@ def main(argv: list[str] | None = None) -> int:
     trig.add_argument("--day", required=True, help="delivery day (morning/afternoon) or run date (feeds)")
     trig.add_argument("--markets", default="", help="comma-separated markets (default GRIDDESK_MARKETS)")
     trig.set_defaults(func=cmd_trigger)
-    sub.add_parser("recover", help="after a crash: mark runs left running failed, so the next run proceeds"
-                   ).set_defaults(func=cmd_recover)  # fmt: skip
+    sub.add_parser(
+        "recover", help="after a crash: mark runs left running failed, so the next run proceeds"
+    ).set_defaults(func=cmd_recover)
     sub.add_parser("stop", help="stop the embedded PostgreSQL, simulator and mail catcher").set_defaults(func=cmd_stop)
     args = parser.parse_args(argv)
     return args.func(args)

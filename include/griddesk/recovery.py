@@ -20,9 +20,11 @@ STUCK_STATES = ("running", "queued")
 
 
 def recovery_note(previous_state: str, now: datetime) -> str:
-    return (f"Marked failed by GridDesk recovery at {now:%Y-%m-%d %H:%M} UTC: this run was left {previous_state} "
-            "with no scheduler alive (a crash of the database or the machine during a task). Clear it to run the "
-            "day again.")  # fmt: skip
+    return (
+        f"Marked failed by GridDesk recovery at {now:%Y-%m-%d %H:%M} UTC: this run was left {previous_state} "
+        "with no scheduler alive (a crash of the database or the machine during a task). Clear it to run the "
+        "day again."
+    )
 
 
 def recover_stuck_runs(api, now: datetime | None = None) -> list[tuple[str, str]]:
@@ -35,8 +37,7 @@ def recover_stuck_runs(api, now: datetime | None = None) -> list[tuple[str, str]
     recovered = []
     for run in resp.json()["dag_runs"]:
         dag_id, run_id = run["dag_id"], run["dag_run_id"]
-        api.call("PATCH", f"/dags/{dag_id}/dagRuns/{run_id}", params={"update_mask": "state"},
-                 json={"state": "failed"})  # fmt: skip
+        api.call("PATCH", f"/dags/{dag_id}/dagRuns/{run_id}", params={"update_mask": "state"}, json={"state": "failed"})
         api.set_note(dag_id, run_id, recovery_note(run["state"], now))
         log.warning("recovered %s %s (was %s)", dag_id, run_id, run["state"])
         recovered.append((dag_id, run_id))

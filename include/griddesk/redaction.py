@@ -27,8 +27,18 @@ from urllib.parse import quote, quote_plus
 
 MASK = "***"
 #: Query parameters whose value is a secret (case-insensitive).
-SECRET_PARAMS = ("securityToken", "token", "access_token", "refresh_token", "id_token", "client_secret", "password",
-                 "passwd", "api_key", "apikey")  # fmt: skip
+SECRET_PARAMS = (
+    "securityToken",
+    "token",
+    "access_token",
+    "refresh_token",
+    "id_token",
+    "client_secret",
+    "password",
+    "passwd",
+    "api_key",
+    "apikey",
+)
 #: Loggers of the HTTP stack that may write request URLs.
 HTTP_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry", "urllib3.response", "requests")
 #: Shorter values would mask ordinary words; no real secret is this short.

@@ -78,8 +78,9 @@ def parse_users(spec: str) -> dict[str, str]:
         name, _, role = entry.partition(":")
         name, role = name.strip(), role.strip().lower()
         if not name or role not in AIRFLOW_ROLES:
-            raise ValueError(f"GRIDDESK_AIRFLOW_USERS entry {entry!r}: expected name:role, role one of "
-                             f"{', '.join(AIRFLOW_ROLES)}")  # fmt: skip
+            raise ValueError(
+                f"GRIDDESK_AIRFLOW_USERS entry {entry!r}: expected name:role, role one of {', '.join(AIRFLOW_ROLES)}"
+            )
         if name in users:
             raise ValueError(f"GRIDDESK_AIRFLOW_USERS names {name!r} twice")
         users[name] = role
@@ -169,10 +170,14 @@ def airflow_env(settings: Settings, mail_port: int | None = None) -> dict[str, s
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
         "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps(smtp),
         # The DAGs write run notes through the REST API as the admin (a note needs DAG-run edit rights).
-        "AIRFLOW_CONN_GRIDDESK_AIRFLOW_API": json.dumps({
-            "conn_type": "http", "host": base, "login": admin_user(settings),
-            "password": user_password(settings, admin_user(settings)),
-        }),  # fmt: skip
+        "AIRFLOW_CONN_GRIDDESK_AIRFLOW_API": json.dumps(
+            {
+                "conn_type": "http",
+                "host": base,
+                "login": admin_user(settings),
+                "password": user_password(settings, admin_user(settings)),
+            }
+        ),
         "GRIDDESK_STATE_DIR": str(settings.state_dir),
         # Task instances record which worker ran them (GRIDDESK_WORKER_NAME@host when several share a host).
         "AIRFLOW__CORE__HOSTNAME_CALLABLE": "griddesk.airflow_executor.worker_hostname",
@@ -220,8 +225,13 @@ def migrate_airflow_db(env: dict[str, str], log_file: Path | None = None) -> Non
     """``airflow db migrate`` on the metadata database (idempotent); its output goes to ``log_file``."""
     out = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115 - closed below
     try:
-        subprocess.run([airflow_bin(), "db", "migrate"], env={**os.environ, **env}, check=True, stdout=out,
-                       stderr=subprocess.STDOUT if log_file else None)  # fmt: skip
+        subprocess.run(
+            [airflow_bin(), "db", "migrate"],
+            env={**os.environ, **env},
+            check=True,
+            stdout=out,
+            stderr=subprocess.STDOUT if log_file else None,
+        )
     finally:
         if log_file:
             out.close()
@@ -356,8 +366,14 @@ def start_service(settings: Settings, svc: Service) -> str:
         log.info("%s already running for %s", svc.name, settings.state_dir)
         return "reused"
     with open(log_path, "ab") as out:
-        proc = subprocess.Popen(svc.argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, env=svc.env)  # fmt: skip
+        proc = subprocess.Popen(
+            svc.argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env=svc.env,
+        )
     pid_file(settings, svc.name).write_text(str(proc.pid))
     _wait_ready(svc, ready, proc, log_path)
     return "started"
@@ -395,23 +411,40 @@ def start_simulator(settings: Settings) -> str:
     parts = urlsplit(settings.simulator_url)
     port = parts.port or 8765
     argv = [sys.executable, "-m", "griddesk.simulator", "--host", parts.hostname or "127.0.0.1", "--port", str(port)]
-    return start_service(settings, Service("simulator", argv, "griddesk.simulator", port, "GRIDDESK_SIMULATOR_URL",
-                                           lambda: simulator_healthy(settings.simulator_url)))  # fmt: skip
+    return start_service(
+        settings,
+        Service(
+            "simulator",
+            argv,
+            "griddesk.simulator",
+            port,
+            "GRIDDESK_SIMULATOR_URL",
+            lambda: simulator_healthy(settings.simulator_url),
+        ),
+    )
 
 
 def start_mailcatcher(settings: Settings, port: int | None = None) -> str:
     """Start the SMTP mail catcher on ``port`` (default ``settings.mail_port``); messages land in state_dir/mail."""
     port = port or settings.mail_port
-    argv = [sys.executable, "-m", "griddesk.mailcatcher", "--port", str(port),
-            "--maildir", str(settings.state_dir / "mail")]  # fmt: skip
+    argv = [
+        sys.executable,
+        "-m",
+        "griddesk.mailcatcher",
+        "--port",
+        str(port),
+        "--maildir",
+        str(settings.state_dir / "mail"),
+    ]
     return start_service(settings, Service("mailcatcher", argv, "griddesk.mailcatcher", port, "GRIDDESK_MAIL_PORT"))
 
 
 def start_docs(settings: Settings) -> str:
     """Serve the docs site (state_dir/docs_site: Data Docs and dbt docs) on 127.0.0.1:``docs_port``."""
     argv = [sys.executable, "-m", "griddesk.quality.docs_site", "--serve-only", "--port", str(settings.docs_port)]
-    return start_service(settings, Service("docs", argv, "griddesk.quality.docs_site", settings.docs_port,
-                                           "GRIDDESK_DOCS_PORT"))  # fmt: skip
+    return start_service(
+        settings, Service("docs", argv, "griddesk.quality.docs_site", settings.docs_port, "GRIDDESK_DOCS_PORT")
+    )
 
 
 def redis_healthy(settings: Settings) -> bool:
@@ -437,18 +470,41 @@ def start_redis(settings: Settings) -> str:
 
     binary = shutil.which("redis-server") or "/usr/bin/redis-server"
     if not Path(binary).exists():
-        raise FileNotFoundError("GRIDDESK_EXECUTOR=celery needs redis-server on PATH (apt-get install redis-server),"
-                                " or run the Celery setup with docker compose")  # fmt: skip
+        raise FileNotFoundError(
+            "GRIDDESK_EXECUTOR=celery needs redis-server on PATH (apt-get install redis-server),"
+            " or run the Celery setup with docker compose"
+        )
     folder = settings.state_dir / "redis"
     folder.mkdir(parents=True, exist_ok=True)
     conf = folder / "redis.conf"
-    _private_file(conf, "\n".join([
-        "bind 127.0.0.1", f"port {settings.redis_port}", "protected-mode yes", f"dir {folder}",
-        f"requirepass {state_secret(settings, 'redis_password')}", 'save ""', "appendonly no", "daemonize no",
-        "logfile \"\"",
-    ]) + "\n")  # fmt: skip
-    return start_service(settings, Service("redis", [binary, str(conf)], "redis-server", settings.redis_port,
-                                           "GRIDDESK_REDIS_PORT", lambda: redis_healthy(settings)))  # fmt: skip
+    _private_file(
+        conf,
+        "\n".join(
+            [
+                "bind 127.0.0.1",
+                f"port {settings.redis_port}",
+                "protected-mode yes",
+                f"dir {folder}",
+                f"requirepass {state_secret(settings, 'redis_password')}",
+                'save ""',
+                "appendonly no",
+                "daemonize no",
+                'logfile ""',
+            ]
+        )
+        + "\n",
+    )
+    return start_service(
+        settings,
+        Service(
+            "redis",
+            [binary, str(conf)],
+            "redis-server",
+            settings.redis_port,
+            "GRIDDESK_REDIS_PORT",
+            lambda: redis_healthy(settings),
+        ),
+    )
 
 
 def worker_names(settings: Settings) -> list[str]:
@@ -469,12 +525,31 @@ def start_workers(settings: Settings, env: dict[str, str]) -> dict[str, str]:
     for name, queues in parse_workers(settings.celery_workers).items():
         log_path = settings.state_dir / "logs" / f"airflow-{name}.log"
         offset = log_path.stat().st_size if log_path.exists() else 0
-        argv = [airflow_bin(), "celery", "worker", "--queues", ",".join(queues), "--celery-hostname",
-                f"{name}@%h", "--concurrency", str(settings.worker_concurrency), "--skip-serve-logs",
-                "--without-mingle", "--without-gossip"]  # fmt: skip
+        argv = [
+            airflow_bin(),
+            "celery",
+            "worker",
+            "--queues",
+            ",".join(queues),
+            "--celery-hostname",
+            f"{name}@%h",
+            "--concurrency",
+            str(settings.worker_concurrency),
+            "--skip-serve-logs",
+            "--without-mingle",
+            "--without-gossip",
+        ]
         ready = lambda p=log_path, o=offset: _log_says(p, o, " ready.")  # noqa: E731
-        svc = Service(f"airflow-{name}", argv, name, None, "", ready,
-                      {**os.environ, **env, "GRIDDESK_WORKER_NAME": name}, timeout_s=180)  # fmt: skip
+        svc = Service(
+            f"airflow-{name}",
+            argv,
+            name,
+            None,
+            "",
+            ready,
+            {**os.environ, **env, "GRIDDESK_WORKER_NAME": name},
+            timeout_s=180,
+        )
         done[name] = start_service(settings, svc)
     return done
 
@@ -500,8 +575,9 @@ def stop_workers(settings: Settings, timeout_s: float = 60) -> list[str]:
     return stopped
 
 
-def start_airflow(settings: Settings, env: dict[str, str], components=AIRFLOW_COMPONENTS,
-                  schedule: bool = True) -> dict[str, str]:  # fmt: skip
+def start_airflow(
+    settings: Settings, env: dict[str, str], components=AIRFLOW_COMPONENTS, schedule: bool = True
+) -> dict[str, str]:
     """Start Airflow's ``components`` for this state dir (logs in state_dir/logs/airflow-<component>.log).
 
     ``schedule=False`` starts the scheduler with ``use_job_schedule`` off: it runs triggered runs only and never
@@ -530,7 +606,8 @@ def start_airflow(settings: Settings, env: dict[str, str], components=AIRFLOW_CO
         done[comp] = start_service(settings, svc)
         if comp == "scheduler" and done[comp] == "started":
             pid_file(settings, "airflow-scheduler").with_suffix(".mode").write_text(
-                "cron" if schedule else "triggered-only")
+                "cron" if schedule else "triggered-only"
+            )
     return done
 
 
@@ -583,8 +660,12 @@ def stop_services(settings: Settings) -> list[str]:
     embedded pgserver by its postmaster.pid. A server named by ``GRIDDESK_WAREHOUSE_URL`` is never touched.
     """
     stopped = stop_workers(settings) + stop_airflow(settings)
-    for name, marker in (("docs", "griddesk.quality.docs_site"), ("simulator", "griddesk.simulator"),
-                         ("mailcatcher", "griddesk.mailcatcher"), ("redis", "redis-server")):  # fmt: skip
+    for name, marker in (
+        ("docs", "griddesk.quality.docs_site"),
+        ("simulator", "griddesk.simulator"),
+        ("mailcatcher", "griddesk.mailcatcher"),
+        ("redis", "redis-server"),
+    ):
         if _stop_pid_file(settings, name, marker, timeout_s=10):
             stopped.append(name)
     postmaster = settings.state_dir / "pgdata" / "postmaster.pid"
@@ -627,8 +708,15 @@ def run_window(settings: Settings) -> list[date]:
     return [last - timedelta(days=i) for i in reversed(range(settings.run_days))]
 
 
-def run_dag_via_scheduler(api, dag_id: str, run_id: str, logical_date: datetime, conf: dict, label: str,
-                          sim_clock: tuple[Settings, datetime] | None = None) -> dict:  # fmt: skip
+def run_dag_via_scheduler(
+    api,
+    dag_id: str,
+    run_id: str,
+    logical_date: datetime,
+    conf: dict,
+    label: str,
+    sim_clock: tuple[Settings, datetime] | None = None,
+) -> dict:
     """Trigger ``run_id`` (or clear it when it exists: a rerun of the same day), wait for the scheduler to finish
     it, print one progress line; raises if it did not succeed.
 
@@ -648,8 +736,13 @@ def run_dag_via_scheduler(api, dag_id: str, run_id: str, logical_date: datetime,
     run = api.wait_run(dag_id, run_id)
     print(f"  {dag_id:<20} {label:<24} {run['state']:<8} {time.monotonic() - t0:6.1f} s", flush=True)
     if run["state"] != "success":
-        failed = [f"{t['task_id']}[{t['map_index']}]" if t["map_index"] >= 0 else t["task_id"]
-                  for t in api.task_instances(dag_id, run_id) if t["state"] in ("failed", "upstream_failed")]  # fmt: skip
-        raise RuntimeError(f"{dag_id} {run_id} ended {run['state']} (failed: {', '.join(failed) or 'see the UI'});"
-                           " open it with `make ui` to read the task logs")  # fmt: skip
+        failed = [
+            f"{t['task_id']}[{t['map_index']}]" if t["map_index"] >= 0 else t["task_id"]
+            for t in api.task_instances(dag_id, run_id)
+            if t["state"] in ("failed", "upstream_failed")
+        ]
+        raise RuntimeError(
+            f"{dag_id} {run_id} ended {run['state']} (failed: {', '.join(failed) or 'see the UI'});"
+            " open it with `make ui` to read the task logs"
+        )
     return run

@@ -109,7 +109,8 @@ class Settings(BaseSettings):
         "Empty: http://127.0.0.1:<docs_port>.",
     )
     public_airflow_url: str = Field(
-        "", description="Base URL of the Airflow UI as alert readers reach it. Empty: http://<airflow_host>:<airflow_port>."
+        "",
+        description="Base URL of the Airflow UI as alert readers reach it. Empty: http://<airflow_host>:<airflow_port>.",
     )
     airflow_users: str = Field(
         "admin:admin,trader:viewer",
@@ -126,10 +127,12 @@ class Settings(BaseSettings):
         "celery (tasks on Celery workers fed through Redis; `make cluster` starts the workers).",
     )
     redis_port: int = Field(
-        6390, ge=1, le=65535,
+        6390,
+        ge=1,
+        le=65535,
         description="celery only: port on 127.0.0.1 of the state dir's own Redis (the Celery broker), password "
         "generated into <state_dir>/airflow. Not 6379, where a shared Redis often runs.",
-    )  # fmt: skip
+    )
     celery_workers: str = Field(
         "worker-a=default,models;worker-b=default",
         description="celery only: the workers `make cluster` starts, as name=queue,queue;name=queue. Queues: "
@@ -137,9 +140,11 @@ class Settings(BaseSettings):
     )
     worker_concurrency: int = Field(2, ge=1, le=64, description="celery only: task processes per Celery worker.")
     warehouse_pool_slots: int = Field(
-        8, ge=1, description="Slots of the griddesk_warehouse pool: tasks other than model fits that may hold a "
+        8,
+        ge=1,
+        description="Slots of the griddesk_warehouse pool: tasks other than model fits that may hold a "
         "warehouse connection at once (the connection budget, with griddesk_models).",
-    )  # fmt: skip
+    )
     models_pool_slots: int = Field(
         4, ge=1, description="Slots of the griddesk_models pool: model fits (Prophet, LEAR, per-meter) at once."
     )

@@ -131,12 +131,24 @@ def warehouse(warehouse_url, realised, sim) -> Settings:
     forecast = realised.to_numpy() + rng.normal(0, 3, len(realised))
     rows = [
         (
-            f"FR|{DAY}|test/v1", MARKET, DAY, t.to_pydatetime(), 60, float(f), float(f - 10), float(f + 10), 90, "EUR",
-            "prophet", "test/v1", t.to_pydatetime() - timedelta(days=365), t.to_pydatetime() - timedelta(days=1),
+            f"FR|{DAY}|test/v1",
+            MARKET,
+            DAY,
+            t.to_pydatetime(),
+            60,
+            float(f),
+            float(f - 10),
+            float(f + 10),
+            90,
+            "EUR",
+            "prophet",
+            "test/v1",
+            t.to_pydatetime() - timedelta(days=365),
+            t.to_pydatetime() - timedelta(days=1),
             market.gate_closure_utc(DAY),
         )
         for t, f in zip(realised.index, forecast, strict=True)
-    ]  # fmt: skip
+    ]
     insert_forecasts(warehouse_url, rows)
     return Settings(warehouse_url=warehouse_url, simulator_url=sim, markets=MARKET, alert_email_to="desk@example.com")
 
@@ -161,8 +173,9 @@ def _bidding(**kwargs) -> BiddingSettings:
 
 def _order_set(url: str) -> dict:
     with psycopg2.connect(url) as conn, conn.cursor() as cur:
-        cur.execute("select * from raw.bid_order_sets where market_code = %s and delivery_date_local = %s",
-                    (MARKET, DAY))  # fmt: skip
+        cur.execute(
+            "select * from raw.bid_order_sets where market_code = %s and delivery_date_local = %s", (MARKET, DAY)
+        )
         return dict(zip([d.name for d in cur.description], cur.fetchone(), strict=True))
 
 
@@ -211,10 +224,15 @@ def test_live_orders_are_submitted_before_gate_closure_and_settled_after_the_auc
     with psycopg2.connect(warehouse.warehouse_url) as conn, conn.cursor() as cur:
         cur.execute("select feed, endpoint, method, status_code, error from raw.api_call_log order by requested_at_utc")
         calls = cur.fetchall()
-        cur.execute("select count(*) from raw.api_call_log where url_path like %s or coalesce(error, '') like %s",
-                    (f"%{TOKEN}%", f"%{TOKEN}%"))  # fmt: skip
+        cur.execute(
+            "select count(*) from raw.api_call_log where url_path like %s or coalesce(error, '') like %s",
+            (f"%{TOKEN}%", f"%{TOKEN}%"),
+        )
         assert cur.fetchone()[0] == 0
-    assert [c[:4] for c in calls] == [("orders", "orders.submit", "POST", 201), ("orders", "orders.results", "GET", 200)]
+    assert [c[:4] for c in calls] == [
+        ("orders", "orders.submit", "POST", 201),
+        ("orders", "orders.results", "GET", 200),
+    ]
     assert all(c[4] is None for c in calls)
 
 
@@ -247,8 +265,15 @@ def test_a_compliance_rejection_is_recorded_emailed_once_and_never_submitted(war
 
 
 def test_an_infeasible_day_idles_names_the_conflict_and_alerts(warehouse, smtp_server):
-    window = [{"name": "DR-late", "start_local": "22:00", "end_local": "00:00", "kind": "mandatory_consumption",
-               "min_consumption_mw": 0.5}]  # fmt: skip
+    window = [
+        {
+            "name": "DR-late",
+            "start_local": "22:00",
+            "end_local": "00:00",
+            "kind": "mandatory_consumption",
+            "min_consumption_mw": 0.5,
+        }
+    ]
     bidding = _bidding(mode="live", demand_response_windows=json.dumps(window))
     outcome = _run_morning(warehouse, bidding)
     header = _order_set(warehouse.warehouse_url)
@@ -281,8 +306,9 @@ def test_approval_holds_orders_until_a_person_approves(warehouse, smtp_server):
     with psycopg2.connect(warehouse.warehouse_url) as conn:
         trail = audit_trail(conn, pending[0])
     assert [(e["event"], e["actor"]) for e in trail][-2:] == [
-        ("approved", "airflow-user:alice"), ("submitted", bidding_tasks.ACTOR_SUBMIT)
-    ]  # fmt: skip
+        ("approved", "airflow-user:alice"),
+        ("submitted", bidding_tasks.ACTOR_SUBMIT),
+    ]
 
 
 def test_an_unanswered_approval_rejects_the_order_set(warehouse, smtp_server):
@@ -309,8 +335,9 @@ def test_a_forecast_beyond_the_price_bounds_is_bid_at_the_bound_not_refused(ware
     trail = audit_trail(psycopg2.connect(warehouse.warehouse_url), header["order_set_id"])
     assert trail[0]["event"] == "generated" and trail[0]["detail"]["forecast_prices_clipped_to_bounds"] == 1
     with psycopg2.connect(warehouse.warehouse_url) as conn, conn.cursor() as cur:
-        cur.execute("select action from raw.bid_schedules where market_code = %s order by delivery_start_utc limit 1",
-                    (MARKET,))  # fmt: skip
+        cur.execute(
+            "select action from raw.bid_schedules where market_code = %s order by delivery_start_utc limit 1", (MARKET,)
+        )
         assert cur.fetchone()[0] == "charge"  # paid to charge at the minimum price
 
 
@@ -356,9 +383,11 @@ def test_paper_mode_gets_shadow_executions_cleared_exactly_as_the_exchange_clear
     assert _client(sim, market.gate_closure_utc(DAY) - timedelta(hours=1)).submit(probe).status == "accepted"
     payload = order_payload(MARKET, DAY, "shadow-reference", steps, int(steps["resolution_minutes"].iloc[0]))
     receipt = _client(sim, market.gate_closure_utc(DAY) - timedelta(hours=1)).submit(payload)
-    exchange = _client(sim, market.price_publication_utc(DAY) + timedelta(minutes=1)).results(
-        receipt.exchange_order_set_id
-    ).sort_values(["delivery_start_utc", "step_index"])
+    exchange = (
+        _client(sim, market.price_publication_utc(DAY) + timedelta(minutes=1))
+        .results(receipt.exchange_order_set_id)
+        .sort_values(["delivery_start_utc", "step_index"])
+    )
     assert list(shadow["is_accepted"]) == list(exchange["accepted"])
     assert np.allclose(shadow["clearing_price_per_mwh"], exchange["clearing_price_per_mwh"])
     assert np.allclose(shadow["accepted_volume_mw"], exchange["accepted_volume_mw"])

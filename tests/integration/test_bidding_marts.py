@@ -55,10 +55,24 @@ def backtest() -> MarketBacktest:
         runs[("prophet", strategy)] = run_strategy(source, strategy, days, realised, config)
     pf_daily = runs[("perfect_foresight", FIXED)].revenue
     pf_multi, pf_multi_daily = multiday_perfect_foresight(realised, days, config.battery)
-    summaries = {k: summarise(r, pf_daily if k[1] in DAILY_RESET_STRATEGIES else pf_multi, config.battery)
-                 for k, r in runs.items()}  # fmt: skip
-    return MarketBacktest("DE", "EUR", days, config.battery, FIXED_VALUED, "prophet", "noisy", runs, summaries,
-                          pf_daily, pf_multi, pf_multi_daily)  # fmt: skip
+    summaries = {
+        k: summarise(r, pf_daily if k[1] in DAILY_RESET_STRATEGIES else pf_multi, config.battery)
+        for k, r in runs.items()
+    }
+    return MarketBacktest(
+        "DE",
+        "EUR",
+        days,
+        config.battery,
+        FIXED_VALUED,
+        "prophet",
+        "noisy",
+        runs,
+        summaries,
+        pf_daily,
+        pf_multi,
+        pf_multi_daily,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -81,9 +95,11 @@ def built(pg_server_url, backtest, tmp_path_factory):
 def _insert_executions(url: str) -> None:
     start = pd.Timestamp("2016-06-14 22:00", tz="UTC")
     with psycopg2.connect(url) as conn, conn.cursor() as cur:
-        cur.execute("insert into raw.market_reference select 'FR', 'France', '10YFR-RTE------C', 'Europe/Paris', "
-                    "'EUR', 60, '12:00', '12:45', '10:00', true, '' where not exists "
-                    "(select 1 from raw.market_reference where market_code = 'FR')")  # fmt: skip
+        cur.execute(
+            "insert into raw.market_reference select 'FR', 'France', '10YFR-RTE------C', 'Europe/Paris', "
+            "'EUR', 60, '12:00', '12:45', '10:00', true, '' where not exists "
+            "(select 1 from raw.market_reference where market_code = 'FR')"
+        )
         cur.execute(
             """insert into raw.bid_order_sets (order_set_id, market_code, delivery_date_local, schedule_id, strategy,
                trading_mode, status, forecast_model_version, end_soc_mode, expected_value, currency, n_steps,
@@ -132,8 +148,11 @@ def test_backtest_summary_mart_agrees_with_the_python_metrics(built, backtest):
 
 def test_daily_pnl_mart_carries_the_soc_and_the_perfect_foresight(built, backtest):
     url, _ = built
-    daily = _rows(url, "select * from marts.fct_backtest_daily_pnl where source_name = 'prophet' "
-                       "and strategy = 'fixed_valued' order by delivery_date_local")  # fmt: skip
+    daily = _rows(
+        url,
+        "select * from marts.fct_backtest_daily_pnl where source_name = 'prophet' "
+        "and strategy = 'fixed_valued' order by delivery_date_local",
+    )
     assert np.allclose(daily["soc_start_pct"].to_numpy()[1:], daily["soc_end_pct"].to_numpy()[:-1])
     pf = backtest.runs[("perfect_foresight", FIXED)].daily["revenue"].to_numpy()
     assert np.allclose(daily["perfect_foresight_revenue"], pf)

@@ -79,8 +79,9 @@ def test_a_rerun_after_later_loads_bids_the_same_steps(env) -> None:
     cutoff = get_market(MARKET).gate_closure_utc(D)
     fault = {"endpoint": "ckw.tra_signals", "kind": "missing_intervals", "n_intervals": 3, "times": 8}
     requests.post(f"{sim}/admin/faults", headers=admin_headers(), json=fault, timeout=10).raise_for_status()
-    first_load = feed_tasks.extract_feed_job(TRA_JOB, D - timedelta(days=1), history_days=N_DAYS,
-                                             sim_now=cutoff - timedelta(hours=2))  # fmt: skip
+    first_load = feed_tasks.extract_feed_job(
+        TRA_JOB, D - timedelta(days=1), history_days=N_DAYS, sim_now=cutoff - timedelta(hours=2)
+    )
     assert first_load["batches_inserted"] > 0, first_load
     _build_signals_mart(url)
     shared.insert_price_forecast(url, MARKET, D)
@@ -95,8 +96,9 @@ def test_a_rerun_after_later_loads_bids_the_same_steps(env) -> None:
     later = feed_tasks.extract_feed_job(TRA_JOB, D - timedelta(days=1), history_days=N_DAYS)
     assert later["batches_inserted"] > 0, later  # the 8 faulty dates, corrected
     with psycopg2.connect(url) as conn, conn.cursor() as cur:
-        cur.execute("select count(*) from raw.feed_batches where feed = 'ckw_tra_signals' and extracted_at_utc > %s",
-                    (cutoff,))  # fmt: skip
+        cur.execute(
+            "select count(*) from raw.feed_batches where feed = 'ckw_tra_signals' and extracted_at_utc > %s", (cutoff,)
+        )
         assert cur.fetchone()[0] > 0  # loaded after the cut-off
     _build_signals_mart(url)
 

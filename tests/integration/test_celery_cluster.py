@@ -38,9 +38,11 @@ REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.timeout(2400),
-    pytest.mark.skipif(not Path(REDIS_SERVER).exists(),
-                       reason="the Celery cluster test needs Debian's redis-server (apt-get install redis-server)"),
-]  # fmt: skip
+    pytest.mark.skipif(
+        not Path(REDIS_SERVER).exists(),
+        reason="the Celery cluster test needs Debian's redis-server (apt-get install redis-server)",
+    ),
+]
 
 CONSUMPTION_DAY = date(2018, 3, 14)  # in the meters' data; NP's cut-off (consumption_pipeline uses it too)
 METERS = ("b1", "b40")
@@ -49,8 +51,15 @@ HEARTBEAT_TIMEOUT_S = 30
 
 
 #: Marts with a row per attempt (a validation, an API call, an alert): a rerun adds its own rows there by design.
-RUN_LOG_MARTS = {"fct_data_quality_results", "fct_data_quality_daily_summary", "fct_alerts_sent", "fct_api_health",
-                 "fct_api_health_daily", "fct_api_call_failures", "dim_external_apis"}  # fmt: skip
+RUN_LOG_MARTS = {
+    "fct_data_quality_results",
+    "fct_data_quality_daily_summary",
+    "fct_alerts_sent",
+    "fct_api_health",
+    "fct_api_health_daily",
+    "fct_api_call_failures",
+    "dim_external_apis",
+}
 
 
 def digests(p: Platform) -> dict[str, str]:
@@ -62,8 +71,9 @@ def celery_nodes(p: Platform) -> dict[str, str]:
     """Worker name -> Celery node name (``worker-a@host``), from a real ping over the cluster's Redis."""
     from celery import Celery
 
-    app = Celery(broker=f"redis://:{(p.state / 'airflow' / 'redis_password').read_text().strip()}"
-                        f"@127.0.0.1:{p.ports['redis']}/0")  # fmt: skip
+    app = Celery(
+        broker=f"redis://:{(p.state / 'airflow' / 'redis_password').read_text().strip()}@127.0.0.1:{p.ports['redis']}/0"
+    )
     p.celery = app
     nodes = [name for reply in app.control.ping(timeout=5) for name in reply]
     return {n.split("@")[0]: n for n in nodes}
@@ -75,8 +85,10 @@ def duplicate_rows(url: str) -> dict[str, int]:
     with psycopg2.connect(url) as conn, conn.cursor() as cur:
         cur.execute("select table_name from information_schema.tables where table_schema = 'marts'")
         for (name,) in cur.fetchall():
-            cur.execute(f'select count(*) - (select count(*) from (select distinct * from marts."{name}") d) '
-                        f'from marts."{name}"')  # fmt: skip
+            cur.execute(
+                f'select count(*) - (select count(*) from (select distinct * from marts."{name}") d) '
+                f'from marts."{name}"'
+            )
             out[name] = cur.fetchone()[0]
     return {k: v for k, v in out.items() if v}
 
@@ -108,18 +120,31 @@ def cluster(server_state_dir, shared_data_dir):
             api.wait_for_dag(dag_id)
             api.set_paused(dag_id, False)  # the scheduler runs triggered runs only (--replay)
         # The meters' and Bedford's history, through the feeds' own extraction (what griddesk_feeds runs daily).
-        subprocess.run([sys.executable, "-c", (
-            "from datetime import date, timedelta; from griddesk.feeds.tasks import extract_feed_job as x\n"
-            f"d = date.fromisoformat('{CONSUMPTION_DAY}') - timedelta(days=2)\n"
-            "for feed, key in (('meter_readings', 'portfolio'), ('weather_observations', 'bedford')):\n"
-            "    x({'feed': feed, 'key': key}, d, history_days=110)\n")],
-            env=p.env, check=True, timeout=600)  # fmt: skip
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                (
+                    "from datetime import date, timedelta; from griddesk.feeds.tasks import extract_feed_job as x\n"
+                    f"d = date.fromisoformat('{CONSUMPTION_DAY}') - timedelta(days=2)\n"
+                    "for feed, key in (('meter_readings', 'portfolio'), ('weather_observations', 'bedford')):\n"
+                    "    x({'feed': feed, 'key': key}, d, history_days=110)\n"
+                ),
+            ],
+            env=p.env,
+            check=True,
+            timeout=600,
+        )
         t1 = time.monotonic()
         history = (p.day - timedelta(days=35), p.day - timedelta(days=1))
-        run_dag_via_scheduler(api, "griddesk_backfill", f"history__{history[0]}__{history[1]}",
-                              RunClock(p.day, MORNING).sim_now(get_market("FR")) - timedelta(hours=1),
-                              {"first_day": str(history[0]), "last_day": str(history[1]), "markets": "FR"},
-                              "history")  # fmt: skip
+        run_dag_via_scheduler(
+            api,
+            "griddesk_backfill",
+            f"history__{history[0]}__{history[1]}",
+            RunClock(p.day, MORNING).sim_now(get_market("FR")) - timedelta(hours=1),
+            {"first_day": str(history[0]), "last_day": str(history[1]), "markets": "FR"},
+            "history",
+        )
         p.timings["backfill"] = time.monotonic() - t1
         yield p
     finally:
@@ -134,11 +159,19 @@ def consumption_when(day: date):
 @pytest.fixture(scope="module")
 def consumption_run(cluster):
     t0 = time.monotonic()
-    run_dag_via_scheduler(cluster.api(), "griddesk_consumption", run_id_for(CONSUMPTION_DAY),
-                          consumption_when(CONSUMPTION_DAY), {"delivery_date": str(CONSUMPTION_DAY)}, "consumption")  # fmt: skip
+    run_dag_via_scheduler(
+        cluster.api(),
+        "griddesk_consumption",
+        run_id_for(CONSUMPTION_DAY),
+        consumption_when(CONSUMPTION_DAY),
+        {"delivery_date": str(CONSUMPTION_DAY)},
+        "consumption",
+    )
     cluster.timings["consumption run"] = time.monotonic() - t0
-    return {(t["task_id"], t["map_index"]): t for t in cluster.api().task_instances(
-        "griddesk_consumption", run_id_for(CONSUMPTION_DAY))}  # fmt: skip
+    return {
+        (t["task_id"], t["map_index"]): t
+        for t in cluster.api().task_instances("griddesk_consumption", run_id_for(CONSUMPTION_DAY))
+    }
 
 
 @pytest.fixture(scope="module")
@@ -155,8 +188,12 @@ def morning_run(cluster, consumption_run):
     cluster.celery.control.cancel_consumer("default", destination=[nodes["worker-a"]], reply=True)
     run_id = run_id_for(cluster.day)
     t0 = time.monotonic()
-    api.trigger("griddesk_morning", run_id, RunClock(cluster.day, MORNING).sim_now(get_market("FR")),
-                {"delivery_date": str(cluster.day), "markets": "FR"})  # fmt: skip
+    api.trigger(
+        "griddesk_morning",
+        run_id,
+        RunClock(cluster.day, MORNING).sim_now(get_market("FR")),
+        {"delivery_date": str(cluster.day), "markets": "FR"},
+    )
     killed = None
     deadline = time.monotonic() + 900
     while killed is None:
@@ -178,13 +215,21 @@ def morning_run(cluster, consumption_run):
 def test_consumption_run_fits_on_the_models_queue_and_succeeds(cluster, consumption_run):
     fits = [t for (task, _), t in consumption_run.items() if task == "train_meter"]
     assert sorted(t["rendered_map_index"] for t in fits) == sorted(METERS)
-    assert all(t["state"] == "success" and t["queue"] == "models" and t["pool"] == "griddesk_models"
-               and t["hostname"].startswith("worker-a@") for t in fits), fits  # fmt: skip
+    assert all(
+        t["state"] == "success"
+        and t["queue"] == "models"
+        and t["pool"] == "griddesk_models"
+        and t["hostname"].startswith("worker-a@")
+        for t in fits
+    ), fits
     io = [t for (task, _), t in consumption_run.items() if task != "train_meter"]
     assert io and all(t["queue"] == "default" and t["pool"] == "griddesk_warehouse" for t in io)
     with psycopg2.connect(cluster.warehouse) as conn, conn.cursor() as cur:
-        cur.execute("select meter_id, count(*) from raw.consumption_forecasts where delivery_date_local = %s "
-                    "group by meter_id order by 1", (CONSUMPTION_DAY,))  # fmt: skip
+        cur.execute(
+            "select meter_id, count(*) from raw.consumption_forecasts where delivery_date_local = %s "
+            "group by meter_id order by 1",
+            (CONSUMPTION_DAY,),
+        )
         assert cur.fetchall() == [(m, 5 * 24) for m in sorted(METERS)]  # 5 models x 24 h, stored once
 
 
@@ -208,8 +253,11 @@ def test_a_task_of_a_killed_worker_is_retried_on_the_other_without_duplicates(cl
     assert retried["hostname"].startswith("worker-a@")
     assert duplicate_rows(cluster.warehouse) == {}
     with psycopg2.connect(cluster.warehouse) as conn, conn.cursor() as cur:
-        cur.execute("select count(*), count(distinct delivery_start_utc) from raw.price_forecasts "
-                    "where market_code = 'FR' and delivery_date_local = %s", (cluster.day,))  # fmt: skip
+        cur.execute(
+            "select count(*), count(distinct delivery_start_utc) from raw.price_forecasts "
+            "where market_code = 'FR' and delivery_date_local = %s",
+            (cluster.day,),
+        )
         n, distinct = cur.fetchone()
     assert n == distinct and n in (23, 24, 25)
 
@@ -221,11 +269,22 @@ def test_marts_equal_those_of_the_local_executor_for_the_same_runs(cluster, cons
     t0 = time.monotonic()
     cluster.start_ui("ui")
     api = cluster.api()
-    run_dag_via_scheduler(api, "griddesk_consumption", run_id_for(CONSUMPTION_DAY), consumption_when(CONSUMPTION_DAY),
-                          {"delivery_date": str(CONSUMPTION_DAY)}, "consumption (local)")  # fmt: skip
-    run_dag_via_scheduler(api, "griddesk_morning", run_id_for(cluster.day),
-                          RunClock(cluster.day, MORNING).sim_now(get_market("FR")),
-                          {"delivery_date": str(cluster.day), "markets": "FR"}, "morning (local)")  # fmt: skip
+    run_dag_via_scheduler(
+        api,
+        "griddesk_consumption",
+        run_id_for(CONSUMPTION_DAY),
+        consumption_when(CONSUMPTION_DAY),
+        {"delivery_date": str(CONSUMPTION_DAY)},
+        "consumption (local)",
+    )
+    run_dag_via_scheduler(
+        api,
+        "griddesk_morning",
+        run_id_for(cluster.day),
+        RunClock(cluster.day, MORNING).sim_now(get_market("FR")),
+        {"delivery_date": str(cluster.day), "markets": "FR"},
+        "morning (local)",
+    )
     cluster.timings["LocalExecutor reruns"] = time.monotonic() - t0
     local = digests(cluster)
     compared = set(celery) - RUN_LOG_MARTS

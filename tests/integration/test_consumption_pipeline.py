@@ -103,8 +103,10 @@ def test_a_fit_stored_by_older_model_code_is_refit_not_reused(pipeline):
         old = pickle.loads(store.load_fit(conn, "b1", "gbm")[2])
         del old.code_version  # as pickled before MODEL_CODE_VERSION was recorded on a fit
         with conn.cursor() as cur:
-            cur.execute("update raw.consumption_model_fits set payload = %s where meter_id = 'b1' and model_name = 'gbm'",
-                        (pickle.dumps(old),))  # fmt: skip
+            cur.execute(
+                "update raw.consumption_model_fits set payload = %s where meter_id = 'b1' and model_name = 'gbm'",
+                (pickle.dumps(old),),
+            )
     out = tasks.train_and_forecast_meter("b1", nxt, SETTINGS, url)
     assert out["status"] == "trained" and out["refitted_models"] == ["gbm"]
     with psycopg2.connect(url) as conn:
@@ -123,15 +125,28 @@ def test_portfolio_bid_and_marts(pipeline):
                        interval_width_pct, currency, model_family, model_version, training_start_utc,
                        training_end_utc, cutoff_utc)
                    values ('r', 'NP', %s, %s, 60, %s, %s, %s, 90, 'EUR', 'prophet', 'test', %s, %s, %s)""",
-                (D, start + timedelta(hours=h), float(p), float(p) - 5, float(p) + 5, start - timedelta(days=365), start,
-                 get_market("NP").gate_closure_utc(D)),
-            )  # fmt: skip
-    bid = bidding_tasks.generate_order_set("NP", RunClock(D, MORNING), platform,
-                                           BiddingSettings(predict_demand_response=False))  # fmt: skip
+                (
+                    D,
+                    start + timedelta(hours=h),
+                    float(p),
+                    float(p) - 5,
+                    float(p) + 5,
+                    start - timedelta(days=365),
+                    start,
+                    get_market("NP").gate_closure_utc(D),
+                ),
+            )
+    bid = bidding_tasks.generate_order_set(
+        "NP", RunClock(D, MORNING), platform, BiddingSettings(predict_demand_response=False)
+    )
     assert bid["status"] == "generated" and "joint" in bid["portfolio"], bid
     b = query(url, "select * from raw.portfolio_bids where delivery_date_local = %s order by delivery_start_utc", D)
-    champ = query(url, """select interval_start_utc, sum(forecast_kwh) as kwh from raw.consumption_forecasts
-                          where delivery_date_local = %s and is_champion group by 1 order by 1""", D)  # fmt: skip
+    champ = query(
+        url,
+        """select interval_start_utc, sum(forecast_kwh) as kwh from raw.consumption_forecasts
+                          where delivery_date_local = %s and is_champion group by 1 order by 1""",
+        D,
+    )
     np.testing.assert_allclose(b["consumption_forecast_mwh"], champ["kwh"] / 1000.0, rtol=1e-12)
     assert (b["buy_mwh"] + b["discharge_to_load_mwh"] >= b["consumption_forecast_mwh"] - 1e-6).all()
     battery = BatteryConfig()
@@ -145,10 +160,14 @@ def test_portfolio_bid_and_marts(pipeline):
     dbt_build_consumption(url)
     acc = query(url, "select * from marts.fct_consumption_forecast_accuracy where delivery_date_local = %s", D)
     assert len(acc) == len(METERS) * 5  # prophet, gbm, gbm_median, weekly naive, ensemble
-    raw = query(url, """select f.meter_id, f.model_name, f.forecast_kwh, r.energy_kwh
+    raw = query(
+        url,
+        """select f.meter_id, f.model_name, f.forecast_kwh, r.energy_kwh
                         from raw.consumption_forecasts f join raw.meter_readings r
                           on r.meter_id = f.meter_id and r.interval_start_utc = f.interval_start_utc
-                        where f.delivery_date_local = %s and r.energy_kwh <> 0""", D)  # fmt: skip
+                        where f.delivery_date_local = %s and r.energy_kwh <> 0""",
+        D,
+    )
     raw = raw.drop_duplicates(["meter_id", "model_name", "forecast_kwh", "energy_kwh"])
     for (m, model), g in raw.groupby(["meter_id", "model_name"]):
         row = acc[(acc["meter_id"] == m) & (acc["model_name"] == model)].iloc[0]
@@ -172,6 +191,9 @@ def test_a_failing_meter_is_recorded_as_failed_and_raises(pipeline):
     broken = SETTINGS.model_copy(update={"weather_location": "atlantis"})  # no such weather location
     with pytest.raises(LookupError, match="atlantis"):
         tasks.train_and_forecast_meter("b1", D + timedelta(days=3), broken, pipeline["url"])
-    row = query(pipeline["url"], "select status, reason from raw.consumption_training_runs where delivery_date_local = %s",
-                D + timedelta(days=3))  # fmt: skip
+    row = query(
+        pipeline["url"],
+        "select status, reason from raw.consumption_training_runs where delivery_date_local = %s",
+        D + timedelta(days=3),
+    )
     assert row["status"].tolist() == ["failed"] and "atlantis" in row["reason"][0]

@@ -60,8 +60,13 @@ def deliveries(url: str, day: date) -> list[tuple]:
 
 
 def revise(sim: str, day: date, multiplier: float, published_at: datetime) -> None:
-    body = {"market": "FR", "documentType": "A44", "delivery_date": day.isoformat(), "multiplier": multiplier,
-            "published_at": published_at.isoformat()}  # fmt: skip
+    body = {
+        "market": "FR",
+        "documentType": "A44",
+        "delivery_date": day.isoformat(),
+        "multiplier": multiplier,
+        "published_at": published_at.isoformat(),
+    }
     requests.post(f"{sim}/admin/revisions", headers=admin_headers(), json=body, timeout=10).raise_for_status()
 
 
@@ -78,10 +83,15 @@ def test_each_revision_is_stamped_with_its_own_publication_time(clean_sim, wareh
     later = EntsoeClient(clean_sim, "t", sim_now=datetime(2016, 6, 14, 12, tzinfo=UTC))
     outcomes = extract_feed(later, conn, PRICE, d1, d3)
     assert sorted((o.meta.delivery_date_local, o.status, o.version) for o in outcomes) == [
-        (d1, "inserted", 2), (d2, "inserted", 2), (d3, "unchanged", 1)]  # fmt: skip
+        (d1, "inserted", 2),
+        (d2, "inserted", 2),
+        (d3, "unchanged", 1),
+    ]
     # d1's correction was fetched again on its own: its own document, created p1, is its publication time.
     assert [(v, rev, pub) for v, rev, _, pub, _ in deliveries(warehouse_url, d1)] == [
-        (1, 1, FR.price_publication_utc(d1)), (2, 2, p1)]  # fmt: skip
+        (1, 1, FR.price_publication_utc(d1)),
+        (2, 2, p1),
+    ]
     assert deliveries(warehouse_url, d1)[1][2] == p1
     assert deliveries(warehouse_url, d2)[1][3] == p2  # not d1's, not the request's
 
@@ -106,16 +116,19 @@ def gate(tmp_path_factory) -> QualityGate:
     return QualityGate(root)
 
 
-def test_silent_shift_is_caught_and_its_correction_gets_its_own_publication_time(
-    clean_sim, warehouse_url, frame, gate
-):
+def test_silent_shift_is_caught_and_its_correction_gets_its_own_publication_time(clean_sim, warehouse_url, frame, gate):
     day = date(2016, 6, 15)
     conn = psycopg2.connect(warehouse_url)
     # Eight weeks of clean history and D's exogenous forecasts, as the backfill and the morning left them.
     history = EntsoeClient(clean_sim, "t", sim_now=RunClock(day, MORNING).sim_now(FR))
     for spec in feeds_of(FR):
-        extract_feed(history, conn, spec, day - timedelta(days=60), day if spec.feed != "day_ahead_prices" else
-                     day - timedelta(days=1))  # fmt: skip
+        extract_feed(
+            history,
+            conn,
+            spec,
+            day - timedelta(days=60),
+            day if spec.feed != "day_ahead_prices" else day - timedelta(days=1),
+        )
     clock = RunClock(day, AFTERNOON).sim_now(FR)
 
     # The afternoon fetches D's prices while the source publishes them 40 EUR/MWh too high: loads as version 1.

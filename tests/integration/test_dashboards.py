@@ -70,9 +70,10 @@ def built(pg_server_url, start_simulator):
     real = SHARED_DATA.is_dir()
     sim_settings = Settings(markets=MARKET, data_dir=SHARED_DATA / "epftoolbox_datasets" if real else None)
     frame = (
-        datasets.load_epftoolbox(MARKET, sim_settings.resolved_data_dir) if real
+        datasets.load_epftoolbox(MARKET, sim_settings.resolved_data_dir)
+        if real
         else datasets.synthetic_epftoolbox(MARKET)
-    )  # fmt: skip
+    )
     sim = start_simulator(settings=sim_settings, frames=None if real else {MARKET: frame})
     name = f"gd_dash_{uuid.uuid4().hex[:8]}"
     url = _fresh_database(pg_server_url, name)
@@ -91,11 +92,15 @@ def built(pg_server_url, start_simulator):
             "GRIDDESK_CKW_TARIFF_NAMES": "home_dynamic",
             "GRIDDESK_FEEDS_BACKOFF_S": "0.01",
             "GRIDDESK_ALERT_EMAIL_TO": "desk@example.com",
-            "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps({
-                "conn_type": "smtp", "host": "127.0.0.1", "port": sink.port,
-                "extra": {"disable_tls": True, "disable_ssl": True, "from_email": "griddesk@example.com"},
-            }),
-        }.items():  # fmt: skip
+            "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps(
+                {
+                    "conn_type": "smtp",
+                    "host": "127.0.0.1",
+                    "port": sink.port,
+                    "extra": {"disable_tls": True, "disable_ssl": True, "from_email": "griddesk@example.com"},
+                }
+            ),
+        }.items():
             mp.setenv(key, value)
         get_settings.cache_clear()
         migrate_airflow_db({})
@@ -114,8 +119,12 @@ def built(pg_server_url, start_simulator):
         feeds_day = day - timedelta(days=1)
         poll_at = datetime.combine(feeds_day - timedelta(days=1), time(12, 5), tzinfo=UTC)
         run_dag(load_dag("griddesk_plant_telemetry"), poll_at, {"sim_now": poll_at.isoformat()})
-        requests.post(f"{sim}/admin/faults", headers=admin_headers(), json={"endpoint": "weather.archive", "kind": "http_5xx", "status": 503,
-                                                   "times": 2}, timeout=10).raise_for_status()  # fmt: skip
+        requests.post(
+            f"{sim}/admin/faults",
+            headers=admin_headers(),
+            json={"endpoint": "weather.archive", "kind": "http_5xx", "status": 503, "times": 2},
+            timeout=10,
+        ).raise_for_status()
         run_dag(load_dag("griddesk_feeds"), feeds_sim_now(feeds_day), {"run_date": str(feeds_day)})
         run_watch("api_health", feeds_day, datetime.now(UTC))
         # The strategy backtest of the last 5 days, as griddesk_bidding_backtest runs it (perfect foresight and the
@@ -181,8 +190,14 @@ def test_every_provisioned_query_was_run_as_a_panel_case():
 @pytest.mark.parametrize("rule", grafana.alert_rules(), ids=lambda r: r.uid)
 def test_alert_rule_query_returns_a_number_per_series_as_griddesk_bi(built, rule):
     provisioned = yaml.safe_load(grafana.ALERT_RULES_FILE.read_text())
-    (query,) = [q for g in provisioned["groups"] for r in g["rules"] if r["uid"] == rule.uid for q in r["data"]
-                if q["refId"] == "A"]  # fmt: skip
+    (query,) = [
+        q
+        for g in provisioned["groups"]
+        for r in g["rules"]
+        if r["uid"] == rule.uid
+        for q in r["data"]
+        if q["refId"] == "A"
+    ]
     rows = built.query(panels.expand(query["model"]["rawSql"], built.start, built.end, {}), built.bi_url)
     assert list(rows.columns)[-1] == "value" and len(rows.columns) == 2
     assert rows["value"].map(lambda v: isinstance(v, (int, float, np.number)) or v is None).all()
@@ -212,7 +227,7 @@ def test_every_mart_and_mart_column_has_a_comment_in_the_database(built):
     assert missing.empty, missing.to_string()
     undocumented = built.query("""select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
                                   where n.nspname = 'marts' and c.relkind in ('r', 'v', 'p')
-                                    and coalesce(obj_description(c.oid, 'pg_class'), '') = ''""")  # fmt: skip
+                                    and coalesce(obj_description(c.oid, 'pg_class'), '') = ''""")
     assert undocumented.empty, undocumented.to_string()
     # The BI role reads the comments too (they are its documentation).
     comment = built.query("select col_description('marts.fct_bid_success_daily'::regclass, 1) as c", built.bi_url)
@@ -232,8 +247,9 @@ def test_bid_success_is_accepted_over_offered_from_the_live_executions(built):
 
 def test_storage_utilisation_follows_the_bid_schedule(built):
     schedule = built.query(f"select * from marts.fct_bid_schedules where delivery_date_local = '{built.day}'")
-    (row,) = built.query(f"select * from marts.fct_storage_utilisation_daily where delivery_date_local = "
-                         f"'{built.day}'").itertuples()  # fmt: skip
+    (row,) = built.query(
+        f"select * from marts.fct_storage_utilisation_daily where delivery_date_local = '{built.day}'"
+    ).itertuples()
     discharged = (schedule["discharge_mw"] * schedule["resolution_minutes"] / 60).sum()
     assert row.equivalent_full_cycles == pytest.approx(discharged / schedule["battery_energy_mwh"].max())
     assert row.idle_hours == pytest.approx((schedule["action"] == "idle").sum() * 1.0)
@@ -270,11 +286,22 @@ def test_local_dashboard_renders_every_panel_and_shows_in_headless_chromium(buil
     SCREENSHOT.unlink(missing_ok=True)
     profile = tmp_path / "chromium-profile"
     subprocess.run(
-        [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-         f"--user-data-dir={profile}", f"--screenshot={SCREENSHOT}", "--window-size=1400,2400",
-         "--virtual-time-budget=10000", page.as_uri()],
-        check=True, capture_output=True, timeout=180,
-    )  # fmt: skip
+        [
+            str(CHROMIUM),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            f"--user-data-dir={profile}",
+            f"--screenshot={SCREENSHOT}",
+            "--window-size=1400,2400",
+            "--virtual-time-budget=10000",
+            page.as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=180,
+    )
     shutil.rmtree(profile, ignore_errors=True)
     image = Image.open(SCREENSHOT).convert("RGB")
     assert image.size == (1400, 2400)

@@ -196,8 +196,9 @@ def test_first_build_runs_every_mart_and_passes_every_test_without_warnings(firs
     # dbt lists the dashboards' exposures as nodes that do nothing ("no-op"): they only declare lineage.
     exposures = {n.name for n in result.nodes if n.unique_id.startswith("exposure.")}
     assert exposures == {"griddesk_trading_desk", "griddesk_energy_trading_monitor", "griddesk_data_quality"}
-    assert [(n.name, n.status) for n in result.nodes if n.status not in ("success", "pass")
-            and n.name not in exposures] == []  # fmt: skip
+    assert [
+        (n.name, n.status) for n in result.nodes if n.status not in ("success", "pass") and n.name not in exposures
+    ] == []
 
 
 def test_latest_version_wins_in_fct_day_ahead_prices(built_url):

@@ -26,8 +26,11 @@ TOKEN = "gd-call-log-token-51c7"
 
 def _calls(url: str, run_id: str) -> list[tuple]:
     with psycopg2.connect(url) as conn, conn.cursor() as cur:
-        cur.execute("select endpoint, status_code, error, url_path from raw.api_call_log where run_id = %s "
-                    "order by requested_at_utc", (run_id,))  # fmt: skip
+        cur.execute(
+            "select endpoint, status_code, error, url_path from raw.api_call_log where run_id = %s "
+            "order by requested_at_utc",
+            (run_id,),
+        )
         return cur.fetchall()
 
 
@@ -37,8 +40,9 @@ def simulator_url(start_simulator) -> str:
 
 
 def test_extraction_logs_every_entsoe_attempt_with_its_run_id(simulator_url, warehouse_url):
-    settings = Settings(markets=MARKET, data_dir=None, simulator_url=simulator_url, warehouse_url=warehouse_url,
-                        entsoe_token=TOKEN)  # fmt: skip
+    settings = Settings(
+        markets=MARKET, data_dir=None, simulator_url=simulator_url, warehouse_url=warehouse_url, entsoe_token=TOKEN
+    )
     (job,) = [j for j in extraction.feed_jobs([MARKET]) if j["feed"] == "day_ahead_prices"]
     requests.delete(f"{simulator_url}/admin/faults", headers=admin_headers(), timeout=10).raise_for_status()
 
@@ -49,13 +53,19 @@ def test_extraction_logs_every_entsoe_attempt_with_its_run_id(simulator_url, war
     assert all(status == 200 and error is None for _, status, error, _ in ok)
 
     # Every attempt fails: the task raises, and its attempts are still stored.
-    requests.post(f"{simulator_url}/admin/faults", json={"endpoint": "entsoe.A44", "kind": "http_5xx", "times": 50},
-                  headers=admin_headers(), timeout=10).raise_for_status()  # fmt: skip
+    requests.post(
+        f"{simulator_url}/admin/faults",
+        json={"endpoint": "entsoe.A44", "kind": "http_5xx", "times": 50},
+        headers=admin_headers(),
+        timeout=10,
+    ).raise_for_status()
     try:
         with pytest.raises(EntsoeHttpError):
             extraction.extract_for_run(job, RunClock(DAY, MORNING), settings, run_id="delivery__failing")
     finally:
         requests.delete(f"{simulator_url}/admin/faults", headers=admin_headers(), timeout=10).raise_for_status()
     failed = _calls(warehouse_url, "delivery__failing")
-    assert len(failed) == extraction.entsoe_client(settings, None).max_attempts and all(status == 503 and error for _, status, error, _ in failed)
+    assert len(failed) == extraction.entsoe_client(settings, None).max_attempts and all(
+        status == 503 and error for _, status, error, _ in failed
+    )
     assert not any(TOKEN in str(row) for row in ok + failed)

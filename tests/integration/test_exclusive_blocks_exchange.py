@@ -42,16 +42,18 @@ N_RANDOM_GROUPS = 60
 def sim(start_simulator) -> str:
     """FR and PJM; a position limit high enough that the random groups of one participant never reach it."""
     frames = {code: datasets.synthetic_epftoolbox(code) for code in ("FR", "PJM")}
-    return start_simulator(settings=Settings(markets="FR,PJM", data_dir=None), frames=frames, tokens=[TOKEN],
-                           position_limit_mw=100_000.0)  # fmt: skip
+    return start_simulator(
+        settings=Settings(markets="FR,PJM", data_dir=None), frames=frames, tokens=[TOKEN], position_limit_mw=100_000.0
+    )
 
 
 @pytest.fixture
 def fresh_sim(start_simulator) -> str:
     """An exchange whose book (and battery) holds nothing yet, with a 1 MW position limit per participant."""
     frames = {"FR": datasets.synthetic_epftoolbox("FR")}
-    return start_simulator(settings=Settings(markets="FR", data_dir=None), frames=frames, tokens=[TOKEN],
-                           position_limit_mw=1.0)  # fmt: skip
+    return start_simulator(
+        settings=Settings(markets="FR", data_dir=None), frames=frames, tokens=[TOKEN], position_limit_mw=1.0
+    )
 
 
 def _client(url: str, now) -> OrderApiClient:
@@ -70,12 +72,18 @@ def _group_payload(key: str, blocks: list[dict[int, float]], limits: list[float]
     """An exclusive group: per block {hour: net MW (sell positive)} and its limit (minimum margin per MWh)."""
     start, _ = get_market(market).delivery_day_bounds_utc(DAY)
     orders = [
-        {"delivery_start_utc": (start + timedelta(hours=h)).isoformat(), "side": "sell" if mw > 0 else "buy",
-         "volume_mw": round(abs(mw), 1), "limit_price_per_mwh": limit, "mtu_minutes": 60, "step_index": b,
-         "block_index": b}
+        {
+            "delivery_start_utc": (start + timedelta(hours=h)).isoformat(),
+            "side": "sell" if mw > 0 else "buy",
+            "volume_mw": round(abs(mw), 1),
+            "limit_price_per_mwh": limit,
+            "mtu_minutes": 60,
+            "step_index": b,
+            "block_index": b,
+        }
         for b, (profile, limit) in enumerate(zip(blocks, limits, strict=True))
         for h, mw in sorted(profile.items())
-    ]  # fmt: skip
+    ]
     return {"market": market, "delivery_date": str(DAY), "client_order_set_id": key, "orders": orders}
 
 
@@ -157,8 +165,13 @@ def test_two_steps_of_one_block_in_one_mtu_or_a_mixed_set_is_422(sim):
     payload["orders"].append({**payload["orders"][0], "step_index": 1})
     assert any("block 0" in d and "more than one step" in d for d in _refusal(sim, payload))
     mixed = _group_payload("mixed", [{5: 0.5}], [0.0])
-    mixed["orders"].append({**mixed["orders"][0], "delivery_start_utc": mixed["orders"][0]["delivery_start_utc"]
-                            .replace("T03", "T04"), "block_index": None})  # fmt: skip
+    mixed["orders"].append(
+        {
+            **mixed["orders"][0],
+            "delivery_start_utc": mixed["orders"][0]["delivery_start_utc"].replace("T03", "T04"),
+            "block_index": None,
+        }
+    )
     assert any("block_index on every order" in d for d in _refusal(sim, mixed))
 
 
@@ -168,9 +181,19 @@ def test_the_position_limit_counts_a_group_as_its_largest_block(fresh_sim):
     assert _client(fresh_sim, _before_gate()).submit(_group_payload("largest", blocks, [0.0] * 3)).status == "accepted"
     # another live set selling 0.3 MW in hour 5: 0.8 + 0.3 > 1 MW, refused naming the MTU
     start, _ = get_market(MARKET).delivery_day_bounds_utc(DAY)
-    other = {"market": MARKET, "delivery_date": str(DAY), "client_order_set_id": "other", "orders": [
-        {"delivery_start_utc": (start + timedelta(hours=5)).isoformat(), "side": "sell", "volume_mw": 0.3,
-         "limit_price_per_mwh": 0.0}]}  # fmt: skip
+    other = {
+        "market": MARKET,
+        "delivery_date": str(DAY),
+        "client_order_set_id": "other",
+        "orders": [
+            {
+                "delivery_start_utc": (start + timedelta(hours=5)).isoformat(),
+                "side": "sell",
+                "volume_mw": 0.3,
+                "limit_price_per_mwh": 0.0,
+            }
+        ],
+    }
     detail = _refusal(fresh_sim, other)
     assert len(detail) == 1 and "up to 1.1 MW" in detail[0] and "position limit of 1 MW" in detail[0]
     other["orders"][0]["volume_mw"] = 0.2  # 0.8 + 0.2 = 1 MW: accepted
@@ -199,9 +222,25 @@ def block_warehouse(warehouse: Settings, realised) -> Settings:
         shape = rng.normal(0, 6) * np.sin(np.linspace(0, 2 * np.pi, len(frame)) + rng.uniform(0, np.pi))
         forecast = frame["price_per_mwh"].to_numpy() + shape + rng.normal(0, 2, len(frame))
         for t, f in zip(pd.DatetimeIndex(frame["delivery_start_utc"]), forecast, strict=True):
-            rows.append((f"FR|{day}|test/v1", MARKET, day, t.to_pydatetime(), 60, float(f), float(f - 10),
-                         float(f + 10), 90, "EUR", "prophet", "test/v1", t.to_pydatetime() - timedelta(days=365),
-                         t.to_pydatetime() - timedelta(days=1), market.gate_closure_utc(day)))  # fmt: skip
+            rows.append(
+                (
+                    f"FR|{day}|test/v1",
+                    MARKET,
+                    day,
+                    t.to_pydatetime(),
+                    60,
+                    float(f),
+                    float(f - 10),
+                    float(f + 10),
+                    90,
+                    "EUR",
+                    "prophet",
+                    "test/v1",
+                    t.to_pydatetime() - timedelta(days=365),
+                    t.to_pydatetime() - timedelta(days=1),
+                    market.gate_closure_utc(day),
+                )
+            )
     execution.insert_forecasts(settings.warehouse_url, rows)
     return settings
 
@@ -244,8 +283,10 @@ def test_live_blocks_submit_clear_and_hand_one_block_to_the_battery(block_wareho
     accepted = set(executions.loc[executions["is_accepted"], "block_index"])
     # exactly one block, the brute-force best at the realised prices, accepted whole
     prices = realised.to_numpy()
-    blocks = [dict(zip(g["mtu_index"], np.where(g["side"] == "sell", 1, -1) * g["volume_mw"], strict=True))
-              for _, g in steps.groupby("block_index")]  # fmt: skip
+    blocks = [
+        dict(zip(g["mtu_index"], np.where(g["side"] == "sell", 1, -1) * g["volume_mw"], strict=True))
+        for _, g in steps.groupby("block_index")
+    ]
     limits = steps.groupby("block_index")["limit_price_per_mwh"].first().tolist()
     best = _brute_force_best(blocks, limits, prices)
     assert best is not None and accepted == {best}
@@ -254,8 +295,9 @@ def test_live_blocks_submit_clear_and_hand_one_block_to_the_battery(block_wareho
     # the battery hand-over posts the accepted block's schedule only, as price-taker orders
     handed = bidding_tasks.submit_orders_for_run(DAY - timedelta(days=1), block_warehouse, bidding=bidding)
     assert handed["days"] == 1 and handed["refused"] == {} and handed["awaiting_results"] == []
-    posted = requests.get(f"{sim}/bms/v1/executions", params={"market": MARKET, "delivery_date": str(DAY)},
-                          timeout=10).json()["executions"]  # fmt: skip
+    posted = requests.get(
+        f"{sim}/bms/v1/executions", params={"market": MARKET, "delivery_date": str(DAY)}, timeout=10
+    ).json()["executions"]
     block = steps[steps["block_index"] == best]
     assert len(posted) == len(block) and all(e["cleared"] and e["limit_price_per_mwh"] is None for e in posted)
     assert sorted(e["volume_mw"] for e in posted) == sorted(block["volume_mw"])
@@ -347,11 +389,29 @@ def test_pjm_refuses_the_strategy_and_writes_nothing(warehouse_url, smtp_server)
     settings = Settings(warehouse_url=warehouse_url, markets="PJM", alert_email_to="desk@example.com")
     market = get_market("PJM")
     starts = pd.date_range(market.delivery_day_bounds_utc(DAY)[0], periods=24, freq="h")
-    execution.insert_forecasts(warehouse_url, [
-        (f"PJM|{DAY}|test/v1", "PJM", DAY, t.to_pydatetime(), 60, 30.0, 20.0, 40.0, 90, "USD", "prophet", "test/v1",
-         t.to_pydatetime() - timedelta(days=365), t.to_pydatetime() - timedelta(days=1), market.gate_closure_utc(DAY))
-        for t in starts
-    ])  # fmt: skip
+    execution.insert_forecasts(
+        warehouse_url,
+        [
+            (
+                f"PJM|{DAY}|test/v1",
+                "PJM",
+                DAY,
+                t.to_pydatetime(),
+                60,
+                30.0,
+                20.0,
+                40.0,
+                90,
+                "USD",
+                "prophet",
+                "test/v1",
+                t.to_pydatetime() - timedelta(days=365),
+                t.to_pydatetime() - timedelta(days=1),
+                market.gate_closure_utc(DAY),
+            )
+            for t in starts
+        ],
+    )
     out = bidding_tasks.generate_order_set("PJM", RunClock(DAY, MORNING), settings, _bidding())
     assert out["status"] == "refused" and "PJM" in out["reason"] and "not applicable" in out["reason"]
     for table in ("raw.bid_order_sets", "raw.bid_order_steps", "raw.bid_schedules", "raw.bid_orders"):
@@ -370,9 +430,11 @@ def test_a_block_set_reaches_the_trading_marts_with_one_accepted_block(block_war
     assert bidding_tasks.submit_order_set(MARKET, RunClock(DAY, MORNING), block_warehouse, bidding)["submitted"]
     bidding_tasks.fetch_executions(MARKET, RunClock(DAY, AFTERNOON), block_warehouse, bidding)
     with psycopg2.connect(url) as conn, conn.cursor() as cur:  # the marts' market reference (test_bidding_marts)
-        cur.execute("insert into raw.market_reference select 'FR', 'France', '10YFR-RTE------C', 'Europe/Paris', "
-                    "'EUR', 60, '12:00', '12:45', '10:00', true, '' where not exists "
-                    "(select 1 from raw.market_reference where market_code = 'FR')")  # fmt: skip
+        cur.execute(
+            "insert into raw.market_reference select 'FR', 'France', '10YFR-RTE------C', 'Europe/Paris', "
+            "'EUR', 60, '12:00', '12:45', '10:00', true, '' where not exists "
+            "(select 1 from raw.market_reference where market_code = 'FR')"
+        )
     args = ["build", "--select", "+fct_bid_success_daily", "+dim_markets", "--indirect-selection", "cautious"]
     assert run_dbt(args, url, work_dir=tmp_path).success
     mart = _frame(url, "select * from marts.fct_bid_executions order by block_index, delivery_start_utc")

@@ -43,8 +43,14 @@ def gate(tmp_path_factory) -> QualityGate:
 
 
 def republish(sim: str, market: str, document_type: str, series: str, values: list[float]) -> None:
-    body = {"market": market, "documentType": document_type, "series": series, "delivery_date": DAY.isoformat(),
-            "values": values, "published_at": "2016-06-14T08:30:00Z"}  # fmt: skip
+    body = {
+        "market": market,
+        "documentType": document_type,
+        "series": series,
+        "delivery_date": DAY.isoformat(),
+        "values": values,
+        "published_at": "2016-06-14T08:30:00Z",
+    }
     requests.post(f"{sim}/admin/revisions", headers=admin_headers(), json=body, timeout=10).raise_for_status()
 
 
@@ -59,8 +65,13 @@ def test_zero_and_stuck_exogenous_days_fail_critical_with_the_hours_named(sim, w
         for spec in feeds_of(market)[1:]:
             extract_feed(client, conn, spec, DAY, DAY)
 
-    run = validate_feeds(gate, conn, {"entsoe_exogenous_forecasts": [("NP", DAY), ("DE", DAY)]},
-                         datetime(2016, 6, 14, 9, tzinfo=UTC), "exog-zero-test")  # fmt: skip
+    run = validate_feeds(
+        gate,
+        conn,
+        {"entsoe_exogenous_forecasts": [("NP", DAY), ("DE", DAY)]},
+        datetime(2016, 6, 14, 9, tzinfo=UTC),
+        "exog-zero-test",
+    )
     by_market = {r.market_code: r for r in run.results}
     for code, named in {
         "NP": "wind_solar_forecast 00:00-12:59 local (13 h at 0 MW)",
@@ -73,5 +84,7 @@ def test_zero_and_stuck_exogenous_days_fail_critical_with_the_hours_named(sim, w
         _, html = render_quality_alert(result, {}, "blocked")
         assert named in html and "[CRITICAL]" in render_quality_alert(result, {}, "blocked")[0]
         # Not negative, so the old checks passed it; the spike score now has a value for every row too.
-        assert {o.expectation_id for o in result.outcomes if o.success} >= {"quantity_not_negative",
-                                                                             "quantity_mw_no_spikes"}  # fmt: skip
+        assert {o.expectation_id for o in result.outcomes if o.success} >= {
+            "quantity_not_negative",
+            "quantity_mw_no_spikes",
+        }

@@ -42,7 +42,7 @@ def stored(url: str) -> list[tuple]:
     with psycopg2.connect(url) as conn, conn.cursor() as cur:
         cur.execute("""select d.delivery_date_local, d.version, d.n_points, count(p.*)
                        from raw.entsoe_deliveries d left join raw.entsoe_day_ahead_prices p using (delivery_id)
-                       group by 1, 2, 3 order by 1, 2""")  # fmt: skip
+                       group by 1, 2, 3 order by 1, 2""")
         return cur.fetchall()
 
 
@@ -53,8 +53,13 @@ def test_a_refused_day_stores_nothing_while_the_rest_of_its_request_loads(sim, w
     # The source republishes D2 with one hour at 5,000 EUR/MWh, above FR's +3,000 bound.
     values = frame.loc[frame["delivery_date_local"] == D2, "price_per_mwh"].tolist()
     values[19] = 5000.0
-    body = {"market": "FR", "documentType": "A44", "delivery_date": D2.isoformat(), "values": values,
-            "published_at": "2016-06-13T12:00:00Z"}  # fmt: skip
+    body = {
+        "market": "FR",
+        "documentType": "A44",
+        "delivery_date": D2.isoformat(),
+        "values": values,
+        "published_at": "2016-06-13T12:00:00Z",
+    }
     requests.post(f"{sim}/admin/revisions", headers=admin_headers(), json=body, timeout=10).raise_for_status()
 
     later = EntsoeClient(sim, "t", sim_now=datetime(2016, 6, 13, 14, tzinfo=UTC))

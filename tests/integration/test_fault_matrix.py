@@ -97,7 +97,7 @@ def assert_whole(url: str) -> None:
             assert n_points == n_rows == DE.mtus_in_day(day, mtu), (feed, day, n_points, n_rows)
         cur.execute("""select (select count(*) from raw.entsoe_day_ahead_prices) + (select count(*) from
                               raw.entsoe_exogenous_forecasts) - (select coalesce(sum(n_points), 0)
-                              from raw.entsoe_deliveries)""")  # fmt: skip
+                              from raw.entsoe_deliveries)""")
         assert cur.fetchone()[0] == 0  # no orphaned points
 
 

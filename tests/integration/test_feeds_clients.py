@@ -36,9 +36,18 @@ JOBS = {
     "meters": ({"feed": "meter_readings", "key": "portfolio"}, "meters.consumption", "energy_kwh", True),
     "plant": ({"feed": "ckw_plant_telemetry", "key": "lutersarni"}, "ckw.plant_live", "wirkleistung", False),
 }
-FEED_TABLES = ("raw.feed_batches", "raw.feed_gaps", "raw.ckw_dynamic_tariffs", "raw.ckw_plant_telemetry",
-               "raw.ckw_tra_signals", "raw.weather_observations", "raw.weather_forecasts", "raw.bms_battery_status",
-               "raw.meter_readings", "raw.api_call_log")  # fmt: skip
+FEED_TABLES = (
+    "raw.feed_batches",
+    "raw.feed_gaps",
+    "raw.ckw_dynamic_tariffs",
+    "raw.ckw_plant_telemetry",
+    "raw.ckw_tra_signals",
+    "raw.weather_observations",
+    "raw.weather_forecasts",
+    "raw.bms_battery_status",
+    "raw.meter_readings",
+    "raw.api_call_log",
+)
 
 
 def sim_settings(**overrides) -> Settings:
@@ -218,10 +227,13 @@ def test_the_call_log_never_holds_a_token_or_secret(clean, sim):
     run("tariffs", clean)
     token = requests.post(
         f"{sim}/oauth/token",
-        data={"grant_type": "client_credentials", "client_id": clean.ckw_client_id,
-              "client_secret": clean.ckw_client_secret},
+        data={
+            "grant_type": "client_credentials",
+            "client_id": clean.ckw_client_id,
+            "client_secret": clean.ckw_client_secret,
+        },
         timeout=5,
-    ).json()["access_token"]  # fmt: skip
+    ).json()["access_token"]
     header = token.split(".")[0]  # every token of the simulator starts with the same JWT header
     rows = query(clean.warehouse_url, "select coalesce(error, '') || url_path from raw.api_call_log")
     assert rows and not any(header in text or clean.ckw_client_secret in text for (text,) in rows)
@@ -336,8 +348,12 @@ def test_simulator_hides_tariffs_before_their_publication(sim):
     path = "/ckw/api/v1/netzinformationen/energie/dynamische-preise"
 
     def prices(now: str) -> int:
-        resp = requests.get(f"{sim}{path}", params=params, timeout=10,
-                            headers={"X-GridDesk-Sim-Now": now, "Authorization": f"Bearer {token}"})  # fmt: skip
+        resp = requests.get(
+            f"{sim}{path}",
+            params=params,
+            timeout=10,
+            headers={"X-GridDesk-Sim-Now": now, "Authorization": f"Bearer {token}"},
+        )
         assert resp.headers["x-ratelimit-limit"] == "600"
         return len(resp.json()["prices"])
 
@@ -353,7 +369,13 @@ def test_simulator_publishes_meter_readings_at_six_the_next_morning(sim):
 
 
 def test_weather_archive_reveals_an_hour_one_lag_after_it(sim):
-    params = {"latitude": "46.6", "longitude": "2.4", "start_date": "2016-06-15", "end_date": "2016-06-15",
-              "timezone": "GMT", "wind_speed_unit": "ms"}  # fmt: skip
+    params = {
+        "latitude": "46.6",
+        "longitude": "2.4",
+        "start_date": "2016-06-15",
+        "end_date": "2016-06-15",
+        "timezone": "GMT",
+        "wind_speed_unit": "ms",
+    }
     times = _get(sim, "/openmeteo/v1/archive", "2016-06-15T12:00:00Z", **params).json()["hourly"]["time"]
     assert times[-1] == "2016-06-15T11:00"

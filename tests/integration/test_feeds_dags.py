@@ -48,8 +48,14 @@ def count(url: str, table: str) -> int:
 
 def test_daily_feeds_dag_extracts_every_feed_and_builds_the_marts(env):
     run_dag(load_dag("griddesk_feeds"), datetime(2016, 6, 15, 16, tzinfo=UTC), {"run_date": "2016-06-15"})
-    for table in ("marts.fct_dynamic_tariffs", "marts.fct_weather", "marts.fct_meter_consumption",
-                  "marts.fct_battery_status", "marts.fct_control_signals", "marts.fct_api_health"):  # fmt: skip
+    for table in (
+        "marts.fct_dynamic_tariffs",
+        "marts.fct_weather",
+        "marts.fct_meter_consumption",
+        "marts.fct_battery_status",
+        "marts.fct_control_signals",
+        "marts.fct_api_health",
+    ):
         assert count(env, table) > 0, table
 
 

@@ -17,8 +17,16 @@ from griddesk.feeds.retention import apply_retention
 from griddesk.feeds.tables import ALL_TABLES, BATTERY_STATUS, PLANT_TELEMETRY
 from griddesk.settings import Settings
 
-PG_TYPES = {"int8": "bigint", "int4": "integer", "int2": "smallint", "float8": "double precision",
-            "timestamptz": "timestamp with time zone", "date": "date", "text": "text", "bool": "boolean"}  # fmt: skip
+PG_TYPES = {
+    "int8": "bigint",
+    "int4": "integer",
+    "int2": "smallint",
+    "float8": "double precision",
+    "timestamptz": "timestamp with time zone",
+    "date": "date",
+    "text": "text",
+    "bool": "boolean",
+}
 T0 = datetime(2016, 6, 1, tzinfo=UTC)
 
 
@@ -130,11 +138,18 @@ def test_parallel_load_keeps_input_order_and_numbers_versions_of_one_window_in_o
     batches = [same_window[0], *days[1:3], same_window[1], *days[3:], same_window[2]]
     outcomes = load_batches(lambda: psycopg2.connect(warehouse_url), batches, workers=3)
     assert [(o.status, o.version) for o in outcomes] == [
-        ("inserted", 1), ("inserted", 1), ("inserted", 1), ("inserted", 2), ("inserted", 1), ("inserted", 1),
+        ("inserted", 1),
+        ("inserted", 1),
+        ("inserted", 1),
+        ("inserted", 2),
+        ("inserted", 1),
+        ("inserted", 1),
         ("unchanged", 2),
-    ]  # fmt: skip
+    ]
     assert [o.n_rows for o in outcomes] == [4] * 7
-    assert query(warehouse_url, "select count(*), count(distinct batch_id) from raw.ckw_plant_telemetry") == [(24, 6)]  # the unchanged one adds nothing
+    assert query(warehouse_url, "select count(*), count(distinct batch_id) from raw.ckw_plant_telemetry") == [
+        (24, 6)
+    ]  # the unchanged one adds nothing
 
 
 def test_parallel_load_stops_at_a_bad_batch_and_leaves_no_part_of_it(warehouse_url):
@@ -193,8 +208,14 @@ def test_retention_folds_old_telemetry_and_calls_into_exact_hourly_aggregates(wa
     load_batch(conn, plant_batch(12, power=2.0, start=recent))
     load_batch(conn, _battery_batch(old, 2, soc=40.0))
     wall = datetime(2026, 1, 1, tzinfo=UTC)
-    write_call_log(conn, [_call(wall - timedelta(days=95), 200, 10.0), _call(wall - timedelta(days=95), 503, 30.0),
-                          _call(wall - timedelta(days=1), 200, 5.0)])  # fmt: skip
+    write_call_log(
+        conn,
+        [
+            _call(wall - timedelta(days=95), 200, 10.0),
+            _call(wall - timedelta(days=95), 503, 30.0),
+            _call(wall - timedelta(days=1), 200, 5.0),
+        ],
+    )
     outcome = apply_retention(conn, recent + timedelta(hours=2), 90, call_log_now_utc=wall)
     assert (outcome.plant_rows_folded, outcome.battery_rows_folded, outcome.call_log_rows_folded) == (12, 24, 2)
     assert query(warehouse_url, "select count(*), min(measured_at_utc) from raw.ckw_plant_telemetry") == [(12, recent)]

@@ -31,8 +31,13 @@ from tests.conftest import _drop_database, _fresh_database
 SPRING, AUTUMN = date(2016, 3, 27), date(2016, 10, 30)
 RUN_DATE = date(2016, 10, 31)
 #: Faults injected on the weather archive before its one successful answer.
-ARCHIVE_FAULTS = [("http_5xx", {"status": 503}), ("http_5xx", {"status": 500}), ("rate_limit", {"retry_after_s": 1}),
-                  ("timeout", {"delay_s": 2.5}), ("truncated", {})]  # fmt: skip
+ARCHIVE_FAULTS = [
+    ("http_5xx", {"status": 503}),
+    ("http_5xx", {"status": 500}),
+    ("rate_limit", {"retry_after_s": 1}),
+    ("timeout", {"delay_s": 2.5}),
+    ("truncated", {}),
+]
 
 
 def query(url: str, sql: str, *args) -> pd.DataFrame:
@@ -55,8 +60,16 @@ def _record_orders(url: str, day: date) -> None:
     steps = []
     for mtu, (hour, side, limit) in enumerate(((2, "buy", 3000.0), (17, "sell", -500.0))):
         start = datetime.combine(day, datetime.min.time(), tzinfo=UTC) + timedelta(hours=hour)
-        steps.append({"delivery_start_utc": start, "resolution_minutes": 60, "side": side, "volume_mw": 1.0,
-                      "limit_price_per_mwh": limit, "mtu_index": mtu})  # fmt: skip
+        steps.append(
+            {
+                "delivery_start_utc": start,
+                "resolution_minutes": 60,
+                "side": side,
+                "volume_mw": 1.0,
+                "limit_price_per_mwh": limit,
+                "mtu_index": mtu,
+            }
+        )
     digest = gate.steps_digest("FR", steps)
     with psycopg2.connect(url) as conn, conn.cursor() as cur:
         cur.execute(
@@ -72,9 +85,16 @@ def _record_orders(url: str, day: date) -> None:
                        mtu_index, resolution_minutes, step_index, side, volume_mw, volume_ticks, limit_price_per_mwh,
                        price_ticks, is_price_taker, currency)
                    values (%s, 'FR', %s, %s, %s, 60, 0, %s, 1.0, 10, %s, %s, true, 'EUR')""",
-                (os_id, day, step["delivery_start_utc"], step["mtu_index"], step["side"],
-                 step["limit_price_per_mwh"], round(step["limit_price_per_mwh"] * 100)),
-            )  # fmt: skip
+                (
+                    os_id,
+                    day,
+                    step["delivery_start_utc"],
+                    step["mtu_index"],
+                    step["side"],
+                    step["limit_price_per_mwh"],
+                    round(step["limit_price_per_mwh"] * 100),
+                ),
+            )
         for check in CHECKS:
             cur.execute(
                 """insert into raw.bid_compliance_results (order_set_id, check_name, passed, steps_sha256)
@@ -130,8 +150,17 @@ def built(pg_server_url, start_simulator):
 
 def test_dbt_builds_every_feed_model_and_test(built):
     names = {n.name for n in built["build"].nodes}
-    for mart in ("fct_dynamic_tariffs", "fct_plant_status", "dim_plants", "fct_control_signals", "fct_weather",
-                 "fct_battery_status", "fct_meter_consumption", "dim_meters", "fct_api_health"):  # fmt: skip
+    for mart in (
+        "fct_dynamic_tariffs",
+        "fct_plant_status",
+        "dim_plants",
+        "fct_control_signals",
+        "fct_weather",
+        "fct_battery_status",
+        "fct_meter_consumption",
+        "dim_meters",
+        "fct_api_health",
+    ):
         assert mart in names
     assert not built["build"].failures
 

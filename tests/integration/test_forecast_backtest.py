@@ -33,10 +33,20 @@ LAST_DAY = date(2018, 12, 24)  # the end of the NP dataset and of its test perio
 FIRST_DAY = LAST_DAY - timedelta(days=92)  # LEAR 84 on the first of three warm-up days and two test days
 TOKEN = "backtest-token"
 JSON_KEYS = {
-    "model", "test_start", "test_end", "n_hours", "mae", "rmae_weekly_naive", "smape_pct", "rmse",
-    "interval_coverage_pct", "published_lear_ens_mae", "published_dnn_ens_mae", "dm_pvalue_vs_lear_ens",
+    "model",
+    "test_start",
+    "test_end",
+    "n_hours",
+    "mae",
+    "rmae_weekly_naive",
+    "smape_pct",
+    "rmse",
+    "interval_coverage_pct",
+    "published_lear_ens_mae",
+    "published_dnn_ens_mae",
+    "dm_pvalue_vs_lear_ens",
     "wall_seconds",
-}  # fmt: skip
+}
 
 
 def _plan() -> BacktestPlan:
@@ -189,8 +199,15 @@ def test_quick_backtest_runs_end_to_end_against_the_warehouse(loaded_warehouse, 
 
     money = evaluate_market(loaded_warehouse, "NP", BatteryConfig(), progress=lambda _message: None)
     assert money["days"] == 2 and money["last_day"] == LAST_DAY.isoformat()
-    assert set(money["models"]) >= {"prophet", "weekly_naive", "lear_ens", "lear_ens_published", "dnn_ens_published",
-                                    "champion_path_mae", "champion_path_money"}  # fmt: skip
+    assert set(money["models"]) >= {
+        "prophet",
+        "weekly_naive",
+        "lear_ens",
+        "lear_ens_published",
+        "dnn_ens_published",
+        "champion_path_mae",
+        "champion_path_money",
+    }
     for name, row in money["models"].items():
         assert row["exclusive_blocks_pop"] >= row["fixed_pop"] - 1e-9, name  # the group holds the fixed schedule
         assert row["champion_days_mae"] + row["champion_days_money"] <= 2 * money["days"]
@@ -202,9 +219,16 @@ def test_history_as_of_matches_point_in_time_reads_and_ignores_a_late_correction
     day = LAST_DAY
     cutoff = NP.gate_closure_utc(day)
     # A correction of D-1's prices, published one hour after D's cut-off, loaded through the extraction path.
-    revision = {"market": "NP", "documentType": "A44", "delivery_date": str(day - timedelta(days=1)),
-                "multiplier": 10.0, "published_at": (cutoff + timedelta(hours=1)).isoformat()}  # fmt: skip
-    requests.post(f"{np_simulator}/admin/revisions", headers=admin_headers(), json=revision, timeout=10).raise_for_status()
+    revision = {
+        "market": "NP",
+        "documentType": "A44",
+        "delivery_date": str(day - timedelta(days=1)),
+        "multiplier": 10.0,
+        "published_at": (cutoff + timedelta(hours=1)).isoformat(),
+    }
+    requests.post(
+        f"{np_simulator}/admin/revisions", headers=admin_headers(), json=revision, timeout=10
+    ).raise_for_status()
     try:
         late = EntsoeClient(np_simulator, TOKEN, sim_now=cutoff + timedelta(hours=2))
         with db.connect(loaded_warehouse) as conn:
@@ -312,8 +336,12 @@ def test_production_forecast_uses_the_champion_names_it_and_ignores_everything_p
 
     with db.connect(loaded_warehouse) as conn, conn.cursor() as cur:
         day_before = cur.mogrify(" and version = 1 and delivery_date_local = %s", (LAST_DAY - timedelta(days=1),))
-        assert _poison(cur, "entsoe_day_ahead_prices", "price_per_mwh", 200, cutoff - timedelta(seconds=1),
-                       day_before.decode()) == 24  # fmt: skip
+        assert (
+            _poison(
+                cur, "entsoe_day_ahead_prices", "price_per_mwh", 200, cutoff - timedelta(seconds=1), day_before.decode()
+            )
+            == 24
+        )
     with db.connect(loaded_warehouse) as conn:
         canary = champion_forecast(conn, "NP", LAST_DAY, plan=plan).forecast
     assert not np.allclose(canary["forecast_price_per_mwh"], before["forecast_price_per_mwh"])

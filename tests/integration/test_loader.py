@@ -102,10 +102,12 @@ def test_dst_autumn_day_repeated_hour_is_flagged_imputed(warehouse_url):
     values = [float(i) for i in range(25)]
     values[3] = values[2]  # 02:00 CEST and 02:00 CET carry the dataset's averaged value
     local = idx.tz_convert(FR.timezone).tz_localize(None)
-    points = pd.DataFrame({"delivery_start_utc": idx, "resolution_minutes": 60, "value": values,
-                           "local_wall_time": local})  # fmt: skip
-    meta = DeliveryMeta(**{**_meta().__dict__, "delivery_date_local": day,
-                           "scheduled_publication_utc": FR.price_publication_utc(day)})  # fmt: skip
+    points = pd.DataFrame(
+        {"delivery_start_utc": idx, "resolution_minutes": 60, "value": values, "local_wall_time": local}
+    )
+    meta = DeliveryMeta(
+        **{**_meta().__dict__, "delivery_date_local": day, "scheduled_publication_utc": FR.price_publication_utc(day)}
+    )
     load_delivery(psycopg2.connect(warehouse_url), meta, points)
     with psycopg2.connect(warehouse_url) as conn, conn.cursor() as cur:
         cur.execute("select count(*), sum(is_imputed::int) from raw.entsoe_day_ahead_prices")
@@ -126,8 +128,9 @@ def _stored(url) -> list[tuple]:
 
 
 def _on(day, points):
-    meta = DeliveryMeta(**{**_meta().__dict__, "delivery_date_local": day,
-                           "scheduled_publication_utc": FR.price_publication_utc(day)})  # fmt: skip
+    meta = DeliveryMeta(
+        **{**_meta().__dict__, "delivery_date_local": day, "scheduled_publication_utc": FR.price_publication_utc(day)}
+    )
     return meta, points
 
 
@@ -135,8 +138,9 @@ def _mixed_resolutions():
     start, _ = FR.delivery_day_bounds_utc(DAY)
     hourly = pd.date_range(start, periods=12, freq="h")
     quarters = pd.date_range(start + pd.Timedelta(hours=12), periods=48, freq="15min")
-    return pd.DataFrame({"delivery_start_utc": hourly.append(quarters), "resolution_minutes": [60] * 12 + [15] * 48,
-                         "value": 40.0})  # fmt: skip
+    return pd.DataFrame(
+        {"delivery_start_utc": hourly.append(quarters), "resolution_minutes": [60] * 12 + [15] * 48, "value": 40.0}
+    )
 
 
 @pytest.mark.parametrize(
@@ -146,19 +150,40 @@ def _mixed_resolutions():
         (lambda: _on(DAY, _points([40.0] * 23 + [float("-inf")])), r"infinite values"),
         (lambda: _on(DAY, _points([40.0] * 23 + [1e9])), r"1 price\(s\) outside the market's bounds -500\.\.3000 EUR"),
         (lambda: _on(DAY, _points([-600.0] + [40.0] * 23)), r"outside the market's bounds .*-600 at 00:00 local"),
-        (lambda: _on(DAY, _points([40.0] * 20)), r"20 of the 24 PT60M points of this 24-hour day; missing 20:00, "
-                                                 r"21:00, 22:00, 23:00 local"),
+        (
+            lambda: _on(DAY, _points([40.0] * 20)),
+            r"20 of the 24 PT60M points of this 24-hour day; missing 20:00, "
+            r"21:00, 22:00, 23:00 local",
+        ),
         (lambda: _on(SPRING, _points([40.0] * 24, day=SPRING)), r"1 point\(s\) outside the local delivery day"),
         (lambda: _on(SPRING, _points([40.0] * 22, day=SPRING)), r"22 of the 23 PT60M points of this 23-hour day"),
         (lambda: _on(DAY, _points([40.0] * 24, day=DAY + pd.Timedelta(days=1))), r"24 point\(s\) outside the local"),
         (lambda: _on(DAY, _mixed_resolutions()), r"mixed resolutions PT15M, PT60M in one day"),
         (lambda: _on(DAY, _points([40.0] * 24).assign(resolution_minutes=7)), r"unsupported resolution PT7M"),
-        (lambda: _on(DAY, _points([40.0] * 24).assign(delivery_start_utc=lambda f: f["delivery_start_utc"]
-                                                      + pd.Timedelta(minutes=5))), r"point\(s\) off the PT60M grid of the day"),
+        (
+            lambda: _on(
+                DAY,
+                _points([40.0] * 24).assign(
+                    delivery_start_utc=lambda f: f["delivery_start_utc"] + pd.Timedelta(minutes=5)
+                ),
+            ),
+            r"point\(s\) off the PT60M grid of the day",
+        ),
     ],
-    ids=["+inf", "-inf", "1e9", "below-min", "20-of-24", "24-on-23h", "22-on-23h", "wrong-day", "mixed-res",
-         "pt7m", "off-grid"],
-)  # fmt: skip
+    ids=[
+        "+inf",
+        "-inf",
+        "1e9",
+        "below-min",
+        "20-of-24",
+        "24-on-23h",
+        "22-on-23h",
+        "wrong-day",
+        "mixed-res",
+        "pt7m",
+        "off-grid",
+    ],
+)
 def test_loader_refuses_a_bad_delivery_naming_market_day_and_what_and_stores_nothing(warehouse_url, case, message):
     conn = psycopg2.connect(warehouse_url)
     load_delivery(conn, _meta(), _points([40.0] * 24))  # a stored day that must survive untouched
@@ -173,8 +198,16 @@ def test_loader_refuses_a_bad_delivery_naming_market_day_and_what_and_stores_not
 def test_loader_refuses_absurd_exogenous_quantities(warehouse_url):
     from griddesk.warehouse.loader import EXOGENOUS_FEED
 
-    meta = DeliveryMeta(**{**_meta().__dict__, "feed": EXOGENOUS_FEED, "series_code": "load_forecast",
-                           "currency": None, "document_type": "A65", "domain_eic": FR.bidding_zone_eic})  # fmt: skip
+    meta = DeliveryMeta(
+        **{
+            **_meta().__dict__,
+            "feed": EXOGENOUS_FEED,
+            "series_code": "load_forecast",
+            "currency": None,
+            "document_type": "A65",
+            "domain_eic": FR.bidding_zone_eic,
+        }
+    )
     with pytest.raises(LoadError, match=r"exogenous_forecasts/FR/load_forecast 2016-12-20: 1 quantity .*1e\+09"):
         load_delivery(psycopg2.connect(warehouse_url), meta, _points([60000.0] * 23 + [1e9]))
     with pytest.raises(LoadError, match="infinite values"):

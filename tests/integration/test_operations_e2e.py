@@ -35,8 +35,15 @@ from tests.platform import Platform
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @pytest.fixture(scope="module")
@@ -56,15 +63,21 @@ def platform(server_state_dir):
         yield p
     finally:
         p.stop_all()
-        print(f"\n[ops e2e] griddesk run {p.make_run_seconds:.0f} s; griddesk ui healthy after "
-              f"{', '.join(f'{s:.0f} s' for s in p.ui_seconds)}")  # fmt: skip
+        print(
+            f"\n[ops e2e] griddesk run {p.make_run_seconds:.0f} s; griddesk ui healthy after "
+            f"{', '.join(f'{s:.0f} s' for s in p.ui_seconds)}"
+        )
 
 
 def test_make_run_prints_one_line_per_dag_run_and_no_airflow_log(platform):
     lines = platform.make_run_output.splitlines()
     runs = [line for line in lines if line.startswith("  griddesk_")]
-    assert [r.split()[0] for r in runs] == ["griddesk_backfill", "griddesk_morning", "griddesk_afternoon",
-                                            "griddesk_feeds"]  # fmt: skip
+    assert [r.split()[0] for r in runs] == [
+        "griddesk_backfill",
+        "griddesk_morning",
+        "griddesk_afternoon",
+        "griddesk_feeds",
+    ]
     assert all(" success " in r and r.rstrip().endswith(" s") for r in runs)
     assert len(lines) < 150, "make run should print progress and the summary, not Airflow's logs"
     assert (platform.state / "logs" / "airflow-scheduler.log").stat().st_size > 0
@@ -84,7 +97,9 @@ def test_make_run_runs_look_like_scheduled_runs(platform):
 
 def test_task_log_of_a_make_run_run_is_served_by_the_api_server_with_auth(platform):
     api = platform.api()
-    url = f"{platform.base}/api/v2/dags/griddesk_morning/dagRuns/{run_id_for(platform.day)}/taskInstances/validate/logs/1"
+    url = (
+        f"{platform.base}/api/v2/dags/griddesk_morning/dagRuns/{run_id_for(platform.day)}/taskInstances/validate/logs/1"
+    )
     assert requests.get(url, timeout=30).status_code in (401, 403)
     text = api.task_log("griddesk_morning", run_id_for(platform.day), "validate", 1)
     assert "Log file not found" not in text
@@ -110,8 +125,7 @@ def test_api_requires_login_and_nothing_listens_beyond_loopback(platform):
 def test_viewer_can_look_but_cannot_trigger(platform):
     viewer = platform.api("trader")
     assert viewer.call("GET", "/dags/griddesk_morning")
-    resp = viewer.call("POST", "/dags/griddesk_morning/dagRuns", ok=(401, 403),
-                       json={"logical_date": None, "conf": {}})  # fmt: skip
+    resp = viewer.call("POST", "/dags/griddesk_morning/dagRuns", ok=(401, 403), json={"logical_date": None, "conf": {}})
     assert resp.status_code == 403
 
 
@@ -125,9 +139,18 @@ def blocked_run(platform):
     d1 = platform.day - timedelta(days=1)
     published = RunClock(platform.day, MORNING).sim_now(get_market("FR")) - timedelta(hours=1)
     admin = admin_headers(Settings(state_dir=platform.state))  # the platform's simulator has its own state dir
-    resp = requests.post(f"{platform.env['GRIDDESK_SIMULATOR_URL']}/admin/revisions", headers=admin, timeout=30, json={
-        "market": "FR", "documentType": "A44", "delivery_date": str(d1), "multiplier": 1000,
-        "published_at": published.isoformat()})  # fmt: skip
+    resp = requests.post(
+        f"{platform.env['GRIDDESK_SIMULATOR_URL']}/admin/revisions",
+        headers=admin,
+        timeout=30,
+        json={
+            "market": "FR",
+            "documentType": "A44",
+            "delivery_date": str(d1),
+            "multiplier": 1000,
+            "published_at": published.isoformat(),
+        },
+    )
     assert resp.ok, resp.text
     platform.cli("trigger", "griddesk_morning", "--day", str(platform.day))
     return run_id_for(platform.day)
@@ -200,12 +223,16 @@ def test_browser_login_dag_list_run_task_log_blocked_market_and_data_docs(platfo
             page.goto(f"{platform.base}/dags/griddesk_morning/runs/{blocked_run}", wait_until="networkidle")
             page.get_by_text(blocked_run).first.wait_for(timeout=60_000)
             step = "task log"
-            page.goto(f"{platform.base}/dags/griddesk_morning/runs/{blocked_run}/tasks/validate?try_number=1",
-                      wait_until="networkidle")  # fmt: skip
+            page.goto(
+                f"{platform.base}/dags/griddesk_morning/runs/{blocked_run}/tasks/validate?try_number=1",
+                wait_until="networkidle",
+            )
             page.get_by_text("Done. Returned value was").first.wait_for(timeout=60_000)
             step = "blocked market"
-            page.goto(f"{platform.base}/dags/griddesk_morning/runs/{blocked_run}/tasks/quality_gate/mapped/0",
-                      wait_until="networkidle")  # fmt: skip
+            page.goto(
+                f"{platform.base}/dags/griddesk_morning/runs/{blocked_run}/tasks/quality_gate/mapped/0",
+                wait_until="networkidle",
+            )
             page.get_by_text(f"FR blocked for delivery day {platform.day}").first.wait_for(timeout=60_000)
             page.get_by_text("skipped", exact=False).first.wait_for(timeout=60_000)
             step = "Data Docs tab of the DAG"

@@ -194,23 +194,29 @@ def test_quality_gate_failure_emails_once_and_no_orders_go_out(pipeline, smtp_se
     fr = get_market("FR")
     published = RunClock(d2, MORNING).sim_now(fr) - timedelta(hours=1)
     resp = requests.post(
-        f"{pipeline.sim_url}/admin/revisions", headers=admin_headers(),
+        f"{pipeline.sim_url}/admin/revisions",
+        headers=admin_headers(),
         json={
             "market": "FR",
             "documentType": "A44",
             "delivery_date": str(d1),
             "multiplier": 1000,
             "published_at": published.isoformat(),
-        },  # fmt: skip
+        },
         timeout=10,
     )
     assert resp.ok, resp.text
     pipeline.run(MORNING, d2)
-    orders = pipeline.query("select market_code, count(*) as n from raw.bid_orders where delivery_date_local=%s "
-                            "group by 1", d2)  # fmt: skip
+    orders = pipeline.query(
+        "select market_code, count(*) as n from raw.bid_orders where delivery_date_local=%s group by 1", d2
+    )
     assert list(orders["market_code"]) == ["BE"]  # FR is blocked, BE is traded
-    assert pipeline.query("select count(*) as n from raw.price_forecasts where market_code='FR' "
-                          "and delivery_date_local=%s", d2)["n"].iloc[0] == 0  # fmt: skip
+    assert (
+        pipeline.query(
+            "select count(*) as n from raw.price_forecasts where market_code='FR' and delivery_date_local=%s", d2
+        )["n"].iloc[0]
+        == 0
+    )
     assert len(smtp_server.messages) == 1
     msg = smtp_server.messages[0]
     assert f"FR delivery day {d2} (data of {d1})" in msg["Subject"] and "CRITICAL" in msg["Subject"]
@@ -219,10 +225,18 @@ def test_quality_gate_failure_emails_once_and_no_orders_go_out(pipeline, smtp_se
     assert f"No forecast and no orders for FR on {d2}" in body
     text = msg.get_body(preferencelist=("plain",)).get_content()  # multipart: the plain-text part says it too
     assert f"Delivery day affected | {d2}" in text and f"No forecast and no orders for FR on {d2}" in text
-    assert pipeline.query("select count(*) as n from raw.entsoe_day_ahead_prices where market_code='FR' "
-                          "and price_per_mwh > 3000")["n"].iloc[0] == 0  # fmt: skip
+    assert (
+        pipeline.query(
+            "select count(*) as n from raw.entsoe_day_ahead_prices where market_code='FR' and price_per_mwh > 3000"
+        )["n"].iloc[0]
+        == 0
+    )
     # A rerun (or a retry) sends no second email and still writes no FR order.
     pipeline.run(MORNING, d2)
     assert len(smtp_server.messages) == 1
-    assert pipeline.query("select count(*) as n from raw.bid_orders where market_code='FR' "
-                          "and delivery_date_local=%s", d2)["n"].iloc[0] == 0  # fmt: skip
+    assert (
+        pipeline.query(
+            "select count(*) as n from raw.bid_orders where market_code='FR' and delivery_date_local=%s", d2
+        )["n"].iloc[0]
+        == 0
+    )

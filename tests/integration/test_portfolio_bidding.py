@@ -48,10 +48,19 @@ def warehouse(warehouse_url, sim) -> Settings:
                    upper_price_per_mwh, interval_width_pct, currency, model_family, model_version,
                    training_start_utc, training_end_utc, cutoff_utc)
                    values (%s, %s, %s, %s, 60, %s, %s, %s, 90, 'EUR', 'prophet', 'test/v1', %s, %s, %s)""",
-                (f"NP|{DAY}|test/v1", MARKET, DAY, t.to_pydatetime(), float(f), float(f - 10), float(f + 10),
-                 t.to_pydatetime() - timedelta(days=365), t.to_pydatetime() - timedelta(days=1),
-                 market.gate_closure_utc(DAY)),
-            )  # fmt: skip
+                (
+                    f"NP|{DAY}|test/v1",
+                    MARKET,
+                    DAY,
+                    t.to_pydatetime(),
+                    float(f),
+                    float(f - 10),
+                    float(f + 10),
+                    t.to_pydatetime() - timedelta(days=365),
+                    t.to_pydatetime() - timedelta(days=1),
+                    market.gate_closure_utc(DAY),
+                ),
+            )
     return Settings(warehouse_url=warehouse_url, simulator_url=sim, markets=MARKET, alert_email_to="desk@example.com")
 
 
@@ -120,12 +129,22 @@ def test_the_paired_market_bids_one_joint_order_set_covering_the_consumption(war
     assert "cannot carry the portfolio" in trail[0]["detail"]["joint_fixed_schedule"]
 
     # The marts build with their tests (the position identity with consumption, covers_consumption).
-    dbt = ["build", "--select", "+dim_markets", "+fct_bid_schedules", "+fct_portfolio_bids", "--indirect-selection",
-           "cautious"]  # fmt: skip
+    dbt = [
+        "build",
+        "--select",
+        "+dim_markets",
+        "+fct_bid_schedules",
+        "+fct_portfolio_bids",
+        "--indirect-selection",
+        "cautious",
+    ]
     assert run_dbt(dbt, url, work_dir=tmp_path).success
-    marts = _frame(url, """select s.net_position_mw, s.consumption_mw, p.covers_consumption
+    marts = _frame(
+        url,
+        """select s.net_position_mw, s.consumption_mw, p.covers_consumption
                            from marts.fct_bid_schedules s join marts.fct_portfolio_bids p using (delivery_start_utc)
-                           order by s.delivery_start_utc""")  # fmt: skip
+                           order by s.delivery_start_utc""",
+    )
     assert len(marts) == 24 and marts["covers_consumption"].all()
     assert np.allclose(marts["consumption_mw"], joint["consumption_forecast_mwh"])
 

@@ -65,7 +65,9 @@ def env(warehouse_url, sim, monkeypatch) -> str:
 
 
 def inject(sim: str, endpoint: str, kind: str, **params) -> None:
-    resp = requests.post(f"{sim}/admin/faults", headers=admin_headers(), json={"endpoint": endpoint, "kind": kind, **params}, timeout=10)
+    resp = requests.post(
+        f"{sim}/admin/faults", headers=admin_headers(), json={"endpoint": endpoint, "kind": kind, **params}, timeout=10
+    )
     assert resp.ok, resp.text
 
 
@@ -98,10 +100,20 @@ def insert_forecasts(url: str, frame, days: list[date], model_version: str) -> N
                        upper_price_per_mwh, interval_width_pct, currency, model_family, model_version,
                        training_start_utc, training_end_utc, cutoff_utc)
                    values (%s, %s, %s, %s, 60, %s, %s, %s, 90, 'EUR', 'prophet', %s, %s, %s, %s)""",
-                (f"{MARKET}|{r.delivery_date_local}|{model_version}", MARKET, r.delivery_date_local, t,
-                 r.price_per_mwh, r.price_per_mwh - 10, r.price_per_mwh + 10, model_version,
-                 cutoff - timedelta(days=365), cutoff - timedelta(days=1), cutoff),
-            )  # fmt: skip
+                (
+                    f"{MARKET}|{r.delivery_date_local}|{model_version}",
+                    MARKET,
+                    r.delivery_date_local,
+                    t,
+                    r.price_per_mwh,
+                    r.price_per_mwh - 10,
+                    r.price_per_mwh + 10,
+                    model_version,
+                    cutoff - timedelta(days=365),
+                    cutoff - timedelta(days=1),
+                    cutoff,
+                ),
+            )
 
 
 def build_scores(url: str) -> None:
@@ -127,9 +139,13 @@ def test_shifted_price_publication_raises_the_forecast_drift_alert(env, sim, fra
     inject(sim, "entsoe.A44", "value_shift", offset=SHIFT_PER_MWH)
     summary = extraction.extract_for_run(price_job(), clock)
     assert summary["versions_inserted"] == 7
-    newest = query(env, """select distinct on (delivery_start_utc) delivery_start_utc, price_per_mwh
+    newest = query(
+        env,
+        """select distinct on (delivery_start_utc) delivery_start_utc, price_per_mwh
                            from raw.entsoe_day_ahead_prices where delivery_date_local = %s
-                           order by delivery_start_utc, version desc""", RUN_DAY)  # fmt: skip
+                           order by delivery_start_utc, version desc""",
+        RUN_DAY,
+    )
     truth = frame[frame["delivery_date_local"] == RUN_DAY]["price_per_mwh"].to_numpy()
     assert np.allclose([r[1] for r in newest], truth + SHIFT_PER_MWH)
 
@@ -141,11 +157,16 @@ def test_shifted_price_publication_raises_the_forecast_drift_alert(env, sim, fra
         f"[GridDesk][WARNING] forecast drift (rolling {DRIFT_WINDOW_DAYS}-day MAE) for {MARKET} {RUN_DAY}"
     ]
     # The email's figures are the mart's: scored MTUs and the MTU-weighted MAE of the window's days.
-    (mart,) = query(env, """select sum(scored_mtu_count), sum(forecast_mae_per_mwh * scored_mtu_count)
+    (mart,) = query(
+        env,
+        """select sum(scored_mtu_count), sum(forecast_mae_per_mwh * scored_mtu_count)
                                 / sum(scored_mtu_count)
                             from marts.fct_price_forecast_daily_scores
                             where market_code = %s and delivery_date_local between %s and %s""",
-                    MARKET, days[-1], RUN_DAY)  # fmt: skip
+        MARKET,
+        days[-1],
+        RUN_DAY,
+    )
     assert mart[0] == 72 and abs(mart[1] - SHIFT_PER_MWH) < 1e-6  # 3 days x 24 MTUs, all 40 EUR/MWh off
     body = html(smtp_server.messages[0])
     assert f">{mart[1]:.2f}<" in body and ">25.00<" in body and "truth/v1" in body and f">{mart[0]}<" in body

@@ -101,9 +101,18 @@ def insert_price_forecast(url: str, market_code: str = SETTINGS.market, day: dat
                        upper_price_per_mwh, interval_width_pct, currency, model_family, model_version,
                        training_start_utc, training_end_utc, cutoff_utc)
                    values ('r', %s, %s, %s, 60, %s, %s, %s, 90, 'EUR', 'prophet', 'test', %s, %s, %s)""",
-                (market.code, day, start + timedelta(hours=h), float(p), float(p) - 5, float(p) + 5,
-                 start - timedelta(days=365), start, market.gate_closure_utc(day)),
-            )  # fmt: skip
+                (
+                    market.code,
+                    day,
+                    start + timedelta(hours=h),
+                    float(p),
+                    float(p) - 5,
+                    float(p) + 5,
+                    start - timedelta(days=365),
+                    start,
+                    market.gate_closure_utc(day),
+                ),
+            )
 
 
 def test_warnings_on_the_real_meters_do_not_block_the_consumption_forecast(gate, env):
@@ -127,11 +136,16 @@ def test_missing_meter_intervals_block_the_consumption_forecast_and_bid_until_a_
     gate, env, sim, smtp_server
 ):
     # The simulator drops 2 hours in the middle of every meter's answer for London day D-3: a new, short version.
-    resp = requests.post(f"{sim}/admin/faults", headers=admin_headers(), json={"endpoint": "meters.consumption", "kind": "missing_intervals",
-                                                       "n_intervals": 2}, timeout=10)  # fmt: skip
+    resp = requests.post(
+        f"{sim}/admin/faults",
+        headers=admin_headers(),
+        json={"endpoint": "meters.consumption", "kind": "missing_intervals", "n_intervals": 2},
+        timeout=10,
+    )
     assert resp.ok, resp.text
-    feed_tasks.extract_feed_job({"feed": "meter_readings", "key": "portfolio"}, BAD_DAY + timedelta(days=1),
-                                env["platform"], history_days=1)  # fmt: skip
+    feed_tasks.extract_feed_job(
+        {"feed": "meter_readings", "key": "portfolio"}, BAD_DAY + timedelta(days=1), env["platform"], history_days=1
+    )
     results = validate(gate, env, "feeds-bad")
     blocked = {r.delivery_date_local: r for r in results if not r.passed_critical}
     assert list(blocked) == [BAD_DAY] and blocked[BAD_DAY].suite_name == "raw_meter_readings"
@@ -154,8 +168,9 @@ def test_missing_meter_intervals_block_the_consumption_forecast_and_bid_until_a_
     assert rows(env["url"], "select count(*) from raw.portfolio_bids") == [(0,)]
 
     # A rerun of the feed that loads the whole day again and passes lifts the block: only the newest run counts.
-    feed_tasks.extract_feed_job({"feed": "meter_readings", "key": "portfolio"}, BAD_DAY + timedelta(days=1),
-                                env["platform"], history_days=1)  # fmt: skip
+    feed_tasks.extract_feed_job(
+        {"feed": "meter_readings", "key": "portfolio"}, BAD_DAY + timedelta(days=1), env["platform"], history_days=1
+    )
     assert all(r.passed_critical for r in validate(gate, env, "feeds-rerun"))
     with psycopg2.connect(env["url"]) as conn:
         assert tasks.input_blocking_reason(conn, D, SETTINGS) is None

@@ -66,8 +66,7 @@ def extract_tra(history_days: int) -> dict:
     """griddesk_feeds' TRA job on D-1, run before the cut-off (the bid reads what was extracted by then): the signal
     dates D-1-history_days .. D-2."""
     before_cutoff = get_market(MARKET).gate_closure_utc(D) - timedelta(hours=2)
-    return feed_tasks.extract_feed_job(TRA_JOB, D - timedelta(days=1), history_days=history_days,
-                                       sim_now=before_cutoff)  # fmt: skip
+    return feed_tasks.extract_feed_job(TRA_JOB, D - timedelta(days=1), history_days=history_days, sim_now=before_cutoff)
 
 
 def validate(gate, url: str, days: list[date], run_id: str):
@@ -87,10 +86,13 @@ def query(url: str, sql: str, *params) -> list[tuple]:
 def expected_windows(url: str, starts: pd.DatetimeIndex, exclude: set[date]) -> list[str]:
     """The constraint names the bid should carry: configured + predicted from the mart's signals of the kept days."""
     signals = pd.DataFrame(
-        query(url, """select signal_name, switch_on_utc, switch_off_utc, signal_date_local
-                      from marts.fct_control_signals"""),
+        query(
+            url,
+            """select signal_name, switch_on_utc, switch_off_utc, signal_date_local
+                      from marts.fct_control_signals""",
+        ),
         columns=["signal_name", "switch_on_utc", "switch_off_utc", "signal_date_local"],
-    )  # fmt: skip
+    )
     windows = parse_windows(json.dumps(CONFIGURED)) + predict_windows(signals, D, exclude_days=exclude)
     return [c.name for c in to_mtu_constraints(windows, get_market(MARKET), D, list(starts), 60)]
 
@@ -100,8 +102,12 @@ def test_blocked_tra_dates_are_left_out_of_the_predicted_windows_until_a_passing
 
     url, sim = env["url"], env["sim"]
     # The simulator drops 3 of the 5 channels (002R-004R) of 8 of the 14 signal dates; the other 6 are clean.
-    resp = requests.post(f"{sim}/admin/faults", headers=admin_headers(), json={"endpoint": "ckw.tra_signals", "kind": "missing_intervals",
-                                                       "n_intervals": 3, "times": 8}, timeout=10)  # fmt: skip
+    resp = requests.post(
+        f"{sim}/admin/faults",
+        headers=admin_headers(),
+        json={"endpoint": "ckw.tra_signals", "kind": "missing_intervals", "n_intervals": 3, "times": 8},
+        timeout=10,
+    )
     assert resp.ok, resp.text
     extract_tra(history_days=len(TRA_DAYS))
     results = validate(gate, url, TRA_DAYS, "feeds-tra-bad")
@@ -113,8 +119,9 @@ def test_blocked_tra_dates_are_left_out_of_the_predicted_windows_until_a_passing
 
     built = run_dbt(["run", "--select", "+fct_control_signals"], url, {"as_of_utc": datetime.now(UTC)})
     assert "fct_control_signals" in {n.name for n in built.nodes if n.status == "success"}
-    per_day = dict(query(url, "select signal_date_local, count(distinct signal_name) from marts.fct_control_signals "
-                              "group by 1"))  # fmt: skip
+    per_day = dict(
+        query(url, "select signal_date_local, count(distinct signal_name) from marts.fct_control_signals group by 1")
+    )
     assert per_day == {d: 2 if d in BAD_DAYS else 5 for d in TRA_DAYS}  # the bad dates reached the mart
     shared.insert_price_forecast(url, MARKET, D)
     starts = pd.date_range(get_market(MARKET).delivery_day_bounds_utc(D)[0], periods=24, freq="h")

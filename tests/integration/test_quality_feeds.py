@@ -72,7 +72,9 @@ def query(url: str, sql: str, *params) -> pd.DataFrame:
 
 
 def inject(sim: str, endpoint: str, kind: str, **params) -> None:
-    resp = requests.post(f"{sim}/admin/faults", headers=admin_headers(), json={"endpoint": endpoint, "kind": kind, **params}, timeout=10)
+    resp = requests.post(
+        f"{sim}/admin/faults", headers=admin_headers(), json={"endpoint": endpoint, "kind": kind, **params}, timeout=10
+    )
     assert resp.ok, resp.text
 
 
@@ -86,22 +88,35 @@ def test_clean_feeds_pass_and_the_marts_match_the_gx_run(env, smtp_server):
     out = validate_feeds_for_run(RUN_DAY, "run-clean")
     assert out["alerts_sent"] == [] and smtp_server.messages == []
     assert set(out["verdicts"]) == {
-        "raw_ckw_dynamic_tariffs", "raw_ckw_tra_signals", "raw_weather_observations", "raw_weather_forecasts",
-        "raw_bms_battery_status", "raw_meter_readings",
-    }  # fmt: skip
+        "raw_ckw_dynamic_tariffs",
+        "raw_ckw_tra_signals",
+        "raw_weather_observations",
+        "raw_weather_forecasts",
+        "raw_bms_battery_status",
+        "raw_meter_readings",
+    }
     assert all(ok for suite in out["verdicts"].values() for ok in suite.values())
     # The 25-hour London day 30 Oct 2016: 20 meters x 25 hours.
-    meters = query(env, "select observed_value from raw.dq_validation_results where suite_name='raw_meter_readings' "
-                        "and expectation_id='row_count_matches_day'")  # fmt: skip
+    meters = query(
+        env,
+        "select observed_value from raw.dq_validation_results where suite_name='raw_meter_readings' "
+        "and expectation_id='row_count_matches_day'",
+    )
     assert meters["observed_value"].tolist() == ["500"]
 
     result = build(env, select=["+tag:monitoring"])  # the monitoring marts and their staging views
     assert result.success, [n for n in result.nodes if n.status not in ("success", "pass")]
-    raw = query(env, "select suite_name, expectation_id, severity, market_code, delivery_date_local, success, "
-                     "observed_value, expected from raw.dq_validation_results where run_id='run-clean'")  # fmt: skip
-    mart = query(env, "select suite_name, expectation_id, severity, market_code, delivery_date_local, "
-                      "is_success as success, observed_value, expected_value as expected, audit_run_id "
-                      "from marts.fct_data_quality_results")  # fmt: skip
+    raw = query(
+        env,
+        "select suite_name, expectation_id, severity, market_code, delivery_date_local, success, "
+        "observed_value, expected from raw.dq_validation_results where run_id='run-clean'",
+    )
+    mart = query(
+        env,
+        "select suite_name, expectation_id, severity, market_code, delivery_date_local, "
+        "is_success as success, observed_value, expected_value as expected, audit_run_id "
+        "from marts.fct_data_quality_results",
+    )
     assert set(mart["audit_run_id"]) == {"run-clean"}
     key = ["suite_name", "market_code", "expectation_id"]
     pd.testing.assert_frame_equal(
@@ -224,8 +239,14 @@ def test_watch_thresholds_on_stored_rows(warehouse_url, caplog, monkeypatch):
     env = warehouse_url
     day = date(2016, 11, 1)
     for d in range(3):
-        _insert_day(env, "FR", day - timedelta(days=d), actual=40.0, forecast=40.0 + 30.0 * (d == 0),
-                    actual_hours=12 if d == 0 else None)  # fmt: skip
+        _insert_day(
+            env,
+            "FR",
+            day - timedelta(days=d),
+            actual=40.0,
+            forecast=40.0 + 30.0 * (d == 0),
+            actual_hours=12 if d == 0 else None,
+        )
     with psycopg2.connect(env) as conn:
         unbuilt = forecast_drift_alerts(conn, ["FR"], day)
     assert unbuilt == [] and "marts.fct_forecast_drift does not exist yet" in caplog.text
@@ -255,8 +276,9 @@ def test_watch_thresholds_on_stored_rows(warehouse_url, caplog, monkeypatch):
         too_early = deadline_alerts(
             conn, ["FR"], day + timedelta(days=1), closure - timedelta(minutes=31), timedelta(minutes=30)
         )
-        late = deadline_alerts(conn, ["FR"], day + timedelta(days=1), closure - timedelta(minutes=30),
-                               timedelta(minutes=30))  # fmt: skip
+        late = deadline_alerts(
+            conn, ["FR"], day + timedelta(days=1), closure - timedelta(minutes=30), timedelta(minutes=30)
+        )
         has_orders = deadline_alerts(conn, ["FR"], day, closure, timedelta(minutes=30))
     assert drift_low == [] and drift_at == [] and too_early == [] and has_orders == [] and other_days == []
     assert [a.key for a in drift] == [f"forecast_drift|FR|{day}"]
@@ -276,12 +298,20 @@ def test_real_meter_zeros_and_dst_days_are_caught_without_being_told_where(env, 
     feed_tasks.extract_feed_job({"feed": "meter_readings", "key": "portfolio"}, run_day, history_days=40)
     days = [run_day - timedelta(days=i) for i in range(40, 0, -1)]
     with psycopg2.connect(env) as conn:
-        run = validate_feeds(gate, conn, {"meter_readings": [("portfolio", d) for d in days]},
-                             datetime(2018, 5, 1, 16, tzinfo=UTC), "run-real")  # fmt: skip
-    independent = query(env, """
+        run = validate_feeds(
+            gate,
+            conn,
+            {"meter_readings": [("portfolio", d) for d in days]},
+            datetime(2018, 5, 1, 16, tzinfo=UTC),
+            "run-real",
+        )
+    independent = query(
+        env,
+        """
         select (interval_start_utc at time zone 'Europe/London')::date as day, count(*) as n_rows,
                avg(case when energy_kwh is null or energy_kwh = 0 then 0.0 else 1.0 end) as present
-        from raw.meter_readings group by 1""").set_index("day")  # fmt: skip
+        from raw.meter_readings group by 1""",
+    ).set_index("day")
     verdicts = {}
     for r in run.results:
         outcome = {o.expectation_id: o for o in r.outcomes}
@@ -366,10 +396,13 @@ def test_outputs_watch_validates_the_marts_and_inputs_in_one_gx_run(env, smtp_se
     assert len(out["sent"]) == 2 and out["missing"] == ["marts.fct_bid_executions"]
     # What the marts hold is what GX saw: 24 forecast and 24 schedule rows of X+1 (one broken), and the clean
     # prices of X in the prices mart, which pass every check.
-    stored = query(env, "select suite_name, delivery_date_local as day, bool_and(success) as ok, "
-                        "max(observed_value) filter (where expectation_id = 'row_count_matches_day') as n_rows "
-                        "from raw.dq_validation_results where run_id = %s group by 1, 2",
-                   f"watch-outputs-{RUN_DAY}")  # fmt: skip
+    stored = query(
+        env,
+        "select suite_name, delivery_date_local as day, bool_and(success) as ok, "
+        "max(observed_value) filter (where expectation_id = 'row_count_matches_day') as n_rows "
+        "from raw.dq_validation_results where run_id = %s group by 1, 2",
+        f"watch-outputs-{RUN_DAY}",
+    )
     assert stored.set_index("suite_name").to_dict("index") == {
         "mart_day_ahead_prices": {"day": RUN_DAY, "ok": True, "n_rows": "24"},
         "mart_price_forecasts": {"day": day, "ok": False, "n_rows": "24"},

@@ -41,8 +41,6 @@ def gate(tmp_path_factory) -> QualityGate:
     return QualityGate(root, build_data_docs=True)
 
 
-
-
 def insert_delivery(
     cur,
     market_code: str,

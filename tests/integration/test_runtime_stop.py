@@ -62,8 +62,11 @@ def test_a_second_checkout_never_reuses_the_first_ones_mail_catcher(tmp_path):
     (tmp_path / "b").mkdir()
     assert runtime.start_mailcatcher(first) == "started"
     try:
-        with pytest.raises(runtime.PortInUse, match=rf"port {first.mail_port} is held by pid \d+ \(.*griddesk"
-                                                    r"\.mailcatcher.*GRIDDESK_MAIL_PORT"):  # fmt: skip
+        with pytest.raises(
+            runtime.PortInUse,
+            match=rf"port {first.mail_port} is held by pid \d+ \(.*griddesk"
+            r"\.mailcatcher.*GRIDDESK_MAIL_PORT",
+        ):
             runtime.start_mailcatcher(second)
         assert not (tmp_path / "b" / "mailcatcher.pid").exists()
         assert runtime.start_mailcatcher(first) == "reused"  # its own checkout reuses it

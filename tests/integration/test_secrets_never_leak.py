@@ -126,8 +126,12 @@ def echo_server() -> Iterator:
 
 
 def inject(sim: str, kind: str, times: int) -> None:
-    resp = requests.post(f"{sim}/admin/faults", headers=admin_headers(), json={"endpoint": "entsoe.A44", "kind": kind, "times": times},
-                         timeout=10)  # fmt: skip
+    resp = requests.post(
+        f"{sim}/admin/faults",
+        headers=admin_headers(),
+        json={"endpoint": "entsoe.A44", "kind": kind, "times": times},
+        timeout=10,
+    )
     resp.raise_for_status()
 
 
@@ -188,8 +192,9 @@ def test_ckw_client_secret_and_order_api_token_never_reach_logs_exceptions_or_ta
     # Order API: unreachable, then a gateway quoting the request headers (the bearer token) in its 503 body.
     payload = {"market": "FR", "delivery_date": "2016-06-15", "client_order_set_id": "x", "orders": []}
     for base_url in (closed_port_url(), echo_server(503), echo_server(422)):
-        client = OrderApiClient(base_url, ORDER_TOKEN, sim_now=datetime(2016, 6, 14, 9, tzinfo=UTC),
-                                max_attempts=2, backoff_s=0.01)  # fmt: skip
+        client = OrderApiClient(
+            base_url, ORDER_TOKEN, sim_now=datetime(2016, 6, 14, 9, tzinfo=UTC), max_attempts=2, backoff_s=0.01
+        )
         with pytest.raises(OrderApiError) as failure:
             client.submit(payload)
         texts += [str(failure.value), repr(failure.value.detail), "".join(traceback.format_exception(failure.value))]
@@ -210,8 +215,12 @@ def test_a_failing_airflow_run_stores_no_token_in_airflow_or_the_warehouse(
     from griddesk.warehouse.db import AIRFLOW_DB, with_database
 
     caplog.set_level(logging.DEBUG)
-    for key, value in {"GRIDDESK_WAREHOUSE_URL": warehouse_url, "GRIDDESK_SIMULATOR_URL": closed_port_url(),
-                       "GRIDDESK_MARKETS": "FR", "GRIDDESK_ENTSOE_TOKEN": ENTSOE_TOKEN}.items():  # fmt: skip
+    for key, value in {
+        "GRIDDESK_WAREHOUSE_URL": warehouse_url,
+        "GRIDDESK_SIMULATOR_URL": closed_port_url(),
+        "GRIDDESK_MARKETS": "FR",
+        "GRIDDESK_ENTSOE_TOKEN": ENTSOE_TOKEN,
+    }.items():
         monkeypatch.setenv(key, value)
     get_settings.cache_clear()
     try:
@@ -220,8 +229,11 @@ def test_a_failing_airflow_run_stores_no_token_in_airflow_or_the_warehouse(
         for task in dag.tasks:
             task.retries = 0  # the failure is the point; the retries would only repeat it
         with pytest.raises(RuntimeError, match="failed"):
-            run_dag(dag, datetime(2016, 6, 14, 8, tzinfo=UTC),
-                    {"first_day": str(DAY - timedelta(days=1)), "last_day": str(DAY), "markets": "FR"})  # fmt: skip
+            run_dag(
+                dag,
+                datetime(2016, 6, 14, 8, tzinfo=UTC),
+                {"first_day": str(DAY - timedelta(days=1)), "last_day": str(DAY), "markets": "FR"},
+            )
     finally:
         get_settings.cache_clear()
     out, err = capfd.readouterr()

@@ -263,7 +263,12 @@ def test_revisions_are_served_from_their_publication_time(simulator_url: str) ->
         assert response.status_code == 201 and response.json()["revision_number"] == 2
         second = {"market": "FR", "documentType": "A44", "delivery_date": day.isoformat(), "values": [7.0] * 24}
         second["published_at"] = (published + timedelta(hours=5)).isoformat()
-        assert requests.post(f"{simulator_url}/admin/revisions", headers=admin_headers(), json=second, timeout=10).json()["revision_number"] == 3
+        assert (
+            requests.post(f"{simulator_url}/admin/revisions", headers=admin_headers(), json=second, timeout=10).json()[
+                "revision_number"
+            ]
+            == 3
+        )
 
         def served(now: datetime) -> tuple[str, str, list[float]]:
             root = _root(_prices(simulator_url, FR, start, end, now=now))
@@ -304,7 +309,12 @@ def test_revision_of_a_shared_series_applies_to_both_markets(simulator_url: str)
     payload = {"market": "BE", "documentType": "A65", "delivery_date": day.isoformat(), "multiplier": 1.5}
     payload["published_at"] = FR.exogenous_publication_utc(day).isoformat()
     try:
-        assert requests.post(f"{simulator_url}/admin/revisions", headers=admin_headers(), json=payload, timeout=10).status_code == 201
+        assert (
+            requests.post(
+                f"{simulator_url}/admin/revisions", headers=admin_headers(), json=payload, timeout=10
+            ).status_code
+            == 201
+        )
         query = {"documentType": "A65", "processType": "A01", "outBiddingZone_Domain": FR_EIC}
         root = _root(_get(simulator_url, None, **query, periodStart=_stamp(start), periodEnd=_stamp(end)))
         (series,) = _series(root, "quantity")

@@ -79,16 +79,21 @@ def order_set(warehouse_url) -> str:
 def test_loader_cannot_edit_a_checked_step_or_verdict_nor_rewrite_the_audit_trail(warehouse_url, order_set):
     loader = _as(warehouse_url, roles.LOADER)
     # Finding 21.1's edit (a step raised to 50 MW after compliance passed) is refused by the database itself.
-    assert "permission denied" in _denied(loader, "update raw.bid_order_steps set volume_mw = 50 where order_set_id = %s",
-                                          (order_set,))  # fmt: skip
+    assert "permission denied" in _denied(
+        loader, "update raw.bid_order_steps set volume_mw = 50 where order_set_id = %s", (order_set,)
+    )
     assert "permission denied" in _denied(
         loader, "update raw.bid_compliance_results set passed = true where order_set_id = %s", (order_set,)
     )
     assert "permission denied" in _denied(loader, "update raw.bid_executions set accepted_volume_mw = 9")
     for sql in ("update raw.bid_audit_events set actor = 'someone else'", "delete from raw.bid_audit_events"):
         assert "permission denied" in _denied(loader, sql)
-    for sql in ("truncate raw.bid_order_sets cascade", "alter table raw.bid_order_steps disable trigger all",
-                "drop table raw.bid_audit_events", "alter table raw.bid_order_sets add column x int"):  # fmt: skip
+    for sql in (
+        "truncate raw.bid_order_sets cascade",
+        "alter table raw.bid_order_steps disable trigger all",
+        "drop table raw.bid_audit_events",
+        "alter table raw.bid_order_sets add column x int",
+    ):
         assert "permission denied" in _denied(loader, sql) or "must be owner" in _denied(loader, sql)
     # What the pipeline does is allowed: status moves, and a rerun replaces the whole set (steps follow by cascade).
     _run(loader, "update raw.bid_order_sets set status = 'ready' where order_set_id = %s", (order_set,))
@@ -133,10 +138,13 @@ def test_bi_reads_marts_only_and_writes_nowhere(warehouse_url):
 
 def test_dbt_runs_as_the_transform_role_and_cannot_touch_raw(warehouse_url):
     _build_markets_mart(warehouse_url)
-    owners = _run(warehouse_url, """select distinct n.nspname, pg_get_userbyid(c.relowner) from pg_class c
+    owners = _run(
+        warehouse_url,
+        """select distinct n.nspname, pg_get_userbyid(c.relowner) from pg_class c
                                     join pg_namespace n on n.oid = c.relnamespace
                                     where n.nspname in ('raw', 'staging', 'intermediate', 'marts')
-                                      and c.relkind in ('r', 'v') order by 1""")  # fmt: skip
+                                      and c.relkind in ('r', 'v') order by 1""",
+    )
     assert owners == [("marts", roles.TRANSFORM), ("raw", roles.OWNER), ("staging", roles.TRANSFORM)]
     transform = _as(warehouse_url, roles.TRANSFORM)
     assert "permission denied" in _denied(transform, "delete from raw.market_reference")
@@ -159,8 +167,13 @@ def test_bootstrap_is_idempotent_and_takes_over_tables_an_older_griddesk_made(pg
         _run(url, "create schema marts; create table marts.old_mart as select 1 as x")
         db.apply_schema(url)
         db.apply_schema(url)
-        owners = dict(_run(url, """select c.relname, pg_get_userbyid(c.relowner) from pg_class c
-                                   where c.relname in ('market_reference', 'old_mart')"""))  # fmt: skip
+        owners = dict(
+            _run(
+                url,
+                """select c.relname, pg_get_userbyid(c.relowner) from pg_class c
+                                   where c.relname in ('market_reference', 'old_mart')""",
+            )
+        )
         assert owners == {"market_reference": roles.OWNER, "old_mart": roles.TRANSFORM}
         assert _run(_as(url, roles.BI), "select x from marts.old_mart") == [(1,)]
     finally:

@@ -28,9 +28,7 @@ def test_pjm_clock_is_eastern_time():
     assert pjm.currency == "USD"
 
 
-@pytest.mark.parametrize(
-    ("day", "hours"), [(date(2016, 3, 27), 23), (date(2016, 10, 30), 25), (date(2016, 6, 1), 24)]
-)
+@pytest.mark.parametrize(("day", "hours"), [(date(2016, 3, 27), 23), (date(2016, 10, 30), 25), (date(2016, 6, 1), 24)])
 def test_dst_days_have_23_24_25_hours_and_92_96_100_quarter_hours(day, hours):
     fr = get_market("FR")
     assert fr.mtus_in_day(day) == hours
@@ -61,8 +59,10 @@ def test_missing_ranges_skip_loaded_days():
 
 
 def test_load_forecast_uses_out_bidding_zone_domain():
-    params = {s.series_code: s.request_params(datetime(2016, 1, 1, tzinfo=UTC), datetime(2016, 1, 2, tzinfo=UTC))
-              for s in feeds_of(get_market("FR"))}  # fmt: skip
+    params = {
+        s.series_code: s.request_params(datetime(2016, 1, 1, tzinfo=UTC), datetime(2016, 1, 2, tzinfo=UTC))
+        for s in feeds_of(get_market("FR"))
+    }
     assert params["price"]["documentType"] == "A44" and params["price"]["in_Domain"] == "10YFR-RTE------C"
     assert params["load_forecast"]["outBiddingZone_Domain"] == "10YFR-RTE------C"
     assert params["load_forecast"]["processType"] == "A01"

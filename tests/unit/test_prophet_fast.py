@@ -18,8 +18,15 @@ from prophet import Prophet  # noqa: E402
 
 def test_fast_stan_json_round_trips(tmp_path):
     rng = np.random.default_rng(1)
-    data = {"T": 3, "X": rng.normal(size=(3, 4)) / 3.0, "y": [0.1, 1e-17, 2.5], "flag": np.array([True, False]),
-            "s": np.arange(2), "k": 0.5, "empty": np.zeros(0)}  # fmt: skip
+    data = {
+        "T": 3,
+        "X": rng.normal(size=(3, 4)) / 3.0,
+        "y": [0.1, 1e-17, 2.5],
+        "flag": np.array([True, False]),
+        "s": np.arange(2),
+        "k": 0.5,
+        "empty": np.zeros(0),
+    }
     write_stan_json_fast(str(tmp_path / "d.json"), data)
     back = json.loads((tmp_path / "d.json").read_text())
     assert back["T"] == 3 and back["flag"] == [1, 0] and back["s"] == [0, 1] and back["k"] == 0.5
@@ -43,8 +50,14 @@ def _daily_frame(n: int, seed: int) -> pd.DataFrame:
 @pytest.mark.parametrize("scaling", ["absmax", "minmax"])
 def test_predict_additive_equals_prophet_predict(scaling):
     df = _daily_frame(120, 3)
-    model = Prophet(n_changepoints=5, yearly_seasonality=False, weekly_seasonality=3, daily_seasonality=False,
-                    uncertainty_samples=0, scaling=scaling)  # fmt: skip
+    model = Prophet(
+        n_changepoints=5,
+        yearly_seasonality=False,
+        weekly_seasonality=3,
+        daily_seasonality=False,
+        uncertainty_samples=0,
+        scaling=scaling,
+    )
     model.add_regressor("a", prior_scale=10.0)
     model.add_regressor("b", prior_scale=10.0)  # binary: Prophet leaves it unstandardised
     with fast_stan(model):
@@ -69,8 +82,9 @@ def test_fast_stan_caps_iterations_and_restores_backend():
 
 def test_predict_additive_refuses_what_it_does_not_compute():
     df = _daily_frame(60, 5)
-    model = Prophet(yearly_seasonality=False, daily_seasonality=False, uncertainty_samples=0,
-                    seasonality_mode="multiplicative")  # fmt: skip
+    model = Prophet(
+        yearly_seasonality=False, daily_seasonality=False, uncertainty_samples=0, seasonality_mode="multiplicative"
+    )
     with fast_stan(model):
         model.fit(df[["ds", "y"]], seed=1)
     with pytest.raises(ValueError, match="additive"):
@@ -86,8 +100,13 @@ def test_lean_prophet_prepares_and_fits_exactly_as_prophet(initialize_scales):
     df = _daily_frame(90, 6).sample(frac=1.0, random_state=2)  # unsorted: both must sort the same way
 
     def build(cls):
-        model = cls(n_changepoints=5, yearly_seasonality=False, weekly_seasonality=3, daily_seasonality=False,
-                    uncertainty_samples=0)  # fmt: skip
+        model = cls(
+            n_changepoints=5,
+            yearly_seasonality=False,
+            weekly_seasonality=3,
+            daily_seasonality=False,
+            uncertainty_samples=0,
+        )
         model.add_regressor("a")
         model.add_regressor("b")
         return model

@@ -45,9 +45,13 @@ def test_short_or_empty_secrets_do_not_mask_ordinary_words():
 
 def test_redacting_filter_masks_a_library_log_record_before_any_handler():
     record = logging.LogRecord(
-        "urllib3.connectionpool", logging.DEBUG, __file__, 1, '%s://%s:%s "%s %s %s" %s %s',
+        "urllib3.connectionpool",
+        logging.DEBUG,
+        __file__,
+        1,
+        '%s://%s:%s "%s %s %s" %s %s',
         ("http", "127.0.0.1", 8765, "GET", "/api?documentType=A44&securityToken=zz-top-secret", "HTTP/1.1", 503, 40),
         None,
-    )  # fmt: skip
+    )
     assert RedactingFilter().filter(record)
     assert "zz-top-secret" not in record.getMessage() and "securityToken=***" in record.getMessage()

@@ -60,9 +60,13 @@ def test_passwords_are_generated_once_into_a_private_file(tmp_path):
 
 @pytest.mark.parametrize(
     ("spec", "error"),
-    [("admin:admin,bob:root", "role one of"), ("trader:viewer", "no admin"), ("a:admin,a:viewer", "twice"),
-     ("admin", "expected name:role")],
-)  # fmt: skip
+    [
+        ("admin:admin,bob:root", "role one of"),
+        ("trader:viewer", "no admin"),
+        ("a:admin,a:viewer", "twice"),
+        ("admin", "expected name:role"),
+    ],
+)
 def test_bad_user_lists_are_refused_with_the_reason(spec, error):
     with pytest.raises(ValueError, match=error):
         runtime.parse_users(spec)

@@ -577,8 +577,9 @@ def exclusive_group_for_day(
         scenarios = joint_error_scenarios(forecast, keys, [(h * 60, e) for h, e in paths])
     else:
         scenarios = np.zeros((len(forecast), 0))
-    return build_exclusive_group(forecast, scenarios, battery, rules, block_order_rules(realised.market_code),
-                                 max_blocks=config.max_blocks)  # fmt: skip
+    return build_exclusive_group(
+        forecast, scenarios, battery, rules, block_order_rules(realised.market_code), max_blocks=config.max_blocks
+    )
 
 
 def _exclusive_blocks_day(
@@ -598,10 +599,15 @@ def _exclusive_blocks_day(
     _accepted, net = clear_group(group, prices, rules)
     tick = rules.volume_tick_mw
     delivered = schedule_as_curves(
-        pd.DataFrame({"mtu_index": np.arange(len(net)), "charge_mw": np.maximum(-net, 0) * tick,
-                      "discharge_mw": np.maximum(net, 0) * tick}),
+        pd.DataFrame(
+            {
+                "mtu_index": np.arange(len(net)),
+                "charge_mw": np.maximum(-net, 0) * tick,
+                "discharge_mw": np.maximum(net, 0) * tick,
+            }
+        ),
         rules,
-    )  # fmt: skip
+    )
     delivered.attrs["steps_sent"] = int(np.count_nonzero(group.net_ticks))  # one step per block and traded MTU
     return delivered
 

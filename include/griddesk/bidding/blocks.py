@@ -271,8 +271,17 @@ def block_steps(group: ExclusiveGroup, rules: MarketRules) -> pd.DataFrame:
     for b, (net, limit) in enumerate(zip(group.net_ticks, group.limit_price_ticks, strict=True)):
         for t in np.flatnonzero(net):
             side = SELL if net[t] > 0 else BUY
-            rows.append((b, int(t), side, int(abs(net[t])), rules.volume_from_ticks(int(abs(net[t]))), int(limit),
-                         rules.price_from_ticks(int(limit))))  # fmt: skip
+            rows.append(
+                (
+                    b,
+                    int(t),
+                    side,
+                    int(abs(net[t])),
+                    rules.volume_from_ticks(int(abs(net[t]))),
+                    int(limit),
+                    rules.price_from_ticks(int(limit)),
+                )
+            )
     return pd.DataFrame(rows, columns=BLOCK_STEP_COLUMNS).astype(
         {"block_index": "int64", "mtu_index": "int64", "volume_ticks": "int64", "price_ticks": "int64"}
     )
@@ -287,9 +296,7 @@ def net_ticks_from_steps(steps: pd.DataFrame, n_mtus: int) -> np.ndarray:
     return net
 
 
-def clear_group(
-    group: ExclusiveGroup, prices: np.ndarray, rules: MarketRules
-) -> tuple[int | None, np.ndarray]:
+def clear_group(group: ExclusiveGroup, prices: np.ndarray, rules: MarketRules) -> tuple[int | None, np.ndarray]:
     """The accepted block at the realised ``prices`` (or None) and the net ticks the battery delivers."""
     limits = group.limit_price_ticks * rules.price_tick
     accepted = clear_exclusive_group(group.net_mw(rules.volume_tick_mw), limits, prices, mtu_hours(rules.mtu_minutes))
@@ -326,9 +333,13 @@ def daily_error_paths(
     realised = np.asarray(realised_per_mwh, dtype=float)
     if not len(starts) == len(forecast) == len(realised):
         raise ValueError(f"{len(starts)} starts, {len(forecast)} forecasts and {len(realised)} realised prices")
-    frame = pd.DataFrame({
-        "day": starts.tz_convert(tz).date, "key": minute_of_day_keys(starts, tz), "error": realised - forecast,
-    }).dropna()  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "day": starts.tz_convert(tz).date,
+            "key": minute_of_day_keys(starts, tz),
+            "error": realised - forecast,
+        }
+    ).dropna()
     return [(g["key"].to_numpy(), g["error"].to_numpy()) for _, g in frame.sort_values(["day", "key"]).groupby("day")]
 
 

@@ -105,10 +105,14 @@ def _price_result(steps: pd.DataFrame, rules: MarketRules) -> CheckResult:
 
 def _gate_result(rules: MarketRules, now_utc: datetime, limits: ComplianceLimits) -> CheckResult:
     on_time = rules.is_before_gate_closure(now_utc, limits.gate_closure_margin)
-    reason = "" if on_time else (
-        f"sent at {now_utc:%Y-%m-%d %H:%M} UTC, not {limits.gate_closure_margin} before gate closure "
-        f"{rules.gate_closure_utc:%Y-%m-%d %H:%M} UTC"
-    )  # fmt: skip
+    reason = (
+        ""
+        if on_time
+        else (
+            f"sent at {now_utc:%Y-%m-%d %H:%M} UTC, not {limits.gate_closure_margin} before gate closure "
+            f"{rules.gate_closure_utc:%Y-%m-%d %H:%M} UTC"
+        )
+    )
     return CheckResult("gate_closure", on_time, reason)
 
 

@@ -140,8 +140,9 @@ def set_kill_switch(conn, active: bool, actor: str, reason: str = "", market_cod
         raise ValueError("set_kill_switch needs the actor (who flips the switch)")
     scope = market_code.upper() if market_code != ALL_MARKETS else ALL_MARKETS
     store.set_control(conn, KILL_SWITCH, scope, active, reason, actor)
-    store.insert_audit_event(conn, None, market_code, None, "kill_switch_on" if active else "kill_switch_off", actor,
-                             {"reason": reason})  # fmt: skip
+    store.insert_audit_event(
+        conn, None, market_code, None, "kill_switch_on" if active else "kill_switch_off", actor, {"reason": reason}
+    )
 
 
 def kill_switch_reason(conn, market_code: str, settings: BiddingSettings | None = None) -> str | None:

@@ -249,9 +249,23 @@ def build_bid_curves(
         built = solved = time.perf_counter()
     else:
         positions, objective, status, built, solved = _curves_milp(
-            segments, b, limits, n, dt_h, tick, n_max, wear, value, valued, store, draw, min_steps_per_mtu, max_nodes,
-            mtu_constraints, mtu_minutes,
-        )  # fmt: skip
+            segments,
+            b,
+            limits,
+            n,
+            dt_h,
+            tick,
+            n_max,
+            wear,
+            value,
+            valued,
+            store,
+            draw,
+            min_steps_per_mtu,
+            max_nodes,
+            mtu_constraints,
+            mtu_minutes,
+        )
         solver = "CBC"
     steps = curve_frame(curve_rows(positions, segments, rules), rules)
     return BidCurves(
@@ -278,9 +292,23 @@ def _position_range(limits, t: int) -> np.ndarray:
 
 
 def _curves_milp(
-    segments, b, limits, n, dt_h, tick, n_max, wear, value, valued, store, draw, min_steps_per_mtu, max_nodes,
-    mtu_constraints, mtu_minutes,
-):  # fmt: skip
+    segments,
+    b,
+    limits,
+    n,
+    dt_h,
+    tick,
+    n_max,
+    wear,
+    value,
+    valued,
+    store,
+    draw,
+    min_steps_per_mtu,
+    max_nodes,
+    mtu_constraints,
+    mtu_minutes,
+):
     """The curve MILP for CBC (the fallback where the grid DP does not apply)."""
     prob = pulp.LpProblem("battery_bid_curves", pulp.LpMinimize)
     objective = []

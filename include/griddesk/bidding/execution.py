@@ -117,7 +117,9 @@ class OrderApiClient:
             headers[SIM_NOW_HEADER] = self.sim_now.astimezone(UTC).isoformat()
         return headers
 
-    def _request(self, method: str, path: str, json_body: dict | None = None, label: str = "orders") -> requests.Response:
+    def _request(
+        self, method: str, path: str, json_body: dict | None = None, label: str = "orders"
+    ) -> requests.Response:
         url = self.base_url.rstrip("/") + path
         last: str = ""
         for attempt in range(1, self.max_attempts + 1):
@@ -132,14 +134,21 @@ class OrderApiClient:
             else:
                 if response.status_code >= 500:
                     last = f"HTTP {response.status_code}: {redact_text(response.text[:300], (self.token,))}"
-            self.call_log.record(ApiCall(
-                feed="orders", endpoint=label, method=method, url_path=path,
-                status_code=None if response is None else response.status_code,
-                latency_ms=(time.perf_counter() - t0) * 1000.0,
-                response_bytes=0 if response is None else len(response.content),
-                error=None if response is not None and response.status_code < 500 else last,
-                attempt=attempt, requested_at_utc=started, sim_now_utc=self.sim_now,
-            ))  # fmt: skip
+            self.call_log.record(
+                ApiCall(
+                    feed="orders",
+                    endpoint=label,
+                    method=method,
+                    url_path=path,
+                    status_code=None if response is None else response.status_code,
+                    latency_ms=(time.perf_counter() - t0) * 1000.0,
+                    response_bytes=0 if response is None else len(response.content),
+                    error=None if response is not None and response.status_code < 500 else last,
+                    attempt=attempt,
+                    requested_at_utc=started,
+                    sim_now_utc=self.sim_now,
+                )
+            )
             if response is not None and response.status_code < 500:
                 return response
             if attempt < self.max_attempts:
@@ -238,8 +247,17 @@ def success_rate(executions: pd.DataFrame) -> float:
     return 100.0 * float(executions["is_accepted"].mean())
 
 
-RESULT_COLUMNS = ["delivery_start_utc", "step_index", "side", "volume_mw", "limit_price_per_mwh",
-                  "clearing_price_per_mwh", "accepted", "accepted_volume_mw", "block_index"]  # fmt: skip
+RESULT_COLUMNS = [
+    "delivery_start_utc",
+    "step_index",
+    "side",
+    "volume_mw",
+    "limit_price_per_mwh",
+    "clearing_price_per_mwh",
+    "accepted",
+    "accepted_volume_mw",
+    "block_index",
+]
 
 
 def shadow_results(steps: pd.DataFrame, prices: pd.DataFrame) -> pd.DataFrame:
@@ -277,26 +295,32 @@ def shadow_results(steps: pd.DataFrame, prices: pd.DataFrame) -> pd.DataFrame:
     clearing = grid["price_per_mwh"].to_numpy(dtype=float)[at]
     volumes = steps["volume_mw"].to_numpy(dtype=float)
     sides, limits = steps["side"].to_numpy(dtype=object), steps["limit_price_per_mwh"].to_numpy(dtype=float)
-    blocks = steps["block_index"].astype("Int64") if "block_index" in steps else pd.Series(pd.NA, index=steps.index,
-                                                                                            dtype="Int64")  # fmt: skip
+    blocks = (
+        steps["block_index"].astype("Int64")
+        if "block_index" in steps
+        else pd.Series(pd.NA, index=steps.index, dtype="Int64")
+    )
     if blocks.notna().any():
         if blocks.isna().any():
             raise ValueError("an exclusive group has steps without a block_index")
         hours = steps["resolution_minutes"].to_numpy(dtype=float) / 60.0 if "resolution_minutes" in steps else None
         if hours is None or len(set(hours)) != 1:
             raise ValueError("the steps of an exclusive group need one resolution_minutes")
-        accepted = accepted_block_steps(blocks.to_numpy(dtype=np.int64), step_starts, sides, volumes, limits,
-                                        clearing, float(hours[0]))  # fmt: skip
+        accepted = accepted_block_steps(
+            blocks.to_numpy(dtype=np.int64), step_starts, sides, volumes, limits, clearing, float(hours[0])
+        )
     else:
         accepted = accepted_mask(sides, limits, clearing)
-    return pd.DataFrame({
-        "delivery_start_utc": starts,
-        "step_index": steps["step_index"].to_numpy(dtype=int),
-        "side": steps["side"].to_numpy(dtype=object),
-        "volume_mw": volumes,
-        "limit_price_per_mwh": steps["limit_price_per_mwh"].to_numpy(dtype=float),
-        "clearing_price_per_mwh": clearing,
-        "accepted": accepted,
-        "accepted_volume_mw": np.where(accepted, volumes, 0.0),
-        "block_index": blocks.array,
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "delivery_start_utc": starts,
+            "step_index": steps["step_index"].to_numpy(dtype=int),
+            "side": steps["side"].to_numpy(dtype=object),
+            "volume_mw": volumes,
+            "limit_price_per_mwh": steps["limit_price_per_mwh"].to_numpy(dtype=float),
+            "clearing_price_per_mwh": clearing,
+            "accepted": accepted,
+            "accepted_volume_mw": np.where(accepted, volumes, 0.0),
+            "block_index": blocks.array,
+        }
+    )

@@ -46,8 +46,14 @@ TARGETS = (EXCHANGE, BATTERY)
 ELIGIBLE_STATUSES = {EXCHANGE: lifecycle.SUBMITTABLE, BATTERY: lifecycle.AT_EXCHANGE}
 #: Refusal outcomes of :func:`decide`, in the order the checks run.
 OUTCOMES = (
-    "no_order_set", "not_eligible", "compliance_failed", "steps_changed", "not_approved", "kill_switch", "paper_mode",
-)  # fmt: skip
+    "no_order_set",
+    "not_eligible",
+    "compliance_failed",
+    "steps_changed",
+    "not_approved",
+    "kill_switch",
+    "paper_mode",
+)
 
 
 class GateRefused(RuntimeError):
@@ -229,8 +235,9 @@ def _facts(conn, header: Mapping | None, target: str, market_code: str, digest: 
     )
 
 
-def submission_gate(conn, header: Mapping | None, target: str, market_code: str, orders: Iterable[Mapping],
-                    bidding) -> GateDecision:  # fmt: skip
+def submission_gate(
+    conn, header: Mapping | None, target: str, market_code: str, orders: Iterable[Mapping], bidding
+) -> GateDecision:
     """Decide whether ``orders`` (the payload's orders) of the order set ``header`` may go to ``target`` now.
 
     Reads the compliance rows, the approval and the kill switch on ``conn``; writes nothing (the caller records the
@@ -258,8 +265,15 @@ def send_to_exchange(client, payload: dict, decision: GateDecision):
     return client.submit(payload)
 
 
-def send_to_battery(client, market_code: str, delivery_date, orders: list[dict], decision: GateDecision,
-                    exclusive_group: bool = False, accepted_block: int | None = None) -> dict:  # fmt: skip
+def send_to_battery(
+    client,
+    market_code: str,
+    delivery_date,
+    orders: list[dict],
+    decision: GateDecision,
+    exclusive_group: bool = False,
+    accepted_block: int | None = None,
+) -> dict:
     """Hand ``orders`` to the battery's BMS ``client`` if, and only if, ``decision`` allows exactly them.
 
     For an exclusive group of block orders (``exclusive_group``) the gate's decision covers the whole group (what

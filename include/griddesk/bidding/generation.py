@@ -125,8 +125,9 @@ class GeneratedSet:
         return str(self.infeasible or "")
 
 
-def _read_portfolio(conn, market: Market, clock: RunClock, forecast: pd.DataFrame, mtu_minutes: int,
-                    strategy: str) -> Portfolio:  # fmt: skip
+def _read_portfolio(
+    conn, market: Market, clock: RunClock, forecast: pd.DataFrame, mtu_minutes: int, strategy: str
+) -> Portfolio:
     if not paired_market.is_paired_market(market.code):
         return Portfolio(configured_strategy=strategy)
     consumption, n_meters, missing = paired_market.consumption_at_cutoff(
@@ -135,8 +136,9 @@ def _read_portfolio(conn, market: Market, clock: RunClock, forecast: pd.DataFram
     return Portfolio(True, consumption, n_meters, missing, strategy)
 
 
-def _read_scenarios(conn, market: Market, clock: RunClock, forecast: pd.DataFrame, rules: MarketRules,
-                    strategy: str) -> Scenarios:  # fmt: skip
+def _read_scenarios(
+    conn, market: Market, clock: RunClock, forecast: pd.DataFrame, rules: MarketRules, strategy: str
+) -> Scenarios:
     if strategy == "curves":
         return Scenarios(*curve_scenarios(conn, market.code, clock, forecast))
     if strategy == "exclusive_blocks":
@@ -157,14 +159,24 @@ def _inputs(forecast: pd.DataFrame, market: Market, day: date, strategy: str, **
     prices = np.clip(forecast_prices, *rules.price_bounds)
     clipped = int((prices != forecast_prices).sum())
     if clipped:
-        log.warning("%s %s: %d forecast prices outside the bounds %s taken at the bound", market.code, day, clipped,
-                    rules.price_bounds)  # fmt: skip
+        log.warning(
+            "%s %s: %d forecast prices outside the bounds %s taken at the bound",
+            market.code,
+            day,
+            clipped,
+            rules.price_bounds,
+        )
     model_version = str(forecast["model_version"].iloc[0])
     return BidInputs(
-        forecast=forecast, forecast_prices=forecast_prices, prices=prices, clipped=clipped, model_version=model_version,
-        os_id=order_set_id(market.code, day, strategy, model_version), schedule_id=f"{market.code}|{day}|{model_version}",
+        forecast=forecast,
+        forecast_prices=forecast_prices,
+        prices=prices,
+        clipped=clipped,
+        model_version=model_version,
+        os_id=order_set_id(market.code, day, strategy, model_version),
+        schedule_id=f"{market.code}|{day}|{model_version}",
         **read,
-    )  # fmt: skip
+    )
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -210,8 +222,18 @@ def generate_order_set(
     task = TaskContext(url, settings, bidding, market, day, clock.sim_now(market), actor)
     if scen.refusal is not None:
         return _refuse_strategy(task, scen.refusal)
-    inputs = _inputs(forecast, market, day, bidding.strategy, rules=rules, battery=battery, mtu_minutes=mtu_minutes,
-                     value=value, constraints=constraints, dr_note=dr_note)  # fmt: skip
+    inputs = _inputs(
+        forecast,
+        market,
+        day,
+        bidding.strategy,
+        rules=rules,
+        battery=battery,
+        mtu_minutes=mtu_minutes,
+        value=value,
+        constraints=constraints,
+        dr_note=dr_note,
+    )
     if portfolio.consumption is not None:
         return _generate_joint_order_set(task, inputs, portfolio)
     return _generate_battery_order_set(task, inputs, portfolio, scen)
@@ -223,8 +245,14 @@ def _refuse_strategy(task: TaskContext, reason: str) -> dict:
     market, day = task.market, task.day
     log.error("%s %s: %s", market.code, day, reason)
     alert(task.url, "strategy_not_applicable", market.code, day, [reason], task.recipients, None, actor=task.actor)
-    return {"market": market.code, "delivery_date": str(day), "order_set_id": None, "strategy": task.bidding.strategy,
-            "status": "refused", "reason": reason}  # fmt: skip
+    return {
+        "market": market.code,
+        "delivery_date": str(day),
+        "order_set_id": None,
+        "strategy": task.bidding.strategy,
+        "status": "refused",
+        "reason": reason,
+    }
 
 
 def _strategy_steps(inputs: BidInputs, scen: Scenarios, bidding, result) -> tuple[pd.DataFrame, float, float, dict]:
@@ -236,14 +264,23 @@ def _strategy_steps(inputs: BidInputs, scen: Scenarios, bidding, result) -> tupl
     """
     if scen.block_rules is not None:
         steps, expected_value, solve_ms, block_detail = exclusive_group_steps(
-            inputs.prices, scen.scenarios, inputs.battery, inputs.rules, scen.block_rules, bidding,
-            inputs.constraints, result,
-        )  # fmt: skip
+            inputs.prices,
+            scen.scenarios,
+            inputs.battery,
+            inputs.rules,
+            scen.block_rules,
+            bidding,
+            inputs.constraints,
+            result,
+        )
         return steps, expected_value, solve_ms, {"scenarios": scen.source, **block_detail}
     curves = build_bid_curves(
-        scen.scenarios, inputs.battery, inputs.rules, mtu_constraints=inputs.constraints,
+        scen.scenarios,
+        inputs.battery,
+        inputs.rules,
+        mtu_constraints=inputs.constraints,
         end_soc_value_per_mwh=inputs.value,
-    )  # fmt: skip
+    )
     return (
         curves.steps,
         curves.expected_value,
@@ -258,10 +295,15 @@ def _battery_set(task: TaskContext, inputs: BidInputs, portfolio: Portfolio, sce
     infeasible: InfeasibleScheduleError | None = None
     try:
         result = optimise_schedule(
-            inputs.prices, inputs.mtu_minutes, battery, price_bounds=rules.price_bounds,
-            volume_tick_mw=rules.volume_tick_mw, mtu_constraints=inputs.constraints,
-            end_soc_value_per_mwh=inputs.value, confirm_with_cbc=task.bidding.confirm_with_cbc,
-        )  # fmt: skip
+            inputs.prices,
+            inputs.mtu_minutes,
+            battery,
+            price_bounds=rules.price_bounds,
+            volume_tick_mw=rules.volume_tick_mw,
+            mtu_constraints=inputs.constraints,
+            end_soc_value_per_mwh=inputs.value,
+            confirm_with_cbc=task.bidding.confirm_with_cbc,
+        )
     except InfeasibleScheduleError as exc:
         infeasible = exc
         result = idle_schedule(len(inputs.prices), inputs.mtu_minutes, battery, inputs.prices, rules.volume_tick_mw)
@@ -280,9 +322,14 @@ def _battery_set(task: TaskContext, inputs: BidInputs, portfolio: Portfolio, sce
             infeasible = exc
             steps = steps.iloc[0:0]
     return GeneratedSet(
-        schedule=_dated(result.schedule, inputs), steps=steps, status=_status(infeasible),
-        expected_value=expected_value, solve_ms=solve_ms, detail=detail, infeasible=infeasible,
-    )  # fmt: skip
+        schedule=_dated(result.schedule, inputs),
+        steps=steps,
+        status=_status(infeasible),
+        expected_value=expected_value,
+        solve_ms=solve_ms,
+        detail=detail,
+        infeasible=infeasible,
+    )
 
 
 def _status(infeasible) -> str:
@@ -314,22 +361,37 @@ def _generate_battery_order_set(task: TaskContext, inputs: BidInputs, portfolio:
     store_generated(task, inputs, generated)
     infeasible = generated.infeasible
     if infeasible:
-        alert(task.url, "infeasible_fallback", market.code, day, infeasible.reasons, task.recipients, inputs.os_id,
-              conflicts=" + ".join(infeasible.conflicts) or "-")  # fmt: skip
+        alert(
+            task.url,
+            "infeasible_fallback",
+            market.code,
+            day,
+            infeasible.reasons,
+            task.recipients,
+            inputs.os_id,
+            conflicts=" + ".join(infeasible.conflicts) or "-",
+        )
     if portfolio.paired:
         _write_portfolio_bid(task, None, inputs.rules, 0, None)  # no stale joint bid behind this set
     if portfolio.missing:
         log.warning("%s %s: %s; the battery is bid alone", market.code, day, portfolio.missing)
-        alert(task.url, "portfolio_forecast_missing", market.code, day, [portfolio.missing], task.recipients,
-              inputs.os_id)  # fmt: skip
+        alert(
+            task.url, "portfolio_forecast_missing", market.code, day, [portfolio.missing], task.recipients, inputs.os_id
+        )
     schedule = generated.schedule
-    return bid_outcome(task, inputs, generated, int((schedule["action"] != "idle").sum()),
-                       float(schedule["expected_revenue"].sum()),
-                       portfolio=f"missing: {portfolio.missing}" if portfolio.missing else None)  # fmt: skip
+    return bid_outcome(
+        task,
+        inputs,
+        generated,
+        int((schedule["action"] != "idle").sum()),
+        float(schedule["expected_revenue"].sum()),
+        portfolio=f"missing: {portfolio.missing}" if portfolio.missing else None,
+    )
 
 
-def exclusive_group_steps(prices, scenarios, battery, rules: MarketRules, block_rules: BlockOrderRules, bidding,
-                          constraints, result) -> tuple[pd.DataFrame, float, float, dict]:  # fmt: skip
+def exclusive_group_steps(
+    prices, scenarios, battery, rules: MarketRules, block_rules: BlockOrderRules, bidding, constraints, result
+) -> tuple[pd.DataFrame, float, float, dict]:
     """The exclusive group's order steps, expected value, solve time (ms) and audit detail.
 
     Blocks that break a demand-response window are dropped (the fixed schedule stands in for the point block).
@@ -343,16 +405,20 @@ def exclusive_group_steps(prices, scenarios, battery, rules: MarketRules, block_
     windowed = restrict_to_windows(group, constraints, fixed_ticks.astype(np.int64), rules.volume_tick_mw)
     steps = group_order_steps(windowed, rules)
     solve_ms = (time.perf_counter() - started) * 1000.0
-    detail = {"blocks": windowed.n_blocks, "candidate_schedules": group.n_candidates,
-              "max_blocks": min(bidding.max_blocks, block_rules.max_blocks_per_group),
-              "point_value": round(group.point_value, 4)}  # fmt: skip
+    detail = {
+        "blocks": windowed.n_blocks,
+        "candidate_schedules": group.n_candidates,
+        "max_blocks": min(bidding.max_blocks, block_rules.max_blocks_per_group),
+        "point_value": round(group.point_value, 4),
+    }
     if windowed.n_blocks != group.n_blocks or not np.array_equal(windowed.net_ticks[0], group.net_ticks[0]):
         detail["blocks_outside_demand_response_windows"] = "dropped (the fixed schedule stands in for the point block)"
     return steps, float(group.expected_value), solve_ms, detail
 
 
-def bid_outcome(task: TaskContext, inputs: BidInputs, generated: GeneratedSet, orders: int, expected_revenue,
-                **extra) -> dict:  # fmt: skip
+def bid_outcome(
+    task: TaskContext, inputs: BidInputs, generated: GeneratedSet, orders: int, expected_revenue, **extra
+) -> dict:
     """What the bid task returns (shown in the Airflow UI as its XCom)."""
     return {
         "market": task.market.code,
@@ -376,8 +442,10 @@ def bid_outcome(task: TaskContext, inputs: BidInputs, generated: GeneratedSet, o
 
 
 def _joint_detail(inputs: BidInputs, portfolio: Portfolio) -> dict:
-    detail = {"portfolio": f"joint with the forecast consumption of {portfolio.n_meters} meters",
-              "consumption_mwh": round(float(portfolio.consumption.sum()), 4)}  # fmt: skip
+    detail = {
+        "portfolio": f"joint with the forecast consumption of {portfolio.n_meters} meters",
+        "consumption_mwh": round(float(portfolio.consumption.sum()), 4),
+    }
     if inputs.clipped:
         detail["forecast_prices_clipped_to_bounds"] = inputs.clipped
     if portfolio.configured_strategy == "curves":
@@ -398,27 +466,38 @@ def _joint_set(task: TaskContext, inputs: BidInputs, portfolio: Portfolio) -> tu
     infeasible = None
     started = time.perf_counter()
     try:
-        joint = optimise_portfolio(pd.Series(inputs.prices, index=consumption.index), consumption, battery,
-                                   mtu_minutes, volume_tick_mw=rules.volume_tick_mw,
-                                   mtu_constraints=inputs.constraints)  # fmt: skip
+        joint = optimise_portfolio(
+            pd.Series(inputs.prices, index=consumption.index),
+            consumption,
+            battery,
+            mtu_minutes,
+            volume_tick_mw=rules.volume_tick_mw,
+            mtu_constraints=inputs.constraints,
+        )
         schedule = paired_market.joint_schedule(joint, battery, mtu_minutes)
         steps = joint_order_steps(joint, rules, task.bidding.max_order_volume_mw)
         orders_view = position_as_schedule(joint, mtu_minutes)
         expected_value = -float(joint.attrs["objective"])
     except PortfolioInfeasible as exc:
         joint = None
-        infeasible = InfeasibleScheduleError([f"joint bid with the portfolio: {exc}"],
-                                             ["portfolio + battery", *(c.name for c in inputs.constraints)])  # fmt: skip
+        infeasible = InfeasibleScheduleError(
+            [f"joint bid with the portfolio: {exc}"], ["portfolio + battery", *(c.name for c in inputs.constraints)]
+        )
         schedule = idle_schedule(len(inputs.prices), mtu_minutes, battery, inputs.prices, rules.volume_tick_mw)
         steps = schedule_as_curves(schedule, rules)
         orders_view, expected_value = None, 0.0
     solve_ms = (time.perf_counter() - started) * 1000.0
     schedule = _dated(schedule, inputs)
     generated = GeneratedSet(
-        schedule=schedule, steps=_dated_steps(steps, schedule), status=_status(infeasible),
-        expected_value=expected_value, solve_ms=solve_ms, detail=detail, infeasible=infeasible,
+        schedule=schedule,
+        steps=_dated_steps(steps, schedule),
+        status=_status(infeasible),
+        expected_value=expected_value,
+        solve_ms=solve_ms,
+        detail=detail,
+        infeasible=infeasible,
         orders_view=orders_view,
-    )  # fmt: skip
+    )
     return generated, joint
 
 
@@ -432,11 +511,26 @@ def _generate_joint_order_set(task: TaskContext, inputs: BidInputs, portfolio: P
     _write_portfolio_bid(task, joint, inputs.rules, portfolio.n_meters, inputs.schedule_id)
     infeasible = generated.infeasible
     if infeasible:
-        alert(task.url, "infeasible_fallback", task.market.code, task.day, infeasible.reasons, task.recipients,
-              inputs.os_id, conflicts=" + ".join(infeasible.conflicts))  # fmt: skip
+        alert(
+            task.url,
+            "infeasible_fallback",
+            task.market.code,
+            task.day,
+            infeasible.reasons,
+            task.recipients,
+            inputs.os_id,
+            conflicts=" + ".join(infeasible.conflicts),
+        )
     decisions = joint["decision"].value_counts().to_dict() if joint is not None else {}
-    return bid_outcome(task, inputs, generated, int(generated.steps["mtu_index"].nunique()), generated.expected_value,
-                       portfolio=generated.detail["portfolio"], decisions=decisions)  # fmt: skip
+    return bid_outcome(
+        task,
+        inputs,
+        generated,
+        int(generated.steps["mtu_index"].nunique()),
+        generated.expected_value,
+        portfolio=generated.detail["portfolio"],
+        decisions=decisions,
+    )
 
 
 def _write_portfolio_bid(task: TaskContext, joint, rules: MarketRules, n_meters, schedule_id) -> None:
@@ -458,47 +552,92 @@ def store_generated(task: TaskContext, inputs: BidInputs, generated: GeneratedSe
     schedule, steps, os_id = generated.schedule, generated.steps, inputs.os_id
     status = lifecycle.transition(lifecycle.NEW, generated.status)
     rows = schedule.assign(
-        schedule_id=inputs.schedule_id, market_code=market_code, delivery_date_local=day,
-        resolution_minutes=inputs.mtu_minutes, currency=rules.currency, forecast_model_version=inputs.model_version,
-        battery_power_mw=inputs.battery.power_mw, battery_energy_mwh=inputs.battery.energy_mwh,
-    )  # fmt: skip
+        schedule_id=inputs.schedule_id,
+        market_code=market_code,
+        delivery_date_local=day,
+        resolution_minutes=inputs.mtu_minutes,
+        currency=rules.currency,
+        forecast_model_version=inputs.model_version,
+        battery_power_mw=inputs.battery.power_mw,
+        battery_energy_mwh=inputs.battery.energy_mwh,
+    )
     orders = schedule_to_orders(
         schedule if generated.orders_view is None else generated.orders_view,
-        volume_tick_mw=rules.volume_tick_mw, price_bounds=rules.price_bounds,
-    )  # fmt: skip
+        volume_tick_mw=rules.volume_tick_mw,
+        price_bounds=rules.price_bounds,
+    )
     orders = orders.assign(
         delivery_start_utc=schedule.set_index("mtu_index").loc[orders["mtu_index"], "delivery_start_utc"].to_numpy(),
-        schedule_id=inputs.schedule_id, market_code=market_code, delivery_date_local=day, currency=rules.currency,
-        status="recorded",  # the schedule's orders as generated; the order set below carries the live status
-    )  # fmt: skip
-    step_rows = steps.assign(
-        order_set_id=os_id, market_code=market_code, delivery_date_local=day, resolution_minutes=inputs.mtu_minutes,
+        schedule_id=inputs.schedule_id,
+        market_code=market_code,
+        delivery_date_local=day,
         currency=rules.currency,
-    )  # fmt: skip
+        status="recorded",  # the schedule's orders as generated; the order set below carries the live status
+    )
+    step_rows = steps.assign(
+        order_set_id=os_id,
+        market_code=market_code,
+        delivery_date_local=day,
+        resolution_minutes=inputs.mtu_minutes,
+        currency=rules.currency,
+    )
     if "block_index" not in step_rows:  # only an exclusive group's steps belong to blocks
         step_rows["block_index"] = None
     order_set = (
-        os_id, market_code, day, inputs.schedule_id, bidding.strategy, bidding.mode, status, generated.reason,
-        inputs.model_version, bidding.end_soc_mode, inputs.value, float(generated.expected_value), rules.currency,
-        len(steps), rules.gate_closure_utc, float(generated.solve_ms),
-    )  # fmt: skip
+        os_id,
+        market_code,
+        day,
+        inputs.schedule_id,
+        bidding.strategy,
+        bidding.mode,
+        status,
+        generated.reason,
+        inputs.model_version,
+        bidding.end_soc_mode,
+        inputs.value,
+        float(generated.expected_value),
+        rules.currency,
+        len(steps),
+        rules.gate_closure_utc,
+        float(generated.solve_ms),
+    )
     joint_cols = [c for c in ("consumption_mw", "excess_mw") if c in rows]  # the paired market's joint schedule
     with db.connect(task.url) as conn, conn.cursor() as cur:
-        store.replace_day(cur, market_code, day, rows[store.SCHEDULE_COLUMNS + joint_cols],
-                          orders[store.ORDER_COLUMNS] if not orders.empty else orders, order_set,
-                          step_rows[store.STEP_COLUMNS] if len(step_rows) else step_rows)  # fmt: skip
+        store.replace_day(
+            cur,
+            market_code,
+            day,
+            rows[store.SCHEDULE_COLUMNS + joint_cols],
+            orders[store.ORDER_COLUMNS] if not orders.empty else orders,
+            order_set,
+            step_rows[store.STEP_COLUMNS] if len(step_rows) else step_rows,
+        )
         _record_generated(conn, task, inputs, generated)
 
 
 def _record_generated(conn, task: TaskContext, inputs: BidInputs, generated: GeneratedSet) -> None:
     os_id, market_code, day = inputs.os_id, task.market.code, task.day
     controls.record_event(
-        conn, os_id, market_code, day, "generated", task.actor,
-        {"strategy": task.bidding.strategy, "steps": len(generated.steps),
-         "expected_value": float(generated.expected_value), **generated.detail},
-    )  # fmt: skip
+        conn,
+        os_id,
+        market_code,
+        day,
+        "generated",
+        task.actor,
+        {
+            "strategy": task.bidding.strategy,
+            "steps": len(generated.steps),
+            "expected_value": float(generated.expected_value),
+            **generated.detail,
+        },
+    )
     if generated.infeasible:
         controls.record_event(
-            conn, os_id, market_code, day, "infeasible_fallback", task.actor,
+            conn,
+            os_id,
+            market_code,
+            day,
+            "infeasible_fallback",
+            task.actor,
             {"reasons": generated.infeasible.reasons, "conflicts": generated.infeasible.conflicts},
-        )  # fmt: skip
+        )

@@ -114,13 +114,15 @@ def curve_scenarios(conn, market_code: str, clock: RunClock, forecast: pd.DataFr
     return scenarios_from_interval(point, lower, upper, width_pct), "the forecast's own interval"
 
 
-def block_scenarios(conn, market: Market, clock: RunClock, forecast: pd.DataFrame, point: np.ndarray
-                    ) -> tuple[np.ndarray, str]:  # fmt: skip
+def block_scenarios(
+    conn, market: Market, clock: RunClock, forecast: pd.DataFrame, point: np.ndarray
+) -> tuple[np.ndarray, str]:
     """Scenarios for an exclusive group: ``point`` plus each past day's whole error path (same data as the curves,
     aligned by local minute of day); none (the point schedule alone) when fewer than 7 days are scored."""
     past = past_forecast_errors(conn, market, clock)
-    paths = daily_error_paths(past["delivery_start_utc"], past["forecast_price_per_mwh"],
-                              past["realised_price_per_mwh"], market.tz)  # fmt: skip
+    paths = daily_error_paths(
+        past["delivery_start_utc"], past["forecast_price_per_mwh"], past["realised_price_per_mwh"], market.tz
+    )
     if len(paths) < MIN_ERROR_DAYS:
         why = f"the point forecast alone ({len(paths)} scored days, fewer than {MIN_ERROR_DAYS})"
         return np.zeros((len(point), 0)), why

@@ -640,8 +640,11 @@ def plan_paths_on_soc_grid(
     span = grid.steps_at_most(b.soc_max_mwh - b.soc_min_mwh) + 1
     chunk = max(1, _BATCH_ELEMENTS // (n_choices * span))
     if paths.shape[0] > chunk:
-        return [plan for i in range(0, paths.shape[0], chunk)
-                for plan in plan_paths_on_soc_grid(paths[i : i + chunk], mtu_minutes, b, volume_tick_mw)]  # fmt: skip
+        return [
+            plan
+            for i in range(0, paths.shape[0], chunk)
+            for plan in plan_paths_on_soc_grid(paths[i : i + chunk], mtu_minutes, b, volume_tick_mw)
+        ]
     dt_h = mtu_hours(mtu_minutes)
     n_max = max_ticks(b.power_mw, volume_tick_mw)
     low = grid.steps_at_least(b.soc_min_mwh - b.initial_soc_mwh)
@@ -832,9 +835,17 @@ def optimise_schedule(
     if plan is not None and not confirm_with_cbc:
         solved = time.perf_counter()
         return _result(
-            plan.ticks_charge, plan.ticks_discharge, prices, mtu_minutes, battery, volume_tick_mw,
-            end_soc_value_per_mwh, status=STATUS_OPTIMAL, proven_by=PROVEN_BY_GRID, solve_ms=(solved - started) * 1e3,
-        )  # fmt: skip
+            plan.ticks_charge,
+            plan.ticks_discharge,
+            prices,
+            mtu_minutes,
+            battery,
+            volume_tick_mw,
+            end_soc_value_per_mwh,
+            status=STATUS_OPTIMAL,
+            proven_by=PROVEN_BY_GRID,
+            solve_ms=(solved - started) * 1e3,
+        )
 
     t_build = time.perf_counter()
     model = _build_model(
@@ -866,10 +877,18 @@ def optimise_schedule(
     ticks_charge = np.array([round(v.value() or 0.0) for v in model.n_charge], dtype=np.int64)
     ticks_discharge = np.array([round(v.value() or 0.0) for v in model.n_discharge], dtype=np.int64)
     result = _result(
-        ticks_charge, ticks_discharge, prices, mtu_minutes, battery, volume_tick_mw, end_soc_value_per_mwh,
-        status=STATUS_OPTIMAL, proven_by=PROVEN_BY_CBC, solve_ms=(solved - built + t_build - started) * 1000.0,
+        ticks_charge,
+        ticks_discharge,
+        prices,
+        mtu_minutes,
+        battery,
+        volume_tick_mw,
+        end_soc_value_per_mwh,
+        status=STATUS_OPTIMAL,
+        proven_by=PROVEN_BY_CBC,
+        solve_ms=(solved - built + t_build - started) * 1000.0,
         build_ms=(built - t_build) * 1000.0,
-    )  # fmt: skip
+    )
     objective = result.objective_value
     if prob.sol_status == pulp.LpSolutionOptimal:
         return result
@@ -988,9 +1007,13 @@ def conflicting_constraints(
             update["max_cycles_per_day"] = None
         relaxed = b.model_copy(update=update) if update else b
         return _has_schedule(
-            n_mtus, mtu_minutes, relaxed, volume_tick_mw,
-            [by_name[g] for g in groups if g in by_name and g in active], valued or end not in active,
-        )  # fmt: skip
+            n_mtus,
+            mtu_minutes,
+            relaxed,
+            volume_tick_mw,
+            [by_name[g] for g in groups if g in by_name and g in active],
+            valued or end not in active,
+        )
 
     active = set(groups)
     if feasible(active):
@@ -1020,9 +1043,15 @@ def _lp_bound(
     end_soc_value_per_mwh: float | None = None,
 ) -> float | None:
     relaxed = _build_model(
-        prices, mtu_minutes, battery, tick, n_max, integral=False, limits=limits,
+        prices,
+        mtu_minutes,
+        battery,
+        tick,
+        n_max,
+        integral=False,
+        limits=limits,
         end_soc_value_per_mwh=end_soc_value_per_mwh,
-    ).problem  # fmt: skip
+    ).problem
     relaxed.solve(_solver(max_nodes))
     return -float(pulp.value(relaxed.objective)) if relaxed.status == pulp.LpStatusOptimal else None
 

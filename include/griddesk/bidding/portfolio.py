@@ -287,15 +287,18 @@ def check_joint_steps_feasible(
         lo = max(lo + soc_change(min(least + q, e_max)), b.soc_min_mwh)
         hi = min(hi + soc_change(max(least, -e_max)), b.soc_max_mwh)
         if lo > hi + tol:
-            violations.append(f"MTU {t}: no use of the battery keeps its SoC within [{b.soc_min_mwh:.4f}, "
-                              f"{b.soc_max_mwh:.4f}] MWh")  # fmt: skip
+            violations.append(
+                f"MTU {t}: no use of the battery keeps its SoC within [{b.soc_min_mwh:.4f}, {b.soc_max_mwh:.4f}] MWh"
+            )
             return violations
     if end_soc_fixed:
         end_low = b.end_soc_target_mwh - b.end_soc_tolerance_mwh
         end_high = b.end_soc_target_mwh + b.end_soc_tolerance_mwh
         if lo > end_high + 1e-5 or hi < end_low - 1e-5:
-            violations.append(f"end SoC reachable in [{lo:.4f}, {hi:.4f}] MWh only, outside its band "
-                              f"[{end_low:.4f}, {end_high:.4f}] MWh")  # fmt: skip
+            violations.append(
+                f"end SoC reachable in [{lo:.4f}, {hi:.4f}] MWh only, outside its band "
+                f"[{end_low:.4f}, {end_high:.4f}] MWh"
+            )
     return violations
 
 

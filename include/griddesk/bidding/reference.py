@@ -54,8 +54,9 @@ def continuous_schedule(prices_per_mwh: Sequence[float], mtu_minutes: int, batte
     )
     bounds = Bounds(np.zeros(3 * n), np.concatenate([np.full(2 * n, b.power_mw), np.ones(n)]))
     integrality = np.concatenate([np.zeros(2 * n), np.ones(n)])
-    result = milp(cost, constraints=[soc, end, exclusive], bounds=bounds, integrality=integrality,
-                  options={"mip_rel_gap": 1e-9})  # fmt: skip
+    result = milp(
+        cost, constraints=[soc, end, exclusive], bounds=bounds, integrality=integrality, options={"mip_rel_gap": 1e-9}
+    )
     if result.status != 0 or result.x is None:
         raise RuntimeError(f"reference MILP failed: {result.message}")
     return result.x[n : 2 * n] - result.x[:n]

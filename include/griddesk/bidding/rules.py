@@ -251,7 +251,9 @@ def block_order_rules(market_code: str) -> BlockOrderRules:
     """The block-order rules of ``market_code``; ``KeyError`` naming the market when it has none."""
     code = market_code.upper()
     if code not in BLOCK_ORDER_RULES:
-        raise KeyError(f"no block-order rules for market {market_code!r}; known: {', '.join(sorted(BLOCK_ORDER_RULES))}")
+        raise KeyError(
+            f"no block-order rules for market {market_code!r}; known: {', '.join(sorted(BLOCK_ORDER_RULES))}"
+        )
     return BLOCK_ORDER_RULES[code]
 
 

@@ -20,34 +20,94 @@ from griddesk.warehouse.frames import insert_frame
 
 #: Columns of ``raw.bid_order_sets`` written when the bid task creates an order set, in insert order.
 ORDER_SET_COLUMNS = (
-    "order_set_id", "market_code", "delivery_date_local", "schedule_id", "strategy", "trading_mode", "status",
-    "status_reason", "forecast_model_version", "end_soc_mode", "end_soc_value_per_mwh", "expected_value",
-    "currency", "n_steps", "gate_closure_utc", "solve_ms",
-)  # fmt: skip
+    "order_set_id",
+    "market_code",
+    "delivery_date_local",
+    "schedule_id",
+    "strategy",
+    "trading_mode",
+    "status",
+    "status_reason",
+    "forecast_model_version",
+    "end_soc_mode",
+    "end_soc_value_per_mwh",
+    "expected_value",
+    "currency",
+    "n_steps",
+    "gate_closure_utc",
+    "solve_ms",
+)
 #: Columns of ``raw.bid_schedules`` written for a schedule (a joint schedule adds ``consumption_mw``, ``excess_mw``).
 SCHEDULE_COLUMNS = [
-    "schedule_id", "market_code", "delivery_date_local", "delivery_start_utc", "mtu_index", "resolution_minutes",
-    "action", "decision", "charge_mw", "discharge_mw", "net_position_mw", "soc_mwh", "soc_pct",
-    "forecast_price_per_mwh", "currency", "expected_revenue", "forecast_model_version", "battery_power_mw",
+    "schedule_id",
+    "market_code",
+    "delivery_date_local",
+    "delivery_start_utc",
+    "mtu_index",
+    "resolution_minutes",
+    "action",
+    "decision",
+    "charge_mw",
+    "discharge_mw",
+    "net_position_mw",
+    "soc_mwh",
+    "soc_pct",
+    "forecast_price_per_mwh",
+    "currency",
+    "expected_revenue",
+    "forecast_model_version",
+    "battery_power_mw",
     "battery_energy_mwh",
-]  # fmt: skip
+]
 #: Columns of ``raw.bid_orders`` (the schedule's legacy orders).
 ORDER_COLUMNS = [
-    "schedule_id", "market_code", "delivery_date_local", "delivery_start_utc", "side", "volume_mw",
-    "limit_price_per_mwh", "currency", "status",
-]  # fmt: skip
+    "schedule_id",
+    "market_code",
+    "delivery_date_local",
+    "delivery_start_utc",
+    "side",
+    "volume_mw",
+    "limit_price_per_mwh",
+    "currency",
+    "status",
+]
 #: Columns of ``raw.bid_order_steps``.
 STEP_COLUMNS = [
-    "order_set_id", "market_code", "delivery_date_local", "delivery_start_utc", "mtu_index", "resolution_minutes",
-    "step_index", "side", "volume_mw", "volume_ticks", "limit_price_per_mwh", "price_ticks", "is_price_taker",
-    "acceptance_probability", "currency", "block_index",
-]  # fmt: skip
+    "order_set_id",
+    "market_code",
+    "delivery_date_local",
+    "delivery_start_utc",
+    "mtu_index",
+    "resolution_minutes",
+    "step_index",
+    "side",
+    "volume_mw",
+    "volume_ticks",
+    "limit_price_per_mwh",
+    "price_ticks",
+    "is_price_taker",
+    "acceptance_probability",
+    "currency",
+    "block_index",
+]
 #: Columns of ``raw.bid_executions``.
 EXECUTION_COLUMNS = [
-    "order_set_id", "exchange_order_set_id", "market_code", "delivery_date_local", "delivery_start_utc",
-    "step_index", "side", "volume_mw", "limit_price_per_mwh", "clearing_price_per_mwh", "is_accepted",
-    "accepted_volume_mw", "resolution_minutes", "currency", "block_index",
-]  # fmt: skip
+    "order_set_id",
+    "exchange_order_set_id",
+    "market_code",
+    "delivery_date_local",
+    "delivery_start_utc",
+    "step_index",
+    "side",
+    "volume_mw",
+    "limit_price_per_mwh",
+    "clearing_price_per_mwh",
+    "is_accepted",
+    "accepted_volume_mw",
+    "resolution_minutes",
+    "currency",
+    "block_index",
+]
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -348,10 +408,27 @@ def first_published_prices(conn, market_code: str, day: date, now: datetime) -> 
 
 #: Columns of ``raw.bid_backtest_days``, in insert order.
 BACKTEST_DAY_COLUMNS = [
-    "run_id", "market_code", "source_name", "strategy", "delivery_date_local", "currency", "revenue",
-    "degradation_cost", "soc_start_pct", "soc_end_pct", "end_soc_value_per_mwh", "pnl", "charged_mwh",
-    "discharged_mwh", "drawn_mwh", "trades", "steps", "solve_ms", "is_fallback", "perfect_foresight_revenue",
-]  # fmt: skip
+    "run_id",
+    "market_code",
+    "source_name",
+    "strategy",
+    "delivery_date_local",
+    "currency",
+    "revenue",
+    "degradation_cost",
+    "soc_start_pct",
+    "soc_end_pct",
+    "end_soc_value_per_mwh",
+    "pnl",
+    "charged_mwh",
+    "discharged_mwh",
+    "drawn_mwh",
+    "trades",
+    "steps",
+    "solve_ms",
+    "is_fallback",
+    "perfect_foresight_revenue",
+]
 
 
 def insert_backtest_run(cur, values: Sequence) -> None:

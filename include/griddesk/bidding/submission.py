@@ -68,8 +68,15 @@ def _record_refusal(conn, header: dict, decision: gate.GateDecision, actor: str)
     status, event, alert_kind = REFUSALS[decision.outcome]
     os_id = header["order_set_id"]
     move(conn, header, status, decision.reason)
-    controls.record_event(conn, os_id, header["market_code"], header["delivery_date_local"], event, actor,
-                          {"target": decision.target, "check": decision.outcome, "reason": decision.reason})  # fmt: skip
+    controls.record_event(
+        conn,
+        os_id,
+        header["market_code"],
+        header["delivery_date_local"],
+        event,
+        actor,
+        {"target": decision.target, "check": decision.outcome, "reason": decision.reason},
+    )
     return status, alert_kind
 
 
@@ -120,13 +127,21 @@ def _refused_outcome(task: TaskContext, header: dict, decision: gate.GateDecisio
         return {**out, "status": header["status"], "submitted": False}
     status, alert_kind = refused
     if alert_kind:
-        alert(task.url, alert_kind, task.market.code, task.day, [decision.reason], task.recipients,
-              header["order_set_id"], refused_by="submission gate", check=decision.outcome)  # fmt: skip
+        alert(
+            task.url,
+            alert_kind,
+            task.market.code,
+            task.day,
+            [decision.reason],
+            task.recipients,
+            header["order_set_id"],
+            refused_by="submission gate",
+            check=decision.outcome,
+        )
     return {**out, "status": status, "submitted": False, "reason": decision.reason}
 
 
-def _send(task: TaskContext, header: dict, payload: dict, decision: gate.GateDecision, out: dict, n_steps: int
-          ) -> dict:  # fmt: skip
+def _send(task: TaskContext, header: dict, payload: dict, decision: gate.GateDecision, out: dict, n_steps: int) -> dict:
     """Post the allowed set to the order API; record ``submitted`` or ``submission_failed`` (alerted)."""
     market, day, url, actor, os_id = task.market, task.day, task.url, task.actor, header["order_set_id"]
     try:
@@ -138,20 +153,42 @@ def _send(task: TaskContext, header: dict, payload: dict, decision: gate.GateDec
         with db.connect(url) as conn:
             move(conn, header, lifecycle.SUBMISSION_FAILED, str(exc))
             controls.record_event(
-                conn, os_id, market.code, day, "submission_failed", actor,
+                conn,
+                os_id,
+                market.code,
+                day,
+                "submission_failed",
+                actor,
                 {"kind": exc.kind, "status_code": exc.status_code, "detail": exc.detail},
-            )  # fmt: skip
-        alert(url, kind, market.code, day, [str(d) for d in detail], task.recipients, os_id,
-              http_status=exc.status_code or "-")  # fmt: skip
+            )
+        alert(
+            url,
+            kind,
+            market.code,
+            day,
+            [str(d) for d in detail],
+            task.recipients,
+            os_id,
+            http_status=exc.status_code or "-",
+        )
         return {**out, "status": "submission_failed", "submitted": False, "error": str(exc)}
     with db.connect(url) as conn:
         move(conn, header, lifecycle.SUBMITTED, f"exchange id {receipt.exchange_order_set_id}")
         store.mark_submitted(conn, os_id, market.code, day, receipt.exchange_order_set_id)
         controls.record_event(
-            conn, os_id, market.code, day, "submitted", actor,
-            {"exchange_order_set_id": receipt.exchange_order_set_id, "steps": n_steps,
-             "client_order_set_id": payload["client_order_set_id"], "steps_sha256": decision.digest},
-        )  # fmt: skip
+            conn,
+            os_id,
+            market.code,
+            day,
+            "submitted",
+            actor,
+            {
+                "exchange_order_set_id": receipt.exchange_order_set_id,
+                "steps": n_steps,
+                "client_order_set_id": payload["client_order_set_id"],
+                "steps_sha256": decision.digest,
+            },
+        )
     return {**out, "status": "submitted", "submitted": True, "exchange_order_set_id": receipt.exchange_order_set_id}
 
 
@@ -212,12 +249,16 @@ def keep_submitted_set(task: TaskContext, rules: MarketRules, steps, mtu_minutes
         os_id, exchange_id = header["order_set_id"], header["exchange_order_set_id"]
         old_digest = gate.frame_digest(market.code, old_steps)
         new_digest = gate.frame_digest(market.code, steps, mtu_minutes)
-        detail = {"exchange_order_set_id": exchange_id, "submitted_steps_sha256": old_digest,
-                  "regenerated_steps_sha256": new_digest}  # fmt: skip
+        detail = {
+            "exchange_order_set_id": exchange_id,
+            "submitted_steps_sha256": old_digest,
+            "regenerated_steps_sha256": new_digest,
+        }
         if old_digest == new_digest:
             controls.record_event(conn, os_id, market.code, day, "rerun_reused", actor, detail)
-            log.info("%s %s: the rerun regenerated the submitted order set %s unchanged; kept", market.code, day,
-                     exchange_id)  # fmt: skip
+            log.info(
+                "%s %s: the rerun regenerated the submitted order set %s unchanged; kept", market.code, day, exchange_id
+            )
             return _kept(market.code, day, header, "reused", "the regenerated set is identical to the submitted one")
         reason = _not_replaceable(conn, task, rules)
         if reason is not None:
@@ -227,30 +268,50 @@ def keep_submitted_set(task: TaskContext, rules: MarketRules, steps, mtu_minutes
             client.cancel(exchange_id)
     except OrderApiError as exc:
         with db.connect(url) as conn:
-            out = _refuse_rerun(conn, header, {**detail, "error": str(exc)}, f"the exchange did not cancel: {exc}",
-                                actor)  # fmt: skip
+            out = _refuse_rerun(
+                conn, header, {**detail, "error": str(exc)}, f"the exchange did not cancel: {exc}", actor
+            )
         alert(url, "submission_failed", market.code, day, [out["reason"]], task.recipients, os_id)
         return out
     with db.connect(url) as conn:
-        controls.record_event(conn, os_id, market.code, day, "cancelled", actor,
-                              {**detail, "reason": "replaced by a rerun before gate closure"})  # fmt: skip
+        controls.record_event(
+            conn,
+            os_id,
+            market.code,
+            day,
+            "cancelled",
+            actor,
+            {**detail, "reason": "replaced by a rerun before gate closure"},
+        )
     log.info("%s %s: cancelled %s at the exchange; the rerun's set replaces it", market.code, day, exchange_id)
     return None
 
 
 def _refuse_rerun(conn, header: dict, detail: dict, reason: str, actor: str) -> dict:
     market_code, day = header["market_code"], header["delivery_date_local"]
-    controls.record_event(conn, header["order_set_id"], market_code, day, "rerun_refused", actor,
-                          {**detail, "reason": reason})  # fmt: skip
-    log.warning("%s %s: the rerun's order set differs from the submitted one (%s), which is kept: %s", market_code,
-                day, header["exchange_order_set_id"], reason)  # fmt: skip
+    controls.record_event(
+        conn, header["order_set_id"], market_code, day, "rerun_refused", actor, {**detail, "reason": reason}
+    )
+    log.warning(
+        "%s %s: the rerun's order set differs from the submitted one (%s), which is kept: %s",
+        market_code,
+        day,
+        header["exchange_order_set_id"],
+        reason,
+    )
     return _kept(market_code, day, header, "refused", reason)
 
 
 def _kept(market_code: str, day: date, header: dict, rerun: str, reason: str) -> dict:
-    return {"market": market_code, "delivery_date": str(day), "order_set_id": header["order_set_id"],
-            "status": header["status"], "exchange_order_set_id": header["exchange_order_set_id"], "rerun": rerun,
-            "reason": reason}  # fmt: skip
+    return {
+        "market": market_code,
+        "delivery_date": str(day),
+        "order_set_id": header["order_set_id"],
+        "status": header["status"],
+        "exchange_order_set_id": header["exchange_order_set_id"],
+        "rerun": rerun,
+        "reason": reason,
+    }
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -329,8 +390,15 @@ def _refuse_handoff(conn, plan: _Handoff, market: str, day: date, header: dict |
     if header is None or not lifecycle.is_at_exchange(header["status"]):
         return
     event = "submission_blocked" if decision.outcome == "kill_switch" else "submission_refused"
-    controls.record_event(conn, header["order_set_id"], market, day, event, ACTOR_BATTERY,
-                          {"target": gate.BATTERY, "check": decision.outcome, "reason": decision.reason})  # fmt: skip
+    controls.record_event(
+        conn,
+        header["order_set_id"],
+        market,
+        day,
+        event,
+        ACTOR_BATTERY,
+        {"target": gate.BATTERY, "check": decision.outcome, "reason": decision.reason},
+    )
     log.warning("%s %s: not handed to the battery: %s", market, day, decision.reason)
     kind = {"steps_changed": "steps_changed", "compliance_failed": "compliance_rejected"}.get(decision.outcome)
     if kind:
@@ -382,9 +450,13 @@ def submit_orders_for_run(
     for kind, market, day, reason, os_id in plan.alerts:
         conn = psycopg2.connect(url)
         try:
-            send_bidding_alert(conn, BiddingAlert(kind, market, day, [reason], os_id,
-                                                  {"refused_by": "submission gate", "target": gate.BATTERY}),
-                               recipients(settings, bidding))  # fmt: skip
+            send_bidding_alert(
+                conn,
+                BiddingAlert(
+                    kind, market, day, [reason], os_id, {"refused_by": "submission gate", "target": gate.BATTERY}
+                ),
+                recipients(settings, bidding),
+            )
         except Exception:  # noqa: BLE001 - best effort: the refusal is recorded; nothing was posted
             log.exception("could not send the %s alert for %s %s", kind, market, day)
         finally:
@@ -394,11 +466,17 @@ def submit_orders_for_run(
     try:
         client = bms_client(settings, handoff_sim_now(run_date), call_log)
         for market, day, orders, decision, (is_group, block) in plan.allowed:
-            result = gate.send_to_battery(client, market, day, orders, decision, exclusive_group=is_group,
-                                          accepted_block=block)  # fmt: skip
+            result = gate.send_to_battery(
+                client, market, day, orders, decision, exclusive_group=is_group, accepted_block=block
+            )
             cleared += sum(1 for e in result["executions"] if e["cleared"])
     finally:
         with db.connect(url) as conn:
             write_call_log(conn, call_log, run_id)
-    return {"days": len(plan.allowed), "orders": sum(len(a[2]) for a in plan.allowed), "cleared": cleared,
-            "refused": plan.refused, "awaiting_results": plan.awaiting}  # fmt: skip
+    return {
+        "days": len(plan.allowed),
+        "orders": sum(len(a[2]) for a in plan.allowed),
+        "cleared": cleared,
+        "refused": plan.refused,
+        "awaiting_results": plan.awaiting,
+    }

@@ -129,17 +129,27 @@ def check_compliance(
                 controls.record_event(conn, os_id, market.code, day, event, actor)
             move(conn, header, status, "")
     if not ok:
-        alert(url, "compliance_rejected", market.code, day, reasons, recipients(settings, bidding), os_id,
-              mode=bidding.mode)  # fmt: skip
+        alert(
+            url,
+            "compliance_rejected",
+            market.code,
+            day,
+            reasons,
+            recipients(settings, bidding),
+            os_id,
+            mode=bidding.mode,
+        )
     return {"market": market.code, "delivery_date": str(day), "order_set_id": os_id, "status": status, "passed": ok}
 
 
-def _check(conn, header: dict, steps: pd.DataFrame, clock: RunClock, market: Market, settings: Settings,
-           bidding) -> list:  # fmt: skip
+def _check(
+    conn, header: dict, steps: pd.DataFrame, clock: RunClock, market: Market, settings: Settings, bidding
+) -> list:
     """The pre-trade check results of a stored order set as of the run's clock."""
     market_code, day = market.code, clock.delivery_date
-    rules = rules_from_dim_markets(conn, market_code, day, int(steps["resolution_minutes"].iloc[0]) if len(steps)
-                                   else None)  # fmt: skip
+    rules = rules_from_dim_markets(
+        conn, market_code, day, int(steps["resolution_minutes"].iloc[0]) if len(steps) else None
+    )
     n_mtus = store.schedule_mtus(conn, header["schedule_id"])
     valued = header["end_soc_mode"] == "valued"
     battery = battery_config(settings, conn, market_code, day, valued)
@@ -151,9 +161,15 @@ def _check(conn, header: dict, steps: pd.DataFrame, clock: RunClock, market: Mar
     # a joint order set (the portfolio's paired market) buys the forecast consumption too
     consumption_mw = paired_market.consumption_mw_of_schedule(conn, header["schedule_id"])
     return check_order_set(
-        steps, battery, rules, n_mtus, clock.sim_now(market), limits,
-        end_soc_fixed=not valued or consumption_mw is not None, consumption_mw=consumption_mw,
-    )  # fmt: skip
+        steps,
+        battery,
+        rules,
+        n_mtus,
+        clock.sim_now(market),
+        limits,
+        end_soc_fixed=not valued or consumption_mw is not None,
+        consumption_mw=consumption_mw,
+    )
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -209,8 +225,15 @@ def record_approval(
             changed.append((os_id, market_code, day))
     if not approved:
         for os_id, market_code, day in changed:
-            alert(url, "approval_rejected", market_code, day, [f"{actor} did not approve"],
-                  recipients(settings, bidding), os_id)  # fmt: skip
+            alert(
+                url,
+                "approval_rejected",
+                market_code,
+                day,
+                [f"{actor} did not approve"],
+                recipients(settings, bidding),
+                os_id,
+            )
     return {"approved": approved, "approver": approver, "order_sets": [c[0] for c in changed]}
 
 
@@ -224,10 +247,14 @@ def execution_rows(results: pd.DataFrame, header: dict, steps: pd.DataFrame, mar
     mtu_minutes = int(steps["resolution_minutes"].iloc[0]) if len(steps) else market.mtu_minutes
     blocks = results["block_index"] if "block_index" in results else [None] * len(results)
     return results.rename(columns={"accepted": "is_accepted"}).assign(
-        order_set_id=header["order_set_id"], exchange_order_set_id=header["exchange_order_set_id"],
-        market_code=market.code, delivery_date_local=day, resolution_minutes=mtu_minutes, currency=header["currency"],
+        order_set_id=header["order_set_id"],
+        exchange_order_set_id=header["exchange_order_set_id"],
+        market_code=market.code,
+        delivery_date_local=day,
+        resolution_minutes=mtu_minutes,
+        currency=header["currency"],
         block_index=[None if pd.isna(b) else int(b) for b in blocks],  # plain ints for the driver
-    )  # fmt: skip
+    )
 
 
 def _executed_detail(rows: pd.DataFrame) -> dict:
@@ -279,8 +306,15 @@ def fetch_executions(
         return {**out, "status": "awaiting_results", "executions": 0, "detail": str(exc)}
     except OrderApiError as exc:
         with db.connect(url) as conn:
-            controls.record_event(conn, os_id, market.code, day, "submission_failed", actor,
-                                  {"phase": "fetch_executions", "error": str(exc)})  # fmt: skip
+            controls.record_event(
+                conn,
+                os_id,
+                market.code,
+                day,
+                "submission_failed",
+                actor,
+                {"phase": "fetch_executions", "error": str(exc)},
+            )
         alert(url, "execution_fetch_failed", market.code, day, [str(exc)], recipients(settings, bidding), os_id)
         return {**out, "status": "fetch_failed", "executions": 0, "error": str(exc)}
     rows = execution_rows(results, header, steps, market, day)

@@ -76,8 +76,10 @@ class BacktestConfig:
     def __post_init__(self) -> None:
         ensemble_runs = self.ensemble and set(ENSEMBLE_MEMBERS) <= set(self.models)
         if self.initial_champion not in self.models and not (self.initial_champion == ENSEMBLE and ensemble_runs):
-            raise ValueError(f"initial champion {self.initial_champion!r} is not among the models run "
-                             f"({', '.join(self.models)}{', ensemble' if ensemble_runs else ''})")  # fmt: skip
+            raise ValueError(
+                f"initial champion {self.initial_champion!r} is not among the models run "
+                f"({', '.join(self.models)}{', ensemble' if ensemble_runs else ''})"
+            )
 
 
 @dataclass
@@ -224,22 +226,41 @@ def backtest_meter(meter_id: str, readings: pd.Series, temperature: pd.Series, c
                 if errors is None or len(errors) < 24:
                     known = clean.iloc[-24 * cfg.champion.window_days :]
                     errors = known.to_numpy() - weekly_naive(clean, known.index)
-                p["lower_kwh"], p["upper_kwh"] = empirical_interval(p["forecast_kwh"].to_numpy(), errors,
-                                                                    cfg.interval_width)  # fmt: skip
+                p["lower_kwh"], p["upper_kwh"] = empirical_interval(
+                    p["forecast_kwh"].to_numpy(), errors, cfg.interval_width
+                )
             rows.append(
-                pd.DataFrame({"delivery_date": day, "interval_start_utc": p.index, "model_name": name,
-                              "cutoff_utc": inputs.cutoff_utc, **{c: p[c].to_numpy() for c in p.columns}})
-            )  # fmt: skip
-        day_wide = pd.DataFrame({n: p["forecast_kwh"].to_numpy() for n, p in preds.items()},
-                                index=pd.MultiIndex.from_arrays([[day] * len(inputs.target), inputs.target]))  # fmt: skip
+                pd.DataFrame(
+                    {
+                        "delivery_date": day,
+                        "interval_start_utc": p.index,
+                        "model_name": name,
+                        "cutoff_utc": inputs.cutoff_utc,
+                        **{c: p[c].to_numpy() for c in p.columns},
+                    }
+                )
+            )
+        day_wide = pd.DataFrame(
+            {n: p["forecast_kwh"].to_numpy() for n, p in preds.items()},
+            index=pd.MultiIndex.from_arrays([[day] * len(inputs.target), inputs.target]),
+        )
         wide = day_wide if wide is None else pd.concat([wide, day_wide])
     forecasts = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
     if len(forecasts):
         forecasts["is_warmup"] = forecasts["delivery_date"] < days[0]
     end = pd.Timestamp(get_market(cfg.market).delivery_day_bounds_utc(days[-1])[1])
     _, quality = assess_meter(meter_id, readings[readings.index < end], cfg.min_clean_days, cfg.max_missing_hours_clean)
-    return MeterBacktest(meter_id, forecasts, [d for d in decisions if d.delivery_date >= days[0]], quality,
-                         skip_reason, fit_s, pred_s, n_fits, cfg.oracle_weather)  # fmt: skip
+    return MeterBacktest(
+        meter_id,
+        forecasts,
+        [d for d in decisions if d.delivery_date >= days[0]],
+        quality,
+        skip_reason,
+        fit_s,
+        pred_s,
+        n_fits,
+        cfg.oracle_weather,
+    )
 
 
 def _past_errors(wide, name, clean, day, window_days):

@@ -34,5 +34,11 @@ def accuracy(actual: ArrayLike, forecast: ArrayLike) -> dict:
     """``n_hours``, ``mae_kwh``, ``rmse_kwh``, ``mape_pct``, ``mape_zero_actuals_skipped``, ``r2``."""
     a, f = pair(actual, forecast)
     m, skipped = mape(a, f)
-    return {"n_hours": int(len(a)), "mae_kwh": mae(a, f), "rmse_kwh": rmse(a, f), "mape_pct": m,
-            "mape_zero_actuals_skipped": skipped, "r2": r2(a, f)}  # fmt: skip
+    return {
+        "n_hours": int(len(a)),
+        "mae_kwh": mae(a, f),
+        "rmse_kwh": rmse(a, f),
+        "mape_pct": m,
+        "mape_zero_actuals_skipped": skipped,
+        "r2": r2(a, f),
+    }

@@ -83,8 +83,13 @@ class ProphetModel:
     name = PROPHET
     family = "prophet"
 
-    def __init__(self, interval_width: float = 0.8, uncertainty_samples: int = 0, seed: int = 42,
-                 max_iter: int = PROPHET_MAX_ITER):  # fmt: skip
+    def __init__(
+        self,
+        interval_width: float = 0.8,
+        uncertainty_samples: int = 0,
+        seed: int = 42,
+        max_iter: int = PROPHET_MAX_ITER,
+    ):
         self.hyperparameters = {
             "interval_width": interval_width,
             "uncertainty_samples": uncertainty_samples,
@@ -230,9 +235,19 @@ GBM_MAX_ITER, GBM_LEARNING_RATE = 80, 0.15
 #: Scale-free features: the lags divided by the level (``week_mean``: the mean of the last seven known local days),
 #: like the target, and whether the lag days were off-days (a bank holiday a week ago is no guide to this week).
 GBM_FEATURES = (
-    "hour_local", "dow", "is_offday", "is_holiday", "temperature_c",
-    "lag_2d_rel", "lag_7d_rel", "lag_14d_rel", "day_mean_2d_rel", "day_mean_7d_rel", "offday_2d", "offday_7d",
-)  # fmt: skip
+    "hour_local",
+    "dow",
+    "is_offday",
+    "is_holiday",
+    "temperature_c",
+    "lag_2d_rel",
+    "lag_7d_rel",
+    "lag_14d_rel",
+    "day_mean_2d_rel",
+    "day_mean_7d_rel",
+    "offday_2d",
+    "offday_7d",
+)
 #: scikit-learn loss of each boosted model: ``gbm`` forecasts the conditional mean, ``gbm_median`` the median
 #: (robust to the odd spike or partial-outage day in training; the two err differently and their mean is the ensemble).
 GBM_LOSSES = {GBM: "squared_error", GBM_MEDIAN: "absolute_error"}
@@ -247,14 +262,20 @@ class GradientBoostingModel:
 
     family = "gbm"
 
-    def __init__(self, name: str = GBM, seed: int = 42, max_iter: int = GBM_MAX_ITER,
-                 learning_rate: float = GBM_LEARNING_RATE):  # fmt: skip
+    def __init__(
+        self, name: str = GBM, seed: int = 42, max_iter: int = GBM_MAX_ITER, learning_rate: float = GBM_LEARNING_RATE
+    ):
         if name not in GBM_LOSSES:
             raise ValueError(f"unknown gradient-boosting model {name!r}; known: {', '.join(GBM_LOSSES)}")
         self.name = name
-        self.hyperparameters = {"max_iter": max_iter, "learning_rate": learning_rate, "max_leaf_nodes": 31,
-                                "loss": GBM_LOSSES[name], "target": "ratio_to_week_mean",
-                                "features": list(GBM_FEATURES)}  # fmt: skip
+        self.hyperparameters = {
+            "max_iter": max_iter,
+            "learning_rate": learning_rate,
+            "max_leaf_nodes": 31,
+            "loss": GBM_LOSSES[name],
+            "target": "ratio_to_week_mean",
+            "features": list(GBM_FEATURES),
+        }
         self.seed = seed
         self.model = None
 
@@ -280,9 +301,12 @@ class GradientBoostingModel:
             raise ValueError(f"{self.name} needs at least a week of rows with a known level, got {int(ok.sum())}")
         hp = self.hyperparameters
         model = HistGradientBoostingRegressor(
-            max_iter=hp["max_iter"], learning_rate=hp["learning_rate"], max_leaf_nodes=hp["max_leaf_nodes"],
-            loss=hp["loss"], random_state=self.seed,
-        )  # fmt: skip
+            max_iter=hp["max_iter"],
+            learning_rate=hp["learning_rate"],
+            max_leaf_nodes=hp["max_leaf_nodes"],
+            loss=hp["loss"],
+            random_state=self.seed,
+        )
         # One thread: OpenMP over busy shared cores is many times slower, and the backtest parallelises by meter.
         with threadpool_limits(1):
             model.fit(x[self.hyperparameters["features"]][ok], train["y"].to_numpy(float)[ok] / level[ok])

@@ -26,8 +26,12 @@ import pandas as pd
 
 LONDON = ZoneInfo("Europe/London")
 ABSENT, DST_ZERO, MISSING_ZERO, DST_DOUBLE, BEFORE_LEVEL_SHIFT = (
-    "absent", "dst_zero", "missing_zero", "dst_double", "before_level_shift",
-)  # fmt: skip
+    "absent",
+    "dst_zero",
+    "missing_zero",
+    "dst_double",
+    "before_level_shift",
+)
 FLAGS = (ABSENT, DST_ZERO, MISSING_ZERO, DST_DOUBLE, BEFORE_LEVEL_SHIFT)
 #: A repeated local hour summed into one UTC hour reads about twice its neighbours.
 DOUBLE_RATIO = (1.6, 2.5)

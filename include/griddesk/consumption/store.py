@@ -20,11 +20,26 @@ def _frame(cur) -> pd.DataFrame:
 
 def record_training(conn, row: dict) -> None:
     """Insert or replace the training outcome of (market, meter, day)."""
-    cols = ["market_code", "meter_id", "delivery_date_local", "cutoff_utc", "status", "reason", "is_clean",
-            "n_clean_hours", "flag_counts", "level_shifts", "refitted_models", "champion_model_name",
-            "champion_reason", "run_id"]  # fmt: skip
-    values = [json.dumps(row.get(c)) if c in ("flag_counts", "level_shifts") and row.get(c) is not None else row.get(c)
-              for c in cols]  # fmt: skip
+    cols = [
+        "market_code",
+        "meter_id",
+        "delivery_date_local",
+        "cutoff_utc",
+        "status",
+        "reason",
+        "is_clean",
+        "n_clean_hours",
+        "flag_counts",
+        "level_shifts",
+        "refitted_models",
+        "champion_model_name",
+        "champion_reason",
+        "run_id",
+    ]
+    values = [
+        json.dumps(row.get(c)) if c in ("flag_counts", "level_shifts") and row.get(c) is not None else row.get(c)
+        for c in cols
+    ]
     values[cols.index("refitted_models")] = list(row.get("refitted_models") or [])
     with conn.cursor() as cur:
         cur.execute(
@@ -62,11 +77,27 @@ def load_fit(conn, meter_id: str, model_name: str) -> tuple | None:
 def write_forecasts(conn, frame: pd.DataFrame) -> int:
     """Replace the forecasts of the (market, meter, day)s in ``frame``."""
     keys = frame[["market_code", "meter_id", "delivery_date_local"]].drop_duplicates().itertuples(index=False)
-    cols = ["market_code", "meter_id", "model_name", "model_id", "delivery_date_local", "interval_start_utc",
-            "forecast_kwh", "lower_kwh", "upper_kwh", "interval_width_pct", "interval_method", "is_champion",
-            "cutoff_utc", "weather_issued_at_utc", "run_id"]  # fmt: skip
-    rows = [tuple(None if isinstance(v, float) and np.isnan(v) else v for v in r)
-            for r in frame[cols].astype(object).itertuples(index=False)]  # fmt: skip
+    cols = [
+        "market_code",
+        "meter_id",
+        "model_name",
+        "model_id",
+        "delivery_date_local",
+        "interval_start_utc",
+        "forecast_kwh",
+        "lower_kwh",
+        "upper_kwh",
+        "interval_width_pct",
+        "interval_method",
+        "is_champion",
+        "cutoff_utc",
+        "weather_issued_at_utc",
+        "run_id",
+    ]
+    rows = [
+        tuple(None if isinstance(v, float) and np.isnan(v) else v for v in r)
+        for r in frame[cols].astype(object).itertuples(index=False)
+    ]
     with conn.cursor() as cur:
         for k in keys:
             cur.execute(
@@ -117,14 +148,34 @@ class PortfolioBidMeta:
 def write_portfolio_bid(conn, market_code: str, day, bid: pd.DataFrame, meta: PortfolioBidMeta) -> int:
     """Replace D's joint bid (one row per MTU), stored with ``meta``."""
     m = meta
-    volumes = ["consumption_mwh", "buy_mwh", "sell_mwh", "position_mwh", "charge_mwh", "discharge_to_load_mwh",
-               "discharge_to_grid_mwh", "soc_mwh", "price_per_mwh"]  # fmt: skip
+    volumes = [
+        "consumption_mwh",
+        "buy_mwh",
+        "sell_mwh",
+        "position_mwh",
+        "charge_mwh",
+        "discharge_to_load_mwh",
+        "discharge_to_grid_mwh",
+        "soc_mwh",
+        "price_per_mwh",
+    ]
     # plain Python values: psycopg2 does not adapt numpy scalars
     rows = [
-        (market_code, day, ts.to_pydatetime(), m.mtu_minutes, *(float(bid.at[ts, c]) for c in volumes), m.currency,
-         str(bid.at[ts, "decision"]), int(m.n_meters), m.cutoff, m.run_id, m.schedule_id)
+        (
+            market_code,
+            day,
+            ts.to_pydatetime(),
+            m.mtu_minutes,
+            *(float(bid.at[ts, c]) for c in volumes),
+            m.currency,
+            str(bid.at[ts, "decision"]),
+            int(m.n_meters),
+            m.cutoff,
+            m.run_id,
+            m.schedule_id,
+        )
         for ts in bid.index
-    ]  # fmt: skip
+    ]
     with conn.cursor() as cur:
         cur.execute(
             "delete from raw.portfolio_bids where market_code = %s and delivery_date_local = %s", (market_code, day)

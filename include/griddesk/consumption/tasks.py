@@ -81,20 +81,31 @@ def registry_key(meter_id: str) -> str:
 
 
 def _new_model(name: str, s: ConsumptionSettings):
-    return {PROPHET: lambda: ProphetModel(s.interval_width, s.uncertainty_samples), GBM: GradientBoostingModel,
-            GBM_MEDIAN: lambda: GradientBoostingModel(GBM_MEDIAN), "weekly_naive": WeeklyNaiveModel}[name]()  # fmt: skip
+    return {
+        PROPHET: lambda: ProphetModel(s.interval_width, s.uncertainty_samples),
+        GBM: GradientBoostingModel,
+        GBM_MEDIAN: lambda: GradientBoostingModel(GBM_MEDIAN),
+        "weekly_naive": WeeklyNaiveModel,
+    }[name]()
 
 
 def _spec(model, s: ConsumptionSettings) -> ConsumptionModelSpec:
     return ConsumptionModelSpec(
-        name=model.name, family=model.family, version=MODEL_CODE_VERSION,
+        name=model.name,
+        family=model.family,
+        version=MODEL_CODE_VERSION,
         hyperparameters={**model.hyperparameters, "refit_every_days": s.refit_every_days},
         training_window_days=0 if model.name == "weekly_naive" else s.training_window_days,
-    )  # fmt: skip
+    )
 
 
-def train_and_forecast_meter(meter_id: str, day: date, settings: ConsumptionSettings | None = None,
-                             url: str | None = None, run_id: str | None = None) -> dict:  # fmt: skip
+def train_and_forecast_meter(
+    meter_id: str,
+    day: date,
+    settings: ConsumptionSettings | None = None,
+    url: str | None = None,
+    run_id: str | None = None,
+) -> dict:
     """Train (when due) and forecast one meter for ``day``; store forecasts and the outcome.
 
     A meter with too little clean data is recorded as ``skipped`` with the reason and returns normally; an error
@@ -104,8 +115,13 @@ def train_and_forecast_meter(meter_id: str, day: date, settings: ConsumptionSett
     url = url or db.warehouse_url()
     market = get_market(s.market)
     cutoff = market.gate_closure_utc(day)
-    outcome = {"market_code": market.code, "meter_id": meter_id, "delivery_date_local": day, "cutoff_utc": cutoff,
-               "run_id": run_id}  # fmt: skip
+    outcome = {
+        "market_code": market.code,
+        "meter_id": meter_id,
+        "delivery_date_local": day,
+        "cutoff_utc": cutoff,
+        "run_id": run_id,
+    }
     try:
         with db.connect(url) as conn:
             result = _train_and_forecast(conn, meter_id, day, s, market, cutoff, outcome)
@@ -151,8 +167,9 @@ def _train_and_forecast(conn, meter_id, day, s, market, cutoff, outcome) -> dict
         outcome.update(status="skipped", reason=f"meter {meter_id}: no readings published by the cut-off {cutoff}")
         return {**_plain(outcome)}
     flags, q = assess_meter(meter_id, readings, s.min_clean_days, s.max_missing_hours_clean)
-    outcome.update(is_clean=q.is_clean, n_clean_hours=q.n_clean_hours, flag_counts=q.flag_counts,
-                   level_shifts=q.level_shifts)  # fmt: skip
+    outcome.update(
+        is_clean=q.is_clean, n_clean_hours=q.n_clean_hours, flag_counts=q.flag_counts, level_shifts=q.level_shifts
+    )
     if not q.is_usable:
         outcome.update(status="skipped", reason=q.skip_reason)
         return _plain(outcome)
@@ -182,12 +199,21 @@ def _train_and_forecast(conn, meter_id, day, s, market, cutoff, outcome) -> dict
             ids[name] = stored[1]
         preds[name] = model.predict(target, temp_fc, clean, known_until)
     preds[ENSEMBLE] = ensemble_forecast(preds)
-    ids[ENSEMBLE] = register_model(conn, key, ConsumptionModelSpec(
-        name=ENSEMBLE, family="ensemble", version=MODEL_CODE_VERSION, hyperparameters={"method": "mean"},
-        members=ENSEMBLE_MEMBERS))  # fmt: skip
+    ids[ENSEMBLE] = register_model(
+        conn,
+        key,
+        ConsumptionModelSpec(
+            name=ENSEMBLE,
+            family="ensemble",
+            version=MODEL_CODE_VERSION,
+            hyperparameters={"method": "mean"},
+            members=ENSEMBLE_MEMBERS,
+        ),
+    )
     # Champion: each model's MAE over the last window of stored forecasts, scored on readings known now.
-    policy = ChampionPolicy(window_days=s.champion_window_days, margin_pct=s.champion_margin_pct,
-                            min_days=s.champion_min_days)  # fmt: skip
+    policy = ChampionPolicy(
+        window_days=s.champion_window_days, margin_pct=s.champion_margin_pct, min_days=s.champion_min_days
+    )
     past = store.past_forecasts(
         conn, market.code, meter_id, day - timedelta(days=policy.window_days), day - timedelta(days=1)
     )
@@ -196,10 +222,12 @@ def _train_and_forecast(conn, meter_id, day, s, market, cutoff, outcome) -> dict
         maes, n_days = dict.fromkeys(CANDIDATES, float("nan")), 0
         wide = None
     else:
-        wide = past.pivot_table(index=["delivery_date_local", "interval_start_utc"], columns="model_name",
-                                values="forecast_kwh")  # fmt: skip
-        wide.index = pd.MultiIndex.from_arrays([wide.index.get_level_values(0),
-                                                pd.DatetimeIndex(wide.index.get_level_values(1)).tz_convert("UTC")])  # fmt: skip
+        wide = past.pivot_table(
+            index=["delivery_date_local", "interval_start_utc"], columns="model_name", values="forecast_kwh"
+        )
+        wide.index = pd.MultiIndex.from_arrays(
+            [wide.index.get_level_values(0), pd.DatetimeIndex(wide.index.get_level_values(1)).tz_convert("UTC")]
+        )
         wide = wide.reindex(columns=list(CANDIDATES))
         maes, n_days = rolling_mae_as_known(wide, clean, day, policy.window_days)
     decision = decide(day, incumbent, maes, n_days, policy, list(CANDIDATES))
@@ -216,18 +244,36 @@ def _train_and_forecast(conn, meter_id, day, s, market, cutoff, outcome) -> dict
                 recent = clean.iloc[-24 * policy.window_days :]
                 errors = recent.to_numpy() - weekly_naive(clean, recent.index)
             p["lower_kwh"], p["upper_kwh"] = empirical_interval(p["forecast_kwh"].to_numpy(), errors, s.interval_width)
-        frames.append(pd.DataFrame({
-            "market_code": market.code, "meter_id": meter_id, "model_name": name, "model_id": ids[name],
-            "delivery_date_local": day, "interval_start_utc": target, "forecast_kwh": p["forecast_kwh"].to_numpy(),
-            "lower_kwh": p["lower_kwh"].to_numpy(), "upper_kwh": p["upper_kwh"].to_numpy(),
-            "interval_width_pct": int(round(s.interval_width * 100)), "interval_method": method,
-            "is_champion": name == decision.champion, "cutoff_utc": cutoff, "weather_issued_at_utc": issued,
-            "run_id": outcome.get("run_id"),
-        }))  # fmt: skip
+        frames.append(
+            pd.DataFrame(
+                {
+                    "market_code": market.code,
+                    "meter_id": meter_id,
+                    "model_name": name,
+                    "model_id": ids[name],
+                    "delivery_date_local": day,
+                    "interval_start_utc": target,
+                    "forecast_kwh": p["forecast_kwh"].to_numpy(),
+                    "lower_kwh": p["lower_kwh"].to_numpy(),
+                    "upper_kwh": p["upper_kwh"].to_numpy(),
+                    "interval_width_pct": int(round(s.interval_width * 100)),
+                    "interval_method": method,
+                    "is_champion": name == decision.champion,
+                    "cutoff_utc": cutoff,
+                    "weather_issued_at_utc": issued,
+                    "run_id": outcome.get("run_id"),
+                }
+            )
+        )
     n = store.write_forecasts(conn, pd.concat(frames, ignore_index=True))
     set_champion(conn, key, ids[decision.champion])
-    outcome.update(status="trained", reason=None, refitted_models=refitted, champion_model_name=decision.champion,
-                   champion_reason=decision.reason)  # fmt: skip
+    outcome.update(
+        status="trained",
+        reason=None,
+        refitted_models=refitted,
+        champion_model_name=decision.champion,
+        champion_reason=decision.reason,
+    )
     return {**_plain(outcome), "n_forecast_rows": n}
 
 
@@ -242,8 +288,14 @@ def _feed_client(prefix: str, feed: str, now, simulator_url: str | None, call_lo
     return FeedHttpClient(f"{root}/{prefix}", feed, sim_now=now, policy=retry_policy(platform), call_log=call_log)
 
 
-def fetch_at_cutoff(day: date, settings: ConsumptionSettings | None = None, url: str | None = None,
-                    simulator_url: str | None = None, run_id: str | None = None, meter_days: int = 7) -> dict:  # fmt: skip
+def fetch_at_cutoff(
+    day: date,
+    settings: ConsumptionSettings | None = None,
+    url: str | None = None,
+    simulator_url: str | None = None,
+    run_id: str | None = None,
+    meter_days: int = 7,
+) -> dict:
     """Fetch and load, as of one minute before D's cut-off, the newest weather forecast (covering all of D) and
     the meter readings of the last ``meter_days`` local days that are published by then.
 
@@ -264,13 +316,18 @@ def fetch_at_cutoff(day: date, settings: ConsumptionSettings | None = None, url:
         first, last = day - timedelta(days=meter_days), day - timedelta(days=1)
         batches = meters.meter_batches(mclient.consumption(first, last), ids, first, last, now)
         with db.connect(url) as conn:
-            feeds_store.upsert_reference(conn, "raw.weather_locations", location_rows([loc.location_code]), "location_code")
+            feeds_store.upsert_reference(
+                conn, "raw.weather_locations", location_rows([loc.location_code]), "location_code"
+            )
             outcomes = [load_batch(conn, b) for b in ([forecast] if forecast else []) + batches]
     finally:
         with db.connect(url) as conn:
             feeds_store.write_call_log(conn, call_log, run_id)
-    return {"weather_issued_at_utc": str(forecast.published_at_utc) if forecast else None,
-            "meter_days": len(batches), "inserted": sum(o.status == "inserted" for o in outcomes)}  # fmt: skip
+    return {
+        "weather_issued_at_utc": str(forecast.published_at_utc) if forecast else None,
+        "meter_days": len(batches),
+        "inserted": sum(o.status == "inserted" for o in outcomes),
+    }
 
 
 def meter_list(url: str | None = None, only: str | None = None) -> list[str]:

@@ -69,8 +69,15 @@ PLANT_FIELDS: dict[str, tuple[str, str]] = {
     "strom": ("current_a", "A"),
 }
 #: Fields the CKW example carries; ``strom`` has a unit in ``einheiten`` but is optional as a value.
-_PLANT_REQUIRED = ("zeitstempel", "betriebsstatus", "spannung", "wirkleistung", "blindleistung",
-                   "windgeschwindigkeit", "einheiten")  # fmt: skip
+_PLANT_REQUIRED = (
+    "zeitstempel",
+    "betriebsstatus",
+    "spannung",
+    "wirkleistung",
+    "blindleistung",
+    "windgeschwindigkeit",
+    "einheiten",
+)
 _PLANT_OPTIONAL = ("strom",)
 #: betriebsstatus (lower case) -> operating_status.
 OPERATING_STATUS = {

@@ -299,19 +299,38 @@ def load_batch(conn, batch: FeedBatch) -> BatchOutcome:
         is_new, version = content_version([(v, d) for _, v, d in latest], digest)
         if not is_new:
             return BatchOutcome(
-                batch.feed, batch.source_key, "unchanged", latest[0][0], version, batch.n_rows, len(batch.gaps),
+                batch.feed,
+                batch.source_key,
+                "unchanged",
+                latest[0][0],
+                version,
+                batch.n_rows,
+                len(batch.gaps),
                 time.perf_counter() - started,
-            )  # fmt: skip
+            )
         cur.execute(
             """insert into raw.feed_batches (feed, source_key, table_name, window_start_utc, window_end_utc, version,
                    content_sha256, n_rows, n_duplicates_removed, n_conflicting_duplicates, n_gaps,
                    n_missing_intervals, published_at_utc, extracted_at_utc, source_url)
                values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) returning batch_id""",
-            (batch.feed, batch.source_key, batch.table.name, batch.window_start_utc, batch.window_end_utc, version,
-             digest, batch.n_rows, batch.n_duplicates_removed, batch.n_conflicting_duplicates, len(batch.gaps),
-             sum(g.n_intervals for g in batch.gaps), batch.published_at_utc, batch.extracted_at_utc,
-             batch.source_url),
-        )  # fmt: skip
+            (
+                batch.feed,
+                batch.source_key,
+                batch.table.name,
+                batch.window_start_utc,
+                batch.window_end_utc,
+                version,
+                digest,
+                batch.n_rows,
+                batch.n_duplicates_removed,
+                batch.n_conflicting_duplicates,
+                len(batch.gaps),
+                sum(g.n_intervals for g in batch.gaps),
+                batch.published_at_utc,
+                batch.extracted_at_utc,
+                batch.source_url,
+            ),
+        )
         batch_id = cur.fetchone()[0]
         skip_commit_wait(cur)
         if batch.n_rows:
@@ -330,15 +349,29 @@ def load_batch(conn, batch: FeedBatch) -> BatchOutcome:
                 """insert into raw.feed_gaps (batch_id, feed, source_key, series_key, gap_start_utc, gap_end_utc,
                        n_intervals, reason) values %s""",
                 [
-                    (batch_id, batch.feed, batch.source_key, g.series_key, g.gap_start_utc, g.gap_end_utc,
-                     g.n_intervals, g.reason)
+                    (
+                        batch_id,
+                        batch.feed,
+                        batch.source_key,
+                        g.series_key,
+                        g.gap_start_utc,
+                        g.gap_end_utc,
+                        g.n_intervals,
+                        g.reason,
+                    )
                     for g in batch.gaps
                 ],
-            )  # fmt: skip
+            )
     return BatchOutcome(
-        batch.feed, batch.source_key, "inserted", batch_id, version, batch.n_rows, len(batch.gaps),
+        batch.feed,
+        batch.source_key,
+        "inserted",
+        batch_id,
+        version,
+        batch.n_rows,
+        len(batch.gaps),
         time.perf_counter() - started,
-    )  # fmt: skip
+    )
 
 
 def load_batches(connect: Callable[[], object], batches: list[FeedBatch], workers: int = 1) -> list[BatchOutcome]:

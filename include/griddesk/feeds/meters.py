@@ -50,6 +50,7 @@ def published_until_utc(now: datetime) -> pd.Timestamp:
     day = local.date() if local.time() >= PUBLICATION_LOCAL else local.date() - timedelta(days=1)
     return pd.Timestamp(datetime.combine(day, time(0), tzinfo=METER_TZ)).tz_convert("UTC")
 
+
 METERS_PATH = "v1/meters"
 CONSUMPTION_PATH = "v1/consumption"
 FEED_METERS = "meter_readings"

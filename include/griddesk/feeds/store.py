@@ -15,8 +15,20 @@ import pandas as pd
 
 from griddesk.feeds.http import ApiCall, CallLog
 
-_COLUMNS = ("feed", "endpoint", "method", "url_path", "status_code", "latency_ms", "response_bytes", "error",
-            "attempt", "requested_at_utc", "sim_now_utc", "run_id")  # fmt: skip
+_COLUMNS = (
+    "feed",
+    "endpoint",
+    "method",
+    "url_path",
+    "status_code",
+    "latency_ms",
+    "response_bytes",
+    "error",
+    "attempt",
+    "requested_at_utc",
+    "sim_now_utc",
+    "run_id",
+)
 
 
 def write_call_log(conn, calls: Iterable[ApiCall] | CallLog, run_id: str | None = None) -> int:
@@ -30,10 +42,22 @@ def write_call_log(conn, calls: Iterable[ApiCall] | CallLog, run_id: str | None 
     from psycopg2.extras import execute_values
 
     rows = [
-        (c.feed, c.endpoint, c.method, c.url_path, c.status_code, round(c.latency_ms, 3), c.response_bytes, c.error,
-         c.attempt, c.requested_at_utc, c.sim_now_utc, run_id)
+        (
+            c.feed,
+            c.endpoint,
+            c.method,
+            c.url_path,
+            c.status_code,
+            round(c.latency_ms, 3),
+            c.response_bytes,
+            c.error,
+            c.attempt,
+            c.requested_at_utc,
+            c.sim_now_utc,
+            run_id,
+        )
         for c in records
-    ]  # fmt: skip
+    ]
     with conn, conn.cursor() as cur:
         execute_values(cur, f"insert into raw.api_call_log ({', '.join(_COLUMNS)}) values %s", rows)
     return len(rows)
@@ -164,7 +188,6 @@ def temperature_forecast_as_of(conn, location: str, target: pd.DatetimeIndex, cu
     if s.isna().all():
         raise LookupError(f"the {location} forecast issued by {cutoff} has no temperature for the target hours")
     return s.interpolate(limit_direction="both").to_numpy(float), pd.Timestamp(df["issued_at_utc"].iloc[0])
-
 
 
 # --------------------------------------------------------------------------- gaps and API health (the watches)

@@ -117,7 +117,9 @@ def ckw_client(settings: Settings, sim_now: datetime | None, call_log: CallLog) 
     return ckw.CkwClient(http)
 
 
-def http_client(settings: Settings, feed: str, prefix: str, sim_now: datetime | None, call_log: CallLog) -> FeedHttpClient:
+def http_client(
+    settings: Settings, feed: str, prefix: str, sim_now: datetime | None, call_log: CallLog
+) -> FeedHttpClient:
     return FeedHttpClient(
         f"{_root(settings)}/{prefix}", feed, sim_now=sim_now, policy=retry_policy(settings), call_log=call_log
     )
@@ -254,8 +256,18 @@ def poll_plant(
     settings = settings or get_settings()
     started = time.perf_counter()
     plant = PLANTS[plant_id]
-    refs = [("raw.plants", [{k: getattr(plant, k) for k in (
-        "plant_id", "plant_name", "technology", "rated_power_mw", "timezone", "operator", "notes")}], "plant_id")]  # fmt: skip
+    refs = [
+        (
+            "raw.plants",
+            [
+                {
+                    k: getattr(plant, k)
+                    for k in ("plant_id", "plant_name", "technology", "rated_power_mw", "timezone", "operator", "notes")
+                }
+            ],
+            "plant_id",
+        )
+    ]
 
     def body(call_log: CallLog) -> tuple[list[FeedBatch], list]:
         page = ckw_client(settings, sim_now, call_log).plant_live(plant_id)

@@ -55,8 +55,17 @@ HOURLY_VARIABLES: dict[str, tuple[str, str]] = {
     "wind_speed_10m": ("wind_speed_10m_m_s", "m/s"),
     "shortwave_radiation": ("shortwave_radiation_w_m2", "W/m²"),
 }
-_TOP_FIELDS = ("latitude", "longitude", "generationtime_ms", "utc_offset_seconds", "timezone",
-               "timezone_abbreviation", "elevation", "hourly_units", "hourly")  # fmt: skip
+_TOP_FIELDS = (
+    "latitude",
+    "longitude",
+    "generationtime_ms",
+    "utc_offset_seconds",
+    "timezone",
+    "timezone_abbreviation",
+    "elevation",
+    "hourly_units",
+    "hourly",
+)
 #: Distance in degrees within which an answer is taken to be for the requested location.
 _LOCATION_TOLERANCE_DEG = 0.05
 

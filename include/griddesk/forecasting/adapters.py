@@ -90,10 +90,14 @@ class ProphetBacktestModel(BacktestModel):
             name=name,
             family="prophet",
             version=version,
-            hyperparameters={**self.config.model_dump(mode="json"), "structure": structure, "code_version": code,
-                             "history_days": self.history_days},
+            hyperparameters={
+                **self.config.model_dump(mode="json"),
+                "structure": structure,
+                "code_version": code,
+                "history_days": self.history_days,
+            },
             training_window_days=self.history_days,
-        )  # fmt: skip
+        )
 
     def forecast(self, prices, exogenous, market, delivery_date, state):
         from griddesk.forecasting.prophet_model import forecast_day, forecast_day_per_hour

@@ -203,7 +203,6 @@ class BacktestPlan:
     reuse_production: bool = False
 
 
-
 def days_to_compute(
     model: BacktestModel, warmup: Sequence[date], test_days: Sequence[date], have: set[date], first_data_day: date
 ) -> list[date]:
@@ -273,18 +272,28 @@ def run_backtest(
         t0 = _time.perf_counter()
         for ensemble in plan.ensembles:
             combine_stored(
-                store_conn, ensemble, model_ids, market, history, all_days, plan.interval_width,
+                store_conn,
+                ensemble,
+                model_ids,
+                market,
+                history,
+                all_days,
+                plan.interval_width,
                 plan.interval_window_days,
-            )  # fmt: skip
+            )
         phases["ensembles"] = _time.perf_counter() - t0
         t0 = _time.perf_counter()
         for model in base_models:
             if model.has_own_interval:
                 continue
             calibrate_stored_intervals(
-                store_conn, model_ids[model.spec.name], history, all_days, plan.interval_window_days,
+                store_conn,
+                model_ids[model.spec.name],
+                history,
+                all_days,
+                plan.interval_window_days,
                 plan.interval_width,
-            )  # fmt: skip
+            )
         phases["intervals"] = _time.perf_counter() - t0
     finally:
         store_conn.close()

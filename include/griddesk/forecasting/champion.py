@@ -258,14 +258,24 @@ def store_decisions(
     mae = policy.metric == "mae"  # the decision's scores are MAEs or regrets, each in its own columns
     rows = [
         (
-            market_code, d.delivery_date, model_ids[d.champion], model_ids[d.incumbent],
+            market_code,
+            d.delivery_date,
+            model_ids[d.champion],
+            model_ids[d.incumbent],
             model_ids.get(d.best_challenger) if d.best_challenger else None,
-            d.incumbent_mae if mae else None, d.challenger_mae if mae else None,
-            None if mae else d.incumbent_mae, None if mae else d.challenger_mae, policy.metric,
-            policy.window_days, policy.margin_pct, d.is_switch, d.reason, run_id,
+            d.incumbent_mae if mae else None,
+            d.challenger_mae if mae else None,
+            None if mae else d.incumbent_mae,
+            None if mae else d.challenger_mae,
+            policy.metric,
+            policy.window_days,
+            policy.margin_pct,
+            d.is_switch,
+            d.reason,
+            run_id,
         )
         for d in decisions
-    ]  # fmt: skip
+    ]
     store.replace_champion_decisions(conn, market_code, [d.delivery_date for d in decisions], rows)
     store.set_champion(conn, market_code, model_ids[decisions[-1].champion])
 

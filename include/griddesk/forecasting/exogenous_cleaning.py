@@ -67,8 +67,9 @@ def impute_suspect_exogenous(
     for series, (idx, mask, mtu) in suspects.items():
         target_mask = mask & on_target[idx]
         if target_mask.any():
-            labels = describe_suspect_runs(str(series), starts[idx].to_series(), values[idx], target_mask,
-                                           market.timezone, mtu)  # fmt: skip
+            labels = describe_suspect_runs(
+                str(series), starts[idx].to_series(), values[idx], target_mask, market.timezone, mtu
+            )
             problems += list(dict.fromkeys(label for label in labels if label))
         good = dict(zip(wall[idx[~mask]], values[idx[~mask]], strict=True))
         for pos in idx[mask & ~on_target[idx]]:
@@ -86,8 +87,13 @@ def impute_suspect_exogenous(
             f"{market.code} {target_day}: the exogenous forecasts for the target day are lost, not forecasts: "
             f"{'; '.join(problems)}; no price forecast is made on them"
         )
-    log.warning("%s %s: imputed %d zero or stuck exogenous value(s) in the calibration window%s", market.code,
-                target_day, imputed, f" ({missing} left: no plausible value within 4 weeks)" if missing else "")  # fmt: skip
+    log.warning(
+        "%s %s: imputed %d zero or stuck exogenous value(s) in the calibration window%s",
+        market.code,
+        target_day,
+        imputed,
+        f" ({missing} left: no plausible value within 4 weeks)" if missing else "",
+    )
     return frame.assign(quantity_mw=values)
 
 

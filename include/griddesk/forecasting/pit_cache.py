@@ -142,7 +142,6 @@ def _as_of(frame: pd.DataFrame, as_of: pd.Timestamp, start: pd.Timestamp, end: p
     return visible.reset_index(drop=True)
 
 
-
 def test_period(history: PublishedHistory, days: int | None = None) -> list[date]:
     """The last 728 local days with complete prices (epftoolbox), or the last ``days`` of them (quick mode).
 

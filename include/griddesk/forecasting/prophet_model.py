@@ -422,13 +422,23 @@ class PerHourForecasterConfig(BaseModel):
 
 #: Regressors of the per-hour model for hour h of D (prices through the hour's asinh-median transform).
 PER_HOUR_FEATURES: tuple[str, ...] = (
-    "price_same_hour_d1", "price_same_hour_d2", "price_same_hour_d7",  # same local hour of D-1, D-2, D-7
-    "price_hour_before_d1", "price_hour_after_d1", "price_last_hour_d1",  # neighbours of h and 23:00 on D-1
-    "price_mean_d1", "price_max_d1", "price_min_d1",  # D-1 daily statistics
-    "exog_1", "exog_2", "exog_1_d1", "exog_2_d1",  # both exogenous forecasts for hour h of D and of D-1
-    "exog_1_day_mean", "exog_2_day_mean",  # their means over D
+    "price_same_hour_d1",
+    "price_same_hour_d2",
+    "price_same_hour_d7",  # same local hour of D-1, D-2, D-7
+    "price_hour_before_d1",
+    "price_hour_after_d1",
+    "price_last_hour_d1",  # neighbours of h and 23:00 on D-1
+    "price_mean_d1",
+    "price_max_d1",
+    "price_min_d1",  # D-1 daily statistics
+    "exog_1",
+    "exog_2",
+    "exog_1_d1",
+    "exog_2_d1",  # both exogenous forecasts for hour h of D and of D-1
+    "exog_1_day_mean",
+    "exog_2_day_mean",  # their means over D
     "is_holiday",  # local public holiday (holidays package)
-)  # fmt: skip
+)
 
 
 def per_hour_inputs(grid, days: pd.DatetimeIndex, market: Market) -> dict[str, np.ndarray]:

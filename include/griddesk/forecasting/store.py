@@ -137,14 +137,30 @@ def registered_model_name(conn, model_id: str) -> str | None:
 # --------------------------------------------------------------------------------------------------------------------
 
 _FORECAST_COLUMNS_SQL = (
-    "model_id", "market_code", "delivery_date_local", "delivery_start_utc", "resolution_minutes",
-    "forecast_price_per_mwh", "lower_price_per_mwh", "upper_price_per_mwh", "interval_width_pct",
-    "interval_method", "currency", "cutoff_utc",
-)  # fmt: skip
+    "model_id",
+    "market_code",
+    "delivery_date_local",
+    "delivery_start_utc",
+    "resolution_minutes",
+    "forecast_price_per_mwh",
+    "lower_price_per_mwh",
+    "upper_price_per_mwh",
+    "interval_width_pct",
+    "interval_method",
+    "currency",
+    "cutoff_utc",
+)
 _DAY_COLUMNS_SQL = (
-    "model_id", "market_code", "delivery_date_local", "cutoff_utc", "training_start_utc", "training_end_utc",
-    "n_training_rows", "compute_seconds", "is_warm_start",
-)  # fmt: skip
+    "model_id",
+    "market_code",
+    "delivery_date_local",
+    "cutoff_utc",
+    "training_start_utc",
+    "training_end_utc",
+    "n_training_rows",
+    "compute_seconds",
+    "is_warm_start",
+)
 
 
 def store_day_forecasts(
@@ -315,12 +331,21 @@ def record_backtest_run(
                     started_at_utc, finished_at_utc)
                values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, now())""",
             (
-                run.run_id, run.market_code, run.test_days[0], run.test_days[-1], len(run.test_days),
-                len(run.warmup_days), is_full_test_period, list(run.model_ids.values()), run.computed_model_days,
-                run.reused_model_days, json.dumps({**seconds_by_id, "phase_wall_seconds": run.phase_wall_seconds}),
-                run.wall_seconds, started_at,
+                run.run_id,
+                run.market_code,
+                run.test_days[0],
+                run.test_days[-1],
+                len(run.test_days),
+                len(run.warmup_days),
+                is_full_test_period,
+                list(run.model_ids.values()),
+                run.computed_model_days,
+                run.reused_model_days,
+                json.dumps({**seconds_by_id, "phase_wall_seconds": run.phase_wall_seconds}),
+                run.wall_seconds,
+                started_at,
             ),
-        )  # fmt: skip
+        )
 
 
 def load_backtest_run(conn, run_id: str) -> BacktestRun:
@@ -468,10 +493,23 @@ def champion_forecast_day_count(conn, market_code: str, days: Sequence[date]) ->
 
 #: Columns of a production forecast row, in insert order.
 PRICE_FORECAST_COLUMNS = [
-    "forecast_run_id", "market_code", "delivery_date_local", "delivery_start_utc", "resolution_minutes",
-    "forecast_price_per_mwh", "lower_price_per_mwh", "upper_price_per_mwh", "interval_width_pct", "currency",
-    "model_family", "model_version", "model_id", "training_start_utc", "training_end_utc", "cutoff_utc",
-]  # fmt: skip
+    "forecast_run_id",
+    "market_code",
+    "delivery_date_local",
+    "delivery_start_utc",
+    "resolution_minutes",
+    "forecast_price_per_mwh",
+    "lower_price_per_mwh",
+    "upper_price_per_mwh",
+    "interval_width_pct",
+    "currency",
+    "model_family",
+    "model_version",
+    "model_id",
+    "training_start_utc",
+    "training_end_utc",
+    "cutoff_utc",
+]
 
 
 def replace_price_forecast(conn, market_code: str, delivery_date: date, model_version: str, rows: pd.DataFrame):

@@ -74,4 +74,3 @@ def forecast_for_run(market_code: str, clock: RunClock, settings: Settings | Non
         "interval_method": result.interval_method,
         "fit_seconds": round(result.compute_seconds, 2),
     }
-

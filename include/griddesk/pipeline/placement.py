@@ -47,12 +47,15 @@ def parse_workers(spec: str) -> dict[str, list[str]]:
         name = name.strip()
         names = [q.strip() for q in queues.split(",") if q.strip()]
         if not sep or not name.replace("-", "").isalnum() or not names:
-            raise ValueError(f"GRIDDESK_CELERY_WORKERS entry {entry!r}: expected name=queue[,queue], name of "
-                             "letters, digits and '-'")  # fmt: skip
+            raise ValueError(
+                f"GRIDDESK_CELERY_WORKERS entry {entry!r}: expected name=queue[,queue], name of letters, digits and '-'"
+            )
         unknown = set(names) - set(QUEUES)
         if unknown:
-            raise ValueError(f"GRIDDESK_CELERY_WORKERS entry {entry!r}: unknown queue(s) {sorted(unknown)}; "
-                             f"queues are {', '.join(QUEUES)}")  # fmt: skip
+            raise ValueError(
+                f"GRIDDESK_CELERY_WORKERS entry {entry!r}: unknown queue(s) {sorted(unknown)}; "
+                f"queues are {', '.join(QUEUES)}"
+            )
         if name in workers:
             raise ValueError(f"GRIDDESK_CELERY_WORKERS names worker {name!r} twice")
         workers[name] = names
@@ -60,6 +63,7 @@ def parse_workers(spec: str) -> dict[str, list[str]]:
         raise ValueError("GRIDDESK_CELERY_WORKERS names no worker")
     idle = set(QUEUES) - {q for qs in workers.values() for q in qs}
     if idle:
-        raise ValueError(f"GRIDDESK_CELERY_WORKERS={spec!r}: no worker consumes queue(s) {sorted(idle)}; their tasks "
-                         "would never run")  # fmt: skip
+        raise ValueError(
+            f"GRIDDESK_CELERY_WORKERS={spec!r}: no worker consumes queue(s) {sorted(idle)}; their tasks would never run"
+        )
     return workers

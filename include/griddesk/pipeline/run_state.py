@@ -49,7 +49,9 @@ def required_inputs(market: str, clock: RunClock) -> list[tuple[object, date]]:
     return out
 
 
-def missing_inputs(markets: list[str], clock: RunClock, settings: Settings | None = None) -> list[tuple[str, str, date]]:
+def missing_inputs(
+    markets: list[str], clock: RunClock, settings: Settings | None = None
+) -> list[tuple[str, str, date]]:
     """(market, feed/series, day) of every required input the API has not published completely by the run clock."""
     from griddesk.entsoe.client import EntsoeClient
     from griddesk.entsoe.parser import NoMatchingDataError, parse_document
@@ -62,12 +64,14 @@ def missing_inputs(markets: list[str], clock: RunClock, settings: Settings | Non
         for spec, day in required_inputs(market, clock):
             start, end = spec.market.delivery_day_bounds_utc(day)
             try:
-                points = split_by_delivery_day(parse_document(client.get(spec.request_params(start, end))).points,
-                                               spec.market).get(day)  # fmt: skip
+                points = split_by_delivery_day(
+                    parse_document(client.get(spec.request_params(start, end))).points, spec.market
+                ).get(day)
             except NoMatchingDataError:
                 points = None
             complete = points is not None and len(points) == spec.market.mtus_in_day(
-                day, int(points["resolution_minutes"].iloc[0]))  # fmt: skip
+                day, int(points["resolution_minutes"].iloc[0])
+            )
             if not complete:
                 missing.append((market, f"{spec.feed}/{spec.series_code}", day))
     return missing
@@ -82,19 +86,30 @@ def inputs_alert(dag_id: str, markets: list[str], clock: RunClock, missing, dead
     if clock.kind == MORNING:
         action = f"No forecast and no orders for {', '.join(blocked)} on {d}: {dag_id} failed at its input check."
     else:
-        action = (f"{dag_id} failed at its input check: the morning forecast of {', '.join(blocked)} on {d} is not "
-                  "scored and no execution is settled.")  # fmt: skip
-    subject, html = render_table_alert(TableAlert(
-        "CRITICAL", f"{dag_id}: inputs not published by {deadline:%Y-%m-%d %H:%M} UTC", ", ".join(blocked),
-        d.isoformat(), action, ("Market", "Input", "Data day", "Run clock (UTC)"),
-        [(m, feed, day.isoformat(), clock.sim_now(m).isoformat()) for m, feed, day in missing],
-        delivery_day=d, data_day=min(day for _, _, day in missing), next_steps=NEXT_STEPS["inputs_missing"],
-    ))  # fmt: skip
+        action = (
+            f"{dag_id} failed at its input check: the morning forecast of {', '.join(blocked)} on {d} is not "
+            "scored and no execution is settled."
+        )
+    subject, html = render_table_alert(
+        TableAlert(
+            "CRITICAL",
+            f"{dag_id}: inputs not published by {deadline:%Y-%m-%d %H:%M} UTC",
+            ", ".join(blocked),
+            d.isoformat(),
+            action,
+            ("Market", "Input", "Data day", "Run clock (UTC)"),
+            [(m, feed, day.isoformat(), clock.sim_now(m).isoformat()) for m, feed, day in missing],
+            delivery_day=d,
+            data_day=min(day for _, _, day in missing),
+            next_steps=NEXT_STEPS["inputs_missing"],
+        )
+    )
     return f"inputs_missing|{dag_id}|{d.isoformat()}", subject, html
 
 
-def check_inputs(dag_id: str, markets: list[str], clock: RunClock, now: datetime | None = None,
-                 settings: Settings | None = None) -> bool:  # fmt: skip
+def check_inputs(
+    dag_id: str, markets: list[str], clock: RunClock, now: datetime | None = None, settings: Settings | None = None
+) -> bool:
     """The sensor's poke: True when every input is published. After the deadline, email one alert and raise.
 
     Raises:
@@ -132,8 +147,10 @@ def blocked_reason(url: str, run_id: str, market: str, delivery_day: date) -> st
         failed = failed_critical_checks(conn, run_id, market)
     parts = [f"{suite} on the data of {day} ({ids})" for suite, day, ids in failed]
     cause = "; ".join(parts) or "a critical data-quality failure"
-    return (f"{market} blocked for delivery day {delivery_day}: critical data-quality failure of {cause}. "
-            f"No forecast and no orders for {market} on {delivery_day}.")  # fmt: skip
+    return (
+        f"{market} blocked for delivery day {delivery_day}: critical data-quality failure of {cause}. "
+        f"No forecast and no orders for {market} on {delivery_day}."
+    )
 
 
 def add_run_note(dag_id: str, run_id: str, line: str) -> bool:

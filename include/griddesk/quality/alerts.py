@@ -129,27 +129,40 @@ def render_quality_alert(
     if delivery_day is None:  # a feed-day or an output: the data day is the day it is about
         subject = f"[GridDesk][{level}] {result.suite_name} {verb} for {result.market_code} {data_day.isoformat()}"
     else:
-        subject = (f"[GridDesk][{level}] {result.suite_name} {verb} for {result.market_code} delivery day "
-                   f"{affected.isoformat()} (data of {data_day.isoformat()})")  # fmt: skip
+        subject = (
+            f"[GridDesk][{level}] {result.suite_name} {verb} for {result.market_code} delivery day "
+            f"{affected.isoformat()} (data of {data_day.isoformat()})"
+        )
     rows = [(o.expectation_id, o.column or "", o.observed, o.expected, o.severity) for o in result.failed]
     footer = f"Validated at {result.validated_at_utc.isoformat()} (UTC)."
-    facts = alert_facts(level, result.market_code, affected, data_day,
-                        consequence or _consequence(result, level, affected),
-                        next_steps or NEXT_STEPS["prices_morning"])  # fmt: skip
+    facts = alert_facts(
+        level,
+        result.market_code,
+        affected,
+        data_day,
+        consequence or _consequence(result, level, affected),
+        next_steps or NEXT_STEPS["prices_morning"],
+    )
     body = _html_body(subject, facts, _COLUMNS, rows, links, footer)
     return subject, body
 
 
-def alert_facts(level: str, scope: str, delivery_day: date | str | None, data_day: date | str | None,
-                action: str, next_steps: str) -> list[tuple[str, str]]:  # fmt: skip
+def alert_facts(
+    level: str, scope: str, delivery_day: date | str | None, data_day: date | str | None, action: str, next_steps: str
+) -> list[tuple[str, str]]:
     """The lines every alert starts with, in this order (the plain-text part shows them as ``Label | value``)."""
 
     def text(d) -> str:
         return d.isoformat() if isinstance(d, date) else (d or "-")
 
-    return [("Severity", level), ("Market / source", scope), ("Delivery day affected", text(delivery_day)),
-            ("Data day that caused it", text(data_day)), ("What GridDesk did", action),
-            ("What to do next", next_steps)]  # fmt: skip
+    return [
+        ("Severity", level),
+        ("Market / source", scope),
+        ("Delivery day affected", text(delivery_day)),
+        ("Data day that caused it", text(data_day)),
+        ("What GridDesk did", action),
+        ("What to do next", next_steps),
+    ]
 
 
 def _html_body(
@@ -352,5 +365,15 @@ def _send_multipart(conn_id: str, recipients: Sequence[str], subject: str, html:
                     raise
 
 
-__all__ = ["NEXT_STEPS", "TableAlert", "alert_facts", "alert_level", "alert_message", "html_to_text",
-           "quality_alert_key", "render_quality_alert", "render_table_alert", "send_alert_once"]
+__all__ = [
+    "NEXT_STEPS",
+    "TableAlert",
+    "alert_facts",
+    "alert_level",
+    "alert_message",
+    "html_to_text",
+    "quality_alert_key",
+    "render_quality_alert",
+    "render_table_alert",
+    "send_alert_once",
+]

@@ -68,28 +68,34 @@ def validation_url(base_url: str, suite: str, scope: str, day: date | str, run_i
 
 
 def _page(title: str, body: str, root: str) -> str:
-    return (f'<!doctype html><html><head><meta charset="utf-8"><title>{escape(title)}</title><style>{STYLE}</style>'
-            f'</head><body><p><a href="{root}index.html">GridDesk docs</a> · <a href="{root}gx/index.html">Data Docs'
-            f"</a></p><h1>{escape(title)}</h1>{body}</body></html>")  # fmt: skip
+    return (
+        f'<!doctype html><html><head><meta charset="utf-8"><title>{escape(title)}</title><style>{STYLE}</style>'
+        f'</head><body><p><a href="{root}index.html">GridDesk docs</a> · <a href="{root}gx/index.html">Data Docs'
+        f"</a></p><h1>{escape(title)}</h1>{body}</body></html>"
+    )
 
 
 def _table(columns: Iterable[str], rows: Iterable[tuple[str, Iterable[object]]]) -> str:
     head = "".join(f"<th>{escape(c)}</th>" for c in columns)
-    body = "".join(f'<tr class="{cls}">' + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>"
-                   for cls, cells in rows)  # fmt: skip
+    body = "".join(
+        f'<tr class="{cls}">' + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>" for cls, cells in rows
+    )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def render_validation_page(suite: str, scope: str, day: date | str, run_id: str, validated_at: str,
-                           rows: list[dict]) -> str:  # fmt: skip
+def render_validation_page(
+    suite: str, scope: str, day: date | str, run_id: str, validated_at: str, rows: list[dict]
+) -> str:
     """One validation: verdict line and a row per expectation (failed first). ``rows``: dicts with the columns of
     ``raw.dq_validation_results`` (expectation_id, expectation_type, severity, success, observed_value, expected).
     Every value is HTML-escaped."""
     failed_critical = [r for r in rows if not r["success"] and r["severity"] == "critical"]
     failed = [r for r in rows if not r["success"]]
     if failed_critical:
-        verdict = f'<p class="bad">FAILED: {len(failed_critical)} critical expectation(s) failed. A critical ' \
-                  "failure blocks the market-day or feed-day (docs/alerts.md).</p>"
+        verdict = (
+            f'<p class="bad">FAILED: {len(failed_critical)} critical expectation(s) failed. A critical '
+            "failure blocks the market-day or feed-day (docs/alerts.md).</p>"
+        )
     elif failed:
         verdict = f'<p class="warn">Warnings: {len(failed)} expectation(s) failed; nothing is blocked.</p>'
     else:
@@ -97,15 +103,26 @@ def render_validation_page(suite: str, scope: str, day: date | str, run_id: str,
     ordered = sorted(rows, key=lambda r: (r["success"], r["severity"] != "critical", r["expectation_id"]))
     table = _table(
         ("Expectation", "Type", "Severity", "Result", "Observed", "Expected"),
-        (("" if r["success"] else "fail",
-          (f"<code>{escape(r['expectation_id'])}</code>", escape(r["expectation_type"]), escape(r["severity"]),
-           "passed" if r["success"] else "<b>FAILED</b>", escape(str(r.get("observed_value") or "")),
-           escape(str(r.get("expected") or ""))))
-         for r in ordered),
-    )  # fmt: skip
-    meta = (f"<p>Suite <a href=\"../../../../suites/{_slug(suite)}.html\"><code>{escape(suite)}</code></a>, scope "
-            f"<b>{escape(scope)}</b>, data day <b>{escape(str(day))}</b>, run <code>{escape(run_id)}</code>, "
-            f"validated at {escape(validated_at)} UTC.</p>")  # fmt: skip
+        (
+            (
+                "" if r["success"] else "fail",
+                (
+                    f"<code>{escape(r['expectation_id'])}</code>",
+                    escape(r["expectation_type"]),
+                    escape(r["severity"]),
+                    "passed" if r["success"] else "<b>FAILED</b>",
+                    escape(str(r.get("observed_value") or "")),
+                    escape(str(r.get("expected") or "")),
+                ),
+            )
+            for r in ordered
+        ),
+    )
+    meta = (
+        f'<p>Suite <a href="../../../../suites/{_slug(suite)}.html"><code>{escape(suite)}</code></a>, scope '
+        f"<b>{escape(scope)}</b>, data day <b>{escape(str(day))}</b>, run <code>{escape(run_id)}</code>, "
+        f"validated at {escape(validated_at)} UTC.</p>"
+    )
     return _page(f"{suite} · {scope} · {day}", meta + verdict + table, "../../../../../")
 
 
@@ -141,13 +158,22 @@ def write_suite_pages(site_dir: Path, context_root_dir: Path | None = None) -> l
         rows = []
         for e in suite.get("expectations", []):
             meta = e.get("meta", {})
-            rows.append(("", (f"<code>{escape(meta.get('name', e.get('id', '')))}</code>", escape(e["type"]),
-                              escape(meta.get("severity", e.get("severity", ""))),
-                              escape(meta.get("description", "")))))  # fmt: skip
+            rows.append(
+                (
+                    "",
+                    (
+                        f"<code>{escape(meta.get('name', e.get('id', '')))}</code>",
+                        escape(e["type"]),
+                        escape(meta.get("severity", e.get("severity", ""))),
+                        escape(meta.get("description", "")),
+                    ),
+                )
+            )
         out = site_dir / "gx" / "suites" / f"{_slug(suite['name'])}.html"
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(_page(f"Suite {suite['name']}", _table(("Expectation", "Type", "Severity", "What"), rows),
-                             "../../"))  # fmt: skip
+        out.write_text(
+            _page(f"Suite {suite['name']}", _table(("Expectation", "Type", "Severity", "What"), rows), "../../")
+        )
         names.append(suite["name"])
     return names
 
@@ -159,13 +185,26 @@ def write_gx_index(site_dir: Path, conn, suites: list[str], limit: int = 2000) -
     rows = []
     for run_id, suite, scope, day, at, failed_critical, failed, n in runs:
         href = validation_path(suite, scope, day, run_id).removeprefix("gx/")
-        verdict = ("<b>FAILED</b> (critical)" if failed_critical else f"{failed} warning(s)" if failed
-                   else "passed")  # fmt: skip
-        rows.append(("fail" if failed_critical else "", (escape(at), f'<a href="{href}">{escape(suite)}</a>',
-                     escape(scope), escape(str(day)), verdict, f"{n - failed}/{n}", f"<code>{escape(run_id)}</code>")))
-    body = (f"<h2>Suites</h2><ul>{suite_list}</ul><h2>Validations (newest first)</h2>"
-            + (_table(("Validated (UTC)", "Suite", "Scope", "Data day", "Verdict", "Passed", "Run"), rows)
-               if rows else "<p>No validation has run yet.</p>"))  # fmt: skip
+        verdict = "<b>FAILED</b> (critical)" if failed_critical else f"{failed} warning(s)" if failed else "passed"
+        rows.append(
+            (
+                "fail" if failed_critical else "",
+                (
+                    escape(at),
+                    f'<a href="{href}">{escape(suite)}</a>',
+                    escape(scope),
+                    escape(str(day)),
+                    verdict,
+                    f"{n - failed}/{n}",
+                    f"<code>{escape(run_id)}</code>",
+                ),
+            )
+        )
+    body = f"<h2>Suites</h2><ul>{suite_list}</ul><h2>Validations (newest first)</h2>" + (
+        _table(("Validated (UTC)", "Suite", "Scope", "Data day", "Verdict", "Passed", "Run"), rows)
+        if rows
+        else "<p>No validation has run yet.</p>"
+    )
     out = site_dir / "gx" / "index.html"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(_page("Data Docs", body, "../"))
@@ -247,8 +286,12 @@ def ensure_site(settings) -> Path:
         log_path = settings.state_dir / "logs" / "docs-build.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "ab") as out:
-            done = subprocess.run([sys.executable, "-m", "griddesk.quality.docs_site", "--build-only"], stdout=out,
-                                  stderr=subprocess.STDOUT, check=False)  # fmt: skip
+            done = subprocess.run(
+                [sys.executable, "-m", "griddesk.quality.docs_site", "--build-only"],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                check=False,
+            )
         if done.returncode:
             raise RuntimeError(f"building the docs site failed; see {log_path}")
     return site

@@ -284,8 +284,10 @@ def with_price_shift_scores(
             start = market.delivery_day_bounds_utc(day - timedelta(days=PLAUSIBILITY.window_days))[0]
             day_start, day_end = market.delivery_day_bounds_utc(day)
             history = prices_as_of(conn, market.code, start, day_start, as_of_utc)
-            prices = pd.concat([history[["delivery_start_utc", "price_per_mwh"]],
-                                latest[["delivery_start_utc", "price_per_mwh"]]], ignore_index=True)  # fmt: skip
+            prices = pd.concat(
+                [history[["delivery_start_utc", "price_per_mwh"]], latest[["delivery_start_utc", "price_per_mwh"]]],
+                ignore_index=True,
+            )
             exogenous = exogenous_as_of(conn, market.code, start, day_end, as_of_utc)
             score = price_shift_scores(prices, exogenous, market, [day])["shift_score"].iloc[0]
             frame.loc[frame["is_latest_version"], SHIFT_SCORE_COLUMN] = round(float(score), 2)

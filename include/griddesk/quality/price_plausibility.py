@@ -55,8 +55,15 @@ class PlausibilityConfig:
 
 
 DEFAULT_CONFIG = PlausibilityConfig()
-RESULT_COLUMNS = ("delivery_date_local", "score", "spread_ratio", "shift_score", "level_shift_per_mwh",
-                  "training_days", "is_implausible")  # fmt: skip
+RESULT_COLUMNS = (
+    "delivery_date_local",
+    "score",
+    "spread_ratio",
+    "shift_score",
+    "level_shift_per_mwh",
+    "training_days",
+    "is_implausible",
+)
 
 
 def _holiday_days(market: Market, years: Iterable[int]) -> frozenset[date]:

@@ -46,12 +46,21 @@ def validate_for_run(
     def consequence(r) -> str | None:
         if clock.kind == "morning":  # D-1's prices gate D's forecast and orders: the default sentence
             return None
-        return (f"{r.market_code} prices of {d} are kept but not trusted: the forecast score and the settlement of "
-                f"{r.market_code} on {d} rest on them; no order is touched.")  # fmt: skip
+        return (
+            f"{r.market_code} prices of {d} are kept but not trusted: the forecast score and the settlement of "
+            f"{r.market_code} on {d} rest on them; no order is touched."
+        )
 
     steps = "prices_morning" if clock.kind == "morning" else "prices_afternoon"
-    alert_failed_results(url, results, consequence, settings.alert_email_to, run_id=run_id,
-                         delivery_day=lambda r: clock.delivery_date, next_steps=steps)  # fmt: skip
+    alert_failed_results(
+        url,
+        results,
+        consequence,
+        settings.alert_email_to,
+        run_id=run_id,
+        delivery_day=lambda r: clock.delivery_date,
+        next_steps=steps,
+    )
     return {r.market_code: r.passed_critical for r in results}
 
 
@@ -89,8 +98,9 @@ def feed_consequence(result, spec) -> str:
     return f"{what} is blocked: {blocked_consequence(spec.feed)}"
 
 
-def alert_failed_results(url: str, results, consequence, to: str, *, run_id: str | None = None,
-                         delivery_day=None, next_steps: str = "feed") -> list[str]:  # fmt: skip
+def alert_failed_results(
+    url: str, results, consequence, to: str, *, run_id: str | None = None, delivery_day=None, next_steps: str = "feed"
+) -> list[str]:
     """One email per failed (suite, scope, day), at most once per key; ``consequence(result)`` says what GridDesk
     did, ``delivery_day(result)`` which delivery day it affects (default: the data day), ``next_steps`` names the
     entry of :data:`griddesk.quality.alerts.NEXT_STEPS`. The link points to the validation's own Data Docs page.
@@ -102,13 +112,18 @@ def alert_failed_results(url: str, results, consequence, to: str, *, run_id: str
     for result in results:
         if not result.failed:
             continue
-        links = {"Validation result (Data Docs)": validation_url(q.docs_base_url, result.suite_name,
-                                                                 result.market_code, result.delivery_date_local,
-                                                                 run_id) if run_id else None,
-                 "All validations": q.gx_docs_url}  # fmt: skip
+        links = {
+            "Validation result (Data Docs)": validation_url(
+                q.docs_base_url, result.suite_name, result.market_code, result.delivery_date_local, run_id
+            )
+            if run_id
+            else None,
+            "All validations": q.gx_docs_url,
+        }
         affected = delivery_day(result) if delivery_day else None
-        subject, html = render_quality_alert(result, links, consequence(result), delivery_day=affected,
-                                             next_steps=NEXT_STEPS[next_steps])  # fmt: skip
+        subject, html = render_quality_alert(
+            result, links, consequence(result), delivery_day=affected, next_steps=NEXT_STEPS[next_steps]
+        )
         with db.connect(url) as conn:
             if send_alert_once(conn, quality_alert_key(result), subject, html, to):
                 sent.append(quality_alert_key(result))
@@ -135,8 +150,12 @@ def validate_feeds_for_run(run_date, run_id: str, settings: Settings | None = No
         store_results(conn, run.results, run_id)
     publish_docs(url, run_id)
     sent = alert_failed_results(
-        url, run.results, lambda r: feed_consequence(r, by_suite[r.suite_name]), settings.alert_email_to,
-        run_id=run_id, next_steps="feed",
+        url,
+        run.results,
+        lambda r: feed_consequence(r, by_suite[r.suite_name]),
+        settings.alert_email_to,
+        run_id=run_id,
+        next_steps="feed",
     )
     verdicts: dict[str, dict[str, bool]] = {}
     for r in run.results:
@@ -154,8 +173,13 @@ WATCHES = ("data_gaps", "api_health", "forecast_drift", "bid_executions", "deadl
 
 #: Market datasets of expectations/feeds.yml that the "outputs" watch validates: the exogenous inputs (raw) and
 #: the key marts (prices, forecasts, schedules, executions) as griddesk_morning / griddesk_afternoon built them.
-MARKET_DATASETS = ("entsoe_exogenous_forecasts", "day_ahead_prices", "price_forecasts", "bid_schedules",
-                   "bid_executions")  # fmt: skip
+MARKET_DATASETS = (
+    "entsoe_exogenous_forecasts",
+    "day_ahead_prices",
+    "price_forecasts",
+    "bid_schedules",
+    "bid_executions",
+)
 
 
 def output_consequence(result, spec) -> str:
@@ -197,8 +221,12 @@ def validate_outputs_for_run(run_date, run_id: str, settings: Settings | None = 
     publish_docs(url, run_id)
     by_suite = {s.suite: s for s in specs.values()}
     sent = alert_failed_results(
-        url, run.results, lambda r: output_consequence(r, by_suite[r.suite_name]), settings.alert_email_to,
-        run_id=run_id, next_steps="outputs",
+        url,
+        run.results,
+        lambda r: output_consequence(r, by_suite[r.suite_name]),
+        settings.alert_email_to,
+        run_id=run_id,
+        next_steps="outputs",
     )
     failed = [f"{r.suite_name}|{r.market_code}|{r.delivery_date_local}" for r in run.results if r.failed]
     return {"watch": "outputs", "alerts": failed, "sent": sent, "missing": missing}

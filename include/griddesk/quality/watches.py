@@ -290,10 +290,21 @@ def send_watch_alerts(
         # executions (they are about D itself), the next day for the inputs (gaps, API health, drift feed D+1).
         affected = a.day if a.kind in ("deadline", "bid_execution") else a.day + timedelta(days=1)
         data_day = a.day - timedelta(days=1) if a.kind == "deadline" else a.day
-        subject, html = render_table_alert(TableAlert(
-            a.level, a.title, a.scope, a.day.isoformat(), a.consequence, a.columns, a.rows,
-            delivery_day=affected, data_day=data_day, next_steps=NEXT_STEPS.get({"bid_execution": "bid_executions"}.get(a.kind, a.kind), ""),
-        ), links)  # fmt: skip
+        subject, html = render_table_alert(
+            TableAlert(
+                a.level,
+                a.title,
+                a.scope,
+                a.day.isoformat(),
+                a.consequence,
+                a.columns,
+                a.rows,
+                delivery_day=affected,
+                data_day=data_day,
+                next_steps=NEXT_STEPS.get({"bid_execution": "bid_executions"}.get(a.kind, a.kind), ""),
+            ),
+            links,
+        )
         with db.connect(url) as conn:
             if send_alert_once(conn, a.key, subject, html, to, kind=a.kind):
                 sent.append(a.key)

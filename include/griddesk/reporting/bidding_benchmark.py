@@ -89,13 +89,26 @@ def store_backtest(url: str, result: MarketBacktest, config: BacktestConfig | No
         bidding_store.insert_backtest_run(
             cur,
             (
-                run_id, result.market_code, result.days[0], result.days[-1], len(result.days),
-                len(result.days) == 728, battery.power_mw, battery.energy_mwh, battery.model_dump_json(),
-                json.dumps(cfg), f"{result.griddesk_source}: {result.forecast_model}", result.production,
-                result.currency, result.perfect_daily, result.perfect_multiday, result.wall_seconds,
-                result.optimiser_seconds, result.started_at_utc,
+                run_id,
+                result.market_code,
+                result.days[0],
+                result.days[-1],
+                len(result.days),
+                len(result.days) == 728,
+                battery.power_mw,
+                battery.energy_mwh,
+                battery.model_dump_json(),
+                json.dumps(cfg),
+                f"{result.griddesk_source}: {result.forecast_model}",
+                result.production,
+                result.currency,
+                result.perfect_daily,
+                result.perfect_multiday,
+                result.wall_seconds,
+                result.optimiser_seconds,
+                result.started_at_utc,
             ),
-        )  # fmt: skip
+        )
         bidding_store.insert_backtest_days(cur, days)
     return run_id
 
@@ -121,8 +134,9 @@ def run_benchmark(
         raise ValueError(f"battery must be one of {', '.join(BATTERIES)}, got {battery!r}")
     settings = get_settings()
     bidding = get_bidding_settings()
-    options = replace(options or MarketRunOptions(),
-                      production=production_strategy(bidding.strategy, bidding.end_soc_mode))  # fmt: skip
+    options = replace(
+        options or MarketRunOptions(), production=production_strategy(bidding.strategy, bidding.end_soc_mode)
+    )
     url = db.bootstrap(settings) if (store or options.forecast in ("auto", "champion")) else None
     config = backtest_config(bidding)
     cells = BatteryConfig(power_mw=1.0, energy_mwh=BATTERIES[battery])
@@ -161,9 +175,19 @@ def run_and_store_market(market_code: str, days: int | None, battery: str = "2h"
     bidding = get_bidding_settings()
     url = db.bootstrap(settings)
     config = backtest_config(bidding)
-    options = MarketRunOptions(forecast=forecast, production=production_strategy(bidding.strategy, bidding.end_soc_mode))
-    result = run_market(market_code, days, BatteryConfig(power_mw=1.0, energy_mwh=BATTERIES[battery]), options,
-                        settings, url, config, progress=log.info)  # fmt: skip
+    options = MarketRunOptions(
+        forecast=forecast, production=production_strategy(bidding.strategy, bidding.end_soc_mode)
+    )
+    result = run_market(
+        market_code,
+        days,
+        BatteryConfig(power_mw=1.0, energy_mwh=BATTERIES[battery]),
+        options,
+        settings,
+        url,
+        config,
+        progress=log.info,
+    )
     run_id = store_backtest(url, result, config)
     path = _run_cache(run_id)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -183,17 +207,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markets", default="NP,DE", help="comma-separated market codes (default NP,DE)")
     parser.add_argument("--days", type=int, default=None, help="quick mode: the last N test days (default: all 728)")
     parser.add_argument("--battery", default="2h", choices=sorted(BATTERIES), help="energy at 1 MW (default 2h)")
-    parser.add_argument("--forecast", default="auto", choices=("auto", "champion", "prophet", "none"),
-                        help="GridDesk's forecast: the stored champion, Prophet, auto (champion if stored), or none "
-                        "(perfect foresight and the published reference only)")  # fmt: skip
+    parser.add_argument(
+        "--forecast",
+        default="auto",
+        choices=("auto", "champion", "prophet", "none"),
+        help="GridDesk's forecast: the stored champion, Prophet, auto (champion if stored), or none "
+        "(perfect foresight and the published reference only)",
+    )
     parser.add_argument("--report-dir", type=Path, default=REPORT_DIR, help="output folder (default: reports/)")
     parser.add_argument("--no-store", action="store_true", help="do not write the run into the warehouse")
     parser.add_argument("--marts", action="store_true", help="build fct_backtest_daily_pnl and fct_backtest_summary")
     parser.add_argument("--no-reference", action="store_true", help="skip the continuous-MILP reference reproduction")
-    parser.add_argument("--lear-strategies", default="fixed,fixed_valued,curves,exclusive_blocks",
-                        help="strategies run on the published LEAR-Ens (default fixed,fixed_valued,curves,"
-                        "exclusive_blocks; curves cost "
-                        "about 0.5 s a day)")  # fmt: skip
+    parser.add_argument(
+        "--lear-strategies",
+        default="fixed,fixed_valued,curves,exclusive_blocks",
+        help="strategies run on the published LEAR-Ens (default fixed,fixed_valued,curves,"
+        "exclusive_blocks; curves cost "
+        "about 0.5 s a day)",
+    )
     args = parser.parse_args(argv)
     codes = [get_market(c.strip()).code for c in args.markets.split(",") if c.strip()]
     lear = tuple(x.strip() for x in args.lear_strategies.split(",") if x.strip())

@@ -22,8 +22,13 @@ from griddesk.warehouse import db
 #: Battery energies at 1 MW for ``--battery``.
 BATTERIES = {"1h": 1.0, "2h": 2.0, "4h": 4.0}
 #: Published forecast files per market: the paper's for NP, PJM, BE, FR; the 2021 files for DE (PROVENANCE.md).
-PUBLISHED_VERSION = {"NP": "paper_2020-06", "PJM": "paper_2020-06", "BE": "paper_2020-06", "FR": "paper_2020-06",
-                     "DE": "current_2021-07"}  # fmt: skip
+PUBLISHED_VERSION = {
+    "NP": "paper_2020-06",
+    "PJM": "paper_2020-06",
+    "BE": "paper_2020-06",
+    "FR": "paper_2020-06",
+    "DE": "current_2021-07",
+}
 LEAR_SOURCE = "lear_ens_published"
 
 
@@ -77,8 +82,9 @@ def published_source(market_code: str, published: pd.DataFrame, column: str = "L
         return grid_day_on_real_mtus(by_day[day], market.code, day)
 
     name = LEAR_SOURCE if column == "LEAR Ensemble" else column.lower().replace(" ", "_") + "_published"
-    return ForecastSource(name, fn, model=f"published {column} ({PUBLISHED_VERSION[market.code]})",
-                          available_days=set(by_day))  # fmt: skip
+    return ForecastSource(
+        name, fn, model=f"published {column} ({PUBLISHED_VERSION[market.code]})", available_days=set(by_day)
+    )
 
 
 def stored_coverage(url: str, market_code: str, days: Sequence[date]) -> bool:

@@ -71,9 +71,21 @@ def benchmark_json(results: Sequence[MarketBacktest]) -> dict[str, Any]:
 
 
 #: Per (source, strategy) in :func:`strategies_json`: the summary's keys, rounded.
-STRATEGY_FIELDS = ("revenue", "percentage_of_perfect", "perfect_foresight_revenue", "cycles_per_day", "win_rate_pct",
-                   "daily_sharpe", "annualised_sharpe", "max_drawdown", "trades", "steps", "fallback_days",
-                   "solve_ms_median", "optimiser_seconds")  # fmt: skip
+STRATEGY_FIELDS = (
+    "revenue",
+    "percentage_of_perfect",
+    "perfect_foresight_revenue",
+    "cycles_per_day",
+    "win_rate_pct",
+    "daily_sharpe",
+    "annualised_sharpe",
+    "max_drawdown",
+    "trades",
+    "steps",
+    "fallback_days",
+    "solve_ms_median",
+    "optimiser_seconds",
+)
 
 
 def strategies_json(results: Sequence[MarketBacktest]) -> dict[str, Any]:
@@ -91,8 +103,9 @@ def strategies_json(results: Sequence[MarketBacktest]) -> dict[str, Any]:
             "currency": r.currency,
             "forecast_model": f"{r.griddesk_source}: {r.forecast_model}",
             "strategies": {
-                f"{source}/{strategy}": {k: round_or_none(s.get(k), 3) if isinstance(s.get(k), float) else s.get(k)
-                                         for k in STRATEGY_FIELDS}  # fmt: skip
+                f"{source}/{strategy}": {
+                    k: round_or_none(s.get(k), 3) if isinstance(s.get(k), float) else s.get(k) for k in STRATEGY_FIELDS
+                }
                 for (source, strategy), s in r.summaries.items()
             },
         }
@@ -114,14 +127,21 @@ def _plot_cumulative(result: MarketBacktest, out_dir: Path, suffix: str) -> str:
     fig, ax = pyplot().subplots(figsize=(11, 4.5))
     pf = result.runs[("perfect_foresight", FIXED)].daily
     ax.plot(x, pf["pnl"].cumsum(), color="black", lw=1.6, label="perfect foresight, daily (end = start)")
-    ax.plot(x, result.perfect_multiday_daily["revenue"].cumsum(), color="grey", lw=1.2, ls="--",
-            label="perfect foresight over the period (SoC carried)")  # fmt: skip
+    ax.plot(
+        x,
+        result.perfect_multiday_daily["revenue"].cumsum(),
+        color="grey",
+        lw=1.2,
+        ls="--",
+        label="perfect foresight over the period (SoC carried)",
+    )
     for (source, strategy), run in result.runs.items():
         if source == "perfect_foresight":
             continue
         style = {"ls": ":"} if source == LEAR_SOURCE else {}
-        label = f"{source} {strategy}" + (" (production)" if source == result.griddesk_source and strategy ==
-                                          result.production else "")  # fmt: skip
+        label = f"{source} {strategy}" + (
+            " (production)" if source == result.griddesk_source and strategy == result.production else ""
+        )
         ax.plot(x, run.daily["pnl"].cumsum(), lw=1.1, label=label, **style)
     ax.set_title(f"{code}: cumulative P&L, {result.battery.power_mw:g} MW / {result.battery.energy_mwh:g} MWh")
     ax.set_ylabel(f"{result.currency}")
@@ -162,8 +182,21 @@ def _num(value: Any, digits: int = 1) -> str:
 
 
 #: Columns of a market's table, one row per (source, strategy).
-STRATEGY_COLUMNS = ("source", "strategy", "revenue", "PoP", "PoP vs daily PF", "PoP vs period PF", "cycles/day",
-                    "utilisation %", "win rate %", "daily Sharpe", "max drawdown", "trades", "solve ms (median)")  # fmt: skip
+STRATEGY_COLUMNS = (
+    "source",
+    "strategy",
+    "revenue",
+    "PoP",
+    "PoP vs daily PF",
+    "PoP vs period PF",
+    "cycles/day",
+    "utilisation %",
+    "win rate %",
+    "daily Sharpe",
+    "max drawdown",
+    "trades",
+    "solve ms (median)",
+)
 
 
 def benchmark_markdown(results: Sequence[MarketBacktest], plots: dict[str, dict[str, str]], quick: bool) -> str:
@@ -187,8 +220,7 @@ def benchmark_markdown(results: Sequence[MarketBacktest], plots: dict[str, dict[
 def _market_section(r: MarketBacktest, plots: dict[str, str]) -> list[str]:
     b = r.battery
     lines = [
-        f"## {r.market_code}: {len(r.days)} days {r.days[0]} .. {r.days[-1]}, {b.power_mw:g} MW / "
-        f"{b.energy_mwh:g} MWh",
+        f"## {r.market_code}: {len(r.days)} days {r.days[0]} .. {r.days[-1]}, {b.power_mw:g} MW / {b.energy_mwh:g} MWh",
         "",
         f"GridDesk forecast: `{r.griddesk_source}` ({r.forecast_model}). Production strategy: "
         f"`{r.production}`. Perfect foresight: {_num(r.perfect_daily, 0)} {r.currency} daily (end = start), "
@@ -198,12 +230,25 @@ def _market_section(r: MarketBacktest, plots: dict[str, str]) -> list[str]:
     ]
     for (source, strategy), s in r.summaries.items():
         mark = " **(production)**" if source == r.griddesk_source and strategy == r.production else ""
-        lines.append(table_row((
-            source, f"{strategy}{mark}", _num(s["revenue"], 0), _num(s["percentage_of_perfect"]),
-            _num(percentage(s["revenue"], r.perfect_daily)), _num(percentage(s["revenue"], r.perfect_multiday)),
-            _num(s["cycles_per_day"], 2), _num(s["utilisation_pct"]), _num(s["win_rate_pct"]),
-            _num(s["daily_sharpe"], 2), _num(s["max_drawdown"], 0), s["trades"], _num(s["solve_ms_median"], 1),
-        )))  # fmt: skip
+        lines.append(
+            table_row(
+                (
+                    source,
+                    f"{strategy}{mark}",
+                    _num(s["revenue"], 0),
+                    _num(s["percentage_of_perfect"]),
+                    _num(percentage(s["revenue"], r.perfect_daily)),
+                    _num(percentage(s["revenue"], r.perfect_multiday)),
+                    _num(s["cycles_per_day"], 2),
+                    _num(s["utilisation_pct"]),
+                    _num(s["win_rate_pct"]),
+                    _num(s["daily_sharpe"], 2),
+                    _num(s["max_drawdown"], 0),
+                    s["trades"],
+                    _num(s["solve_ms_median"], 1),
+                )
+            )
+        )
     lines.append("")
     if r.reference:
         lines += _reference_table(r)
@@ -255,8 +300,9 @@ def write_report(results: Sequence[MarketBacktest], report_dir: Path = REPORT_DI
     if results:
         b = results[0].battery
         merge_markets_json(report_dir / f"bidding_benchmark_{b.energy_mwh / b.power_mw:g}h.json", document)
-        merge_markets_json(report_dir / f"bidding_benchmark_strategies_{b.energy_mwh / b.power_mw:g}h.json",
-                           strategies_json(results))  # fmt: skip
+        merge_markets_json(
+            report_dir / f"bidding_benchmark_strategies_{b.energy_mwh / b.power_mw:g}h.json", strategies_json(results)
+        )
     markdown = benchmark_markdown(results, plots, quick)
     (report_dir / "bidding_benchmark.md").write_text(markdown)
     if results:  # one report per battery too: runs of other batteries do not overwrite it

@@ -123,8 +123,11 @@ def run_market(
     test_days = test_period(realised, days)
     warmup = [test_days[0] - timedelta(days=k) for k in range(min(config.error_window_days, len(test_days)), 0, -1)]
     # "none": only perfect foresight and the published reference (e.g. the optimiser's time over a full period).
-    gd = None if forecast == "none" else griddesk_source(market.code, dataset, [*warmup, *test_days], forecast,
-                                                            settings, url)  # fmt: skip
+    gd = (
+        None
+        if forecast == "none"
+        else griddesk_source(market.code, dataset, [*warmup, *test_days], forecast, settings, url)
+    )
     runs: dict[tuple[str, str], StrategyRun] = {}
 
     perfect = perfect_foresight_source(realised)
@@ -132,8 +135,10 @@ def run_market(
     t_md = time.perf_counter()
     pf_multiday, pf_multiday_daily = multiday_perfect_foresight(realised, test_days, battery, config.volume_tick_mw)
     multiday_seconds = time.perf_counter() - t_md
-    progress(f"{market.code}: perfect foresight {runs[(perfect.name, FIXED)].revenue:.0f} daily, {pf_multiday:.0f} "
-             f"over the period")  # fmt: skip
+    progress(
+        f"{market.code}: perfect foresight {runs[(perfect.name, FIXED)].revenue:.0f} daily, {pf_multiday:.0f} "
+        f"over the period"
+    )
 
     # Forecasts first (timed apart from the optimiser), then the strategies.
     t_fc = time.perf_counter()
@@ -156,7 +161,8 @@ def run_market(
                 progress(f"{market.code}: {lear.name} {strategy} {runs[(lear.name, strategy)].revenue:.0f}")
     pf_daily = runs[(perfect.name, FIXED)].revenue
     summaries = {
-        key: summarise(run, pf_daily if key[1] in DAILY_RESET_STRATEGIES else pf_multiday, battery) for key, run in runs.items()
+        key: summarise(run, pf_daily if key[1] in DAILY_RESET_STRATEGIES else pf_multiday, battery)
+        for key, run in runs.items()
     }
     result = MarketBacktest(
         market_code=market.code,
@@ -193,6 +199,7 @@ def solve_times_96(realised: RealisedPrices, days: Sequence[date], battery: Batt
     ``blocks_k24``: building an exclusive group of up to 24 blocks on the same 96 MTUs from 56 scenarios (the
     quarter-hour paths of the 56 days before, shifted to the day's mean: real joint shapes), the part of the
     ``exclusive_blocks`` strategy that grows with the MTUs."""
+
     def quarters(day: date) -> np.ndarray:
         hourly = realised.day(day)[1]
         quarter = np.repeat(hourly, 4) + np.tile([-1.5, -0.5, 0.5, 1.5], len(hourly))
@@ -213,8 +220,12 @@ def solve_times_96(realised: RealisedPrices, days: Sequence[date], battery: Batt
             t0 = time.perf_counter()
             build_exclusive_group(prices, scenarios, battery, rules, block_rules, max_blocks=24)
             blocks.append((time.perf_counter() - t0) * 1e3)
-    return {"dp": float(np.median(dp)), "cbc_confirmed": float(np.median(cbc)), "n": len(picks),
-            "blocks_k24": float(np.median(blocks)) if blocks else math.nan}  # fmt: skip
+    return {
+        "dp": float(np.median(dp)),
+        "cbc_confirmed": float(np.median(cbc)),
+        "n": len(picks),
+        "blocks_k24": float(np.median(blocks)) if blocks else math.nan,
+    }
 
 
 def reproduce_reference(

@@ -83,8 +83,12 @@ def with_published(wide: pd.DataFrame, market_code: str, days: Sequence[date]) -
         for day in days:
             if day in by_day:
                 grid = grid_day_on_real_mtus(by_day[day][column].to_numpy(float), market_code, day)
-                parts.append(pd.Series(grid["forecast_price_per_mwh"].to_numpy(),
-                                       index=pd.MultiIndex.from_arrays([[day] * len(grid), grid["delivery_start_utc"]])))  # fmt: skip
+                parts.append(
+                    pd.Series(
+                        grid["forecast_price_per_mwh"].to_numpy(),
+                        index=pd.MultiIndex.from_arrays([[day] * len(grid), grid["delivery_start_utc"]]),
+                    )
+                )
         if parts:
             out[name] = pd.concat(parts).reindex(out.index)
     return out
@@ -130,8 +134,15 @@ def evaluate_market(url: str, market_code: str, battery: BatteryConfig, days: in
     realised = RealisedPrices.from_frame(datasets.load_market_data(market.code, get_settings()), market.code)
     candidates = list(wide.columns)
     rules = {
-        metric: replay(wide, history, test_days, INITIAL_CHAMPION, ChampionPolicy(metric=metric,
-                       money_battery_mwh=battery.energy_mwh), candidates, fixed_schedule_value)  # fmt: skip
+        metric: replay(
+            wide,
+            history,
+            test_days,
+            INITIAL_CHAMPION,
+            ChampionPolicy(metric=metric, money_battery_mwh=battery.energy_mwh),
+            candidates,
+            fixed_schedule_value,
+        )
         for metric in ("mae", "money")
     }
     progress(f"{market.code}: champion rules replayed over {len(test_days)} days ({time.perf_counter() - t0:.0f} s)")
@@ -155,8 +166,10 @@ def evaluate_market(url: str, market_code: str, battery: BatteryConfig, days: in
         for metric, decisions in rules.items():
             row[f"champion_days_{metric}"] = sum(d.champion == name for d in decisions)
         rows[name] = row
-        progress(f"{market.code}: {name} MAE {row['mae']:.3f}, PoP fixed {row['fixed_pop']:.2f} %, "
-                 f"exclusive_blocks {row['exclusive_blocks_pop']:.2f} %")  # fmt: skip
+        progress(
+            f"{market.code}: {name} MAE {row['mae']:.3f}, PoP fixed {row['fixed_pop']:.2f} %, "
+            f"exclusive_blocks {row['exclusive_blocks_pop']:.2f} %"
+        )
     differ = sum(a.champion != b.champion for a, b in zip(rules["mae"], rules["money"], strict=True))
     return {
         "market_code": market.code,
@@ -188,12 +201,30 @@ def markdown(results: Sequence[dict[str, Any]]) -> str:
             "",
             "MAE on the real MTUs; PoP against the daily perfect foresight (end SoC = start).",
             "",
-            *table_header(("forecast", "MAE", "PoP fixed %", "PoP exclusive_blocks %", "champion days (MAE rule)",
-                           "champion days (money rule)")),
+            *table_header(
+                (
+                    "forecast",
+                    "MAE",
+                    "PoP fixed %",
+                    "PoP exclusive_blocks %",
+                    "champion days (MAE rule)",
+                    "champion days (money rule)",
+                )
+            ),
         ]
         for name, m in r["models"].items():
-            lines.append(table_row((name, f"{m['mae']:.3f}", f"{m['fixed_pop']:.2f}", f"{m['exclusive_blocks_pop']:.2f}",
-                                    m["champion_days_mae"], m["champion_days_money"])))  # fmt: skip
+            lines.append(
+                table_row(
+                    (
+                        name,
+                        f"{m['mae']:.3f}",
+                        f"{m['fixed_pop']:.2f}",
+                        f"{m['exclusive_blocks_pop']:.2f}",
+                        m["champion_days_mae"],
+                        m["champion_days_money"],
+                    )
+                )
+            )
         lines.append("")
     return markdown_text(lines)
 

@@ -49,8 +49,14 @@ def _init_worker() -> None:
     logging.getLogger("cmdstanpy").setLevel(logging.WARNING)
 
 
-def _run_meter(meter_id: str, days: list[date], oracle: bool, data_root: str | None, warmup_days: int | None = None,
-               ensemble_method: str | None = None):  # fmt: skip
+def _run_meter(
+    meter_id: str,
+    days: list[date],
+    oracle: bool,
+    data_root: str | None,
+    warmup_days: int | None = None,
+    ensemble_method: str | None = None,
+):
     from griddesk.consumption.backtest import BacktestConfig, backtest_meter
     from griddesk.consumption.settings import ConsumptionSettings
     from griddesk.forecasting.champion import ChampionPolicy
@@ -62,14 +68,21 @@ def _run_meter(meter_id: str, days: list[date], oracle: bool, data_root: str | N
     temperature = load_bedford(root)["temperature_2m"]
     s = ConsumptionSettings()
     cfg = BacktestConfig(
-        days=days, market=s.market, refit_every_days=s.refit_every_days, training_window_days=s.training_window_days,
-        min_clean_days=s.min_clean_days, max_missing_hours_clean=s.max_missing_hours_clean,
-        interval_width=s.interval_width, uncertainty_samples=s.uncertainty_samples, oracle_weather=oracle,
+        days=days,
+        market=s.market,
+        refit_every_days=s.refit_every_days,
+        training_window_days=s.training_window_days,
+        min_clean_days=s.min_clean_days,
+        max_missing_hours_clean=s.max_missing_hours_clean,
+        interval_width=s.interval_width,
+        uncertainty_samples=s.uncertainty_samples,
+        oracle_weather=oracle,
         warmup_days=s.champion_window_days if warmup_days is None else warmup_days,
         ensemble_method=ensemble_method or s.ensemble_method,
-        champion=ChampionPolicy(window_days=s.champion_window_days, margin_pct=s.champion_margin_pct,
-                                min_days=s.champion_min_days),
-    )  # fmt: skip
+        champion=ChampionPolicy(
+            window_days=s.champion_window_days, margin_pct=s.champion_margin_pct, min_days=s.champion_min_days
+        ),
+    )
     started = time.perf_counter()
     result = backtest_meter(meter_id, readings, temperature, cfg)
     return result, time.perf_counter() - started
@@ -82,15 +95,23 @@ def benchmark_days(n_days: int | None, last: date | None = None) -> list[date]:
     return [last - timedelta(days=k) for k in range(n - 1, -1, -1)]
 
 
-def run(meters: list[str], days: list[date], workers: int, oracle: bool, data_root: Path | None,
-        warmup_days: int | None = None, ensemble_method: str | None = None) -> dict:  # fmt: skip
+def run(
+    meters: list[str],
+    days: list[date],
+    workers: int,
+    oracle: bool,
+    data_root: Path | None,
+    warmup_days: int | None = None,
+    ensemble_method: str | None = None,
+) -> dict:
     """Backtest ``meters`` over ``days``; returns results per meter and wall time."""
     started = time.perf_counter()
     results, seconds, failures = {}, {}, {}
     with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) as pool:
         futures = {
-            pool.submit(_run_meter, m, days, oracle, str(data_root) if data_root else None, warmup_days,
-                        ensemble_method): m
+            pool.submit(
+                _run_meter, m, days, oracle, str(data_root) if data_root else None, warmup_days, ensemble_method
+            ): m
             for m in meters
         }
         for fut in as_completed(futures):
@@ -116,10 +137,24 @@ def summarise(run_out: dict, data_root: Path | None) -> tuple[dict, dict]:
     portfolio_parts = []
     for m, r in sorted(run_out["results"].items(), key=lambda kv: int(kv[0].lstrip("b"))):
         q = r.quality
-        entry = {"model": "skipped", "clean": False, "n_hours": 0, "mae_kwh": None, "rmse_kwh": None,
-                 "mape_pct": None, "r2": None, "weekly_naive_mae_kwh": None}  # fmt: skip
-        info = {"quality": q.as_dict() if q else None, "skip_reason": r.skip_reason, "seconds": run_out["seconds"][m],
-                "fit_seconds": r.fit_seconds, "predict_seconds": r.predict_seconds, "n_fits": r.n_fits}  # fmt: skip
+        entry = {
+            "model": "skipped",
+            "clean": False,
+            "n_hours": 0,
+            "mae_kwh": None,
+            "rmse_kwh": None,
+            "mape_pct": None,
+            "r2": None,
+            "weekly_naive_mae_kwh": None,
+        }
+        info = {
+            "quality": q.as_dict() if q else None,
+            "skip_reason": r.skip_reason,
+            "seconds": run_out["seconds"][m],
+            "fit_seconds": r.fit_seconds,
+            "predict_seconds": r.predict_seconds,
+            "n_fits": r.n_fits,
+        }
         if r.skip_reason is None and len(r.forecasts):
             # Score where the truth is known: not where a reading is missing or a DST artefact. A level shift is
             # a regime flag for training, not a wrong reading, so those hours are scored.
@@ -133,22 +168,37 @@ def summarise(run_out: dict, data_root: Path | None) -> tuple[dict, dict]:
                 extra["meters"][m] = info
                 continue
             champs = [d.champion for d in r.decisions]
-            entry = {"model": champs[-1], "clean": bool(q.is_clean), "n_hours": s["n_hours"],
-                     "mae_kwh": s["mae_kwh"], "rmse_kwh": s["rmse_kwh"], "mape_pct": s["mape_pct"], "r2": s["r2"],
-                     "weekly_naive_mae_kwh": s["weekly_naive_mae_kwh"]}  # fmt: skip
-            info.update(mae_kwh_by_model=s["mae_kwh_by_model"], mape_zero_actuals_skipped=s["mape_zero_actuals_skipped"],
-                        champion_days={c: champs.count(c) for c in set(champs)},
-                        switches=[(str(d.delivery_date), d.reason) for d in r.decisions if d.is_switch])  # fmt: skip
+            entry = {
+                "model": champs[-1],
+                "clean": bool(q.is_clean),
+                "n_hours": s["n_hours"],
+                "mae_kwh": s["mae_kwh"],
+                "rmse_kwh": s["rmse_kwh"],
+                "mape_pct": s["mape_pct"],
+                "r2": s["r2"],
+                "weekly_naive_mae_kwh": s["weekly_naive_mae_kwh"],
+            }
+            info.update(
+                mae_kwh_by_model=s["mae_kwh_by_model"],
+                mape_zero_actuals_skipped=s["mape_zero_actuals_skipped"],
+                champion_days={c: champs.count(c) for c in set(champs)},
+                switches=[(str(d.delivery_date), d.reason) for d in r.decisions if d.is_switch],
+            )
             if q.is_clean:
                 champ = r.champion_forecasts()
                 champ = champ[~champ["is_warmup"]].set_index("interval_start_utc")
                 naive = r.forecasts[(r.forecasts["model_name"] == "weekly_naive") & ~r.forecasts["is_warmup"]]
-                portfolio_parts.append(pd.DataFrame({
-                    "meter_id": m, "forecast": champ["forecast_kwh"],
-                    "naive": naive.set_index("interval_start_utc")["forecast_kwh"].reindex(champ.index),
-                    "actual": readings[m].reindex(champ.index),
-                    "ok": known.reindex(champ.index).fillna(False),
-                }))  # fmt: skip
+                portfolio_parts.append(
+                    pd.DataFrame(
+                        {
+                            "meter_id": m,
+                            "forecast": champ["forecast_kwh"],
+                            "naive": naive.set_index("interval_start_utc")["forecast_kwh"].reindex(champ.index),
+                            "actual": readings[m].reindex(champ.index),
+                            "ok": known.reindex(champ.index).fillna(False),
+                        }
+                    )
+                )
         meters_json[m] = entry
         extra["meters"][m] = info
     portfolio = {"mae_kwh": None, "mape_pct": None, "weekly_naive_mae_kwh": None}
@@ -158,8 +208,11 @@ def summarise(run_out: dict, data_root: Path | None) -> tuple[dict, dict]:
         ok_hours = p.groupby("interval_start_utc")["ok"].all()
         sums = p.groupby("interval_start_utc")[["forecast", "naive", "actual"]].sum()[ok_hours]
         acc = accuracy(sums["actual"], sums["forecast"])
-        portfolio = {"mae_kwh": acc["mae_kwh"], "mape_pct": acc["mape_pct"],
-                     "weekly_naive_mae_kwh": accuracy(sums["actual"], sums["naive"])["mae_kwh"]}  # fmt: skip
+        portfolio = {
+            "mae_kwh": acc["mae_kwh"],
+            "mape_pct": acc["mape_pct"],
+            "weekly_naive_mae_kwh": accuracy(sums["actual"], sums["naive"])["mae_kwh"],
+        }
         extra["portfolio_meters"] = sorted(p["meter_id"].unique(), key=lambda x: int(x.lstrip("b")))
         extra["portfolio_hours"] = int(len(sums))
         extra["portfolio_r2"] = acc["r2"]
@@ -181,8 +234,11 @@ def _plots(out: dict, extra: dict, folder: Path, stem: str) -> list[str]:
         ax.set_title("Portfolio of clean meters")
         ax.legend()
         names.append(save_figure(fig, folder, f"{stem}_portfolio.png", dpi=90))
-    rows = [(m, e["mae_kwh"] / e["weekly_naive_mae_kwh"], e["clean"]) for m, e in out["meters"].items()
-            if e["mae_kwh"] is not None and e["weekly_naive_mae_kwh"]]  # fmt: skip
+    rows = [
+        (m, e["mae_kwh"] / e["weekly_naive_mae_kwh"], e["clean"])
+        for m, e in out["meters"].items()
+        if e["mae_kwh"] is not None and e["weekly_naive_mae_kwh"]
+    ]
     if rows:
         fig, ax = plt.subplots(figsize=(11, 3.5))
         ax.bar([r[0] for r in rows], [r[1] for r in rows], color=["tab:blue" if r[2] else "tab:gray" for r in rows])
@@ -195,8 +251,24 @@ def _plots(out: dict, extra: dict, folder: Path, stem: str) -> list[str]:
 
 
 #: Columns of the per-meter table.
-METER_COLUMNS = ("meter", "clean", "champion (last day)", "days as champion", "hours", "MAE", "naive MAE", "ratio",
-                 "prophet MAE", "gbm MAE", "gbm_median MAE", "ensemble MAE", "RMSE", "MAPE %", "R²", "quality")  # fmt: skip
+METER_COLUMNS = (
+    "meter",
+    "clean",
+    "champion (last day)",
+    "days as champion",
+    "hours",
+    "MAE",
+    "naive MAE",
+    "ratio",
+    "prophet MAE",
+    "gbm MAE",
+    "gbm_median MAE",
+    "ensemble MAE",
+    "RMSE",
+    "MAPE %",
+    "R²",
+    "quality",
+)
 
 
 def markdown(out: dict, extra: dict, days: list[date], args, plots: list[str], oracle: dict | None) -> str:
@@ -253,8 +325,12 @@ def markdown(out: dict, extra: dict, days: list[date], args, plots: list[str], o
         )
     if extra["failures"]:
         lines += ["", "## Failed meters", ""] + [f"- {m}: {err}" for m, err in extra["failures"].items()]
-    lines += ["", "## Time per model (summed over meters, worker CPU under the shared load)", "",
-              *table_header(("model", "fits", "fit s", "predict s"))]  # fmt: skip
+    lines += [
+        "",
+        "## Time per model (summed over meters, worker CPU under the shared load)",
+        "",
+        *table_header(("model", "fits", "fit s", "predict s")),
+    ]
     for model in ("prophet", "gbm", "gbm_median", "weekly_naive"):
         fits = sum(i.get("n_fits", {}).get(model, 0) for i in extra["meters"].values())
         fs = sum(i.get("fit_seconds", {}).get(model, 0.0) for i in extra["meters"].values())
@@ -262,10 +338,15 @@ def markdown(out: dict, extra: dict, days: list[date], args, plots: list[str], o
         lines.append(f"| {model} | {fits} | {fs:.1f} | {ps:.1f} |")
     if oracle:
         op = oracle["portfolio"]
-        lines += ["", "## ORACLE WEATHER (upper bound, not a result)", "",
-                  "Same run with D's *observed* temperature as the regressor, which production can never have. "
-                  "It only shows how much a perfect temperature forecast could add.", "",
-                  f"Portfolio MAE {fmt_fixed(op['mae_kwh'])} kWh vs weekly naive {fmt_fixed(op['weekly_naive_mae_kwh'])} kWh."]  # fmt: skip
+        lines += [
+            "",
+            "## ORACLE WEATHER (upper bound, not a result)",
+            "",
+            "Same run with D's *observed* temperature as the regressor, which production can never have. "
+            "It only shows how much a perfect temperature forecast could add.",
+            "",
+            f"Portfolio MAE {fmt_fixed(op['mae_kwh'])} kWh vs weekly naive {fmt_fixed(op['weekly_naive_mae_kwh'])} kWh.",
+        ]
     lines += ["", "## Plots", ""] + [f"![{p}]({p})" for p in plots]
     return markdown_text(lines)
 
@@ -280,10 +361,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="worker processes (at most 2 on the shared machine)")
     parser.add_argument("--oracle-weather", action="store_true", help="also run the labelled oracle-weather bound")
     parser.add_argument("--end", type=date.fromisoformat, default=None, help="last day of --days (default 2018-12-31)")
-    parser.add_argument("--warmup-days", type=int, default=None,
-                        help="unscored days before the first, feeding the champion rule (default: its window)")
-    parser.add_argument("--ensemble-method", choices=("mean", "inverse_mae"), default=None,
-                        help="how gbm and gbm_median are combined (default: GRIDDESK_CONSUMPTION_ENSEMBLE_METHOD)")
+    parser.add_argument(
+        "--warmup-days",
+        type=int,
+        default=None,
+        help="unscored days before the first, feeding the champion rule (default: its window)",
+    )
+    parser.add_argument(
+        "--ensemble-method",
+        choices=("mean", "inverse_mae"),
+        default=None,
+        help="how gbm and gbm_median are combined (default: GRIDDESK_CONSUMPTION_ENSEMBLE_METHOD)",
+    )
     parser.add_argument("--out", type=Path, default=REPORT_DIR, help="report folder (default: reports/)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")

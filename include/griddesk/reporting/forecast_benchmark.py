@@ -64,8 +64,10 @@ def benchmark_market(
     result = score_market(warehouse_url, history, run, policy or ChampionPolicy(), shared_data_dir, t0)
     s = result.scores[result.champion]
     pub = result.published_scores.get("lear_ens", {}).get("mae")
-    progress(f"{market_code}: champion {result.champion} MAE {s['mae']:.3f} (published LEAR-Ens {fmt(pub)}), "
-             f"{result.wall_seconds:.0f} s")  # fmt: skip
+    progress(
+        f"{market_code}: champion {result.champion} MAE {s['mae']:.3f} (published LEAR-Ens {fmt(pub)}), "
+        f"{result.wall_seconds:.0f} s"
+    )
     return result
 
 

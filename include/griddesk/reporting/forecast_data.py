@@ -27,10 +27,21 @@ from griddesk.warehouse.deliveries import delivered_day_counts
 
 #: Version of the published forecasts per market (see epftoolbox_forecasts/PROVENANCE.md: the paper's numbers
 #: are the 2020 files for NP, PJM, BE, FR; DE uses the 2021 files, which match the new DE dataset).
-PUBLISHED_VERSION = {"NP": "paper_2020-06", "PJM": "paper_2020-06", "BE": "paper_2020-06", "FR": "paper_2020-06",
-                     "DE": "current_2021-07"}  # fmt: skip
-PUBLISHED_COLUMNS = {"lear_ens": "LEAR Ensemble", "dnn_ens": "DNN Ensemble", "lear_56": "LEAR 56",
-                     "lear_84": "LEAR 84", "lear_1092": "LEAR 1092", "lear_1456": "LEAR 1456"}  # fmt: skip
+PUBLISHED_VERSION = {
+    "NP": "paper_2020-06",
+    "PJM": "paper_2020-06",
+    "BE": "paper_2020-06",
+    "FR": "paper_2020-06",
+    "DE": "current_2021-07",
+}
+PUBLISHED_COLUMNS = {
+    "lear_ens": "LEAR Ensemble",
+    "dnn_ens": "DNN Ensemble",
+    "lear_56": "LEAR 56",
+    "lear_84": "LEAR 84",
+    "lear_1092": "LEAR 1092",
+    "lear_1456": "LEAR 1456",
+}
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -139,5 +150,3 @@ def load_published(
     out = {key: sub[col].to_numpy(dtype=float).reshape(len(days), 24) for key, col in PUBLISHED_COLUMNS.items()}
     out["real_price"] = sub["Real price"].to_numpy(dtype=float).reshape(len(days), 24)
     return out
-
-

@@ -96,13 +96,26 @@ def _plot_mae_by_hour(result: MarketResult, out_dir: Path) -> str:
     fig, ax = pyplot().subplots(figsize=(9, 4))
     for model in dict.fromkeys([champion, "prophet", "lear_ens"]):
         if model in result.grids:
-            ax.plot(range(24), np.mean(np.abs(result.grids[model]["point"] - result.actual), axis=0), marker="o",
-                    ms=3, label=model)  # fmt: skip
+            ax.plot(
+                range(24),
+                np.mean(np.abs(result.grids[model]["point"] - result.actual), axis=0),
+                marker="o",
+                ms=3,
+                label=model,
+            )
     if result.published is not None:
-        ax.plot(range(24), np.mean(np.abs(result.published["lear_ens"] - result.actual), axis=0), ls="--",
-                label="published LEAR-Ens")  # fmt: skip
-        ax.plot(range(24), np.mean(np.abs(result.published["dnn_ens"] - result.actual), axis=0), ls=":",
-                label="published DNN-Ens")  # fmt: skip
+        ax.plot(
+            range(24),
+            np.mean(np.abs(result.published["lear_ens"] - result.actual), axis=0),
+            ls="--",
+            label="published LEAR-Ens",
+        )
+        ax.plot(
+            range(24),
+            np.mean(np.abs(result.published["dnn_ens"] - result.actual), axis=0),
+            ls=":",
+            label="published DNN-Ens",
+        )
     ax.set_title(f"{code}: MAE by hour of the day")
     ax.set_xlabel("hour (local, 24-hour grid)")
     ax.set_ylabel("MAE")
@@ -130,8 +143,21 @@ def _plot_cumulative(result: MarketResult, out_dir: Path) -> str:
 
 
 #: Columns of the headline table, one row per market.
-HEADLINE_COLUMNS = ("market", "champion", "test period", "hours", "MAE", "rMAE", "sMAPE %", "RMSE", "coverage %",
-                    "published LEAR-Ens", "published DNN-Ens", "DM p vs LEAR-Ens", "wall s")  # fmt: skip
+HEADLINE_COLUMNS = (
+    "market",
+    "champion",
+    "test period",
+    "hours",
+    "MAE",
+    "rMAE",
+    "sMAPE %",
+    "RMSE",
+    "coverage %",
+    "published LEAR-Ens",
+    "published DNN-Ens",
+    "DM p vs LEAR-Ens",
+    "wall s",
+)
 #: Columns of a market's table, one row per model.
 MODEL_COLUMNS = ("model", "MAE", "rMAE", "sMAPE %", "RMSE", "coverage %")
 
@@ -151,8 +177,11 @@ def _headline(results: Sequence[MarketResult], quick: bool) -> list[str]:
         f"Generated {datetime.now(tz=UTC):%Y-%m-%d %H:%M} UTC. Protocol: epftoolbox (Lago et al. 2021): daily "
         "recalibration on data published before gate closure on D-1, scored on the dataset's 24-hour grid "
         "(spring hour interpolated, autumn pair averaged), the same hours as the published forecasts. "
-        + ("**Quick mode**: the last days of the test period only; published figures are recomputed on the same "
-           "days." if quick else "Full 728-day test periods."),
+        + (
+            "**Quick mode**: the last days of the test period only; published figures are recomputed on the same days."
+            if quick
+            else "Full 728-day test periods."
+        ),
         "",
         f"Machine: {cpu_count()} CPU(s); load average (1/5/15 min) when the report was written: "
         + load_average_text()
@@ -161,15 +190,28 @@ def _headline(results: Sequence[MarketResult], quick: bool) -> list[str]:
         "## Headline (production champion)",
         "",
         *table_header(HEADLINE_COLUMNS),
-    ]  # fmt: skip
+    ]
     for r in results:
         s, pub = r.scores[r.champion], r.published_scores
-        lines.append(table_row((
-            r.market_code, r.champion, f"{r.test_days[0]} – {r.test_days[-1]}", s["n_hours"], fmt(s["mae"]),
-            fmt(s["rmae_weekly_naive"]), fmt(s["smape_pct"], 2), fmt(s["rmse"]), fmt(s["interval_coverage_pct"], 1),
-            fmt(pub.get("lear_ens", {}).get("mae")), fmt(pub.get("dnn_ens", {}).get("mae")),
-            fmt(r.dm_pvalue_vs_lear_ens, 4), f"{production_wall_seconds(r):.0f}",
-        )))  # fmt: skip
+        lines.append(
+            table_row(
+                (
+                    r.market_code,
+                    r.champion,
+                    f"{r.test_days[0]} – {r.test_days[-1]}",
+                    s["n_hours"],
+                    fmt(s["mae"]),
+                    fmt(s["rmae_weekly_naive"]),
+                    fmt(s["smape_pct"], 2),
+                    fmt(s["rmse"]),
+                    fmt(s["interval_coverage_pct"], 1),
+                    fmt(pub.get("lear_ens", {}).get("mae")),
+                    fmt(pub.get("dnn_ens", {}).get("mae")),
+                    fmt(r.dm_pvalue_vs_lear_ens, 4),
+                    f"{production_wall_seconds(r):.0f}",
+                )
+            )
+        )
     return lines + [
         "",
         "rMAE divides by the MAE of the weekly naive (the price 168 grid hours earlier) on the same hours. "
@@ -209,15 +251,15 @@ def _market_section(r: MarketResult, plots: dict[str, str]) -> list[str]:
     lines = [f"## {code}", ""]
     mae_champion = r.scores[r.champion]["mae"]
     mean_price = float(np.mean(r.actual))
-    checks = [f"mean price {mean_price:.2f}, 5 % of it {0.05 * mean_price:.3f}: champion MAE {mae_champion:.3f} is "
-              f"{'below' if mae_champion < 0.05 * mean_price else 'not below'} it"]  # fmt: skip
+    checks = [
+        f"mean price {mean_price:.2f}, 5 % of it {0.05 * mean_price:.3f}: champion MAE {mae_champion:.3f} is "
+        f"{'below' if mae_champion < 0.05 * mean_price else 'not below'} it"
+    ]
     for key, label in (("lear_ens", "LEAR-Ens"), ("dnn_ens", "DNN-Ens")):
         if key in r.published_scores:
             theirs = r.published_scores[key]["mae"]
             verdict = "below" if mae_champion < theirs else "not below"
-            checks.append(
-                f"{verdict} the published {label} ({theirs:.3f}, {100 * (mae_champion / theirs - 1):+.1f} %)"
-            )
+            checks.append(f"{verdict} the published {label} ({theirs:.3f}, {100 * (mae_champion / theirs - 1):+.1f} %)")
     lines += ["Targets: " + "; ".join(checks) + ".", ""]
     lines += table_header(MODEL_COLUMNS)
     for model, s in sorted(r.scores.items(), key=lambda kv: kv[1]["mae"]):
@@ -227,11 +269,15 @@ def _market_section(r: MarketResult, plots: dict[str, str]) -> list[str]:
         lines.append(table_row((f"published {PUBLISHED_COLUMNS[key]}", *_model_cells(s), DASH)))
     lines += ["", "`champion_path` is the realised production series: each day the champion of that day.", ""]
     if r.lear_reproduction:
-        lines += ["**LEAR reproduction** (ours vs published, same hours):", "",
-                  *table_header(("LEAR", "ours MAE", "published MAE", "gap"))]  # fmt: skip
+        lines += [
+            "**LEAR reproduction** (ours vs published, same hours):",
+            "",
+            *table_header(("LEAR", "ours MAE", "published MAE", "gap")),
+        ]
         for key, v in r.lear_reproduction.items():
-            lines.append(table_row((key, f"{v['ours_mae']:.3f}", f"{v['published_mae']:.3f}",
-                                    f"{v['gap_pct']:+.1f} %")))  # fmt: skip
+            lines.append(
+                table_row((key, f"{v['ours_mae']:.3f}", f"{v['published_mae']:.3f}", f"{v['gap_pct']:+.1f} %"))
+            )
         lines.append("")
     sw = switches(r.decisions)
     lines += [f"**Champion switches** ({len(sw)}; start: {INITIAL_CHAMPION}, final: {r.champion}):", ""]
@@ -248,8 +294,11 @@ def _market_section(r: MarketResult, plots: dict[str, str]) -> list[str]:
         + ".",
         "",
     ]
-    for kind, title in (("week", "Sample week"), ("mae_by_hour", "MAE by hour"),
-                        ("cumulative", "Cumulative error vs LEAR-Ens")):  # fmt: skip
+    for kind, title in (
+        ("week", "Sample week"),
+        ("mae_by_hour", "MAE by hour"),
+        ("cumulative", "Cumulative error vs LEAR-Ens"),
+    ):
         if kind in plots:
             lines.append(f"![{code} {title}]({plots[kind]})")
     lines.append("")
@@ -276,4 +325,3 @@ def write_report(results: Sequence[MarketResult], report_dir: Path = REPORT_DIR,
     merge_markets_json(report_dir / "forecast_benchmark.json", document)
     (report_dir / "forecast_benchmark.md").write_text(benchmark_markdown(results, plots, quick))
     return document
-

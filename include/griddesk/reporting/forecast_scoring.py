@@ -83,14 +83,22 @@ def score_market(
     test = stored[stored["delivery_date_local"].isin(set(days))]
     for model, frame in test.groupby("model"):
         if frame["delivery_date_local"].nunique() != len(days):
-            log.warning("%s %s: forecasts for %d of %d test days; not scored", market.code, model,
-                        frame["delivery_date_local"].nunique(), len(days))  # fmt: skip
+            log.warning(
+                "%s %s: forecasts for %d of %d test days; not scored",
+                market.code,
+                model,
+                frame["delivery_date_local"].nunique(),
+                len(days),
+            )
             continue
         grid = {
             key: to_grid_matrix(frame, market.code, days, col)
-            for key, col in (("point", "forecast_price_per_mwh"), ("lower", "lower_price_per_mwh"),
-                             ("upper", "upper_price_per_mwh"))
-        }  # fmt: skip
+            for key, col in (
+                ("point", "forecast_price_per_mwh"),
+                ("lower", "lower_price_per_mwh"),
+                ("upper", "upper_price_per_mwh"),
+            )
+        }
         grids[model] = grid
         scores[model] = score_grid(actual, grid["point"], naive, grid["lower"], grid["upper"]).as_dict()
 
@@ -163,4 +171,3 @@ def production_wall_seconds(result: MarketResult) -> float:
         return float(phase)
     production = [m for m in result.run.model_ids if m == INITIAL_CHAMPION]
     return float(sum(result.run.compute_seconds_by_model.get(m, 0.0) for m in production))
-

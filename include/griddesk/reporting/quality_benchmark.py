@@ -76,10 +76,14 @@ def run(run_day: date, repeats: int = 3, report: Path = REPORT) -> dict:
         "GRIDDESK_WEATHER_LOCATIONS": "FR,bedford",
         "GRIDDESK_CKW_TARIFF_NAMES": "home_dynamic,business_dynamic",
         "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps(
-            {"conn_type": "smtp", "host": "127.0.0.1", "port": _start_smtp(),
-             "extra": {"disable_tls": True, "disable_ssl": True, "from_email": "griddesk@example.com"}}
+            {
+                "conn_type": "smtp",
+                "host": "127.0.0.1",
+                "port": _start_smtp(),
+                "extra": {"disable_tls": True, "disable_ssl": True, "from_email": "griddesk@example.com"},
+            }
         ),
-    }  # fmt: skip
+    }
     os.environ.update(env)
     get_settings.cache_clear()
     from griddesk.feeds import tasks as feed_tasks

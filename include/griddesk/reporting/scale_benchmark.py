@@ -51,25 +51,27 @@ def task_seconds(tis: list[dict]) -> float:
 
 def bench_env(state: Path, markets: str, meters: int, workers: int, ports: dict[str, int]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "GRIDDESK_"))}
-    env.update({
-        "GRIDDESK_STATE_DIR": str(state),
-        "GRIDDESK_SIMULATOR_URL": f"http://127.0.0.1:{ports['sim']}",
-        "GRIDDESK_MAIL_PORT": str(ports["mail"]),
-        "GRIDDESK_AIRFLOW_PORT": str(ports["api"]),
-        "GRIDDESK_DOCS_PORT": str(ports["docs"]),
-        "GRIDDESK_WAREHOUSE_TCP_PORT": str(ports["pg"]),
-        "GRIDDESK_REDIS_PORT": str(ports["redis"]),
-        "GRIDDESK_MARKETS": markets,
-        "GRIDDESK_RUN_DAYS": "1",
-        "GRIDDESK_HISTORY_DAYS": "35",
-        "GRIDDESK_FORECAST_HISTORY_DAYS": "27",
-        "GRIDDESK_EXECUTOR": "celery",
-        "GRIDDESK_CELERY_WORKERS": ";".join(f"w{i + 1}=default,models" for i in range(workers)),
-        # the portfolio's first N meters (the simulator serves the same 20, real or synthetic)
-        "GRIDDESK_CONSUMPTION_METERS": ",".join(SYNTHETIC_METERS[:meters]) if meters < ALL_METERS else "",
-        "GRIDDESK_CONSUMPTION_TRAINING_WINDOW_DAYS": "84",
-        "GRIDDESK_CONSUMPTION_MIN_CLEAN_DAYS": "28",
-    })  # fmt: skip
+    env.update(
+        {
+            "GRIDDESK_STATE_DIR": str(state),
+            "GRIDDESK_SIMULATOR_URL": f"http://127.0.0.1:{ports['sim']}",
+            "GRIDDESK_MAIL_PORT": str(ports["mail"]),
+            "GRIDDESK_AIRFLOW_PORT": str(ports["api"]),
+            "GRIDDESK_DOCS_PORT": str(ports["docs"]),
+            "GRIDDESK_WAREHOUSE_TCP_PORT": str(ports["pg"]),
+            "GRIDDESK_REDIS_PORT": str(ports["redis"]),
+            "GRIDDESK_MARKETS": markets,
+            "GRIDDESK_RUN_DAYS": "1",
+            "GRIDDESK_HISTORY_DAYS": "35",
+            "GRIDDESK_FORECAST_HISTORY_DAYS": "27",
+            "GRIDDESK_EXECUTOR": "celery",
+            "GRIDDESK_CELERY_WORKERS": ";".join(f"w{i + 1}=default,models" for i in range(workers)),
+            # the portfolio's first N meters (the simulator serves the same 20, real or synthetic)
+            "GRIDDESK_CONSUMPTION_METERS": ",".join(SYNTHETIC_METERS[:meters]) if meters < ALL_METERS else "",
+            "GRIDDESK_CONSUMPTION_TRAINING_WINDOW_DAYS": "84",
+            "GRIDDESK_CONSUMPTION_MIN_CLEAN_DAYS": "28",
+        }
+    )
     for name in ("GRIDDESK_DATA_DIR", "GRIDDESK_FEEDS_DATA_DIR"):
         if name in os.environ:
             env[name] = os.environ[name]
@@ -92,8 +94,13 @@ def run_with_workers(state: Path, markets: str, meters: int, workers: int, ports
     out = {"workers": workers}
     t0 = time.monotonic()
     with open(log_path, "w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "griddesk.cli", "cluster", "--replay"], env=env, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "griddesk.cli", "cluster", "--replay"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         while "Ctrl-C stops" not in log_path.read_text():
             if proc.poll() is not None:
@@ -108,31 +115,57 @@ def run_with_workers(state: Path, markets: str, meters: int, workers: int, ports
         marker = state / "history.loaded"
         if not marker.exists():  # once per state dir: the price, meter and weather history
             history = (day - timedelta(days=35), day - timedelta(days=1))
-            run_dag_via_scheduler(api, "griddesk_backfill", f"history__{history[0]}__{history[1]}",
-                                  RunClock(day, MORNING).sim_now(get_market(markets.split(",")[0])),
-                                  {"first_day": str(history[0]), "last_day": str(history[1]), "markets": markets},
-                                  "history")  # fmt: skip
-            subprocess.run([sys.executable, "-c", (
-                "from datetime import date, timedelta; from griddesk.feeds.tasks import extract_feed_job as x\n"
-                f"d = date.fromisoformat('{CONSUMPTION_DAY}') - timedelta(days=2)\n"
-                "for feed, key in (('meter_readings', 'portfolio'), ('weather_observations', 'bedford')):\n"
-                "    x({'feed': feed, 'key': key}, d, history_days=110)\n")], env=env, check=True)  # fmt: skip
+            run_dag_via_scheduler(
+                api,
+                "griddesk_backfill",
+                f"history__{history[0]}__{history[1]}",
+                RunClock(day, MORNING).sim_now(get_market(markets.split(",")[0])),
+                {"first_day": str(history[0]), "last_day": str(history[1]), "markets": markets},
+                "history",
+            )
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    (
+                        "from datetime import date, timedelta; from griddesk.feeds.tasks import extract_feed_job as x\n"
+                        f"d = date.fromisoformat('{CONSUMPTION_DAY}') - timedelta(days=2)\n"
+                        "for feed, key in (('meter_readings', 'portfolio'), ('weather_observations', 'bedford')):\n"
+                        "    x({'feed': feed, 'key': key}, d, history_days=110)\n"
+                    ),
+                ],
+                env=env,
+                check=True,
+            )
             marker.write_text("ok\n")
         runs = (
-            ("griddesk_consumption", CONSUMPTION_DAY, RunClock(CONSUMPTION_DAY, MORNING).sim_now(get_market("NP"))
-             - timedelta(hours=1), {"delivery_date": str(CONSUMPTION_DAY)}),
-            ("griddesk_morning", day, RunClock(day, MORNING).sim_now(get_market(markets.split(",")[0])),
-             {"delivery_date": str(day), "markets": markets}),
-        )  # fmt: skip
+            (
+                "griddesk_consumption",
+                CONSUMPTION_DAY,
+                RunClock(CONSUMPTION_DAY, MORNING).sim_now(get_market("NP")) - timedelta(hours=1),
+                {"delivery_date": str(CONSUMPTION_DAY)},
+            ),
+            (
+                "griddesk_morning",
+                day,
+                RunClock(day, MORNING).sim_now(get_market(markets.split(",")[0])),
+                {"delivery_date": str(day), "markets": markets},
+            ),
+        )
         for dag_id, run_day, when, conf in runs:
             t1 = time.monotonic()
             run_dag_via_scheduler(api, dag_id, run_id_for(run_day), when, conf, f"{workers} worker(s)")
             wall = time.monotonic() - t1
             tis = api.task_instances(dag_id, run_id_for(run_day))
             busy = task_seconds(tis)
-            out[dag_id] = {"day": str(run_day), "wall_s": round(wall, 1), "task_time_s": round(busy, 1),
-                           "tasks": len(tis), "parallelism": round(busy / wall, 2) if wall else None,
-                           "by_worker": sorted({(t["hostname"] or "").split("@")[0] for t in tis} - {""})}  # fmt: skip
+            out[dag_id] = {
+                "day": str(run_day),
+                "wall_s": round(wall, 1),
+                "task_time_s": round(busy, 1),
+                "tasks": len(tis),
+                "parallelism": round(busy / wall, 2) if wall else None,
+                "by_worker": sorted({(t["hostname"] or "").split("@")[0] for t in tis} - {""}),
+            }
     finally:
         os.kill(proc.pid, signal.SIGTERM)
         proc.wait(timeout=300)
@@ -141,13 +174,20 @@ def run_with_workers(state: Path, markets: str, meters: int, workers: int, ports
 
 def write_report(results: list[dict], markets: str, meters: int) -> Path:
     REPORT_DIR.mkdir(exist_ok=True)
-    write_json(REPORT_DIR / "scale_benchmark.json",
-               {"markets": markets.split(","), "meters": meters, "cpus": cpu_count(), "results": results}, indent=1,
-               newline=False)  # fmt: skip
-    lines = [f"# Scale benchmark: morning ({markets}), consumption ({meters} meters), CeleryExecutor", "",
-             f"Machine: {cpu_count()} CPUs. Wall: trigger to run end. Task time: sum of the task instances' run "
-             "times. Parallelism: task time / wall.", "",
-             *table_header(("workers", "run", "wall s", "task time s", "parallelism", "tasks"))]  # fmt: skip
+    write_json(
+        REPORT_DIR / "scale_benchmark.json",
+        {"markets": markets.split(","), "meters": meters, "cpus": cpu_count(), "results": results},
+        indent=1,
+        newline=False,
+    )
+    lines = [
+        f"# Scale benchmark: morning ({markets}), consumption ({meters} meters), CeleryExecutor",
+        "",
+        f"Machine: {cpu_count()} CPUs. Wall: trigger to run end. Task time: sum of the task instances' run "
+        "times. Parallelism: task time / wall.",
+        "",
+        *table_header(("workers", "run", "wall s", "task time s", "parallelism", "tasks")),
+    ]
     for r in results:
         for dag_id in ("griddesk_morning", "griddesk_consumption"):
             m = r[dag_id]
@@ -172,8 +212,12 @@ def main(argv: list[str] | None = None) -> int:
             results.append(run_with_workers(state, args.markets, args.meters, n, ports))
             print(json.dumps(results[-1]), flush=True)
     finally:
-        subprocess.run([sys.executable, "-m", "griddesk.cli", "stop"], capture_output=True, timeout=300,
-                       env=bench_env(state, args.markets, args.meters, 1, ports))  # fmt: skip
+        subprocess.run(
+            [sys.executable, "-m", "griddesk.cli", "stop"],
+            capture_output=True,
+            timeout=300,
+            env=bench_env(state, args.markets, args.meters, 1, ports),
+        )
     print(f"wrote {write_report(results, args.markets, args.meters)}")
     return 0
 

@@ -101,8 +101,10 @@ def print_run_summary(url: str, settings: Settings, days: list[date], wall_secon
     print(schedule.to_string(index=False) if not schedule.empty else "  (no schedule: see the quality gate)")
     print(f"\nWarehouse (pipelines, as griddesk_loader): {redact(url)}")
     print_bi_access(settings)
-    print(f"Airflow UI: `make ui`, then {settings.airflow_public_url} (log in: users and passwords in "
-          f"{settings.state_dir / 'airflow' / 'passwords.json'}); Data Docs: {settings.docs_public_url}/gx/")
+    print(
+        f"Airflow UI: `make ui`, then {settings.airflow_public_url} (log in: users and passwords in "
+        f"{settings.state_dir / 'airflow' / 'passwords.json'}); Data Docs: {settings.docs_public_url}/gx/"
+    )
     print(f"Airflow logs: {settings.state_dir / 'logs'}")
     print(f"Alert emails caught in: {settings.state_dir / 'mail'}")
     if wall_seconds is not None:
@@ -126,14 +128,17 @@ def print_bi_access(settings: Settings) -> None:
     print(f"BI (read-only marts, role {roles.BI}): psql '{conninfo}'")
     print(f"  password for tools without passfile= support: the last field of {passfile}")
     try:
-        page, results = build_local_dashboard(db.role_url(db.warehouse_url(settings), roles.BI, settings),
-                                              default_output(settings))  # fmt: skip
+        page, results = build_local_dashboard(
+            db.role_url(db.warehouse_url(settings), roles.BI, settings), default_output(settings)
+        )
     except Exception as exc:  # the dashboard is a convenience: never fail the run summary for it
         print(f"Local dashboard: not built ({type(exc).__name__}: {exc}); try `make dashboard`")
         return
     failed = sum(1 for r in results if r.error)
-    print(f"Local dashboard ({len(results)} panels{f', {failed} failed' if failed else ''}): file://{page}"
-          "  (rebuild: `make dashboard`; Grafana: docker compose, README 'For analysts')")  # fmt: skip
+    print(
+        f"Local dashboard ({len(results)} panels{f', {failed} failed' if failed else ''}): file://{page}"
+        "  (rebuild: `make dashboard`; Grafana: docker compose, README 'For analysts')"
+    )
 
 
 def mart_digests(conn) -> dict[str, str]:

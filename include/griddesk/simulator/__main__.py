@@ -19,9 +19,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--markets", help="comma-separated market codes (default: GRIDDESK_MARKETS)")
     parser.add_argument("--synthetic", action="store_true", help="serve the synthetic generator even if data exist")
-    parser.add_argument("--backtest", action="store_true",
-                        help="backtest mode: the X-GridDesk-Sim-Now request header is the clock (default: "
-                        "GRIDDESK_SIM_BACKTEST; off, the simulator's own clock rules, set with PUT /admin/clock)")
+    parser.add_argument(
+        "--backtest",
+        action="store_true",
+        help="backtest mode: the X-GridDesk-Sim-Now request header is the clock (default: "
+        "GRIDDESK_SIM_BACKTEST; off, the simulator's own clock rules, set with PUT /admin/clock)",
+    )
     parser.add_argument("--log-level", default="info")
     parser.add_argument("--access-log", action="store_true", help="log each request (URLs carry the securityToken)")
     args = parser.parse_args(argv)
@@ -34,7 +37,8 @@ def main(argv: list[str] | None = None) -> None:
     app = create_app(settings, codes, frames=frames, backtest=backtest)
     clock = app.state.simulator.clock
     logging.getLogger("griddesk.simulator").info(
-        "clock: %s (%s)", "backtest" if clock.backtest else "exchange",
+        "clock: %s (%s)",
+        "backtest" if clock.backtest else "exchange",
         "X-GridDesk-Sim-Now is the clock" if clock.backtest else "own clock; PUT /admin/clock sets it",
     )
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level.lower(), access_log=args.access_log)

@@ -184,8 +184,9 @@ def block_group_reasons(body: OrderSetIn) -> list[str]:
         mtus = [_mtu(o) for o in orders]
         repeated = sorted({m for m in mtus if mtus.count(m) > 1})
         if repeated:
-            reasons.append(f"block {block}: {len(repeated)} MTU(s) with more than one step, e.g. "
-                           f"{repeated[0][0].isoformat()}")  # fmt: skip
+            reasons.append(
+                f"block {block}: {len(repeated)} MTU(s) with more than one step, e.g. {repeated[0][0].isoformat()}"
+            )
         if len({o.limit_price_per_mwh for o in orders}) > 1:
             reasons.append(f"block {block}: more than one limit price (a block has one)")
         if len({o.mtu_minutes for o in orders}) > 1:
@@ -228,8 +229,10 @@ def _worst_case_by_mtu(order_set: OrderSetIn) -> dict[tuple[datetime, int], tupl
     for order in order_set.orders:
         side = per_block.setdefault(_mtu(order), {}).setdefault(order.block_index, [0.0, 0.0])
         side[0 if order.side == "buy" else 1] += order.volume_mw
-    return {mtu: (max(b[0] for b in blocks.values()), max(b[1] for b in blocks.values()))
-            for mtu, blocks in per_block.items()}  # fmt: skip
+    return {
+        mtu: (max(b[0] for b in blocks.values()), max(b[1] for b in blocks.values()))
+        for mtu, blocks in per_block.items()
+    }
 
 
 def _digest(body: OrderSetIn) -> str:
@@ -282,11 +285,14 @@ def _clear_group(orders: list[OrderIn], prices: list[float | None]) -> np.ndarra
     if not orders or any(p is None for p in prices):
         return np.zeros(len(orders), dtype=bool)
     return accepted_block_steps(
-        np.array([o.block_index for o in orders]), np.array([_mtu(o)[0].timestamp() for o in orders]),
-        np.array([o.side for o in orders], dtype=object), np.array([o.volume_mw for o in orders]),
-        np.array([o.limit_price_per_mwh for o in orders]), np.array(prices, dtype=float),
+        np.array([o.block_index for o in orders]),
+        np.array([_mtu(o)[0].timestamp() for o in orders]),
+        np.array([o.side for o in orders], dtype=object),
+        np.array([o.volume_mw for o in orders]),
+        np.array([o.limit_price_per_mwh for o in orders]),
+        np.array(prices, dtype=float),
         orders[0].mtu_minutes / 60.0,
-    )  # fmt: skip
+    )
 
 
 def _view(book: OrderBook, order_set: _OrderSet, now: datetime, with_results: bool = True) -> dict:
@@ -427,8 +433,16 @@ def install_orders(app: FastAPI, state) -> OrderBook:
     api = _OrderApi(book, state, registry)
     router = APIRouter(tags=["orders"])
 
-    @router.post("/orders", status_code=201, openapi_extra={"requestBody": {"content": {"application/json": {
-        "schema": OrderSetIn.model_json_schema()}}, "required": True}})  # fmt: skip
+    @router.post(
+        "/orders",
+        status_code=201,
+        openapi_extra={
+            "requestBody": {
+                "content": {"application/json": {"schema": OrderSetIn.model_json_schema()}},
+                "required": True,
+            }
+        },
+    )
     async def submit(request: Request):
         """Submit an order set before gate closure (see module docstring). Authentication comes before parsing."""
         who, failure = api.guard(request, "orders.submit")

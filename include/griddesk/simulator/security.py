@@ -166,8 +166,9 @@ def set_simulator_clock(settings: Settings, now: datetime | None, timeout_s: flo
         if now is None:
             response = requests.delete(url, headers=headers, timeout=timeout_s)
         else:
-            response = requests.put(url, headers=headers, json={"now": now.astimezone(UTC).isoformat()},
-                                    timeout=timeout_s)  # fmt: skip
+            response = requests.put(
+                url, headers=headers, json={"now": now.astimezone(UTC).isoformat()}, timeout=timeout_s
+            )
     except requests.RequestException as exc:
         raise RuntimeError(redact_text(f"could not set the simulator clock at {url}: {exc}")) from None
     if not response.ok:

@@ -84,10 +84,24 @@ def _start_embedded(server, tcp_port: int, restart: bool) -> None:
         socket_dir.chmod(0o777)
     listen = f"-h 127.0.0.1 -p {tcp_port}" if tcp_port else '-h ""'
     pg_ctl(
-        ["-w", "-o", listen, "-o", f"-k {socket_dir}", "-o", "-c unix_socket_permissions=0700",
-         "-o", "-c password_encryption=scram-sha-256", "-l", str(server.log), "start"],
-        pgdata=pgdata, user=server.system_user, timeout=60,
-    )  # fmt: skip
+        [
+            "-w",
+            "-o",
+            listen,
+            "-o",
+            f"-k {socket_dir}",
+            "-o",
+            "-c unix_socket_permissions=0700",
+            "-o",
+            "-c password_encryption=scram-sha-256",
+            "-l",
+            str(server.log),
+            "start",
+        ],
+        pgdata=pgdata,
+        user=server.system_user,
+        timeout=60,
+    )
 
 
 def embedded_server_url(state_dir: Path, tcp_port: int = 0) -> str:

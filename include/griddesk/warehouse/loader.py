@@ -43,13 +43,31 @@ PRICE_FEED = "day_ahead_prices"
 EXOGENOUS_FEED = "exogenous_forecasts"
 
 _PRICE_COLUMNS = [
-    "delivery_id", "market_code", "delivery_date_local", "delivery_start_utc", "resolution_minutes",
-    "price_per_mwh", "currency", "is_imputed", "version", "published_at_utc",
-]  # fmt: skip
+    "delivery_id",
+    "market_code",
+    "delivery_date_local",
+    "delivery_start_utc",
+    "resolution_minutes",
+    "price_per_mwh",
+    "currency",
+    "is_imputed",
+    "version",
+    "published_at_utc",
+]
 _EXOGENOUS_COLUMNS = [
-    "delivery_id", "market_code", "series_code", "document_type", "domain_eic", "delivery_date_local",
-    "delivery_start_utc", "resolution_minutes", "quantity_mw", "is_imputed", "version", "published_at_utc",
-]  # fmt: skip
+    "delivery_id",
+    "market_code",
+    "series_code",
+    "document_type",
+    "domain_eic",
+    "delivery_date_local",
+    "delivery_start_utc",
+    "resolution_minutes",
+    "quantity_mw",
+    "is_imputed",
+    "version",
+    "published_at_utc",
+]
 
 
 #: Resolutions the loader stores (ENTSO-E's PT15M, PT30M and PT60M).
@@ -245,10 +263,22 @@ def load_delivery(conn, meta: DeliveryMeta, points: pd.DataFrame) -> LoadOutcome
                    content_sha256, n_points, document_mrid, revision_number, document_created_utc,
                    published_at_utc, extracted_at_utc, source_url)
                values (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) returning delivery_id""",
-            (meta.feed, meta.market_code, meta.series_code, meta.delivery_date_local, version, digest,
-             len(points), meta.document_mrid, meta.revision_number, meta.document_created_utc, published,
-             meta.extracted_at_utc, meta.source_url),
-        )  # fmt: skip
+            (
+                meta.feed,
+                meta.market_code,
+                meta.series_code,
+                meta.delivery_date_local,
+                version,
+                digest,
+                len(points),
+                meta.document_mrid,
+                meta.revision_number,
+                meta.document_created_utc,
+                published,
+                meta.extracted_at_utc,
+                meta.source_url,
+            ),
+        )
         delivery_id = cur.fetchone()[0]
         skip_commit_wait(cur)  # about 6 ms per day
         table, columns = (
@@ -271,9 +301,18 @@ def record_refusal(conn, meta: DeliveryMeta, reason: str) -> None:
             """insert into raw.entsoe_delivery_refusals (feed, market_code, series_code, delivery_date_local, reason,
                    revision_number, document_created_utc, extracted_at_utc, source_url)
                values (%s,%s,%s,%s,%s,%s,%s,%s,%s)""",
-            (meta.feed, meta.market_code, meta.series_code, meta.delivery_date_local, redact_text(reason),
-             meta.revision_number, meta.document_created_utc, meta.extracted_at_utc, redact_url(meta.source_url)),
-        )  # fmt: skip
+            (
+                meta.feed,
+                meta.market_code,
+                meta.series_code,
+                meta.delivery_date_local,
+                redact_text(reason),
+                meta.revision_number,
+                meta.document_created_utc,
+                meta.extracted_at_utc,
+                redact_url(meta.source_url),
+            ),
+        )
 
 
 def announced_publication_utc(meta: DeliveryMeta) -> datetime:
@@ -319,8 +358,12 @@ def version_publication(
     log.warning(
         "%s: content changed without a revision from the source (revision %s, created %s); stored as version %d "
         "public from its extraction at %s",
-        where, meta.revision_number, meta.document_created_utc, latest_version + 1, meta.extracted_at_utc.isoformat(),
-    )  # fmt: skip
+        where,
+        meta.revision_number,
+        meta.document_created_utc,
+        latest_version + 1,
+        meta.extracted_at_utc.isoformat(),
+    )
     return latest_version + 1, meta.extracted_at_utc
 
 

@@ -52,6 +52,7 @@ def skip_commit_wait(cur) -> None:
     """
     cur.execute("set local synchronous_commit to off")
 
+
 # --------------------------------------------------------------------------- reads
 
 _PRICES_AS_OF = """

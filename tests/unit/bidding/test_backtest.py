@@ -135,15 +135,37 @@ def test_the_report_json_has_exactly_the_issues_shape(realised):
     pf = run_strategy(perfect, FIXED, days, realised)
     runs = {("perfect_foresight", FIXED): pf, ("prophet", FIXED): pf, ("prophet", CURVES): pf}
     summaries = {k: summarise(r, pf.revenue, BatteryConfig()) for k, r in runs.items()}
-    result = MarketBacktest("DE", "EUR", days, BatteryConfig(), FIXED, "prophet", "v", runs, summaries,
-                            pf.revenue, pf.revenue, pd.DataFrame())  # fmt: skip
+    result = MarketBacktest(
+        "DE",
+        "EUR",
+        days,
+        BatteryConfig(),
+        FIXED,
+        "prophet",
+        "v",
+        runs,
+        summaries,
+        pf.revenue,
+        pf.revenue,
+        pd.DataFrame(),
+    )
     doc = benchmark_json([result])
     assert list(doc) == ["markets"] and list(doc["markets"]) == ["DE"]
     assert list(doc["markets"]["DE"]) == [
-        "days", "power_mw", "energy_mwh", "forecast_model", "revenue_eur", "perfect_foresight_revenue_eur",
-        "percentage_of_perfect", "fixed_schedule_percentage_of_perfect", "bid_curves_percentage_of_perfect",
-        "lear_ens_fixed_schedule_percentage_of_perfect", "cycles", "solve_ms_median", "wall_seconds",
-    ]  # fmt: skip
+        "days",
+        "power_mw",
+        "energy_mwh",
+        "forecast_model",
+        "revenue_eur",
+        "perfect_foresight_revenue_eur",
+        "percentage_of_perfect",
+        "fixed_schedule_percentage_of_perfect",
+        "bid_curves_percentage_of_perfect",
+        "lear_ens_fixed_schedule_percentage_of_perfect",
+        "cycles",
+        "solve_ms_median",
+        "wall_seconds",
+    ]
     entry = doc["markets"]["DE"]
     assert entry["percentage_of_perfect"] == 100.0 and isinstance(entry["days"], int)
     assert entry["lear_ens_fixed_schedule_percentage_of_perfect"] is None  # no published run in this test

@@ -75,8 +75,10 @@ def test_every_block_is_a_feasible_day_for_the_battery_on_its_own(seed, energy, 
     assert len({net.tobytes() for net in group.net_ticks}) == group.n_blocks  # no duplicate blocks
     # The steps are the blocks: one per (block, MTU with a volume), each carrying its block's limit.
     steps = block_steps(group, rules)
-    np.testing.assert_array_equal(net_ticks_from_steps(steps, n)[: group.n_blocks], group.net_ticks[
-        : int(steps["block_index"].max()) + 1 if len(steps) else 0])  # fmt: skip
+    np.testing.assert_array_equal(
+        net_ticks_from_steps(steps, n)[: group.n_blocks],
+        group.net_ticks[: int(steps["block_index"].max()) + 1 if len(steps) else 0],
+    )
     assert (steps["volume_ticks"] > 0).all() and steps.groupby(["block_index", "mtu_index"]).size().max() <= 1
 
 
@@ -87,11 +89,14 @@ def _brute_force_acceptance(net_mw: np.ndarray, limits: np.ndarray, prices: np.n
     for accept in itertools.product((0, 1), repeat=len(net_mw)):
         if sum(accept) > 1:
             continue
-        value = sum(a * (float(q @ prices) * h - lim * float(np.abs(q).sum()) * h)
-                    for a, q, lim in zip(accept, net_mw, limits, strict=True))  # fmt: skip
+        value = sum(
+            a * (float(q @ prices) * h - lim * float(np.abs(q).sum()) * h)
+            for a, q, lim in zip(accept, net_mw, limits, strict=True)
+        )
         chosen = accept.index(1) if 1 in accept else None
-        if value > best_value + 1e-9 or (abs(value - best_value) <= 1e-9 and chosen is not None and best is not None
-                                          and chosen < best):  # fmt: skip
+        if value > best_value + 1e-9 or (
+            abs(value - best_value) <= 1e-9 and chosen is not None and best is not None and chosen < best
+        ):
             best_value, best = value, chosen
     return best
 
@@ -150,7 +155,9 @@ def test_joint_scenarios_keep_each_past_days_whole_path_across_dst():
     normal_day = (np.arange(24) * 60, np.arange(24) * 10.0)
     autumn_day = (np.array([0, 1, 2, 2, *range(3, 24)]) * 60, np.arange(25) * 1.0)  # 02:00 twice
     gappy_day = (np.arange(24) * 60, np.where(np.arange(24) == 5, np.nan, 7.0))
-    scenarios = joint_error_scenarios(point, keys, [normal_day, autumn_day, gappy_day, (np.arange(24), np.full(24, np.nan))])
+    scenarios = joint_error_scenarios(
+        point, keys, [normal_day, autumn_day, gappy_day, (np.arange(24), np.full(24, np.nan))]
+    )
     assert scenarios.shape == (23, 3)  # an all-NaN day is no scenario
     np.testing.assert_allclose(scenarios[:, 0], point + keys / 60 * 10.0)  # each hour its own past hour's error
     assert scenarios[2, 1] == point[2] + 4.0  # 03:00 takes the autumn day's 03:00 (after the repeated 02:00)
@@ -163,8 +170,13 @@ def test_markets_without_exclusive_groups_are_refused_with_the_reason():
     assert set(BLOCK_ORDER_RULES) == {"DE", "FR", "BE", "NP", "PJM"}
     assert not block_order_rules("PJM").usable and all(block_order_rules(c).usable for c in ("DE", "FR", "BE", "NP"))
     with pytest.raises(ValueError, match="PJM: exclusive groups of block orders are not applicable"):
-        build_exclusive_group(np.zeros(24), np.zeros((24, 0)), BatteryConfig(), market_rules("PJM", date(2017, 3, 1)),
-                              block_order_rules("PJM"))  # fmt: skip
+        build_exclusive_group(
+            np.zeros(24),
+            np.zeros((24, 0)),
+            BatteryConfig(),
+            market_rules("PJM", date(2017, 3, 1)),
+            block_order_rules("PJM"),
+        )
     with pytest.raises(KeyError, match="no block-order rules for market 'XX'"):
         block_order_rules("XX")
 
@@ -203,8 +215,14 @@ def _rebuilt_with_clean_forecast(realised, poisoned, day, config):
     """D's group on the poisoned data, D's forecast taken from the clean source (the forecast was made before the
     cut-off: poisoning D's realised prices must not reach it)."""
     clean_source = _noisy(realised, 8.0)
-    source = ForecastSource("mixed", lambda d: clean_source.forecast(d) if d <= day else pd.DataFrame(
-        {"delivery_start_utc": poisoned.starts[d], "forecast_price_per_mwh": 9_999.0}))  # fmt: skip
+    source = ForecastSource(
+        "mixed",
+        lambda d: (
+            clean_source.forecast(d)
+            if d <= day
+            else pd.DataFrame({"delivery_start_utc": poisoned.starts[d], "forecast_price_per_mwh": 9_999.0})
+        ),
+    )
     return exclusive_group_for_day(source, poisoned, day, BatteryConfig(), market_rules("DE", day), config).net_ticks
 
 
@@ -216,14 +234,21 @@ def test_the_group_never_earns_less_than_the_fixed_schedule_it_contains(realised
     pnl = blocks.daily["pnl"].to_numpy() - fixed.daily["pnl"].to_numpy()
     assert (pnl >= -1e-9).all(), "a day where the group earned less than its own fixed block"
     assert blocks.revenue > fixed.revenue  # and on noisy forecasts the recourse is worth something
-    np.testing.assert_allclose(blocks.daily["soc_end_pct"], BatteryConfig().initial_soc_pct)  # every block ends at the start
+    np.testing.assert_allclose(
+        blocks.daily["soc_end_pct"], BatteryConfig().initial_soc_pct
+    )  # every block ends at the start
     assert (blocks.daily["steps"] >= blocks.daily["trades"]).all()
     assert days[0] - timedelta(days=1) in realised.prices
 
 
 @settings(max_examples=25, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), energy=st.sampled_from([1.0, 2.0, 4.0]), mtu=st.sampled_from([60, 15]),
-       wear=st.sampled_from([0.0, 3.0]), n_paths=st.integers(1, 12))  # fmt: skip
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    energy=st.sampled_from([1.0, 2.0, 4.0]),
+    mtu=st.sampled_from([60, 15]),
+    wear=st.sampled_from([0.0, 3.0]),
+    n_paths=st.integers(1, 12),
+)
 def test_planning_many_paths_at_once_gives_each_paths_own_plan_exactly(seed, energy, mtu, wear, n_paths):
     from griddesk.bidding.optimiser import plan_on_soc_grid, plan_paths_on_soc_grid
 

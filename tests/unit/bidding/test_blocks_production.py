@@ -67,8 +67,9 @@ def test_accepted_block_steps_accepts_the_block_clear_exclusive_group_accepts():
         expected = clear_exclusive_group(net, limits, prices, 1.0)
         b, t = np.nonzero(net)
         ids = b * 3 + 1  # any block numbers, in order
-        accepted = accepted_block_steps(ids, t, np.where(net[b, t] > 0, "sell", "buy"), np.abs(net[b, t]), limits[b],
-                                        prices[t], 1.0)  # fmt: skip
+        accepted = accepted_block_steps(
+            ids, t, np.where(net[b, t] > 0, "sell", "buy"), np.abs(net[b, t]), limits[b], prices[t], 1.0
+        )
         assert (accepted == (b == expected)).all() if expected is not None else not accepted.any()
 
 
@@ -140,8 +141,9 @@ def test_a_built_group_passes_every_check(steps):
 def test_one_infeasible_block_rejects_the_group_naming_the_block_and_the_mtu(steps):
     b = int(steps["block_index"].max())
     idle = sorted(set(range(24)) - set(steps.loc[steps["block_index"] == b, "mtu_index"]))[0]
-    extra = steps[steps["block_index"] == b].iloc[:1].assign(mtu_index=idle, side="sell", volume_ticks=10,
-                                                              volume_mw=1.0)  # fmt: skip
+    extra = (
+        steps[steps["block_index"] == b].iloc[:1].assign(mtu_index=idle, side="sell", volume_ticks=10, volume_mw=1.0)
+    )
     failed = _failed(check_order_set(pd.concat([steps, extra]), BatteryConfig(), RULES, 24, BEFORE_GATE))
     assert set(failed) == {"soc_feasibility"}, failed
     assert f"block {b}: MTU " in failed["soc_feasibility"] and "block 0:" not in failed["soc_feasibility"]
@@ -150,9 +152,12 @@ def test_one_infeasible_block_rejects_the_group_naming_the_block_and_the_mtu(ste
 def test_the_position_limit_is_the_largest_block_not_the_sum():
     rows = [(b, 5, "sell", 10, 1.0) for b in range(3)] + [(0, 6, "buy", 10, 1.0)]  # three 1 MW blocks in MTU 5
     steps = pd.DataFrame(rows, columns=["block_index", "mtu_index", "side", "volume_ticks", "volume_mw"]).assign(
-        step_index=lambda f: f["block_index"], limit_price_per_mwh=0.0, price_ticks=0, is_price_taker=False,
+        step_index=lambda f: f["block_index"],
+        limit_price_per_mwh=0.0,
+        price_ticks=0,
+        is_price_taker=False,
         acceptance_probability=np.nan,
-    )  # fmt: skip
+    )
     failed = _failed(check_order_set(steps, BatteryConfig(), RULES, 24, BEFORE_GATE))
     assert "position_limit" not in failed  # 1 MW per block is within the battery's 1 MW
     big = steps.assign(volume_ticks=12, volume_mw=1.2)
@@ -175,8 +180,9 @@ def test_the_block_group_check_refuses_25_blocks_and_a_market_without_groups(ste
 
 def _stored(steps: pd.DataFrame) -> pd.DataFrame:
     start = get_market("DE").delivery_day_bounds_utc(DAY)[0]
-    return steps.assign(delivery_start_utc=[start + timedelta(hours=int(t)) for t in steps["mtu_index"]],
-                        resolution_minutes=60)  # fmt: skip
+    return steps.assign(
+        delivery_start_utc=[start + timedelta(hours=int(t)) for t in steps["mtu_index"]], resolution_minutes=60
+    )
 
 
 def test_the_steps_hash_covers_the_block_and_leaves_other_steps_as_they_were(steps):
@@ -198,8 +204,13 @@ def test_shadow_results_clear_a_group_like_the_exchange(steps, group):
     stored = _stored(steps)
     start = get_market("DE").delivery_day_bounds_utc(DAY)[0]
     realised = PRICES + np.random.default_rng(5).normal(0, 10, 24)
-    prices = pd.DataFrame({"delivery_start_utc": [start + timedelta(hours=h) for h in range(24)],
-                           "resolution_minutes": 60, "price_per_mwh": realised})  # fmt: skip
+    prices = pd.DataFrame(
+        {
+            "delivery_start_utc": [start + timedelta(hours=h) for h in range(24)],
+            "resolution_minutes": 60,
+            "price_per_mwh": realised,
+        }
+    )
     results = shadow_results(stored, prices)
     best = clear_exclusive_group(group.net_mw(0.1), group.limit_price_ticks * 0.01, realised, 1.0)
     assert (results["accepted"].to_numpy() == (stored["block_index"].to_numpy() == best)).all()
@@ -217,9 +228,16 @@ def test_the_settings_take_the_strategy_and_a_positive_max_blocks():
 
 def _body(orders: list[dict], market: str = "FR") -> OrderSetIn:
     start = get_market(market).delivery_day_bounds_utc(date(2016, 6, 15))[0]
-    return OrderSetIn.model_validate({"market": market, "delivery_date": "2016-06-15", "client_order_set_id": "k",
-        "orders": [{**o, "delivery_start_utc": (start + timedelta(hours=o.pop("hour"))).isoformat()}
-                   for o in orders]})  # fmt: skip
+    return OrderSetIn.model_validate(
+        {
+            "market": market,
+            "delivery_date": "2016-06-15",
+            "client_order_set_id": "k",
+            "orders": [
+                {**o, "delivery_start_utc": (start + timedelta(hours=o.pop("hour"))).isoformat()} for o in orders
+            ],
+        }
+    )
 
 
 def _order(hour: int, block: int | None, volume: float = 0.5, side: str = "sell", limit: float = 1.0) -> dict:

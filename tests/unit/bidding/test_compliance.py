@@ -37,8 +37,9 @@ def test_a_compliant_fixed_schedule_passes_every_check(fixed_steps):
 
 
 def test_robust_curves_pass_the_soc_check():
-    curves = build_bid_curves(40 + np.random.default_rng(0).normal(0, 15, (24, 40)), BatteryConfig(), RULES,
-                              end_soc_value_per_mwh=35.0)  # fmt: skip
+    curves = build_bid_curves(
+        40 + np.random.default_rng(0).normal(0, 15, (24, 40)), BatteryConfig(), RULES, end_soc_value_per_mwh=35.0
+    )
     results = check_order_set(curves.steps, BatteryConfig(), RULES, 24, BEFORE_GATE, end_soc_fixed=False)
     assert passed(results), _failed(results)
 
@@ -71,8 +72,9 @@ def test_an_order_set_after_gate_closure_is_rejected(fixed_steps):
 
 def test_an_infeasible_combination_is_rejected_by_the_soc_check(fixed_steps):
     # Two extra firm buys at night push the SoC over the top whatever clears.
-    extra = curve_frame([(1, "buy", 10, RULES.max_price_ticks, True, 1.0), (2, "buy", 10, RULES.max_price_ticks,
-                                                                           True, 1.0)], RULES)  # fmt: skip
+    extra = curve_frame(
+        [(1, "buy", 10, RULES.max_price_ticks, True, 1.0), (2, "buy", 10, RULES.max_price_ticks, True, 1.0)], RULES
+    )
     steps = pd.concat([fixed_steps[~fixed_steps["mtu_index"].isin([1, 2])], extra], ignore_index=True)
     reason = _failed(check_order_set(steps, BatteryConfig(), RULES, 24, BEFORE_GATE))["soc_feasibility"]
     assert "above soc_max" in reason or "outside its band" in reason
@@ -138,8 +140,9 @@ def joint_bid() -> pd.DataFrame:
 def test_a_compliant_joint_order_set_buying_several_mw_passes_every_check(joint_bid):
     steps = joint_order_steps(joint_bid, RULES, max_order_volume_mw=1.0)
     assert steps["volume_mw"].max() <= 1.0 and steps.groupby("mtu_index")["volume_mw"].sum().max() > 3.0
-    results = check_order_set(steps, BatteryConfig(), RULES, 24, BEFORE_GATE,
-                              consumption_mw=joint_bid["consumption_mwh"].to_numpy())  # fmt: skip
+    results = check_order_set(
+        steps, BatteryConfig(), RULES, 24, BEFORE_GATE, consumption_mw=joint_bid["consumption_mwh"].to_numpy()
+    )
     assert passed(results), _failed(results)
     # the same purchase without the consumption is a battery over-position, and the battery could not store it
     alone = _failed(check_order_set(steps, BatteryConfig(), RULES, 24, BEFORE_GATE))
@@ -150,8 +153,11 @@ def test_a_joint_set_buying_beyond_the_consumption_and_the_battery_is_rejected(j
     steps = joint_order_steps(joint_bid, RULES, max_order_volume_mw=1.0)
     extra = curve_frame([(5, "buy", 10, RULES.max_price_ticks, True, 1.0)] * 2, RULES)  # 2 MW more in MTU 5
     bad = pd.concat([steps, extra], ignore_index=True)
-    failed = _failed(check_order_set(bad, BatteryConfig(), RULES, 24, BEFORE_GATE,
-                                     consumption_mw=joint_bid["consumption_mwh"].to_numpy()))  # fmt: skip
+    failed = _failed(
+        check_order_set(
+            bad, BatteryConfig(), RULES, 24, BEFORE_GATE, consumption_mw=joint_bid["consumption_mwh"].to_numpy()
+        )
+    )
     assert (
         "MTU 5: buy steps add up to" in failed["position_limit"] and "forecast consumption" in failed["position_limit"]
     )
@@ -162,8 +168,11 @@ def test_a_joint_set_that_leaves_the_battery_to_serve_too_much_is_rejected(joint
     steps = joint_order_steps(joint_bid, RULES, max_order_volume_mw=1.0)
     bought = steps[steps["side"] == "buy"]
     short = steps.drop(bought.index[bought["mtu_index"].isin([2, 3, 4])])  # the battery would serve 3 h of load
-    failed = _failed(check_order_set(short, BatteryConfig(), RULES, 24, BEFORE_GATE,
-                                     consumption_mw=joint_bid["consumption_mwh"].to_numpy()))  # fmt: skip
+    failed = _failed(
+        check_order_set(
+            short, BatteryConfig(), RULES, 24, BEFORE_GATE, consumption_mw=joint_bid["consumption_mwh"].to_numpy()
+        )
+    )
     assert (
         set(failed) == {"soc_feasibility"} and "MTU 2: the battery would have to deliver" in failed["soc_feasibility"]
     )

@@ -112,8 +112,9 @@ def test_curve_dp_finds_the_best_curve_of_a_brute_force_search(seed, min_steps):
     battery = ROUND_TRIP_BATTERY.model_copy(update={"initial_soc_pct": 40.0})
     scenarios = 40 + rng.normal(0, 20, (3, 1)) + rng.normal(0, 10, (3, 25))
     value = 35.0
-    curves = build_bid_curves(scenarios, battery, RULES, step_quantiles=(0.5,), min_steps_per_mtu=min_steps,
-                              end_soc_value_per_mwh=value)  # fmt: skip
+    curves = build_bid_curves(
+        scenarios, battery, RULES, step_quantiles=(0.5,), min_steps_per_mtu=min_steps, end_soc_value_per_mwh=value
+    )
     monotone = [(a, c) for a in range(-2, 3) for c in range(a, 3)]
     best = -math.inf
     for combo in itertools.product(monotone, repeat=3):
@@ -167,8 +168,9 @@ def test_a_certain_price_gives_the_schedule_of_the_optimiser():
     """Scenarios without spread: the curve model is the valued-end schedule, and earns the same expected value."""
     prices = 40 + 20 * np.sin(np.arange(24) / 24 * 4 * np.pi)
     battery = BatteryConfig()
-    curves = build_bid_curves(np.repeat(prices[:, None], 5, axis=1), battery, RULES, min_steps_per_mtu=1,
-                              end_soc_value_per_mwh=30.0)  # fmt: skip
+    curves = build_bid_curves(
+        np.repeat(prices[:, None], 5, axis=1), battery, RULES, min_steps_per_mtu=1, end_soc_value_per_mwh=30.0
+    )
     schedule = optimise_schedule(np.round(prices, 2), 60, battery, end_soc_value_per_mwh=30.0)
     wear = 1e-6 * (schedule.schedule["charge_mw"] + schedule.schedule["discharge_mw"]).sum()
     assert curves.expected_value == pytest.approx(schedule.objective_value - wear, abs=1e-6)
@@ -177,17 +179,24 @@ def test_a_certain_price_gives_the_schedule_of_the_optimiser():
 
 def test_cleared_curves_follow_the_realised_price():
     battery = BatteryConfig()
-    steps = build_bid_curves(40 + np.random.default_rng(2).normal(0, 20, (24, 60)), battery, RULES,
-                             end_soc_value_per_mwh=40.0).steps  # fmt: skip
+    steps = build_bid_curves(
+        40 + np.random.default_rng(2).normal(0, 20, (24, 60)), battery, RULES, end_soc_value_per_mwh=40.0
+    ).steps
     low, high = np.full(24, -100.0), np.full(24, 500.0)
     cleared_low, cleared_high = clear_curves(steps, low, battery, 60), clear_curves(steps, high, battery, 60)
     # Higher prices never leave the battery with a smaller net sale in any MTU (a supply curve).
     assert (cleared_high["net_position_mw"].to_numpy() >= cleared_low["net_position_mw"].to_numpy() - 1e-9).all()
 
 
-@pytest.mark.parametrize(("side", "limit", "price", "accepted"), [
-    ("buy", 50.0, 50.0, True), ("buy", 50.0, 50.01, False), ("sell", 50.0, 50.0, True), ("sell", 50.0, 49.99, False),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("side", "limit", "price", "accepted"),
+    [
+        ("buy", 50.0, 50.0, True),
+        ("buy", 50.0, 50.01, False),
+        ("sell", 50.0, 50.0, True),
+        ("sell", 50.0, 49.99, False),
+    ],
+)
 def test_price_taker_clearing_accepts_at_equality(side, limit, price, accepted):
     assert is_accepted(side, limit, price) is accepted
 
@@ -209,16 +218,22 @@ def test_a_cycle_cap_falls_back_to_cbc_and_stays_feasible():
     rules = market_rules("DE", date(2017, 3, 1), mtu_minutes=15)
     rng = np.random.default_rng(4)
     battery = BatteryConfig(power_mw=0.3, energy_mwh=0.6, max_cycles_per_day=0.5)
-    curves = build_bid_curves(40 + rng.normal(0, 10, (8, 20)), battery, rules, min_steps_per_mtu=1,
-                              end_soc_value_per_mwh=35.0)  # fmt: skip
+    curves = build_bid_curves(
+        40 + rng.normal(0, 10, (8, 20)), battery, rules, min_steps_per_mtu=1, end_soc_value_per_mwh=35.0
+    )
     assert curves.solved_by == "CBC"
     assert check_curves_feasible(curves.steps, battery, 8, 15, rules, end_soc_fixed=False) == []
 
 
 def test_mandatory_consumption_becomes_a_price_taker_buy():
     window = MtuConstraint("DR test (mandatory consumption >= 0.3 MW)", (5, 6), min_charge_mw=0.3)
-    curves = build_bid_curves(40 + np.random.default_rng(1).normal(0, 10, (24, 30)), BatteryConfig(), RULES,
-                              mtu_constraints=[window], end_soc_value_per_mwh=35.0)  # fmt: skip
+    curves = build_bid_curves(
+        40 + np.random.default_rng(1).normal(0, 10, (24, 30)),
+        BatteryConfig(),
+        RULES,
+        mtu_constraints=[window],
+        end_soc_value_per_mwh=35.0,
+    )
     for t in (5, 6):
         steps = curves.steps[curves.steps["mtu_index"] == t]
         firm_buy = steps[(steps["side"] == "buy") & steps["is_price_taker"]]["volume_mw"].sum()
@@ -229,8 +244,9 @@ def test_an_impossible_curve_day_names_the_conflict():
     # Mandatory consumption all day pushes the SoC over the top of the window.
     window = MtuConstraint("DR all day (mandatory consumption >= 0.5 MW)", tuple(range(24)), min_charge_mw=0.5)
     with pytest.raises(InfeasibleScheduleError) as info:
-        build_bid_curves(np.full((24, 5), 40.0), BatteryConfig(), RULES, mtu_constraints=[window],
-                         end_soc_value_per_mwh=35.0)  # fmt: skip
+        build_bid_curves(
+            np.full((24, 5), 40.0), BatteryConfig(), RULES, mtu_constraints=[window], end_soc_value_per_mwh=35.0
+        )
     assert "DR all day" in " ".join(info.value.conflicts)
 
 

@@ -21,8 +21,14 @@ T0 = datetime(2016, 6, 14, 22, tzinfo=UTC)
 
 
 def _order(hour: int = 0, side: str = "buy", volume: float = 0.5, price: float | None = 40.0, **extra) -> dict:
-    return {"delivery_start_utc": T0 + timedelta(hours=hour), "mtu_minutes": 60, "side": side, "volume_mw": volume,
-            "limit_price_per_mwh": price, **extra}  # fmt: skip
+    return {
+        "delivery_start_utc": T0 + timedelta(hours=hour),
+        "mtu_minutes": 60,
+        "side": side,
+        "volume_mw": volume,
+        "limit_price_per_mwh": price,
+        **extra,
+    }
 
 
 ORDERS = [_order(0), _order(1, "sell", 1.0, 80.0), _order(1, "sell", 0.3, 95.5)]
@@ -31,9 +37,15 @@ ORDERS = [_order(0), _order(1, "sell", 1.0, 80.0), _order(1, "sell", 0.3, 95.5)]
 def _facts(**changes) -> gate.GateFacts:
     digest = gate.steps_digest("FR", ORDERS)
     base = {
-        "target": gate.EXCHANGE, "status": "ready", "checks": tuple((c, True, digest) for c in CHECKS),
-        "sending_digest": digest, "require_approval": False, "approved": False, "kill_switch": None, "mode": "live",
-    }  # fmt: skip
+        "target": gate.EXCHANGE,
+        "status": "ready",
+        "checks": tuple((c, True, digest) for c in CHECKS),
+        "sending_digest": digest,
+        "require_approval": False,
+        "approved": False,
+        "kill_switch": None,
+        "mode": "live",
+    }
     return gate.GateFacts(**{**base, **changes})
 
 
@@ -108,8 +120,9 @@ def test_each_refusal_names_its_check(changes, outcome):
 
 
 def test_the_checks_run_in_the_documented_order():
-    everything_wrong = _facts(status="ready", checks=(), sending_digest="x", require_approval=True,
-                              kill_switch="on", mode="paper")  # fmt: skip
+    everything_wrong = _facts(
+        status="ready", checks=(), sending_digest="x", require_approval=True, kill_switch="on", mode="paper"
+    )
     assert gate.decide(everything_wrong).outcome == "compliance_failed"
     assert gate.decide(_facts(sending_digest="x", kill_switch="on", mode="paper")).outcome == "steps_changed"
     assert gate.decide(_facts(require_approval=True, kill_switch="on")).outcome == "not_approved"
@@ -132,15 +145,17 @@ def test_an_unknown_target_is_an_error():
 
 _hours = st.integers(0, 23)
 _steps = st.lists(
-    st.fixed_dictionaries({
-        "delivery_start_utc": _hours.map(lambda h: T0 + timedelta(hours=h)),
-        "mtu_minutes": st.sampled_from([15, 60]),
-        "side": st.sampled_from(["buy", "sell"]),
-        "volume_mw": st.integers(1, 500).map(lambda t: t / 10),
-        "limit_price_per_mwh": st.integers(-50_000, 300_000).map(lambda t: t / 100),
-    }),
+    st.fixed_dictionaries(
+        {
+            "delivery_start_utc": _hours.map(lambda h: T0 + timedelta(hours=h)),
+            "mtu_minutes": st.sampled_from([15, 60]),
+            "side": st.sampled_from(["buy", "sell"]),
+            "volume_mw": st.integers(1, 500).map(lambda t: t / 10),
+            "limit_price_per_mwh": st.integers(-50_000, 300_000).map(lambda t: t / 100),
+        }
+    ),
     max_size=6,
-)  # fmt: skip
+)
 _edits = st.lists(
     st.tuples(st.sampled_from(["volume_mw", "limit_price_per_mwh", "side", "drop", "add"]), st.integers(0, 5)),
     max_size=2,
@@ -210,19 +225,32 @@ def test_10000_random_order_sets_never_pass_the_gate_unless_compliant_unchanged_
         hours, mtus, side_ix = rng.integers(24, size=n), rng.integers(2, size=n), rng.integers(2, size=n)
         volumes, prices = rng.integers(1, 501, size=n), rng.integers(-50_000, 300_001, size=n)
         steps = [
-            {"delivery_start_utc": T0 + timedelta(hours=int(hours[k])), "mtu_minutes": minutes[mtus[k]],
-             "side": sides[side_ix[k]], "volume_mw": int(volumes[k]) / 10, "limit_price_per_mwh": int(prices[k]) / 100}
+            {
+                "delivery_start_utc": T0 + timedelta(hours=int(hours[k])),
+                "mtu_minutes": minutes[mtus[k]],
+                "side": sides[side_ix[k]],
+                "volume_mw": int(volumes[k]) / 10,
+                "limit_price_per_mwh": int(prices[k]) / 100,
+            }
             for k in range(n)
-        ]  # fmt: skip
+        ]
         # about half the sets are sent as checked; the others edited, dropped or added to
         u = rng.random(14)
         edits = [(EDIT_KINDS[int(u[k] * 5)], int(u[k + 2] * 6)) for k in range(int(u[4] * 3))] if u[5] < 0.5 else []
         failed = {c for c, x in zip(CHECKS, rng.random(len(CHECKS)), strict=True) if x < 0.08}
         missing = {c for c, x in zip(CHECKS, rng.random(len(CHECKS)), strict=True) if x < 0.04}
         compliant = _check_one(
-            steps, edits, failed, missing, gate.TARGETS[int(u[6] * 2)], STATUSES[int(u[7] * len(STATUSES))],
-            bool(u[8] < 0.3), bool(u[9] < 0.5), None if u[10] < 0.8 else "kill switch on", modes[int(u[11] * 2)],
-        )  # fmt: skip
+            steps,
+            edits,
+            failed,
+            missing,
+            gate.TARGETS[int(u[6] * 2)],
+            STATUSES[int(u[7] * len(STATUSES))],
+            bool(u[8] < 0.3),
+            bool(u[9] < 0.5),
+            None if u[10] < 0.8 else "kill switch on",
+            modes[int(u[11] * 2)],
+        )
         n_compliant += compliant
         n_non_compliant += not compliant
     # both kinds were exercised in quantity

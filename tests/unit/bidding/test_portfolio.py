@@ -98,8 +98,10 @@ def _quarter_hour_day(n: int, seed: int) -> tuple[pd.Series, pd.Series]:
     """``n`` 15-minute MTUs (92 / 96 / 100 on a 23 / 24 / 25-hour day), consumption in MWh per MTU."""
     prices, load = _day(n // 4, seed)
     idx = pd.date_range("2018-03-25 00:00", periods=n, freq="15min", tz="UTC")
-    return (pd.Series(np.repeat(prices.to_numpy(), 4), index=idx),
-            pd.Series(np.repeat(load.to_numpy(), 4) / 4, index=idx))  # fmt: skip
+    return (
+        pd.Series(np.repeat(prices.to_numpy(), 4), index=idx),
+        pd.Series(np.repeat(load.to_numpy(), 4) / 4, index=idx),
+    )
 
 
 def _assert_whole_ticks(bid: pd.DataFrame, tick_mwh: float) -> None:
@@ -164,8 +166,9 @@ def test_demand_response_windows_bind_the_joint_bid_and_an_impossible_one_is_nam
     free = optimise_portfolio(prices, load, battery)
     assert free["charge_mwh"].iloc[:6].sum() > 0.5  # without a window the battery stores in the cheap night
     no_charge = MtuConstraint("demand-response window 00:00-06:00 (no charging)", tuple(range(6)), max_charge_mw=0.0)
-    no_discharge = MtuConstraint("demand-response window 18:00-24:00 (no discharge)", tuple(range(18, 24)),
-                                 max_discharge_mw=0.0)  # fmt: skip
+    no_discharge = MtuConstraint(
+        "demand-response window 18:00-24:00 (no discharge)", tuple(range(18, 24)), max_discharge_mw=0.0
+    )
     bid = optimise_portfolio(prices, load, battery, mtu_constraints=[no_charge, no_discharge])
     assert check_portfolio_bid(bid, battery) == []
     assert (bid["charge_mwh"].iloc[:6] <= 1e-9).all()

@@ -59,9 +59,15 @@ def test_gate_closure_is_noon_local_on_the_day_before_across_dst():
 
 def test_rules_refuse_an_mtu_the_market_does_not_have():
     with pytest.raises(ValueError, match="mtu_minutes must be 15 or 60"):
-        MarketRules(market_code="FR", delivery_date=date(2016, 1, 1), currency="EUR", mtu_minutes=30,
-                    min_price_per_mwh=-500, max_price_per_mwh=3000,
-                    gate_closure_utc=datetime(2015, 12, 31, 11, tzinfo=UTC))  # fmt: skip
+        MarketRules(
+            market_code="FR",
+            delivery_date=date(2016, 1, 1),
+            currency="EUR",
+            mtu_minutes=30,
+            min_price_per_mwh=-500,
+            max_price_per_mwh=3000,
+            gate_closure_utc=datetime(2015, 12, 31, 11, tzinfo=UTC),
+        )
 
 
 # ---------------------------------------------------------------------------------------------- demand response
@@ -119,8 +125,12 @@ def windowed_instances(draw):
     n = draw(st.sampled_from(MTU_COUNTS[mtu_minutes]))
     prices = draw(st.lists(st.floats(-50, 200, allow_nan=False).map(lambda p: round(p, 2)), min_size=n, max_size=n))
     power = draw(st.integers(2, 10)) / 10
-    battery = BatteryConfig(power_mw=power, energy_mwh=power * draw(st.sampled_from([1.0, 2.0, 4.0])),
-                            initial_soc_pct=draw(st.integers(20, 80)), end_soc_tolerance_pct=5.0)  # fmt: skip
+    battery = BatteryConfig(
+        power_mw=power,
+        energy_mwh=power * draw(st.sampled_from([1.0, 2.0, 4.0])),
+        initial_soc_pct=draw(st.integers(20, 80)),
+        end_soc_tolerance_pct=5.0,
+    )
     windows = []
     for i in range(draw(st.integers(0, 2))):
         a = draw(st.integers(0, n - 1))
@@ -141,8 +151,9 @@ def windowed_instances(draw):
 @given(windowed_instances())
 def test_windows_and_valued_end_hold_on_random_instances_including_dst_days(instance):
     prices, mtu_minutes, battery, windows, value = instance
-    result = optimise_schedule(prices, mtu_minutes, battery, mtu_constraints=windows, end_soc_value_per_mwh=value,
-                               confirm_with_cbc=False)  # fmt: skip
+    result = optimise_schedule(
+        prices, mtu_minutes, battery, mtu_constraints=windows, end_soc_value_per_mwh=value, confirm_with_cbc=False
+    )
     df = result.schedule
     assert len(df) == len(prices)
     for w in windows:
@@ -181,22 +192,33 @@ def _highs_objective(prices, mtu_minutes, battery, windows, value, tick=0.1):
     store, draw = tick * battery.charge_efficiency * dt, tick / battery.discharge_efficiency * dt
     # x = [n_charge, n_discharge, is_charging]; SoC after t = initial + cumsum(store*c - draw*d)
     v = value or 0.0
-    cost = np.concatenate([(p + battery.degradation_cost_per_mwh) * tick * dt - v * store,
-                           (-p + battery.degradation_cost_per_mwh) * tick * dt + v * draw, np.zeros(n)])  # fmt: skip
+    cost = np.concatenate(
+        [
+            (p + battery.degradation_cost_per_mwh) * tick * dt - v * store,
+            (-p + battery.degradation_cost_per_mwh) * tick * dt + v * draw,
+            np.zeros(n),
+        ]
+    )
     tri = np.tril(np.ones((n, n)))
     soc = np.hstack([tri * store, -tri * draw, np.zeros((n, n))])
     lo_end = battery.soc_min_mwh if value is not None else battery.end_soc_target_mwh - battery.end_soc_tolerance_mwh
     hi_end = battery.soc_max_mwh if value is not None else battery.end_soc_target_mwh + battery.end_soc_tolerance_mwh
     eye = np.eye(n)
     cons = [
-        LinearConstraint(soc, battery.soc_min_mwh - battery.initial_soc_mwh, battery.soc_max_mwh - battery.initial_soc_mwh),
+        LinearConstraint(
+            soc, battery.soc_min_mwh - battery.initial_soc_mwh, battery.soc_max_mwh - battery.initial_soc_mwh
+        ),
         LinearConstraint(soc[-1:], lo_end - battery.initial_soc_mwh, hi_end - battery.initial_soc_mwh),
         LinearConstraint(np.hstack([eye, np.zeros((n, n)), -n_max * eye]), -np.inf, 0),
         LinearConstraint(np.hstack([np.zeros((n, n)), eye, n_max * eye]), -np.inf, n_max),
-    ]  # fmt: skip
-    res = milp(cost, constraints=cons, bounds=Bounds(np.concatenate([lo_c, np.zeros(n), np.zeros(n)]),
-                                                      np.concatenate([hi_c, hi_d, np.ones(n)])),
-               integrality=np.ones(3 * n), options={"mip_rel_gap": 0.0, "time_limit": 60})  # fmt: skip
+    ]
+    res = milp(
+        cost,
+        constraints=cons,
+        bounds=Bounds(np.concatenate([lo_c, np.zeros(n), np.zeros(n)]), np.concatenate([hi_c, hi_d, np.ones(n)])),
+        integrality=np.ones(3 * n),
+        options={"mip_rel_gap": 0.0, "time_limit": 60},
+    )
     assert res.status == 0, res.message
     return -res.fun
 
@@ -238,8 +260,7 @@ def test_conflicting_window_and_end_soc_are_named():
     battery = BatteryConfig(initial_soc_pct=50)
     # Two last hours of mandatory 0.5 MW consumption store ~0.95 MWh on top of at least soc_min (0.2 MWh): the end
     # cannot come back to 50 % (1 MWh).
-    window = MtuConstraint("demand-response window DR-9 (mandatory consumption >= 0.5 MW)", (22, 23),
-                           min_charge_mw=0.5)  # fmt: skip
+    window = MtuConstraint("demand-response window DR-9 (mandatory consumption >= 0.5 MW)", (22, 23), min_charge_mw=0.5)
     with pytest.raises(InfeasibleScheduleError) as info:
         optimise_schedule([40.0] * 24, 60, battery, mtu_constraints=[window])
     conflicts = info.value.conflicts

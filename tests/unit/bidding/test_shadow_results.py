@@ -11,8 +11,7 @@ HOURS = pd.date_range("2016-06-14 22:00", periods=24, freq="60min", tz="UTC")
 
 
 def _prices(values) -> pd.DataFrame:
-    return pd.DataFrame({"delivery_start_utc": HOURS[: len(values)], "resolution_minutes": 60,
-                         "price_per_mwh": values})  # fmt: skip
+    return pd.DataFrame({"delivery_start_utc": HOURS[: len(values)], "resolution_minutes": 60, "price_per_mwh": values})
 
 
 def _steps(rows) -> pd.DataFrame:
@@ -21,12 +20,14 @@ def _steps(rows) -> pd.DataFrame:
 
 def test_buy_at_or_above_and_sell_at_or_below_the_price_are_accepted_and_settle_at_it():
     prices = _prices([float(p) for p in range(30, 54)])
-    steps = _steps([
-        (HOURS[0], 0, "buy", 1.0, 30.0),  # limit = price: accepted
-        (HOURS[1], 0, "buy", 1.0, 30.99),  # below the price 31: rejected
-        (HOURS[2], 0, "sell", 0.5, 32.0),  # limit = price: accepted
-        (HOURS[3], 1, "sell", 0.5, 33.01),  # above the price 33: rejected
-    ])  # fmt: skip
+    steps = _steps(
+        [
+            (HOURS[0], 0, "buy", 1.0, 30.0),  # limit = price: accepted
+            (HOURS[1], 0, "buy", 1.0, 30.99),  # below the price 31: rejected
+            (HOURS[2], 0, "sell", 0.5, 32.0),  # limit = price: accepted
+            (HOURS[3], 1, "sell", 0.5, 33.01),  # above the price 33: rejected
+        ]
+    )
     out = shadow_results(steps, prices)
     assert list(out.columns) == RESULT_COLUMNS
     assert list(out["accepted"]) == [True, False, True, False]

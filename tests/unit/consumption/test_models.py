@@ -49,8 +49,12 @@ def _pred(values) -> pd.DataFrame:
 
 def test_ensemble_weights_members_by_inverse_rolling_mae():
     assert ENSEMBLE_MEMBERS == (GBM, GBM_MEDIAN)
-    preds = {GBM_MEDIAN: _pred([10.0, 20.0]), GBM: _pred([13.0, 23.0]), PROPHET: _pred([99.0, 99.0]),
-             WEEKLY_NAIVE: _pred([50.0, 50.0])}  # fmt: skip
+    preds = {
+        GBM_MEDIAN: _pred([10.0, 20.0]),
+        GBM: _pred([13.0, 23.0]),
+        PROPHET: _pred([99.0, 99.0]),
+        WEEKLY_NAIVE: _pred([50.0, 50.0]),
+    }
     # gbm twice as accurate: weights 1/3 and 2/3; prophet and the naive are not members
     got = ensemble_forecast(preds, {GBM_MEDIAN: 2.0, GBM: 1.0})["forecast_kwh"].to_numpy()
     np.testing.assert_allclose(got, [12.0, 22.0])

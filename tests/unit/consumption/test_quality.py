@@ -32,9 +32,11 @@ def _office(start: str, end: str, level: float = 100.0, seed: int = 1) -> pd.Ser
 def test_clock_changes_are_found_from_the_time_zone():
     idx = pd.date_range("2016-01-01", "2017-12-31 23:00", freq="h", tz="UTC")
     assert [str(t) for t in clock_change_hours_utc(idx)] == [
-        "2016-03-27 01:00:00+00:00", "2016-10-30 01:00:00+00:00",
-        "2017-03-26 01:00:00+00:00", "2017-10-29 01:00:00+00:00",
-    ]  # fmt: skip
+        "2016-03-27 01:00:00+00:00",
+        "2016-10-30 01:00:00+00:00",
+        "2017-03-26 01:00:00+00:00",
+        "2017-10-29 01:00:00+00:00",
+    ]
 
 
 def test_dst_double_and_zero_readings_are_flagged_and_excluded_from_training():

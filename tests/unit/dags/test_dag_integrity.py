@@ -33,9 +33,17 @@ def test_morning_run_blocks_forecast_on_the_quality_gate(dagbag):
     extraction through validation to the order API, so a market the gate blocks never gets a forecast or an order."""
     dag = dagbag.dags["griddesk_morning"]
     order = [
-        "plan", "extract", "validate", "dbt_build", "forecast", "bid", "compliance", "record_approval", "submit",
+        "plan",
+        "extract",
+        "validate",
+        "dbt_build",
+        "forecast",
+        "bid",
+        "compliance",
+        "record_approval",
+        "submit",
         "dbt_build_trading",
-    ]  # fmt: skip
+    ]
     for upstream, downstream in zip(order, order[1:], strict=False):
         assert upstream in dag.get_task(downstream).upstream_task_ids, f"{upstream} -> {downstream}"
     # The approval step sits between compliance and submission, and only the gate's markets reach submit.
@@ -46,8 +54,11 @@ def test_morning_run_blocks_forecast_on_the_quality_gate(dagbag):
 
 def test_params_whose_help_says_empty_are_optional_in_the_trigger_form(dagbag):
     """The trigger form marks a param required unless its schema accepts null; "Empty: ..." must mean optional."""
-    for dag_id, names in {"griddesk_morning": ("delivery_date", "markets"),
-                          "griddesk_afternoon": ("delivery_date", "markets"), "griddesk_feeds": ("run_date",)}.items():
+    for dag_id, names in {
+        "griddesk_morning": ("delivery_date", "markets"),
+        "griddesk_afternoon": ("delivery_date", "markets"),
+        "griddesk_feeds": ("run_date",),
+    }.items():
         params = dagbag.dags[dag_id].params
         for name in names:
             param = params.get_param(name)

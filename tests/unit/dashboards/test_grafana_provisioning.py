@@ -108,8 +108,9 @@ def test_contact_point_sends_to_the_desk_address_compose_passes():
 
 def test_exposures_declare_every_dashboard_and_the_marts_its_queries_read():
     doc = yaml.safe_load(grafana.EXPOSURES_FILE.read_text())
-    declared = {e["name"]: {re.fullmatch(r"ref\('(\w+)'\)", d).group(1) for d in e["depends_on"]} for e in
-                doc["exposures"]}  # fmt: skip
+    declared = {
+        e["name"]: {re.fullmatch(r"ref\('(\w+)'\)", d).group(1) for d in e["depends_on"]} for e in doc["exposures"]
+    }
     read = {}
     for dashboard in _dashboards():
         text = " ".join(t["rawSql"] for p in dashboard["panels"] for t in p["targets"])

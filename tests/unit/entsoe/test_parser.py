@@ -67,42 +67,96 @@ def value_at(points: pd.DataFrame, series_index: int, position: int) -> pd.Serie
 # file -> (type, processType, created, rows per series, first delivery start, last delivery start, domain, unit)
 EXPECTED = {
     "DK-DK1_consumption.xml": (
-        "A65", "A16", "2023-12-30T15:03:18Z", [47],
-        "2023-12-28T15:00Z", "2023-12-30T13:00Z", "10YDK-1--------W", "MAW",
+        "A65",
+        "A16",
+        "2023-12-30T15:03:18Z",
+        [47],
+        "2023-12-28T15:00Z",
+        "2023-12-30T13:00Z",
+        "10YDK-1--------W",
+        "MAW",
     ),
     "DK-DK2_consumption_forecast.xml": (
-        "A65", "A01", "2023-12-30T15:04:26Z", [24] * 4,
-        "2023-12-27T23:00Z", "2023-12-31T22:00Z", "10YDK-2--------M", "MAW",
+        "A65",
+        "A01",
+        "2023-12-30T15:04:26Z",
+        [24] * 4,
+        "2023-12-27T23:00Z",
+        "2023-12-31T22:00Z",
+        "10YDK-2--------M",
+        "MAW",
     ),
     "ES_day_ahead_price.xml": (
-        "A44", None, "2025-10-01T22:50:06Z", [24, 24, 96, 96],
-        "2025-09-28T22:00Z", "2025-10-02T21:45Z", "10YES-REE------0", "MWH",
+        "A44",
+        None,
+        "2025-10-01T22:50:06Z",
+        [24, 24, 96, 96],
+        "2025-09-28T22:00Z",
+        "2025-10-02T21:45Z",
+        "10YES-REE------0",
+        "MWH",
     ),
     "FI_production.xml": (
-        "A75", "A16", "2025-10-24T12:57:19Z", [288] * 12,
-        "2025-10-21T12:00Z", "2025-10-24T11:45Z", "10YFI-1--------U", "MAW",
+        "A75",
+        "A16",
+        "2025-10-24T12:57:19Z",
+        [288] * 12,
+        "2025-10-21T12:00Z",
+        "2025-10-24T11:45Z",
+        "10YFI-1--------U",
+        "MAW",
     ),
     "FR_prices.xml": (
-        "A44", None, "2023-05-09T11:24:10Z", [24, 24],
-        "2023-05-06T22:00Z", "2023-05-08T21:00Z", "10YFR-RTE------C", "MWH",
+        "A44",
+        None,
+        "2023-05-09T11:24:10Z",
+        [24, 24],
+        "2023-05-06T22:00Z",
+        "2023-05-08T21:00Z",
+        "10YFR-RTE------C",
+        "MWH",
     ),
     "SE-SE3_generation_forecast.xml": (
-        "A71", "A01", "2023-12-30T15:06:25Z", [24] * 3,
-        "2023-12-27T23:00Z", "2023-12-30T22:00Z", "10Y1001A1001A46L", "MAW",
+        "A71",
+        "A01",
+        "2023-12-30T15:06:25Z",
+        [24] * 3,
+        "2023-12-27T23:00Z",
+        "2023-12-30T22:00Z",
+        "10Y1001A1001A46L",
+        "MAW",
     ),
     "wind_solar_forecast_FI_CURRENT.xml": (
-        "A69", "A18", "2024-02-09T18:33:43Z", [96] * 6 + [32] * 2,
-        "2024-02-07T22:00Z", "2024-02-11T05:45Z", "10YFI-1--------U", "MAW",
+        "A69",
+        "A18",
+        "2024-02-09T18:33:43Z",
+        [96] * 6 + [32] * 2,
+        "2024-02-07T22:00Z",
+        "2024-02-11T05:45Z",
+        "10YFI-1--------U",
+        "MAW",
     ),
     "wind_solar_forecast_FI_DAY_AHEAD.xml": (
-        "A69", "A01", "2024-02-09T18:33:40Z", [96] * 6,
-        "2024-02-07T23:00Z", "2024-02-10T22:45Z", "10YFI-1--------U", "MAW",
+        "A69",
+        "A01",
+        "2024-02-09T18:33:40Z",
+        [96] * 6,
+        "2024-02-07T23:00Z",
+        "2024-02-10T22:45Z",
+        "10YFI-1--------U",
+        "MAW",
     ),
     "wind_solar_forecast_FI_INTRADAY.xml": (
-        "A69", "A40", "2024-02-09T18:33:42Z", [96] * 4 + [4] * 2,
-        "2024-02-07T22:00Z", "2024-02-09T22:45Z", "10YFI-1--------U", "MAW",
+        "A69",
+        "A40",
+        "2024-02-09T18:33:42Z",
+        [96] * 4 + [4] * 2,
+        "2024-02-07T22:00Z",
+        "2024-02-09T22:45Z",
+        "10YFI-1--------U",
+        "MAW",
     ),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("name", ALL_FIXTURES)
@@ -205,8 +259,17 @@ def test_es_a03_fills_exactly_the_ten_omitted_positions(parsed: dict[str, Parsed
     p = parsed["ES_day_ahead_price.xml"].points
     filled = p[p.is_filled]
     assert list(zip(filled.series_index, filled.position, strict=True)) == [
-        (3, 12), (3, 15), (3, 84), (4, 4), (4, 10), (4, 11), (4, 12), (4, 17), (4, 21), (4, 60),
-    ]  # fmt: skip
+        (3, 12),
+        (3, 15),
+        (3, 84),
+        (4, 4),
+        (4, 10),
+        (4, 11),
+        (4, 12),
+        (4, 17),
+        (4, 21),
+        (4, 60),
+    ]
     # the value right after a gap is the document's own value, not a fill
     assert not value_at(p, 3, 13).is_filled and value_at(p, 3, 13).value == 97.57
     assert value_at(p, 4, 13).value == 95.5 and value_at(p, 3, 85).value == 150.0
@@ -325,9 +388,19 @@ def test_fi_production_heavy_a03_compression_is_decompressed_to_288_quarter_hour
     }
     present = (~p.is_filled).groupby(p.psr_type).sum().to_dict()
     assert present == {
-        "B01": 288, "B04": 21, "B05": 74, "B06": 30, "B08": 216, "B11": 288,
-        "B14": 284, "B15": 4, "B16": 124, "B17": 179, "B19": 287, "B20": 285,
-    }  # fmt: skip
+        "B01": 288,
+        "B04": 21,
+        "B05": 74,
+        "B06": 30,
+        "B08": 216,
+        "B11": 288,
+        "B14": 284,
+        "B15": 4,
+        "B16": 124,
+        "B17": 179,
+        "B19": 287,
+        "B20": 285,
+    }
     b15 = p[p.psr_type == "B15"].set_index("position").value  # present: 1: 6.4, 19: 6.18, 20: 1.47, 21: 0
     assert (b15.loc[1:18] == 6.4).all()
     assert b15.loc[19] == 6.18 and b15.loc[20] == 1.47

@@ -14,8 +14,11 @@ from griddesk.settings import Settings
 
 def test_one_job_per_market_feed_and_series():
     jobs = tasks.feed_jobs(["FR", "BE"])
-    expected = [{"market": s.market.code, "feed": s.feed, "series": s.series_code}
-                for code in ("FR", "BE") for s in feeds_of(get_market(code))]  # fmt: skip
+    expected = [
+        {"market": s.market.code, "feed": s.feed, "series": s.series_code}
+        for code in ("FR", "BE")
+        for s in feeds_of(get_market(code))
+    ]
     assert jobs == expected
     assert jobs[0] == {"market": "FR", "feed": "day_ahead_prices", "series": "price"}
 

@@ -51,9 +51,14 @@ LIVE = {
     "wirkleistung": "0.079999998",
     "blindleistung": "-0.02",
     "windgeschwindigkeit": "12.959999",
-    "einheiten": {"strom": "A", "spannung": "kV", "wirkleistung": "MW", "blindleistung": "Mvar",
-                  "windgeschwindigkeit": "km/h"},
-}  # fmt: skip
+    "einheiten": {
+        "strom": "A",
+        "spannung": "kV",
+        "wirkleistung": "MW",
+        "blindleistung": "Mvar",
+        "windgeschwindigkeit": "km/h",
+    },
+}
 
 
 # ------------------------------------------------------------------------------------------------ CKW tariffs
@@ -194,13 +199,26 @@ def test_tra_example_parses_with_zurich_times(shared_data_dir):
 def _weather_payload(hours: int = 24, wind_unit: str = "m/s") -> dict:
     times = [(datetime(2016, 6, 1) + timedelta(hours=h)).strftime("%Y-%m-%dT%H:%M") for h in range(hours)]
     return {
-        "latitude": 52.227, "longitude": -0.465, "generationtime_ms": 0.1, "utc_offset_seconds": 0,
-        "timezone": "GMT", "timezone_abbreviation": "GMT", "elevation": 0.0,
-        "hourly_units": {"time": "iso8601", "temperature_2m": "°C", "wind_speed_10m": wind_unit,
-                         "shortwave_radiation": "W/m²"},
-        "hourly": {"time": times, "temperature_2m": [10.0] * hours, "wind_speed_10m": [3.0] * hours,
-                   "shortwave_radiation": [0.0] * hours},
-    }  # fmt: skip
+        "latitude": 52.227,
+        "longitude": -0.465,
+        "generationtime_ms": 0.1,
+        "utc_offset_seconds": 0,
+        "timezone": "GMT",
+        "timezone_abbreviation": "GMT",
+        "elevation": 0.0,
+        "hourly_units": {
+            "time": "iso8601",
+            "temperature_2m": "°C",
+            "wind_speed_10m": wind_unit,
+            "shortwave_radiation": "W/m²",
+        },
+        "hourly": {
+            "time": times,
+            "temperature_2m": [10.0] * hours,
+            "wind_speed_10m": [3.0] * hours,
+            "shortwave_radiation": [0.0] * hours,
+        },
+    }
 
 
 def test_weather_nulls_are_stored_as_nulls_and_recorded_as_gaps():
@@ -267,10 +285,16 @@ def test_battery_record_with_renamed_field_names_it():
         "interval_minutes": 5,
         "units": dict(zip(battery.STATUS_FIELDS, ["%", "MW", "MW", "MW"], strict=True)),
         "records": [
-            {"timestamp": "2016-06-01T00:00:00Z", "state_of_charge": 50.0, "active_power": 0.0,
-             "available_charge_power": 1.0, "available_discharge_power": 1.0, "availability": "available"}
+            {
+                "timestamp": "2016-06-01T00:00:00Z",
+                "state_of_charge": 50.0,
+                "active_power": 0.0,
+                "available_charge_power": 1.0,
+                "available_discharge_power": 1.0,
+                "availability": "available",
+            }
         ],
-    }  # fmt: skip
+    }
     with pytest.raises(SchemaDriftError, match="'soc' is missing.*state_of_charge"):
         battery.parse_status(payload, "b1")
 

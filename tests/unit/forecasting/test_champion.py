@@ -70,11 +70,29 @@ def _history_and_forecasts(days: list[date], errors: dict[str, list[float]], rev
         start, end = market.delivery_day_bounds_utc(day)
         starts = pd.date_range(start, end, freq="h", inclusive="left")
         published = pd.Timestamp(market.price_publication_utc(day))
-        rows.append(pd.DataFrame({"delivery_start_utc": starts, "delivery_date_local": day, "resolution_minutes": 60,
-                                  "price_per_mwh": 50.0, "version": 1, "published_at_utc": published}))  # fmt: skip
+        rows.append(
+            pd.DataFrame(
+                {
+                    "delivery_start_utc": starts,
+                    "delivery_date_local": day,
+                    "resolution_minutes": 60,
+                    "price_per_mwh": 50.0,
+                    "version": 1,
+                    "published_at_utc": published,
+                }
+            )
+        )
         for model, errs in errors.items():
-            fc.append(pd.DataFrame({"delivery_date_local": day, "delivery_start_utc": starts, "model": model,
-                                    "forecast": 50.0 + errs[i]}))  # fmt: skip
+            fc.append(
+                pd.DataFrame(
+                    {
+                        "delivery_date_local": day,
+                        "delivery_start_utc": starts,
+                        "model": model,
+                        "forecast": 50.0 + errs[i],
+                    }
+                )
+            )
     prices = pd.concat(rows, ignore_index=True)
     if revision is not None:
         # A correction of the last day, published long after every cut-off here, with a huge value.
@@ -83,8 +101,16 @@ def _history_and_forecasts(days: list[date], errors: dict[str, list[float]], rev
         last["version"] = 2
         last["published_at_utc"] = pd.Timestamp("2030-01-01", tz="UTC")
         prices = pd.concat([prices, last], ignore_index=True)
-    exogenous = pd.DataFrame(columns=["series_code", "delivery_start_utc", "resolution_minutes", "quantity_mw",
-                                      "version", "published_at_utc"])  # fmt: skip
+    exogenous = pd.DataFrame(
+        columns=[
+            "series_code",
+            "delivery_start_utc",
+            "resolution_minutes",
+            "quantity_mw",
+            "version",
+            "published_at_utc",
+        ]
+    )
     exogenous["delivery_start_utc"] = pd.to_datetime(exogenous["delivery_start_utc"], utc=True)
     exogenous["published_at_utc"] = pd.to_datetime(exogenous["published_at_utc"], utc=True)
     history = PublishedHistory.from_frames("DE", prices, exogenous)
@@ -143,18 +169,41 @@ def _shaped_history(days: list[date], models: dict[str, callable]):
         start, end = market.delivery_day_bounds_utc(day)
         starts = pd.date_range(start, end, freq="h", inclusive="left")
         actual = 50.0 + 20.0 * np.sin((np.arange(len(starts)) - 8) / 24 * 2 * np.pi)
-        rows.append(pd.DataFrame({"delivery_start_utc": starts, "delivery_date_local": day, "resolution_minutes": 60,
-                                  "price_per_mwh": actual, "version": 1,
-                                  "published_at_utc": pd.Timestamp(market.price_publication_utc(day))}))  # fmt: skip
+        rows.append(
+            pd.DataFrame(
+                {
+                    "delivery_start_utc": starts,
+                    "delivery_date_local": day,
+                    "resolution_minutes": 60,
+                    "price_per_mwh": actual,
+                    "version": 1,
+                    "published_at_utc": pd.Timestamp(market.price_publication_utc(day)),
+                }
+            )
+        )
         for model, fn in models.items():
-            fc.append(pd.DataFrame({"delivery_date_local": day, "delivery_start_utc": starts, "model": model,
-                                    "forecast": fn(actual)}))  # fmt: skip
-    exogenous = pd.DataFrame({c: pd.Series(dtype="datetime64[ns, UTC]" if c.endswith("_utc") else "float")
-                              for c in ["series_code", "delivery_start_utc", "resolution_minutes", "quantity_mw",
-                                        "version", "published_at_utc"]})  # fmt: skip
+            fc.append(
+                pd.DataFrame(
+                    {"delivery_date_local": day, "delivery_start_utc": starts, "model": model, "forecast": fn(actual)}
+                )
+            )
+    exogenous = pd.DataFrame(
+        {
+            c: pd.Series(dtype="datetime64[ns, UTC]" if c.endswith("_utc") else "float")
+            for c in [
+                "series_code",
+                "delivery_start_utc",
+                "resolution_minutes",
+                "quantity_mw",
+                "version",
+                "published_at_utc",
+            ]
+        }
+    )
     history = PublishedHistory.from_frames("DE", pd.concat(rows, ignore_index=True), exogenous)
-    wide = pd.concat(fc).pivot_table(index=["delivery_date_local", "delivery_start_utc"], columns="model",
-                                     values="forecast")  # fmt: skip
+    wide = pd.concat(fc).pivot_table(
+        index=["delivery_date_local", "delivery_start_utc"], columns="model", values="forecast"
+    )
     return history, wide
 
 
@@ -168,9 +217,15 @@ def test_the_money_rule_crowns_the_forecast_that_ranks_the_hours_even_with_a_wor
     }
     history, wide = _shaped_history(days, models)
     by_mae = replay(wide, history, days[30:], "shifted", POLICY)
-    by_money = replay(wide, history, days[30:], "flat", ChampionPolicy(window_days=28, margin_pct=5.0, min_days=14,
-                                                                          metric="money"), None,
-                      fixed_schedule_value)  # fmt: skip
+    by_money = replay(
+        wide,
+        history,
+        days[30:],
+        "flat",
+        ChampionPolicy(window_days=28, margin_pct=5.0, min_days=14, metric="money"),
+        None,
+        fixed_schedule_value,
+    )
     assert by_mae[-1].champion == "flat" and "rolling MAE" in switches(by_mae)[0].reason
     assert by_money[-1].champion == "shifted" and "rolling regret" in switches(by_money)[0].reason
     assert by_money[-1].incumbent_mae == pytest.approx(0.0, abs=1e-9)  # the shifted forecast's regret: it ranks right

@@ -97,8 +97,11 @@ def test_dst_days_map_onto_the_24_hour_grid_like_the_dataset():
     spring, autumn = date(2018, 3, 25), date(2018, 10, 28)
     spring_series = _real_day("NP", spring, lambda ts: 10.0 * ts.hour)  # 23 hours, no 02:00
     # The autumn day has two 02:00 hours: 100 (CEST) and 200 (CET); the grid averages them.
-    autumn_series = _real_day("NP", autumn, lambda ts: (100.0 if ts.utcoffset().seconds == 7200 else 200.0)
-                              if ts.hour == 2 else float(ts.hour))  # fmt: skip
+    autumn_series = _real_day(
+        "NP",
+        autumn,
+        lambda ts: (100.0 if ts.utcoffset().seconds == 7200 else 200.0) if ts.hour == 2 else float(ts.hour),
+    )
     assert len(spring_series) == 23 and len(autumn_series) == 25
     grid = to_grid_matrix(pd.concat([spring_series, autumn_series]), "NP", [spring, autumn])
     assert grid.shape == (2, 24)

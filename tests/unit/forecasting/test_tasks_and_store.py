@@ -129,12 +129,26 @@ def test_fixed_schedule_values_call_the_injected_scorer_once_per_model_day():
 def test_the_money_rule_needs_a_scorer():
     history = PublishedHistory.from_frames(
         "NP",
-        pd.DataFrame(columns=["delivery_start_utc", "delivery_date_local", "resolution_minutes", "price_per_mwh",
-                              "version", "published_at_utc"]).astype({"delivery_start_utc": "datetime64[ns, UTC]",
-                                                                      "published_at_utc": "datetime64[ns, UTC]"}),
-        pd.DataFrame(columns=["series_code", "delivery_start_utc", "resolution_minutes", "quantity_mw", "version",
-                              "published_at_utc"]).astype({"delivery_start_utc": "datetime64[ns, UTC]",
-                                                           "published_at_utc": "datetime64[ns, UTC]"}),
+        pd.DataFrame(
+            columns=[
+                "delivery_start_utc",
+                "delivery_date_local",
+                "resolution_minutes",
+                "price_per_mwh",
+                "version",
+                "published_at_utc",
+            ]
+        ).astype({"delivery_start_utc": "datetime64[ns, UTC]", "published_at_utc": "datetime64[ns, UTC]"}),
+        pd.DataFrame(
+            columns=[
+                "series_code",
+                "delivery_start_utc",
+                "resolution_minutes",
+                "quantity_mw",
+                "version",
+                "published_at_utc",
+            ]
+        ).astype({"delivery_start_utc": "datetime64[ns, UTC]", "published_at_utc": "datetime64[ns, UTC]"}),
     )
     with pytest.raises(ValueError, match="schedule_value"):
         replay(pd.DataFrame(), history, [DAY], "prophet", ChampionPolicy(metric="money"))

@@ -49,19 +49,26 @@ def test_pools_follow_the_settings():
 
 def test_worker_spec_parses_names_and_queues():
     assert placement.parse_workers("worker-a=default,models; worker-b=default") == {
-        "worker-a": ["default", "models"], "worker-b": ["default"]}  # fmt: skip
-    assert placement.parse_workers(Settings().celery_workers) == {"worker-a": ["default", "models"],
-                                                                  "worker-b": ["default"]}  # fmt: skip
+        "worker-a": ["default", "models"],
+        "worker-b": ["default"],
+    }
+    assert placement.parse_workers(Settings().celery_workers) == {
+        "worker-a": ["default", "models"],
+        "worker-b": ["default"],
+    }
 
 
-@pytest.mark.parametrize(("spec", "message"), [
-    ("worker-a", "expected name=queue"),
-    ("a=default,gpu", "unknown queue"),
-    ("a=default,models;a=models", "twice"),
-    ("", "no worker"),
-    ("a=default", r"no worker consumes queue\(s\) \['models'\]"),
-    ("bad name=default,models", "expected name=queue"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("worker-a", "expected name=queue"),
+        ("a=default,gpu", "unknown queue"),
+        ("a=default,models;a=models", "twice"),
+        ("", "no worker"),
+        ("a=default", r"no worker consumes queue\(s\) \['models'\]"),
+        ("bad name=default,models", "expected name=queue"),
+    ],
+)
 def test_worker_spec_refuses_what_would_strand_tasks(spec, message):
     with pytest.raises(ValueError, match=message):
         placement.parse_workers(spec)
@@ -81,8 +88,13 @@ def test_local_executor_stays_the_default(tmp_path, monkeypatch):
 
 def test_celery_executor_uses_the_state_dirs_redis_and_the_metadata_database(tmp_path, monkeypatch):
     _clean_env(monkeypatch)
-    s = Settings(state_dir=tmp_path, warehouse_url="postgresql://u@127.0.0.1:1/griddesk", executor="celery",
-                 redis_port=16399, worker_concurrency=3)  # fmt: skip
+    s = Settings(
+        state_dir=tmp_path,
+        warehouse_url="postgresql://u@127.0.0.1:1/griddesk",
+        executor="celery",
+        redis_port=16399,
+        worker_concurrency=3,
+    )
     env = runtime.airflow_env(s)
     assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
     password = (tmp_path / "airflow" / "redis_password").read_text().strip()
@@ -128,7 +140,10 @@ def test_consumption_meters_filter_keeps_the_portfolio_order_and_refuses_unknown
 def test_scale_benchmark_sums_task_times_of_finished_tasks():
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
     iso = lambda d: d.isoformat().replace("+00:00", "Z")  # noqa: E731
-    tis = [{"start_date": iso(t0), "end_date": iso(t0 + timedelta(seconds=12))},
-           {"start_date": iso(t0), "end_date": iso(t0 + timedelta(seconds=3.5))},
-           {"start_date": iso(t0), "end_date": None}, {"start_date": None, "end_date": None}]  # fmt: skip
+    tis = [
+        {"start_date": iso(t0), "end_date": iso(t0 + timedelta(seconds=12))},
+        {"start_date": iso(t0), "end_date": iso(t0 + timedelta(seconds=3.5))},
+        {"start_date": iso(t0), "end_date": None},
+        {"start_date": None, "end_date": None},
+    ]
     assert task_seconds(tis) == pytest.approx(15.5)

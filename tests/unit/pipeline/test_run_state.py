@@ -26,8 +26,9 @@ def test_the_afternoon_waits_three_hours_after_its_clock():
 def test_the_inputs_alert_is_one_email_for_every_market_of_the_run():
     clock = RunClock(D, MORNING)
     missing = [("FR", "day_ahead_prices/price", D - timedelta(days=1)), ("BE", "exogenous_forecasts/load", D)]
-    key, subject, html = inputs_alert("griddesk_morning", ["FR", "BE"], clock, missing,
-                                      input_deadline(["FR", "BE"], clock))  # fmt: skip
+    key, subject, html = inputs_alert(
+        "griddesk_morning", ["FR", "BE"], clock, missing, input_deadline(["FR", "BE"], clock)
+    )
     assert key == "inputs_missing|griddesk_morning|2016-12-31"
     text = html_to_text(html)
     assert subject.startswith("[GridDesk][CRITICAL] griddesk_morning: inputs not published by")

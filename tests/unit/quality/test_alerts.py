@@ -45,8 +45,9 @@ def result(*outcomes: ExpectationOutcome, market_code: str = "FR", day: date = d
 def test_critical_subject_names_suite_market_delivery_day_and_data_day():
     bad = result(outcome("mtu_count_matches_day", success=False), day=date(2016, 12, 30))
     subject, _ = render_quality_alert(bad, delivery_day=date(2016, 12, 31))
-    assert subject == ("[GridDesk][CRITICAL] raw_day_ahead_prices failed for FR delivery day 2016-12-31 "
-                       "(data of 2016-12-30)")  # fmt: skip
+    assert subject == (
+        "[GridDesk][CRITICAL] raw_day_ahead_prices failed for FR delivery day 2016-12-31 (data of 2016-12-30)"
+    )
 
 
 def test_critical_morning_alert_says_what_griddesk_did_and_what_to_do_next():
@@ -122,8 +123,9 @@ def test_alert_key_separates_warning_from_critical_for_the_same_day():
 
 def test_alert_email_is_multipart_with_the_plain_text_part_first():
     bad = result(outcome("price_within_market_bounds", success=False), day=date(2016, 12, 30))
-    subject, html = render_quality_alert(bad, {"Validation result (Data Docs)": "http://docs.example/gx/v.html"},
-                                         delivery_day=date(2016, 12, 31))  # fmt: skip
+    subject, html = render_quality_alert(
+        bad, {"Validation result (Data Docs)": "http://docs.example/gx/v.html"}, delivery_day=date(2016, 12, 31)
+    )
     msg = alert_message(subject, html, ["desk@example.com"], "griddesk@example.com")
     assert msg.get_content_type() == "multipart/alternative"
     plain, rich = msg.get_payload()
@@ -135,10 +137,20 @@ def test_alert_email_is_multipart_with_the_plain_text_part_first():
 
 
 def test_table_alert_names_the_delivery_day_the_data_day_and_the_next_steps():
-    subject, html = render_table_alert(TableAlert(
-        "WARNING", "data gap in meter_readings", "portfolio", "2016-11-14", "Nothing is blocked.", ("Hour",),
-        [("03:00",)], delivery_day=date(2016, 11, 15), data_day=date(2016, 11, 14), next_steps=NEXT_STEPS["data_gap"],
-    ))  # fmt: skip
+    subject, html = render_table_alert(
+        TableAlert(
+            "WARNING",
+            "data gap in meter_readings",
+            "portfolio",
+            "2016-11-14",
+            "Nothing is blocked.",
+            ("Hour",),
+            [("03:00",)],
+            delivery_day=date(2016, 11, 15),
+            data_day=date(2016, 11, 14),
+            next_steps=NEXT_STEPS["data_gap"],
+        )
+    )
     text = html_to_text(html)
     assert subject == "[GridDesk][WARNING] data gap in meter_readings for portfolio 2016-11-14"
     assert "Delivery day affected | 2016-11-15" in text and "Data day that caused it | 2016-11-14" in text

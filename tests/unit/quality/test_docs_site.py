@@ -10,16 +10,29 @@ from griddesk.quality import docs_site
 
 def _rows():
     return [
-        {"expectation_id": "price_not_null", "expectation_type": "expect_column_values_to_not_be_null",
-         "severity": "critical", "success": True, "observed_value": "0 nulls", "expected": "no nulls"},
-        {"expectation_id": "price_within_market_bounds", "expectation_type": "expect_column_values_to_be_between",
-         "severity": "critical", "success": False, "observed_value": "<b>24</b> of 24 rows", "expected": "<= 3000"},
-    ]  # fmt: skip
+        {
+            "expectation_id": "price_not_null",
+            "expectation_type": "expect_column_values_to_not_be_null",
+            "severity": "critical",
+            "success": True,
+            "observed_value": "0 nulls",
+            "expected": "no nulls",
+        },
+        {
+            "expectation_id": "price_within_market_bounds",
+            "expectation_type": "expect_column_values_to_be_between",
+            "severity": "critical",
+            "success": False,
+            "observed_value": "<b>24</b> of 24 rows",
+            "expected": "<= 3000",
+        },
+    ]
 
 
 def test_validation_page_shows_the_failed_check_first_and_escapes_values():
-    html = docs_site.render_validation_page("raw_day_ahead_prices", "FR", date(2016, 12, 30),
-                                            "delivery__2016-12-31", "2016-12-31 09:00:00", _rows())  # fmt: skip
+    html = docs_site.render_validation_page(
+        "raw_day_ahead_prices", "FR", date(2016, 12, 30), "delivery__2016-12-31", "2016-12-31 09:00:00", _rows()
+    )
     assert "FAILED: 1 critical expectation(s) failed" in html
     assert html.index("price_within_market_bounds") < html.index("price_not_null")
     assert "&lt;b&gt;24&lt;/b&gt;" in html and "<b>24</b>" not in html
@@ -32,10 +45,12 @@ def test_pages_load_nothing_from_another_host():
 
 
 def test_validation_url_is_stable_and_file_safe():
-    url = docs_site.validation_url("http://docs.example/", "raw_day_ahead_prices", "FR", date(2016, 12, 30),
-                                   "manual__2016-12-30T10:00:00+00:00")  # fmt: skip
-    assert url == ("http://docs.example/gx/validations/raw_day_ahead_prices/FR/2016-12-30/"
-                   "manual__2016-12-30T10_00_00_00_00.html")  # fmt: skip
+    url = docs_site.validation_url(
+        "http://docs.example/", "raw_day_ahead_prices", "FR", date(2016, 12, 30), "manual__2016-12-30T10:00:00+00:00"
+    )
+    assert url == (
+        "http://docs.example/gx/validations/raw_day_ahead_prices/FR/2016-12-30/manual__2016-12-30T10_00_00_00_00.html"
+    )
 
 
 def test_dbt_docs_lose_their_remote_tracking_script():

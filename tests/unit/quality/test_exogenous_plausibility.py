@@ -45,17 +45,26 @@ def test_spike_score_is_finite_when_the_median_is_zero():
 def _exogenous_frame(market, days: int = 21) -> pd.DataFrame:
     df = datasets.synthetic_epftoolbox(market.code, start=date(2016, 5, 1), days=days)
     return pd.concat(
-        [pd.DataFrame({"series_code": s.series_code, "delivery_start_utc": df["delivery_start_utc"],
-                       "resolution_minutes": 60, "quantity_mw": df[f"exog_{s.dataset_column}"].to_numpy()})
-         for s in market.exogenous],
+        [
+            pd.DataFrame(
+                {
+                    "series_code": s.series_code,
+                    "delivery_start_utc": df["delivery_start_utc"],
+                    "resolution_minutes": 60,
+                    "quantity_mw": df[f"exog_{s.dataset_column}"].to_numpy(),
+                }
+            )
+            for s in market.exogenous
+        ],
         ignore_index=True,
-    )  # fmt: skip
+    )
 
 
 def test_gx_derived_column_names_the_lost_hours_of_the_day():
     spec = load_feed_specs()["entsoe_exogenous_forecasts"]
-    frame = _exogenous_frame(NP, 1).assign(market_code="NP", delivery_date_local=date(2016, 5, 1), version=1,
-                                           is_imputed=False)  # fmt: skip
+    frame = _exogenous_frame(NP, 1).assign(
+        market_code="NP", delivery_date_local=date(2016, 5, 1), version=1, is_imputed=False
+    )
     wind = frame["series_code"] == "wind_solar_forecast"
     frame.loc[wind & (frame.index % 24 < 13), "quantity_mw"] = 0.0
     out = derive_columns(spec, frame)

@@ -29,15 +29,26 @@ AS_OF = datetime(2016, 10, 31, 17, tzinfo=UTC)
 def test_every_declared_feed_has_its_suite_and_validation_definition():
     specs = load_feed_specs()
     assert set(specs) == {
-        "ckw_dynamic_tariffs", "ckw_tra_signals", "weather_observations", "weather_forecasts", "battery_status",
-        "meter_readings", "ckw_plant_telemetry", "entsoe_exogenous_forecasts", "day_ahead_prices", "price_forecasts",
-        "bid_schedules", "bid_executions",
-    }  # fmt: skip
+        "ckw_dynamic_tariffs",
+        "ckw_tra_signals",
+        "weather_observations",
+        "weather_forecasts",
+        "battery_status",
+        "meter_readings",
+        "ckw_plant_telemetry",
+        "entsoe_exogenous_forecasts",
+        "day_ahead_prices",
+        "price_forecasts",
+        "bid_schedules",
+        "bid_executions",
+    }
     # The key outputs are validated on the dbt marts users see, not on GridDesk's own raw writes.
     assert {specs[n].table for n in ("day_ahead_prices", "price_forecasts", "bid_schedules", "bid_executions")} == {
-        "marts.fct_day_ahead_prices", "marts.fct_price_forecasts", "marts.fct_bid_schedules",
+        "marts.fct_day_ahead_prices",
+        "marts.fct_price_forecasts",
+        "marts.fct_bid_schedules",
         "marts.fct_bid_executions",
-    }  # fmt: skip
+    }
     assert specs["day_ahead_prices"].only_where == "is_native_resolution"
     for spec in specs.values():
         suite = json.loads((DEFAULT_CONTEXT_DIR / "expectations" / f"{spec.suite}.json").read_text())
@@ -145,8 +156,9 @@ def yaml_base() -> dict:
 
 def test_scope_days_use_each_feeds_sla_day():
     specs = load_feed_specs()
-    days = scope_days_for_run(specs, {"ckw_dynamic_tariffs": ["home_dynamic"], "meter_readings": ["portfolio"]},
-                              date(2016, 10, 31))  # fmt: skip
+    days = scope_days_for_run(
+        specs, {"ckw_dynamic_tariffs": ["home_dynamic"], "meter_readings": ["portfolio"]}, date(2016, 10, 31)
+    )
     assert days == {
         "ckw_dynamic_tariffs": [("home_dynamic", date(2016, 11, 1))],
         "meter_readings": [("portfolio", date(2016, 10, 30))],
@@ -157,7 +169,7 @@ def test_table_alert_escapes_and_refuses_empty():
     subject, body = render_table_alert(
         TableAlert("WARNING", "data gap in x", "m<1>", "2016-01-01", "be <careful>", ("A",), [("<script>",)]),
         {"Docs": "javascript:alert(1)"},
-    )  # fmt: skip
+    )
     assert subject == "[GridDesk][WARNING] data gap in x for m<1> 2016-01-01"
     assert "<script>" not in body and "&lt;careful&gt;" in body and 'href="javascript' not in body
     with pytest.raises(ValueError, match="no rows"):
@@ -184,11 +196,15 @@ def test_blocking_reason_names_every_blocked_feed_day_and_check():
 
     assert blocking_reason({}) is None
     assert blocking_reason({("meter_readings", "portfolio"): {}}) is None
-    reason = blocking_reason({
-        ("weather_forecasts", "bedford"): {date(2018, 3, 13): ["forecast_after_issue"]},
-        ("meter_readings", "portfolio"): {date(2018, 3, 11): ["row_count_matches_day", "key_unique"],
-                                          date(2018, 3, 9): ["hourly_intervals"]},
-    })  # fmt: skip
+    reason = blocking_reason(
+        {
+            ("weather_forecasts", "bedford"): {date(2018, 3, 13): ["forecast_after_issue"]},
+            ("meter_readings", "portfolio"): {
+                date(2018, 3, 11): ["row_count_matches_day", "key_unique"],
+                date(2018, 3, 9): ["hourly_intervals"],
+            },
+        }
+    )
     assert reason == (
         "blocked by a critical data-quality failure of meter_readings portfolio 2018-03-09 (hourly_intervals); "
         "meter_readings portfolio 2018-03-11 (row_count_matches_day, key_unique); "

@@ -16,8 +16,9 @@ AT = datetime(2016, 11, 15, 17, 0, tzinfo=UTC)
 
 
 def _result(success: bool, severity: str = "critical") -> MarketDayResult:
-    outcome = ExpectationOutcome("row_count", "expect_table_row_count_to_be_between", None, severity, success, "0",
-                                 "between 24 and 24")  # fmt: skip
+    outcome = ExpectationOutcome(
+        "row_count", "expect_table_row_count_to_be_between", None, severity, success, "0", "between 24 and 24"
+    )
     return MarketDayResult("raw_meter_readings", "portfolio", DAY, AT, (outcome,))
 
 
@@ -71,9 +72,20 @@ def test_nothing_is_sent_without_a_failure():
 
 def test_result_rows_are_one_per_expectation_in_the_insert_order():
     assert result_rows([_result(True)], "run-1") == [
-        ("run-1", "raw_meter_readings", "expect_table_row_count_to_be_between", "row_count", "critical", "portfolio",
-         DAY, True, "0", "between 24 and 24", AT)
-    ]  # fmt: skip
+        (
+            "run-1",
+            "raw_meter_readings",
+            "expect_table_row_count_to_be_between",
+            "row_count",
+            "critical",
+            "portfolio",
+            DAY,
+            True,
+            "0",
+            "between 24 and 24",
+            AT,
+        )
+    ]
 
 
 def test_the_watches_are_known():

@@ -112,10 +112,14 @@ def test_battery_soc_follows_cleared_executions_and_ignores_uncleared(ctx):
         delivery_date=day,
         orders=[
             {"delivery_start_utc": datetime(2016, 6, 2, 1, tzinfo=UTC), "side": "buy", "volume_mw": 0.5},
-            {"delivery_start_utc": datetime(2016, 6, 2, 2, tzinfo=UTC), "side": "buy", "volume_mw": 1.0,
-             "limit_price_per_mwh": -1000.0},
+            {
+                "delivery_start_utc": datetime(2016, 6, 2, 2, tzinfo=UTC),
+                "side": "buy",
+                "volume_mw": 1.0,
+                "limit_price_per_mwh": -1000.0,
+            },
         ],
-    )  # fmt: skip
+    )
     executions = clear_orders(ctx, body)
     assert [e["cleared"] for e in executions] == [True, False]
     assert executions[0]["clearing_price_per_mwh"] == pytest.approx(price)

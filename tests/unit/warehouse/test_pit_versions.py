@@ -20,8 +20,18 @@ def test_same_content_as_the_newest_adds_nothing_else_a_new_version():
 
 
 def _meta(revision: int = 1, created: datetime | None = None, extracted: datetime = T0) -> DeliveryMeta:
-    return DeliveryMeta("day_ahead_prices", "FR", "price", date(2016, 6, 15), T0, extracted, "http://x",
-                        revision_number=revision, document_created_utc=created, currency="EUR")  # fmt: skip
+    return DeliveryMeta(
+        "day_ahead_prices",
+        "FR",
+        "price",
+        date(2016, 6, 15),
+        T0,
+        extracted,
+        "http://x",
+        revision_number=revision,
+        document_created_utc=created,
+        currency="EUR",
+    )
 
 
 def test_entsoe_versions_build_on_the_shared_rule():

@@ -43,8 +43,13 @@ GRID_FEES_CHF_KWH = 0.0303
 TARIFF_PUBLICATION_LOCAL = time(17, 30)
 MAX_SPAN = timedelta(days=30)
 PLANT_WIND_COUNTRY = "DE"
-TRA_CHANNELS = (("000R", "Boiler 4 h", 4.0), ("001R", "Boiler 4 h 1", 4.0), ("002R", "Boiler 4 h 2", 4.0),
-                ("003R", "Boiler 6 h", 6.0), ("004R", "Wärmepumpe 2 h", 2.0))  # fmt: skip
+TRA_CHANNELS = (
+    ("000R", "Boiler 4 h", 4.0),
+    ("001R", "Boiler 4 h 1", 4.0),
+    ("002R", "Boiler 4 h 2", 4.0),
+    ("003R", "Boiler 6 h", 6.0),
+    ("004R", "Wärmepumpe 2 h", 2.0),
+)
 
 TARIFF_SHAPE = Shape(
     drift_field="value",
@@ -176,7 +181,7 @@ def _plant_payload(ctx: FeedContext, plant_id: str, now: datetime) -> dict:
             "wirkleistung": "MW",
             "blindleistung": "Mvar",
             "windgeschwindigkeit": "km/h",
-        },  # fmt: skip
+        },
     }
 
 

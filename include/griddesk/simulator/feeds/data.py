@@ -27,8 +27,28 @@ log = logging.getLogger(__name__)
 BUILDINGS_DIR = "cambridge_estates_buildings_hourly_2016_2019"
 ERA5_DIR = "era_nuts_era5_country_hourly_2015_2018"
 KNOT_M_S = 0.514444
-SYNTHETIC_METERS = ("b0", "b1", "b2", "b6", "b7", "b9", "b13", "b14", "b21", "b22",
-                    "b24", "b31", "b33", "b36", "b40", "b58", "b59", "b97", "b105", "b111")  # fmt: skip
+SYNTHETIC_METERS = (
+    "b0",
+    "b1",
+    "b2",
+    "b6",
+    "b7",
+    "b9",
+    "b13",
+    "b14",
+    "b21",
+    "b22",
+    "b24",
+    "b31",
+    "b33",
+    "b36",
+    "b40",
+    "b58",
+    "b59",
+    "b97",
+    "b105",
+    "b111",
+)
 
 
 def shared_data_root(settings: Settings) -> Path | None:

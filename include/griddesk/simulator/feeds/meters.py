@@ -58,11 +58,16 @@ def router(ctx: FeedContext) -> APIRouter:
         def build() -> dict:
             return {
                 "meters": [
-                    {"meter_id": m, "site_name": f"UCam_Building_{m}", "timezone": "Europe/London", "unit": "kWh",
-                     "resolution_minutes": 60}
+                    {
+                        "meter_id": m,
+                        "site_name": f"UCam_Building_{m}",
+                        "timezone": "Europe/London",
+                        "unit": "kWh",
+                        "resolution_minutes": 60,
+                    }
                     for m in data().columns
                 ]
-            }  # fmt: skip
+            }
 
         return respond(ctx.faults, request, "meters.list", build, Shape("meter_id", lambda p: p.get("meters", [])[:1]))
 
