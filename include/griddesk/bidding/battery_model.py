@@ -207,6 +207,9 @@ class RobustSocPaths:
         battery: The battery.
         store_per_tick_mwh: MWh stored per tick of net buying for one MTU.
         draw_per_tick_mwh: MWh drawn per tick of net selling for one MTU.
+        high: Per MTU so far, the highest path's SoC change (expressions, MWh); filled by :meth:`add_mtu`.
+        low: Per MTU so far, the lowest path's SoC change.
+        drawn: Per MTU so far, the most energy the cycle cap counts as drawn (with a cycle cap only).
     """
 
     battery: BatteryConfig
