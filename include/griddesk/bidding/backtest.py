@@ -53,6 +53,7 @@ from griddesk.bidding.curves import (
 from griddesk.bidding.optimiser import (
     DEFAULT_VOLUME_TICK_MW,
     InfeasibleScheduleError,
+    ScheduleMarket,
     optimise_schedule,
     plan_on_soc_grid,
 )
@@ -491,8 +492,7 @@ def run_strategy(
                     forecast,
                     mtu,
                     day_battery,
-                    price_bounds=rules.price_bounds,
-                    volume_tick_mw=config.volume_tick_mw,
+                    ScheduleMarket(rules.price_bounds, config.volume_tick_mw),
                     end_soc_value_per_mwh=None if strategy == FIXED else value,
                     confirm_with_cbc=False,
                 )

@@ -39,23 +39,27 @@ class CurvePlan:
     objective_value: float
 
 
-def segment_gains(
-    probability: np.ndarray,
-    partial_mean: np.ndarray,
-    ys: np.ndarray,
-    dt_h: float,
-    tick: float,
-    wear_per_mwh: float,
-    value_per_mwh: float,
-    store_per_tick_mwh: float,
-    draw_per_tick_mwh: float,
-) -> np.ndarray:
+@dataclass(frozen=True)
+class GainTerms:
+    """What one tick of net position is worth in an MTU: MTU hours, volume tick (MW), wear and end-SoC value per
+    MWh, and the MWh stored per tick bought and drawn per tick sold."""
+
+    dt_h: float
+    tick: float
+    wear_per_mwh: float
+    value_per_mwh: float
+    store_per_tick_mwh: float
+    draw_per_tick_mwh: float
+
+
+def segment_gains(probability: np.ndarray, partial_mean: np.ndarray, ys: np.ndarray, terms: GainTerms) -> np.ndarray:
     """``g[j, i]``: expected contribution of net position ``ys[i]`` (ticks) in segment ``j`` of one MTU."""
-    soc_change = np.where(ys > 0, -draw_per_tick_mwh * ys, -store_per_tick_mwh * ys)
+    dt_h, tick = terms.dt_h, terms.tick
+    soc_change = np.where(ys > 0, -terms.draw_per_tick_mwh * ys, -terms.store_per_tick_mwh * ys)
     return (
         dt_h * tick * partial_mean[:, None] * ys[None, :]
-        - probability[:, None] * dt_h * tick * wear_per_mwh * np.abs(ys)[None, :]
-        + value_per_mwh * probability[:, None] * soc_change[None, :]
+        - probability[:, None] * dt_h * tick * terms.wear_per_mwh * np.abs(ys)[None, :]
+        + terms.value_per_mwh * probability[:, None] * soc_change[None, :]
     )
 
 
@@ -254,4 +258,4 @@ def plan_curves_on_grid(
     return CurvePlan(positions[::-1], objective)
 
 
-__all__ = ["CurvePlan", "MAX_CURVE_DP_CELLS", "plan_curves_on_grid", "segment_gains"]
+__all__ = ["CurvePlan", "GainTerms", "MAX_CURVE_DP_CELLS", "plan_curves_on_grid", "segment_gains"]

@@ -25,6 +25,11 @@ accepted when the price stays at or below it (:mod:`griddesk.bidding.clearing`).
   distributions matter: segment ``j`` of MTU ``t`` contributes ``P(seg) * h * (E[p | seg] * y - wear * |y|)``
   plus ``value * P(seg) * (SoC change of y)``; the concave parts are exact in the LP.
 
+The positions, the supply-curve and step rows and the objective are this module's; the robust SoC paths (the SoC
+change of a position, the window on both paths, the end band and the cycle cap) are
+:class:`griddesk.bidding.battery_model.RobustSocPaths`. Where the MILP has an SoC grid and no cycle cap,
+:mod:`griddesk.bidding.curve_dp` solves it exactly instead.
+
 Demand-response windows (:class:`griddesk.bidding.optimiser.MtuConstraint`) bound ``y``: no charging keeps
 ``y >= 0``, a discharge cap bounds it above, and mandatory consumption keeps ``y <= -minimum`` at every price.
 """
@@ -41,12 +46,14 @@ import pandas as pd
 import pulp
 
 from griddesk.bidding.battery import BatteryConfig
+from griddesk.bidding.battery_model import RobustSocPaths, end_band_mwh
 from griddesk.bidding.clearing import BUY, SELL, net_positions
-from griddesk.bidding.curve_dp import MAX_CURVE_DP_CELLS, plan_curves_on_grid, segment_gains
+from griddesk.bidding.curve_dp import MAX_CURVE_DP_CELLS, GainTerms, plan_curves_on_grid, segment_gains
 from griddesk.bidding.optimiser import (
     PROVEN_BY_GRID,
     InfeasibleScheduleError,
     MtuConstraint,
+    TickLimits,
     conflicting_constraints,
     max_ticks,
     mtu_hours,
@@ -75,6 +82,8 @@ CURVE_COLUMNS = [
     "acceptance_probability",
 ]
 _SLACK = 1e-9
+#: Tolerance of :func:`check_curves_feasible`, MW and MWh.
+_FEASIBILITY_TOL = 1e-6
 
 
 @dataclass(frozen=True)
@@ -218,6 +227,7 @@ def build_bid_curves(
     wear = b.degradation_cost_per_mwh + 1e-6
     store = tick * b.charge_efficiency * dt_h  # MWh stored per tick of net buying for one MTU
     draw = tick / b.discharge_efficiency * dt_h  # MWh drawn per tick of net selling
+    terms = GainTerms(dt_h, tick, wear, value, store, draw)
 
     started = time.perf_counter()
     plan = None
@@ -225,19 +235,15 @@ def build_bid_curves(
     in_window = b.soc_min_mwh <= b.initial_soc_mwh <= b.soc_max_mwh
     if grid is not None and b.max_cycles_per_day is None and in_window:
         ranges = [_position_range(limits, t) for t in range(n)]
-        gains = [
-            segment_gains(
-                segments.probability[t], segments.partial_mean[t], ranges[t], dt_h, tick, wear, value, store, draw
-            )
-            for t in range(n)
-        ]
+        gains = [segment_gains(segments.probability[t], segments.partial_mean[t], ranges[t], terms) for t in range(n)]
         low = grid.steps_at_least(b.soc_min_mwh - b.initial_soc_mwh)
         high = grid.steps_at_most(b.soc_max_mwh - b.initial_soc_mwh)
         band = None
         if not valued:
+            end_low_mwh, end_high_mwh = end_band_mwh(b)
             band = (
-                grid.steps_at_least(b.end_soc_target_mwh - b.end_soc_tolerance_mwh - b.initial_soc_mwh),
-                grid.steps_at_most(b.end_soc_target_mwh + b.end_soc_tolerance_mwh - b.initial_soc_mwh),
+                grid.steps_at_least(end_low_mwh - b.initial_soc_mwh),
+                grid.steps_at_most(end_high_mwh - b.initial_soc_mwh),
             )
         if (high - low + 1) ** 2 <= MAX_CURVE_DP_CELLS:
             plan = plan_curves_on_grid(gains, ranges, grid, low, high, band, min_steps_per_mtu)
@@ -248,24 +254,8 @@ def build_bid_curves(
         positions, objective, status, solver = plan.positions, plan.objective_value, "Optimal", PROVEN_BY_GRID
         built = solved = time.perf_counter()
     else:
-        positions, objective, status, built, solved = _curves_milp(
-            segments,
-            b,
-            limits,
-            n,
-            dt_h,
-            tick,
-            n_max,
-            wear,
-            value,
-            valued,
-            store,
-            draw,
-            min_steps_per_mtu,
-            max_nodes,
-            mtu_constraints,
-            mtu_minutes,
-        )
+        day = _CurveDay(b, mtu_minutes, limits, tuple(mtu_constraints), valued, min_steps_per_mtu, max_nodes)
+        positions, objective, status, built, solved = _curves_milp(segments, terms, day)
         solver = "CBC"
     steps = curve_frame(curve_rows(positions, segments, rules), rules)
     return BidCurves(
@@ -283,51 +273,55 @@ def build_bid_curves(
     )
 
 
-def _position_range(limits, t: int) -> np.ndarray:
-    """Net positions (ticks) MTU ``t`` allows: buying up to the charge cap, selling up to the discharge cap, or
-    with mandatory consumption, buying at least the minimum."""
+def _position_bounds(limits: TickLimits, t: int) -> tuple[int, int]:
+    """Lowest and highest net position (ticks) MTU ``t`` allows: buying up to the charge cap, selling up to the
+    discharge cap, or with mandatory consumption, buying at least the minimum."""
     lower = -int(limits.max_charge[t])
     upper = int(limits.max_discharge[t]) if limits.min_charge[t] == 0 else -int(limits.min_charge[t])
+    return lower, upper
+
+
+def _position_range(limits: TickLimits, t: int) -> np.ndarray:
+    """Net positions (ticks) MTU ``t`` allows (:func:`_position_bounds`), ascending."""
+    lower, upper = _position_bounds(limits, t)
     return np.arange(lower, upper + 1, dtype=np.int64)
 
 
-def _curves_milp(
-    segments,
-    b,
-    limits,
-    n,
-    dt_h,
-    tick,
-    n_max,
-    wear,
-    value,
-    valued,
-    store,
-    draw,
-    min_steps_per_mtu,
-    max_nodes,
-    mtu_constraints,
-    mtu_minutes,
-):
-    """The curve MILP for CBC (the fallback where the grid DP does not apply)."""
+@dataclass(frozen=True)
+class _CurveDay:
+    """The curve MILP's day: battery, MTU length, whole-tick limits, the MTU constraints they come from, whether
+    the end SoC is valued, steps per trading MTU and CBC's node limit."""
+
+    battery: BatteryConfig
+    mtu_minutes: int
+    limits: TickLimits
+    mtu_constraints: tuple[MtuConstraint, ...]
+    valued: bool
+    min_steps: int
+    max_nodes: int
+
+
+def _curves_milp(segments: Segments, terms: GainTerms, day: _CurveDay) -> tuple:
+    """The curve MILP for CBC (the fallback where the grid DP does not apply): the curve positions, their
+    objective and steps are the curve's own; the robust SoC paths come from
+    :class:`griddesk.bidding.battery_model.RobustSocPaths`."""
+    b, limits, n = day.battery, day.limits, len(segments.levels)
+    dt_h, tick, wear, value = terms.dt_h, terms.tick, terms.wear_per_mwh, terms.value_per_mwh
+    n_max = max_ticks(b.power_mw, tick)
     prob = pulp.LpProblem("battery_bid_curves", pulp.LpMinimize)
     objective = []
     y: list[list[pulp.LpVariable]] = []
-    high_path, low_path, drawn = [], [], []
+    paths = RobustSocPaths(b, terms.store_per_tick_mwh, terms.draw_per_tick_mwh)
     for t in range(n):
         n_seg = len(segments.levels[t]) + 1
-        lower = -int(limits.max_charge[t])
-        upper = int(limits.max_discharge[t]) if limits.min_charge[t] == 0 else -int(limits.min_charge[t])
+        lower, upper = _position_bounds(limits, t)
         yt = [pulp.LpVariable(f"y_{t:03d}_{j:02d}", lower, upper, pulp.LpInteger) for j in range(n_seg)]
         y.append(yt)
         for j in range(1, n_seg):
             prob += yt[j] >= yt[j - 1], f"supply_curve_{t:03d}_{j:02d}"
         soc_change = []
         for j in range(n_seg):
-            # w <= the SoC change of y (concave: the lower of the charge and the discharge line).
-            w = pulp.LpVariable(f"w_{t:03d}_{j:02d}")
-            prob += w <= -draw * yt[j], f"soc_change_selling_{t:03d}_{j:02d}"
-            prob += w <= -store * yt[j], f"soc_change_buying_{t:03d}_{j:02d}"
+            w = paths.soc_change(prob, yt[j], f"{t:03d}_{j:02d}")
             soc_change.append(w)
             a = pulp.LpVariable(f"abs_{t:03d}_{j:02d}", 0)
             prob += a >= yt[j], f"abs_up_{t:03d}_{j:02d}"
@@ -335,29 +329,16 @@ def _curves_milp(
             p_seg, m_seg = float(segments.probability[t][j]), float(segments.partial_mean[t][j])
             if p_seg > 0:
                 objective.append(-(dt_h * tick * m_seg) * yt[j] + p_seg * dt_h * tick * wear * a - value * p_seg * w)
-        high_path.append(-store * yt[0])  # exact when buying; a firm sell counted at the charge rate (safe)
-        low_path.append(soc_change[-1])
-        if b.max_cycles_per_day is not None:
-            sold = pulp.LpVariable(f"sold_worst_{t:03d}", 0)
-            prob += sold >= yt[-1], f"sold_worst_{t:03d}"
-            drawn.append(draw * sold)
-        prob += b.initial_soc_mwh + pulp.lpSum(high_path) <= b.soc_max_mwh, f"soc_high_{t:03d}"
-        prob += b.initial_soc_mwh + pulp.lpSum(low_path) >= b.soc_min_mwh, f"soc_low_{t:03d}"
-        if min_steps_per_mtu > 1:
-            _min_steps(prob, yt, t, n_max, min_steps_per_mtu)
-    if not valued:
-        end_low = b.end_soc_target_mwh - b.end_soc_tolerance_mwh
-        end_high = b.end_soc_target_mwh + b.end_soc_tolerance_mwh
-        prob += b.initial_soc_mwh + pulp.lpSum(high_path) <= end_high, "end_soc_high"
-        prob += b.initial_soc_mwh + pulp.lpSum(low_path) >= end_low, "end_soc_low"
-    if b.max_cycles_per_day is not None:
-        prob += pulp.lpSum(drawn) <= b.max_cycles_per_day * b.usable_energy_mwh, "max_cycles"
+        paths.add_mtu(prob, t, yt[0], (yt[-1], soc_change[-1]))
+        if day.min_steps > 1:
+            _min_steps(prob, yt, t, n_max, day.min_steps)
+    paths.add_day(prob, day.valued)
     prob += pulp.lpSum(objective)
     built = time.perf_counter()
-    prob.solve(_curve_solver(max_nodes))
+    prob.solve(_curve_solver(day.max_nodes))
     solved = time.perf_counter()
     if prob.status != pulp.LpStatusOptimal:
-        conflicts = conflicting_constraints(n, mtu_minutes, b, tick, mtu_constraints, valued)
+        conflicts = conflicting_constraints(n, day.mtu_minutes, b, tick, day.mtu_constraints, day.valued)
         raise InfeasibleScheduleError(
             [f"no robust bid curve meets the constraints (CBC status {pulp.LpStatus[prob.status]})"], conflicts
         )
@@ -528,10 +509,28 @@ def check_curves_feasible(
     (:func:`worst_case_soc`) within the SoC window and, with ``end_soc_fixed``, the end band.
     """
     b = battery
-    violations: list[str] = []
-    tol = 1e-6
     if steps.empty:
+        return []
+    violations = _step_violations(steps, rules)
+    if (steps["mtu_index"] < 0).any() or (steps["mtu_index"] >= n_mtus).any():
+        violations.append(f"a step lies outside MTUs 0..{n_mtus - 1}")
         return violations
+    violations += _mtu_violations(steps, b)
+    soc = worst_case_soc(steps, b, n_mtus, mtu_minutes, rules.price_bounds)
+    violations += _soc_violations(soc["soc_high_mwh"].to_numpy(), soc["soc_low_mwh"].to_numpy(), b, end_soc_fixed)
+    if b.max_cycles_per_day is not None:
+        drawn = steps.loc[steps["side"] == SELL, "volume_mw"].sum() * mtu_hours(mtu_minutes) / b.discharge_efficiency
+        if drawn > b.max_cycles_per_day * b.usable_energy_mwh + _FEASIBILITY_TOL:
+            violations.append(
+                f"if every sell clears, {drawn:.4f} MWh are drawn from storage, above max_cycles_per_day "
+                f"{b.max_cycles_per_day:g} x usable {b.usable_energy_mwh:.4f} MWh"
+            )
+    return violations
+
+
+def _step_violations(steps: pd.DataFrame, rules: MarketRules) -> list[str]:
+    """Whole volume and price ticks and limits within the price bounds, step by step."""
+    violations = []
     for row in steps.itertuples(index=False):
         try:
             rules.volume_ticks(float(row.volume_mw))
@@ -546,14 +545,18 @@ def check_curves_feasible(
                 f"MTU {row.mtu_index} step {row.step_index}: limit {row.limit_price_per_mwh} outside the price "
                 f"bounds [{rules.min_price_per_mwh}, {rules.max_price_per_mwh}]"
             )
-    if (steps["mtu_index"] < 0).any() or (steps["mtu_index"] >= n_mtus).any():
-        violations.append(f"a step lies outside MTUs 0..{n_mtus - 1}")
-        return violations
+    return violations
+
+
+def _mtu_violations(steps: pd.DataFrame, battery: BatteryConfig) -> list[str]:
+    """Per MTU: buy and sell volume within the power, and no price accepting a buy and a sell."""
+    b = battery
+    violations = []
     for t, group in steps.groupby("mtu_index"):
         buys = group[group["side"] == BUY]
         sells = group[group["side"] == SELL]
         for name, part in (("buy", buys), ("sell", sells)):
-            if part["volume_mw"].sum() > b.power_mw + tol:
+            if part["volume_mw"].sum() > b.power_mw + _FEASIBILITY_TOL:
                 violations.append(
                     f"MTU {t}: {name} steps total {part['volume_mw'].sum():g} MW above power {b.power_mw:g} MW"
                 )
@@ -562,9 +565,13 @@ def check_curves_feasible(
                 f"MTU {t}: a price between the sell limit {sells['limit_price_per_mwh'].min():g} and the buy limit "
                 f"{buys['limit_price_per_mwh'].max():g} accepts both sides"
             )
-    soc = worst_case_soc(steps, b, n_mtus, mtu_minutes, rules.price_bounds)
-    high = soc["soc_high_mwh"].to_numpy()
-    low = soc["soc_low_mwh"].to_numpy()
+    return violations
+
+
+def _soc_violations(high: np.ndarray, low: np.ndarray, battery: BatteryConfig, end_soc_fixed: bool) -> list[str]:
+    """The worst-case SoC paths within the SoC window and, with ``end_soc_fixed``, their ends in the end band."""
+    b, tol = battery, _FEASIBILITY_TOL
+    violations = []
     over = np.flatnonzero(high > b.soc_max_mwh + tol)
     if over.size:
         violations.append(
@@ -578,19 +585,11 @@ def check_curves_feasible(
             f"soc_min {b.soc_min_mwh:.4f} MWh"
         )
     if end_soc_fixed:
-        end_low = b.end_soc_target_mwh - b.end_soc_tolerance_mwh
-        end_high = b.end_soc_target_mwh + b.end_soc_tolerance_mwh
+        end_low, end_high = end_band_mwh(b)
         if high[-1] > end_high + tol or low[-1] < end_low - tol:
             violations.append(
                 f"end SoC may land in [{low[-1]:.4f}, {high[-1]:.4f}] MWh, outside its band [{end_low:.4f}, "
                 f"{end_high:.4f}] MWh"
-            )
-    if b.max_cycles_per_day is not None:
-        drawn = steps.loc[steps["side"] == SELL, "volume_mw"].sum() * mtu_hours(mtu_minutes) / b.discharge_efficiency
-        if drawn > b.max_cycles_per_day * b.usable_energy_mwh + tol:
-            violations.append(
-                f"if every sell clears, {drawn:.4f} MWh are drawn from storage, above max_cycles_per_day "
-                f"{b.max_cycles_per_day:g} x usable {b.usable_energy_mwh:.4f} MWh"
             )
     return violations
 

@@ -38,7 +38,7 @@ from griddesk.bidding.inputs import (
     demand_response,
     end_soc_value,
 )
-from griddesk.bidding.optimiser import InfeasibleScheduleError, idle_schedule, optimise_schedule
+from griddesk.bidding.optimiser import InfeasibleScheduleError, ScheduleMarket, idle_schedule, optimise_schedule
 from griddesk.bidding.orders import schedule_to_orders
 from griddesk.bidding.portfolio import PortfolioInfeasible, joint_order_steps, optimise_portfolio, position_as_schedule
 from griddesk.bidding.rules import (
@@ -298,8 +298,7 @@ def _battery_set(task: TaskContext, inputs: BidInputs, portfolio: Portfolio, sce
             inputs.prices,
             inputs.mtu_minutes,
             battery,
-            price_bounds=rules.price_bounds,
-            volume_tick_mw=rules.volume_tick_mw,
+            ScheduleMarket(rules.price_bounds, rules.volume_tick_mw),
             mtu_constraints=inputs.constraints,
             end_soc_value_per_mwh=inputs.value,
             confirm_with_cbc=task.bidding.confirm_with_cbc,

@@ -18,6 +18,10 @@ The model, for MTU ``t`` of length ``dt_h`` hours and volume tick ``tick`` MW::
              - degradation_cost_per_mwh * sum_t (charge_mw[t] + discharge_mw[t]) * dt_h
              + end_soc_value_per_mwh * (soc[T-1] - initial SoC)     (valued end SoC only)
 
+The tick counts, their per-MTU bounds and the objective are this module's; the charging flag, the SoC, its balance,
+window, end band and cycle cap come from :func:`griddesk.bidding.battery_model.add_battery`, which the portfolio
+and the curve optimisers compose as well.
+
 The end of the day is either *fixed* (the band above) or *valued*: with ``end_soc_value_per_mwh`` the end SoC
 may lie anywhere in the SoC window and every MWh left in storage is worth that price (e.g. a percentile of
 recent prices times the discharge efficiency), so the SoC carries into the next day.
@@ -50,6 +54,16 @@ import pandas as pd
 import pulp
 
 from griddesk.bidding.battery import BatteryConfig
+from griddesk.bidding.battery_model import (
+    BatteryFlows,
+    BatteryNames,
+    BatteryVariables,
+    CycleCap,
+    SocScale,
+    add_battery,
+    cycle_cap_mwh,
+    end_band_mwh,
+)
 
 #: MTU lengths the day-ahead markets use, minutes.
 VALID_MTU_MINUTES = (15, 60)
@@ -178,6 +192,20 @@ def tick_limits(
             need = math.ceil(c.min_charge_mw / volume_tick_mw - _COUNT_SLACK)
             min_charge[idx] = np.maximum(min_charge[idx], need)
     return TickLimits(min_charge, max_charge, max_discharge)
+
+
+@dataclass(frozen=True)
+class ScheduleMarket:
+    """The market terms a schedule keeps to.
+
+    Attributes:
+        price_bounds: (minimum, maximum) clearing price of the market (see ``griddesk.markets.price_bounds_on``);
+            every price must lie within them. None skips the check.
+        volume_tick_mw: Volume granularity, MW. Volumes are whole numbers of ticks inside the MILP.
+    """
+
+    price_bounds: tuple[float, float] | None = None
+    volume_tick_mw: float = DEFAULT_VOLUME_TICK_MW
 
 
 @dataclass(frozen=True)
@@ -402,36 +430,53 @@ def explain_infeasibility(n_mtus: int, mtu_minutes: int, battery: BatteryConfig,
 
 
 @dataclass(frozen=True)
+class _Day:
+    """One delivery day's problem: prices per MTU, MTU length, battery, volume tick and the end-SoC value (None:
+    the end SoC is fixed)."""
+
+    prices: np.ndarray
+    mtu_minutes: int
+    battery: BatteryConfig
+    tick: float
+    end_soc_value_per_mwh: float | None = None
+
+
+@dataclass(frozen=True)
 class _Model:
     problem: pulp.LpProblem
-    n_charge: list[pulp.LpVariable]
-    n_discharge: list[pulp.LpVariable]
-    is_charging: list[pulp.LpVariable]
-    soc: list[pulp.LpVariable]  # whole grid steps above the start with a grid, else MWh
-    soc_start: float  # SoC before the first MTU, in the units of ``soc``
-    soc_change: tuple[float, float]  # SoC change per charge tick and per discharge tick, in the units of ``soc``
+    battery: BatteryVariables  # charge/discharge are the tick counts n_charge/n_discharge
 
 
-def _end_band_mwh(battery: BatteryConfig, valued: bool) -> tuple[float, float]:
-    """Allowed end SoC, MWh: the target band when fixed, the SoC window when valued."""
+def _soc_scale(battery: BatteryConfig, mtu_minutes: int, tick: float, valued: bool) -> SocScale:
+    """The MILP's SoC units: whole grid steps above the initial SoC with a grid (the window and the end band
+    rounded inward to the grid), else MWh."""
     b = battery
-    if valued:
-        return b.soc_min_mwh, b.soc_max_mwh
-    return b.end_soc_target_mwh - b.end_soc_tolerance_mwh, b.end_soc_target_mwh + b.end_soc_tolerance_mwh
+    dt_h = mtu_hours(mtu_minutes)
+    end_low_mwh, end_high_mwh = end_band_mwh(b, valued)
+    grid = soc_grid(b, mtu_minutes, tick)
+    if grid is None:
+        store_per_tick_mwh = tick * b.charge_efficiency * dt_h
+        draw_per_tick_mwh = tick / b.discharge_efficiency * dt_h
+        window = (b.soc_min_mwh, b.soc_max_mwh)
+        return SocScale(b.initial_soc_mwh, store_per_tick_mwh, draw_per_tick_mwh, window, (end_low_mwh, end_high_mwh))
+    window = (
+        grid.steps_at_least(b.soc_min_mwh - b.initial_soc_mwh),
+        grid.steps_at_most(b.soc_max_mwh - b.initial_soc_mwh),
+    )
+    end_band = (
+        grid.steps_at_least(end_low_mwh - b.initial_soc_mwh),
+        grid.steps_at_most(end_high_mwh - b.initial_soc_mwh),
+    )
+    return SocScale(0.0, float(grid.charge_steps), float(grid.discharge_steps), window, end_band, integral=True)
 
 
-def _build_model(
-    prices: np.ndarray,
-    mtu_minutes: int,
-    battery: BatteryConfig,
-    tick: float,
-    n_max: int,
-    integral: bool = True,
-    limits: TickLimits | None = None,
-    end_soc_value_per_mwh: float | None = None,
-) -> _Model:
-    """The MILP of the module docstring, as minimising minus the objective; ``integral=False`` relaxes it to an LP."""
-    b = battery
+def _build_model(day: _Day, n_max: int, integral: bool = True, limits: TickLimits | None = None) -> _Model:
+    """The MILP of the module docstring, as minimising minus the objective; ``integral=False`` relaxes it to an LP.
+
+    The tick counts, their bounds (``limits``) and the objective are the schedule's own; the charging flags, the
+    SoC and its rows come from :func:`griddesk.bidding.battery_model.add_battery`.
+    """
+    b, prices, tick, mtu_minutes = day.battery, day.prices, day.tick, day.mtu_minutes
     n = len(prices)
     dt_h = mtu_hours(mtu_minutes)
     limits = limits or tick_limits(n, n_max, tick)
@@ -448,53 +493,45 @@ def _build_model(
         )
         for t in range(n)
     ]
-    is_charging = [pulp.LpVariable(f"is_charging_{t:04d}", 0, 1, cat_int) for t in range(n)]
-
     cost = pulp.lpSum(
         (float(prices[t]) + b.degradation_cost_per_mwh) * tick * dt_h * n_charge[t]
         - (float(prices[t]) - b.degradation_cost_per_mwh) * tick * dt_h * n_discharge[t]
         for t in range(n)
     )
-    for t in range(n):
-        prob += n_charge[t] <= n_max * is_charging[t], f"charge_only_while_charging_{t:04d}"
-        prob += n_discharge[t] <= n_max * (1 - is_charging[t]), f"discharge_only_while_not_charging_{t:04d}"
-
-    store_per_tick_mwh = tick * b.charge_efficiency * dt_h
-    draw_per_tick_mwh = tick / b.discharge_efficiency * dt_h
-    end_low_mwh, end_high_mwh = _end_band_mwh(b, end_soc_value_per_mwh is not None)
+    valued = day.end_soc_value_per_mwh is not None
+    scale = _soc_scale(b, mtu_minutes, tick, valued)
     grid = soc_grid(b, mtu_minutes, tick)
-    if grid is not None:
-        # SoC as whole grid steps above the initial SoC: the window and the end band round inward to the grid.
-        soc_start, soc_change = 0.0, (float(grid.charge_steps), float(grid.discharge_steps))
-        soc_low = grid.steps_at_least(b.soc_min_mwh - b.initial_soc_mwh)
-        soc_high = grid.steps_at_most(b.soc_max_mwh - b.initial_soc_mwh)
-        end_low = grid.steps_at_least(end_low_mwh - b.initial_soc_mwh)
-        end_high = grid.steps_at_most(end_high_mwh - b.initial_soc_mwh)
-        soc = [pulp.LpVariable(f"soc_steps_{t:04d}", soc_low, soc_high, cat_int) for t in range(n)]
-    else:
-        soc_start, soc_change = b.initial_soc_mwh, (store_per_tick_mwh, draw_per_tick_mwh)
-        end_low, end_high = end_low_mwh, end_high_mwh
-        soc = [pulp.LpVariable(f"soc_mwh_{t:04d}", b.soc_min_mwh, b.soc_max_mwh) for t in range(n)]
-    for t in range(n):
-        previous = soc[t - 1] if t else soc_start
-        prob += soc[t] == previous + soc_change[0] * n_charge[t] - soc_change[1] * n_discharge[t], f"soc_{t:04d}"
-    prob += soc[-1] >= end_low, "end_soc_low"
-    prob += soc[-1] <= end_high, "end_soc_high"
-    if end_soc_value_per_mwh is not None:
-        # Stored energy is worth its value: subtract it from the cost (SoC relative to the start, in MWh).
-        mwh_per_unit = grid.step_mwh if grid is not None else 1.0
-        cost -= end_soc_value_per_mwh * mwh_per_unit * (soc[-1] - soc_start)
-    prob += cost
+    cycle_cap = None
     if b.max_cycles_per_day is not None:
         # Whole discharge ticks within the cap: the same limit, rounded down, which tightens the LP relaxation.
-        cap_ticks = math.floor(b.max_cycles_per_day * b.usable_energy_mwh / draw_per_tick_mwh + _COUNT_SLACK)
-        prob += pulp.lpSum(n_discharge) <= cap_ticks, "max_cycles"
-    return _Model(prob, n_charge, n_discharge, is_charging, soc, soc_start, soc_change)
+        draw_per_tick_mwh = tick / b.discharge_efficiency * dt_h
+        cycle_cap = CycleCap(math.floor(cycle_cap_mwh(b) / draw_per_tick_mwh + _COUNT_SLACK))
+    names = BatteryNames(soc="soc_steps_{t:04d}" if grid is not None else "soc_mwh_{t:04d}")
+    flows = BatteryFlows(n_charge, n_discharge, n_max)
+    battery = add_battery(prob, flows, scale, names=names, cycle_cap=cycle_cap, integral=integral)
+    if day.end_soc_value_per_mwh is not None:
+        # Stored energy is worth its value: subtract it from the cost (SoC relative to the start, in MWh).
+        mwh_per_unit = grid.step_mwh if grid is not None else 1.0
+        cost -= day.end_soc_value_per_mwh * mwh_per_unit * (battery.soc[-1] - battery.soc_start)
+    prob += cost
+    return _Model(prob, battery)
 
 
 def _solver(max_nodes: int, warm_start: bool = False) -> pulp.LpSolver:
     # One thread and a node limit rather than a time limit: the same input gives the same schedule anywhere.
     return pulp.PULP_CBC_CMD(msg=False, threads=1, gapRel=0.0, maxNodes=max_nodes, warmStart=warm_start)
+
+
+def _grid_window(battery: BatteryConfig, grid: SocGrid, valued: bool) -> tuple[int, int, int, int]:
+    """The SoC window ``(low, high)`` and the reachable end levels ``(end_low, end_high)`` within it, in whole grid
+    steps relative to the initial SoC."""
+    b = battery
+    low = grid.steps_at_least(b.soc_min_mwh - b.initial_soc_mwh)
+    high = grid.steps_at_most(b.soc_max_mwh - b.initial_soc_mwh)
+    end_low_mwh, end_high_mwh = end_band_mwh(b, valued)
+    end_low = max(low, grid.steps_at_least(end_low_mwh - b.initial_soc_mwh))
+    end_high = min(high, grid.steps_at_most(end_high_mwh - b.initial_soc_mwh))
+    return low, high, end_low, end_high
 
 
 @dataclass(frozen=True)
@@ -531,11 +568,7 @@ def plan_on_soc_grid(
     n_max = max_ticks(b.power_mw, volume_tick_mw)
     n = len(prices_per_mwh)
     limits = limits or tick_limits(n, n_max, volume_tick_mw)
-    low = grid.steps_at_least(b.soc_min_mwh - b.initial_soc_mwh)
-    high = grid.steps_at_most(b.soc_max_mwh - b.initial_soc_mwh)
-    end_low_mwh, end_high_mwh = _end_band_mwh(b, end_soc_value_per_mwh is not None)
-    end_low = max(low, grid.steps_at_least(end_low_mwh - b.initial_soc_mwh))
-    end_high = min(high, grid.steps_at_most(end_high_mwh - b.initial_soc_mwh))
+    low, high, end_low, end_high = _grid_window(b, grid, end_soc_value_per_mwh is not None)
     # Rows are grid levels base..top; the start (level 0) may lie outside the window [low, high].
     base, top = min(low, 0), max(high, 0)
     n_levels = top - base + 1
@@ -556,9 +589,8 @@ def plan_on_soc_grid(
     choices = np.zeros((n, n_levels, n_used), dtype=np.int16)
     if cap_ticks is None:
         # Without a cycle cap the state is the level alone: all choices of an MTU in one vectorised step.
-        value, choices = _forward_levels(
-            prices_per_mwh, net_ticks, grid, limits, value[:, 0], outside_window, b, volume_tick_mw, dt_h
-        )
+        day = _Day(prices_per_mwh, mtu_minutes, b, volume_tick_mw)
+        value, choices = _forward_levels(day, net_ticks, grid, limits, value[:, 0], outside_window)
         value, choices = value[:, None], choices[:, :, None]
     for t, price in enumerate(prices_per_mwh if cap_ticks is not None else ()):
         best = np.full_like(value, -np.inf)
@@ -647,11 +679,7 @@ def plan_paths_on_soc_grid(
         ]
     dt_h = mtu_hours(mtu_minutes)
     n_max = max_ticks(b.power_mw, volume_tick_mw)
-    low = grid.steps_at_least(b.soc_min_mwh - b.initial_soc_mwh)
-    high = grid.steps_at_most(b.soc_max_mwh - b.initial_soc_mwh)
-    end_low_mwh, end_high_mwh = _end_band_mwh(b, False)
-    end_low = max(low, grid.steps_at_least(end_low_mwh - b.initial_soc_mwh))
-    end_high = min(high, grid.steps_at_most(end_high_mwh - b.initial_soc_mwh))
+    low, high, end_low, end_high = _grid_window(b, grid, False)
     base, top = min(low, 0), max(high, 0)
     n_levels = top - base + 1
     if end_low > end_high or n_levels > MAX_DP_STATES:
@@ -695,15 +723,7 @@ def plan_paths_on_soc_grid(
 
 
 def _forward_levels(
-    prices: np.ndarray,
-    net_ticks: list[int],
-    grid: SocGrid,
-    limits: TickLimits,
-    value: np.ndarray,
-    outside_window: np.ndarray,
-    battery: BatteryConfig,
-    tick: float,
-    dt_h: float,
+    day: _Day, net_ticks: list[int], grid: SocGrid, limits: TickLimits, value: np.ndarray, outside_window: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """The forward pass of ``plan_on_soc_grid`` without a cycle cap: per MTU, every choice's candidate values
     in one (choices x levels) gather from the padded previous values, then the best choice per level (the first
@@ -712,12 +732,13 @@ def _forward_levels(
     Returns:
         The final values per level and the chosen index into ``net_ticks`` per (MTU, level).
     """
+    prices, tick, dt_h = day.prices, day.tick, mtu_hours(day.mtu_minutes)
     k = np.asarray(net_ticks, dtype=np.int64)
     shift = np.where(k >= 0, grid.charge_steps * k, grid.discharge_steps * k)  # level change of each choice
     n_levels = len(value)
     pad = int(np.abs(shift).max())
     gather = pad - shift[:, None] + np.arange(n_levels)[None, :]  # candidate[i, L] reads value[L - shift[i]]
-    wear = battery.degradation_cost_per_mwh * np.abs(k) * tick * dt_h
+    wear = day.battery.degradation_cost_per_mwh * np.abs(k) * tick * dt_h
     choices = np.zeros((len(prices), n_levels), dtype=np.int16)
     padded = np.full(n_levels + 2 * pad, -np.inf)
     for t, price in enumerate(prices):
@@ -736,12 +757,12 @@ def _forward_levels(
     return value, choices
 
 
-def _set_warm_start(model: _Model, ticks_charge: np.ndarray, ticks_discharge: np.ndarray) -> None:
+def _set_warm_start(model: BatteryVariables, ticks_charge: np.ndarray, ticks_discharge: np.ndarray) -> None:
     """Give every MILP variable its value in the schedule of these tick counts (CBC's first incumbent)."""
     soc = model.soc_start
     for t, (charge, discharge) in enumerate(zip(ticks_charge, ticks_discharge, strict=True)):
-        model.n_charge[t].setInitialValue(int(charge))
-        model.n_discharge[t].setInitialValue(int(discharge))
+        model.charge[t].setInitialValue(int(charge))
+        model.discharge[t].setInitialValue(int(discharge))
         model.is_charging[t].setInitialValue(1 if charge > 0 else 0)
         soc += model.soc_change[0] * int(charge) - model.soc_change[1] * int(discharge)
         model.soc[t].setInitialValue(soc)
@@ -769,8 +790,7 @@ def optimise_schedule(
     prices_per_mwh: Sequence[float],
     mtu_minutes: int,
     battery: BatteryConfig,
-    price_bounds: tuple[float, float] | None = None,
-    volume_tick_mw: float = DEFAULT_VOLUME_TICK_MW,
+    market: ScheduleMarket | None = None,
     max_nodes: int = DEFAULT_MAX_NODES,
     mtu_constraints: Sequence[MtuConstraint] = (),
     end_soc_value_per_mwh: float | None = None,
@@ -787,9 +807,8 @@ def optimise_schedule(
             Any length: 23/24/25 hourly or 92/96/100 quarter-hourly MTUs on DST and normal days.
         mtu_minutes: MTU length, 60 or 15.
         battery: The battery and its daily constraints.
-        price_bounds: (minimum, maximum) clearing price of the market (see ``griddesk.markets.price_bounds_on``);
-            None skips the check.
-        volume_tick_mw: Volume granularity, MW. Volumes are whole numbers of ticks inside the MILP.
+        market: The market's price bounds (checked) and volume tick (see ``ScheduleMarket``); None: no price
+            check and ``DEFAULT_VOLUME_TICK_MW``.
         max_nodes: CBC branch-and-bound node limit without a grid plan. Reaching it gives status
             ``"Node limit"``: the best schedule found, feasible but not proven optimal, below ``objective_bound``.
         mtu_constraints: Restrictions of single MTUs (demand-response windows, see
@@ -809,7 +828,9 @@ def optimise_schedule(
         InfeasibleScheduleError: no schedule meets the constraints; ``reasons`` explain and ``conflicts`` names
             a smallest set of constraint groups that cannot hold together.
     """
-    prices = validate_prices(prices_per_mwh, price_bounds)
+    market = market or ScheduleMarket()
+    volume_tick_mw = market.volume_tick_mw
+    prices = validate_prices(prices_per_mwh, market.price_bounds)
     n_max = max_ticks(battery.power_mw, volume_tick_mw)
     limits = tick_limits(len(prices), n_max, volume_tick_mw, mtu_constraints)
     valued = end_soc_value_per_mwh is not None
@@ -822,6 +843,7 @@ def optimise_schedule(
     if not valued:
         check_end_soc_reachable(len(prices), mtu_minutes, battery, volume_tick_mw)
 
+    day = _Day(prices, mtu_minutes, battery, volume_tick_mw, end_soc_value_per_mwh)
     started = time.perf_counter()
     plan = plan_on_soc_grid(prices, mtu_minutes, battery, volume_tick_mw, limits, end_soc_value_per_mwh)
     if (
@@ -837,30 +859,24 @@ def optimise_schedule(
         return _result(
             plan.ticks_charge,
             plan.ticks_discharge,
-            prices,
-            mtu_minutes,
-            battery,
-            volume_tick_mw,
-            end_soc_value_per_mwh,
+            day,
             status=STATUS_OPTIMAL,
             proven_by=PROVEN_BY_GRID,
             solve_ms=(solved - started) * 1e3,
         )
 
     t_build = time.perf_counter()
-    model = _build_model(
-        prices, mtu_minutes, battery, volume_tick_mw, n_max, limits=limits, end_soc_value_per_mwh=end_soc_value_per_mwh
-    )
+    model = _build_model(day, n_max, limits=limits)
     built = time.perf_counter()
     node_limit = max_nodes
     warm_start = True
     if plan is not None:
-        _set_warm_start(model, plan.ticks_charge, plan.ticks_discharge)
+        _set_warm_start(model.battery, plan.ticks_charge, plan.ticks_discharge)
         node_limit = min(max_nodes, CONFIRM_NODES)
     elif _idle_is_feasible(battery, mtu_minutes, volume_tick_mw, limits, valued):
         # Idle as the first incumbent: CBC then always has a schedule to return at the node limit.
         zeros = np.zeros(len(prices), dtype=np.int64)
-        _set_warm_start(model, zeros, zeros)
+        _set_warm_start(model.battery, zeros, zeros)
     else:
         warm_start = False
     model.problem.solve(_solver(node_limit, warm_start))
@@ -874,16 +890,12 @@ def optimise_schedule(
             reasons += _conflict_reasons(conflicts)
         raise InfeasibleScheduleError(reasons, conflicts)
     # CBC reports integers with a small tolerance (2.9999999); the schedule uses the exact whole numbers.
-    ticks_charge = np.array([round(v.value() or 0.0) for v in model.n_charge], dtype=np.int64)
-    ticks_discharge = np.array([round(v.value() or 0.0) for v in model.n_discharge], dtype=np.int64)
+    ticks_charge = np.array([round(v.value() or 0.0) for v in model.battery.charge], dtype=np.int64)
+    ticks_discharge = np.array([round(v.value() or 0.0) for v in model.battery.discharge], dtype=np.int64)
     result = _result(
         ticks_charge,
         ticks_discharge,
-        prices,
-        mtu_minutes,
-        battery,
-        volume_tick_mw,
-        end_soc_value_per_mwh,
+        day,
         status=STATUS_OPTIMAL,
         proven_by=PROVEN_BY_CBC,
         solve_ms=(solved - built + t_build - started) * 1000.0,
@@ -894,28 +906,25 @@ def optimise_schedule(
         return result
     if plan is not None and math.isclose(objective, plan.objective_value, rel_tol=1e-9, abs_tol=1e-6):
         return replace(result, proven_by=PROVEN_BY_GRID)
-    bound = _lp_bound(prices, mtu_minutes, battery, volume_tick_mw, n_max, max_nodes, limits, end_soc_value_per_mwh)
+    bound = _lp_bound(day, n_max, max_nodes, limits)
     return replace(result, solver_status=STATUS_NODE_LIMIT, objective_bound=bound, proven_by=None)
 
 
 def _result(
     ticks_charge: np.ndarray,
     ticks_discharge: np.ndarray,
-    prices: np.ndarray,
-    mtu_minutes: int,
-    battery: BatteryConfig,
-    tick: float,
-    end_soc_value_per_mwh: float | None,
+    day: _Day,
     *,
     status: str,
     proven_by: str | None,
     solve_ms: float,
     build_ms: float = 0.0,
 ) -> ScheduleResult:
-    schedule = schedule_frame(ticks_charge, ticks_discharge, prices, mtu_minutes, battery, tick)
+    mtu_minutes, tick = day.mtu_minutes, day.tick
+    schedule = schedule_frame(ticks_charge, ticks_discharge, day.prices, mtu_minutes, day.battery, tick)
     end_value = 0.0
-    if end_soc_value_per_mwh is not None:
-        end_value = end_soc_value_per_mwh * (float(schedule["soc_mwh"].iloc[-1]) - battery.initial_soc_mwh)
+    if day.end_soc_value_per_mwh is not None:
+        end_value = day.end_soc_value_per_mwh * (float(schedule["soc_mwh"].iloc[-1]) - day.battery.initial_soc_mwh)
     objective = float(schedule["expected_revenue"].sum() - schedule["degradation_cost"].sum()) + end_value
     return ScheduleResult(
         schedule=schedule,
@@ -938,11 +947,7 @@ def _dp_applies(n_mtus: int, mtu_minutes: int, battery: BatteryConfig, tick: flo
     grid = soc_grid(b, mtu_minutes, tick)
     if grid is None:
         return False
-    low = grid.steps_at_least(b.soc_min_mwh - b.initial_soc_mwh)
-    high = grid.steps_at_most(b.soc_max_mwh - b.initial_soc_mwh)
-    end_low_mwh, end_high_mwh = _end_band_mwh(b, valued)
-    end_low = max(low, grid.steps_at_least(end_low_mwh - b.initial_soc_mwh))
-    end_high = min(high, grid.steps_at_most(end_high_mwh - b.initial_soc_mwh))
+    low, high, end_low, end_high = _grid_window(b, grid, valued)
     n_levels = max(high, 0) - min(low, 0) + 1
     n_used = 1
     if b.max_cycles_per_day is not None:
@@ -970,7 +975,7 @@ def _has_schedule(
         return plan_on_soc_grid(zeros, mtu_minutes, battery, tick, limits, value) is not None
     if not valued and explain_infeasibility(n_mtus, mtu_minutes, battery, tick):
         return False
-    model = _build_model(zeros, mtu_minutes, battery, tick, n_max, limits=limits, end_soc_value_per_mwh=value)
+    model = _build_model(_Day(zeros, mtu_minutes, battery, tick, value), n_max, limits=limits)
     model.problem.solve(_solver(DEFAULT_MAX_NODES))
     return model.problem.status == pulp.LpStatusOptimal
 
@@ -1032,26 +1037,8 @@ def _conflict_reasons(conflicts: Sequence[str]) -> list[str]:
     return ["conflicting constraints: " + " + ".join(conflicts) + " cannot all hold; dropping any one would help"]
 
 
-def _lp_bound(
-    prices: np.ndarray,
-    mtu_minutes: int,
-    battery: BatteryConfig,
-    tick: float,
-    n_max: int,
-    max_nodes: int,
-    limits: TickLimits | None = None,
-    end_soc_value_per_mwh: float | None = None,
-) -> float | None:
-    relaxed = _build_model(
-        prices,
-        mtu_minutes,
-        battery,
-        tick,
-        n_max,
-        integral=False,
-        limits=limits,
-        end_soc_value_per_mwh=end_soc_value_per_mwh,
-    ).problem
+def _lp_bound(day: _Day, n_max: int, max_nodes: int, limits: TickLimits | None = None) -> float | None:
+    relaxed = _build_model(day, n_max, integral=False, limits=limits).problem
     relaxed.solve(_solver(max_nodes))
     return -float(pulp.value(relaxed.objective)) if relaxed.status == pulp.LpStatusOptimal else None
 

@@ -20,6 +20,10 @@ A retailer must buy its customers' forecast consumption in the day-ahead auction
 - minimise ``sum p_t (buy_t - sell_t) + degradation * throughput + sell_fee * (sell_t + excess_t)``, to within
   ``GAP_REL`` (0.1 %) or ``GAP_ABS`` (5 currency units per day) of the optimum.
 
+The purchase, sale and excess variables, the purchase balance and the objective are this module's; the battery
+(charging flag, SoC balance with ``discharge_t = to_load_t + to_grid_t``, window, end band, cycle cap and the
+demand-response caps on its flows) is :func:`griddesk.bidding.battery_model.add_battery`.
+
 Serving one's own load and selling are worth the same price; ``sell_fee_per_mwh`` (exchange and grid fees on
 exports, default 0.10) makes the battery serve the portfolio first when both are equal.
 The decision recorded per MTU: ``sell`` (energy to the grid), ``consume`` (battery serves load, nothing sold),
@@ -35,6 +39,14 @@ import pandas as pd
 import pulp
 
 from griddesk.bidding.battery import BatteryConfig
+from griddesk.bidding.battery_model import (
+    BatteryFlows,
+    BatteryNames,
+    CycleCap,
+    SocScale,
+    add_battery,
+    cycle_cap_mwh,
+)
 from griddesk.bidding.optimiser import MtuConstraint
 from griddesk.bidding.rules import VOLUME_TICK_MW, MarketRules
 
@@ -48,6 +60,8 @@ _EXCESS_SHARE = 0.999
 #: 30 s limit on 24-MTU days; with these it stops within 0.05-0.7 s, at most 1.1 above what 30 s found.
 GAP_REL = 1e-3
 GAP_ABS = 5.0  # currency units per day: a relative gap means little on days whose cost is near zero
+#: The battery's variables here (``u_t`` charging, ``soc_t`` MWh); its rows are numbered by PuLP.
+_NAMES = BatteryNames(is_charging="u_{t}", soc="soc_{t}", named_rows=False)
 
 
 class PortfolioInfeasible(RuntimeError):
@@ -87,24 +101,10 @@ def optimise_portfolio(
         ValueError: Mismatched or invalid inputs (named).
         PortfolioInfeasible: No feasible schedule.
     """
-    if not prices_per_mwh.index.equals(consumption_mwh.index):
-        raise ValueError("prices and consumption must have the same MTUs (index)")
-    if len(prices_per_mwh) == 0:
-        raise ValueError("no MTUs to optimise")
-    price = prices_per_mwh.to_numpy(float)
-    load = consumption_mwh.to_numpy(float)
-    if not np.isfinite(price).all():
-        raise ValueError("prices contain NaN or infinite values")
-    if not np.isfinite(load).all() or (load < 0).any():
-        raise ValueError("consumption must be finite and non-negative (MWh per MTU)")
-    if mtu_minutes not in (15, 30, 60):
-        raise ValueError(f"mtu_minutes must be 15, 30 or 60, got {mtu_minutes}")
-    if not (np.isfinite(volume_tick_mw) and 0 < volume_tick_mw <= battery.power_mw):
-        raise ValueError(f"volume_tick_mw must be positive and at most the battery power, got {volume_tick_mw}")
+    price, load = _checked_inputs(
+        prices_per_mwh, consumption_mwh, battery, mtu_minutes, volume_tick_mw, mtu_constraints
+    )
     n = len(price)
-    for c in mtu_constraints:
-        if c.mtu_indices and (min(c.mtu_indices) < 0 or max(c.mtu_indices) >= n):
-            raise ValueError(f"{c.name}: MTU indices must lie in 0..{n - 1}")
     h = mtu_minutes / 60.0
     e_max = battery.power_mw * h
     q = volume_tick_mw * h  # MWh of one volume tick in one MTU
@@ -116,32 +116,16 @@ def optimise_portfolio(
     ns = [pulp.LpVariable(f"ns_{t}", 0, sell_ticks_max, cat="Integer") for t in range(n)]
     ex = [pulp.LpVariable(f"ex_{t}", 0, q * _EXCESS_SHARE) for t in range(n)]
     dg = [q * ns[t] for t in range(n)]
-    u = [pulp.LpVariable(f"u_{t}", cat="Binary") for t in range(n)]
-    soc = [pulp.LpVariable(f"soc_{t}", battery.soc_min_mwh, battery.soc_max_mwh) for t in range(n)]
-    prev = battery.initial_soc_mwh
-    for t in range(n):
-        prob += q * nb[t] == load[t] + ch[t] - dl[t] + ex[t]
-        prob += ch[t] <= e_max * u[t]
-        prob += dl[t] + dg[t] <= e_max * (1 - u[t])
-        prob += soc[t] == prev + ch[t] * battery.charge_efficiency - (dl[t] + dg[t]) * (
-            1.0 / battery.discharge_efficiency
-        )
-        prev = soc[t]
-    for c in mtu_constraints:  # the battery's flows are continuous here: the caps apply as given, in MWh per MTU
-        for t in c.mtu_indices:
-            if c.max_charge_mw is not None:
-                prob += ch[t] <= c.max_charge_mw * h
-            if c.min_charge_mw > 0:
-                prob += ch[t] >= c.min_charge_mw * h
-            if c.max_discharge_mw is not None:
-                prob += dl[t] + dg[t] <= c.max_discharge_mw * h
-    target, tol = battery.end_soc_target_mwh, battery.end_soc_tolerance_mwh
-    prob += soc[-1] >= target - tol
-    prob += soc[-1] <= target + tol
-    if battery.max_cycles_per_day is not None:
-        prob += pulp.lpSum((dl[t] + dg[t]) * (1.0 / battery.discharge_efficiency) for t in range(n)) <= (
-            battery.max_cycles_per_day * battery.usable_energy_mwh
-        )
+    discharge = [dl[t] + dg[t] for t in range(n)]  # the battery serves the load and sells to the grid
+
+    def buy_balance(t: int) -> None:
+        prob.addConstraint(q * nb[t] == load[t] + ch[t] - dl[t] + ex[t])
+
+    flows = BatteryFlows(ch, discharge, e_max, _window_rows(mtu_constraints, ch, discharge, h))
+    scale = SocScale.of_energy_flows(battery)
+    cap = cycle_cap_mwh(battery)
+    cycles = None if cap is None else CycleCap(cap, 1.0 / battery.discharge_efficiency)
+    soc = add_battery(prob, flows, scale, names=_NAMES, cycle_cap=cycles, market_rows=buy_balance).soc
     cost = pulp.lpSum(
         price[t] * (q * nb[t] - dg[t])
         + battery.degradation_cost_per_mwh * (ch[t] + dl[t] + dg[t])
@@ -151,6 +135,7 @@ def optimise_portfolio(
     prob += cost
     status = prob.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s, gapRel=GAP_REL, gapAbs=GAP_ABS))
     if pulp.LpStatus[status] != "Optimal":
+        target, tol = battery.end_soc_target_mwh, battery.end_soc_tolerance_mwh
         raise PortfolioInfeasible(
             f"portfolio bid: solver status {pulp.LpStatus[status]} ({n} MTUs, initial SoC {battery.initial_soc_mwh:.3f} "
             f"MWh, end target {target:.3f} +/- {tol:.3f} MWh"
@@ -184,6 +169,53 @@ def optimise_portfolio(
     )
     out.attrs["objective"] = float(pulp.value(prob.objective))
     return out
+
+
+def _checked_inputs(
+    prices_per_mwh: pd.Series,
+    consumption_mwh: pd.Series,
+    battery: BatteryConfig,
+    mtu_minutes: int,
+    volume_tick_mw: float,
+    mtu_constraints: Sequence[MtuConstraint],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Prices and consumption as arrays, after checking every input of :func:`optimise_portfolio`."""
+    if not prices_per_mwh.index.equals(consumption_mwh.index):
+        raise ValueError("prices and consumption must have the same MTUs (index)")
+    if len(prices_per_mwh) == 0:
+        raise ValueError("no MTUs to optimise")
+    price = prices_per_mwh.to_numpy(float)
+    load = consumption_mwh.to_numpy(float)
+    if not np.isfinite(price).all():
+        raise ValueError("prices contain NaN or infinite values")
+    if not np.isfinite(load).all() or (load < 0).any():
+        raise ValueError("consumption must be finite and non-negative (MWh per MTU)")
+    if mtu_minutes not in (15, 30, 60):
+        raise ValueError(f"mtu_minutes must be 15, 30 or 60, got {mtu_minutes}")
+    if not (np.isfinite(volume_tick_mw) and 0 < volume_tick_mw <= battery.power_mw):
+        raise ValueError(f"volume_tick_mw must be positive and at most the battery power, got {volume_tick_mw}")
+    n = len(price)
+    for c in mtu_constraints:
+        if c.mtu_indices and (min(c.mtu_indices) < 0 or max(c.mtu_indices) >= n):
+            raise ValueError(f"{c.name}: MTU indices must lie in 0..{n - 1}")
+    return price, load
+
+
+def _window_rows(
+    mtu_constraints: Sequence[MtuConstraint], charge: Sequence, discharge: Sequence, hours: float
+) -> list[pulp.LpConstraint]:
+    """Demand-response caps on the battery's flows: they are continuous here, so the caps apply as given, in MWh
+    per MTU."""
+    rows = []
+    for c in mtu_constraints:
+        for t in c.mtu_indices:
+            if c.max_charge_mw is not None:
+                rows.append(charge[t] <= c.max_charge_mw * hours)
+            if c.min_charge_mw > 0:
+                rows.append(charge[t] >= c.min_charge_mw * hours)
+            if c.max_discharge_mw is not None:
+                rows.append(discharge[t] <= c.max_discharge_mw * hours)
+    return rows
 
 
 def _tick_volumes(ticks: np.ndarray, tick_mwh: float) -> np.ndarray:

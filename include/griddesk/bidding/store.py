@@ -77,16 +77,9 @@ STEP_COLUMNS = [
     "market_code",
     "delivery_date_local",
     "delivery_start_utc",
-    "mtu_index",
+    CURVE_COLUMNS[0],  # mtu_index
     "resolution_minutes",
-    "step_index",
-    "side",
-    "volume_mw",
-    "volume_ticks",
-    "limit_price_per_mwh",
-    "price_ticks",
-    "is_price_taker",
-    "acceptance_probability",
+    *CURVE_COLUMNS[1:],  # the step itself, as in the curve table
     "currency",
     "block_index",
 ]

@@ -36,7 +36,7 @@ from griddesk.bidding.blocks import (
     select_blocks,
 )
 from griddesk.bidding.clearing import block_surplus, clear_exclusive_group
-from griddesk.bidding.optimiser import optimise_schedule, schedule_frame
+from griddesk.bidding.optimiser import ScheduleMarket, optimise_schedule, schedule_frame
 from griddesk.bidding.orders import check_schedule_feasible
 from griddesk.bidding.rules import BLOCK_ORDER_RULES, block_order_rules, market_rules
 
@@ -70,7 +70,7 @@ def test_every_block_is_a_feasible_day_for_the_battery_on_its_own(seed, energy, 
     for b, net in enumerate(group.net_ticks):
         assert check_schedule_feasible(_schedule(net, battery, mtu), battery, mtu_minutes=mtu) == [], f"block {b}"
     # Block 0 is the fixed schedule on the point forecast (same optimum value as the production optimiser).
-    fixed = optimise_schedule(point, mtu, battery, price_bounds=rules.price_bounds, confirm_with_cbc=False)
+    fixed = optimise_schedule(point, mtu, battery, ScheduleMarket(rules.price_bounds), confirm_with_cbc=False)
     assert group.point_value == pytest.approx(fixed.objective_value, abs=1e-6)
     assert len({net.tobytes() for net in group.net_ticks}) == group.n_blocks  # no duplicate blocks
     # The steps are the blocks: one per (block, MTU with a volume), each carrying its block's limit.

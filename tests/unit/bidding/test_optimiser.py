@@ -23,6 +23,7 @@ from griddesk.bidding import (
 )
 from griddesk.bidding.optimiser import (
     SCHEDULE_COLUMNS,
+    ScheduleMarket,
     check_end_soc_reachable,
     plan_on_soc_grid,
     schedule_frame,
@@ -356,14 +357,14 @@ def test_price_above_the_bound_names_the_mtu_and_bound() -> None:
     prices = [50.0] * 24
     prices[7] = 4000.5
     with pytest.raises(ValueError, match=r"price 4000.5 at MTU 7 is above the maximum price bound 4000"):
-        optimise_schedule(prices, 60, BatteryConfig(), price_bounds=(-500.0, 4000.0))
+        optimise_schedule(prices, 60, BatteryConfig(), ScheduleMarket((-500.0, 4000.0)))
 
 
 def test_price_below_the_bound_names_the_mtu_and_bound() -> None:
     prices = [50.0] * 96
     prices[95] = -501.0
     with pytest.raises(ValueError, match=r"price -501.0 at MTU 95 is below the minimum price bound -500"):
-        optimise_schedule(prices, 15, BatteryConfig(), price_bounds=(-500.0, 4000.0))
+        optimise_schedule(prices, 15, BatteryConfig(), ScheduleMarket((-500.0, 4000.0)))
 
 
 @pytest.mark.parametrize(
@@ -381,7 +382,7 @@ def test_bad_prices_or_mtu_are_refused(prices: list[float], mtu_minutes: int, me
 
 def test_tick_larger_than_power_is_refused() -> None:
     with pytest.raises(ValueError, match=r"volume_tick_mw 2 exceeds power_mw 1"):
-        optimise_schedule([50.0] * 24, 60, BatteryConfig(), volume_tick_mw=2)
+        optimise_schedule([50.0] * 24, 60, BatteryConfig(), ScheduleMarket(volume_tick_mw=2))
 
 
 def test_idle_schedule_keeps_soc_constant() -> None:
