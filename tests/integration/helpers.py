@@ -73,6 +73,13 @@ def synthetic_simulator(start_simulator, market: str) -> str:
     return start_simulator(settings=Settings(markets=market), frames={market: datasets.synthetic_epftoolbox(market)})
 
 
+def feeds_env(warehouse_url: str, sim: str) -> dict[str, str]:
+    """:func:`griddesk_env` of the daily-feed tests: FR, its weather location, one CKW tariff, quick retries."""
+    return griddesk_env(
+        warehouse_url, sim, "FR", weather_locations="FR", ckw_tariff_names="home_dynamic", feeds_backoff_s="0.01"
+    )
+
+
 def demand_response_env(warehouse_url: str, sim: str, market: str, windows: list[dict]) -> dict[str, str]:
     """:func:`griddesk_env` of the TRA demand-response tests: quick feed retries, predicted windows on, ``windows``
     configured."""
