@@ -96,72 +96,69 @@ FR_EIC = "10YFR-RTE------C"
 #: Country whose public holidays apply to a market (NP: Norway as the Nordic proxy; PJM: US federal).
 HOLIDAY_COUNTRY: dict[str, str] = {"FR": "FR", "BE": "BE", "DE": "DE", "NP": "NO", "PJM": "US"}
 
+#: The SDAC day-ahead clock (EPEX SPOT and Nord Pool): EUR, hourly, 12:00 CET gate closure, results about 12:45.
+_SDAC_CLOCK = dict(
+    currency="EUR",
+    mtu_minutes=60,
+    gate_closure_local=time(12, 0),
+    price_publication_local=time(12, 45),
+    exogenous_publication_local=time(10, 0),
+)
+
+
+def _sdac_market(
+    code: str,
+    name: str,
+    bidding_zone_eic: str,
+    timezone: str,
+    is_tradable: bool,
+    exogenous: tuple[ExogenousSeries, ExogenousSeries],
+    notes: str = "",
+) -> Market:
+    """A European day-ahead market on the SDAC clock."""
+    return Market(
+        code, name, bidding_zone_eic, timezone, **_SDAC_CLOCK, is_tradable=is_tradable, exogenous=exogenous, notes=notes
+    )
+
+
+_FR_EXOGENOUS = (
+    ExogenousSeries("generation_forecast", 1, "A71", "A01", FR_EIC),
+    ExogenousSeries("load_forecast", 2, "A65", "A01", FR_EIC),
+)
+
 MARKETS: dict[str, Market] = {
     m.code: m
     for m in [
-        Market(
-            code="FR",
-            name="France (EPEX SPOT FR)",
-            bidding_zone_eic=FR_EIC,
-            timezone="Europe/Paris",
-            currency="EUR",
-            mtu_minutes=60,
-            gate_closure_local=time(12, 0),
-            price_publication_local=time(12, 45),
-            exogenous_publication_local=time(10, 0),
-            is_tradable=True,
-            exogenous=(
-                ExogenousSeries("generation_forecast", 1, "A71", "A01", FR_EIC),
-                ExogenousSeries("load_forecast", 2, "A65", "A01", FR_EIC),
-            ),
-        ),
-        Market(
-            code="BE",
-            name="Belgium (EPEX SPOT BE)",
-            bidding_zone_eic="10YBE----------2",
-            timezone="Europe/Brussels",
-            currency="EUR",
-            mtu_minutes=60,
-            gate_closure_local=time(12, 0),
-            price_publication_local=time(12, 45),
-            exogenous_publication_local=time(10, 0),
-            is_tradable=True,
-            exogenous=(
-                ExogenousSeries("generation_forecast", 1, "A71", "A01", FR_EIC),
-                ExogenousSeries("load_forecast", 2, "A65", "A01", FR_EIC),
-            ),
+        _sdac_market("FR", "France (EPEX SPOT FR)", FR_EIC, "Europe/Paris", True, _FR_EXOGENOUS),
+        _sdac_market(
+            "BE",
+            "Belgium (EPEX SPOT BE)",
+            "10YBE----------2",
+            "Europe/Brussels",
+            True,
+            _FR_EXOGENOUS,
             notes="Exogenous series are the French generation and load forecasts, as in the dataset.",
         ),
-        Market(
-            code="DE",
-            name="Germany-Austria-Luxembourg (EPEX SPOT DE-AT-LU)",
-            bidding_zone_eic="10Y1001A1001A63L",
-            timezone="Europe/Berlin",
-            currency="EUR",
-            mtu_minutes=60,
-            gate_closure_local=time(12, 0),
-            price_publication_local=time(12, 45),
-            exogenous_publication_local=time(10, 0),
-            is_tradable=True,
-            exogenous=(
+        _sdac_market(
+            "DE",
+            "Germany-Austria-Luxembourg (EPEX SPOT DE-AT-LU)",
+            "10Y1001A1001A63L",
+            "Europe/Berlin",
+            True,
+            (
                 ExogenousSeries("load_forecast", 1, "A65", "A01", "10YDE-RWENET---I"),
                 ExogenousSeries("wind_solar_forecast", 2, "A69", "A01", "10Y1001A1001A63L"),
             ),
             notes="The DE-AT-LU zone (split on 2018-10-01). Load forecast is the Amprion control area; "
             "wind_solar_forecast is PV + wind combined.",
         ),
-        Market(
-            code="NP",
-            name="Nord Pool system price",
-            bidding_zone_eic="10Y1001A1001A91G",
-            timezone="Europe/Oslo",
-            currency="EUR",
-            mtu_minutes=60,
-            gate_closure_local=time(12, 0),
-            price_publication_local=time(12, 45),
-            exogenous_publication_local=time(10, 0),
-            is_tradable=False,
-            exogenous=(
+        _sdac_market(
+            "NP",
+            "Nord Pool system price",
+            "10Y1001A1001A91G",
+            "Europe/Oslo",
+            False,
+            (
                 ExogenousSeries("load_forecast", 1, "A65", "A01", "10Y1001A1001A91G"),
                 ExogenousSeries("wind_solar_forecast", 2, "A69", "A01", "10Y1001A1001A91G", psr_type="B19"),
             ),

@@ -23,6 +23,7 @@ from griddesk.clock import AFTERNOON, MORNING, RunClock
 from griddesk.markets import get_market
 from griddesk.settings import Settings
 from griddesk.simulator.security import admin_headers
+from tests.integration.helpers import price_forecast_row
 
 MARKET = "FR"
 DAY = date(2016, 6, 15)
@@ -130,23 +131,7 @@ def warehouse(warehouse_url, realised, sim) -> Settings:
     rng = np.random.default_rng(0)
     forecast = realised.to_numpy() + rng.normal(0, 3, len(realised))
     rows = [
-        (
-            f"FR|{DAY}|test/v1",
-            MARKET,
-            DAY,
-            t.to_pydatetime(),
-            60,
-            float(f),
-            float(f - 10),
-            float(f + 10),
-            90,
-            "EUR",
-            "prophet",
-            "test/v1",
-            t.to_pydatetime() - timedelta(days=365),
-            t.to_pydatetime() - timedelta(days=1),
-            market.gate_closure_utc(DAY),
-        )
+        price_forecast_row(market, DAY, t.to_pydatetime(), (float(f), float(f - 10), float(f + 10)))
         for t, f in zip(realised.index, forecast, strict=True)
     ]
     insert_forecasts(warehouse_url, rows)

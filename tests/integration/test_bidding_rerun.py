@@ -9,22 +9,18 @@ and the morning is rerun: the bid must read what was known at the cut-off, so it
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, date, datetime, timedelta
 
 import psycopg2
 import pytest
-import requests
 
-from griddesk import datasets
 from griddesk.bidding import tasks as bidding_tasks
 from griddesk.bidding.demand_response import signal_dates
 from griddesk.clock import MORNING, RunClock
 from griddesk.feeds import tasks as feed_tasks
 from griddesk.markets import get_market
-from griddesk.settings import Settings, get_settings
-from griddesk.simulator.security import admin_headers
 from tests.integration import test_quality_blocking as shared
+from tests.integration.helpers import demand_response_env, inject_fault, simulator_env, synthetic_simulator
 
 pytestmark = pytest.mark.slow
 
@@ -36,25 +32,13 @@ N_DAYS = len(signal_dates(D))
 
 @pytest.fixture(scope="module")
 def sim(start_simulator) -> str:
-    return start_simulator(settings=Settings(markets=MARKET), frames={MARKET: datasets.synthetic_epftoolbox(MARKET)})
+    return synthetic_simulator(start_simulator, MARKET)
 
 
 @pytest.fixture
 def env(warehouse_url, sim, monkeypatch) -> dict:
-    for key, value in {
-        "GRIDDESK_WAREHOUSE_URL": warehouse_url,
-        "GRIDDESK_SIMULATOR_URL": sim,
-        "GRIDDESK_MARKETS": MARKET,
-        "GRIDDESK_FEEDS_BACKOFF_S": "0.01",
-        "GRIDDESK_BIDDING_PREDICT_DEMAND_RESPONSE": "true",
-        "GRIDDESK_BIDDING_DEMAND_RESPONSE_WINDOWS": json.dumps([]),
-    }.items():
-        monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
-    requests.delete(f"{sim}/admin/faults", headers=admin_headers(), timeout=10).raise_for_status()
-    yield {"url": warehouse_url, "sim": sim}
-    requests.delete(f"{sim}/admin/faults", headers=admin_headers(), timeout=10).raise_for_status()
-    get_settings.cache_clear()
+    with simulator_env(monkeypatch, demand_response_env(warehouse_url, sim, MARKET, []), sim):
+        yield {"url": warehouse_url, "sim": sim}
 
 
 def _steps(url: str, order_set_id: str) -> list[tuple]:
@@ -77,8 +61,7 @@ def _build_signals_mart(url: str) -> None:
 def test_a_rerun_after_later_loads_bids_the_same_steps(env) -> None:
     url, sim = env["url"], env["sim"]
     cutoff = get_market(MARKET).gate_closure_utc(D)
-    fault = {"endpoint": "ckw.tra_signals", "kind": "missing_intervals", "n_intervals": 3, "times": 8}
-    requests.post(f"{sim}/admin/faults", headers=admin_headers(), json=fault, timeout=10).raise_for_status()
+    inject_fault(sim, "ckw.tra_signals", "missing_intervals", n_intervals=3, times=8)
     first_load = feed_tasks.extract_feed_job(
         TRA_JOB, D - timedelta(days=1), history_days=N_DAYS, sim_now=cutoff - timedelta(hours=2)
     )

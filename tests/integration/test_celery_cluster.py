@@ -16,8 +16,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from datetime import date, timedelta
 from pathlib import Path
@@ -28,6 +26,7 @@ import pytest
 from griddesk.airflow_api import run_id_for
 from griddesk.clock import MORNING, RunClock
 from griddesk.markets import get_market
+from griddesk.reporting.scale_benchmark import CONSUMPTION_DAY, load_consumption_history
 from griddesk.runtime import run_dag_via_scheduler, run_window
 from griddesk.settings import Settings
 from griddesk.warehouse import db
@@ -44,7 +43,6 @@ pytestmark = [
     ),
 ]
 
-CONSUMPTION_DAY = date(2018, 3, 14)  # in the meters' data; NP's cut-off (consumption_pipeline uses it too)
 METERS = ("b1", "b40")
 #: What a killed worker's task waits before Airflow gives up on it (default 120 s; the retry delay adds 30 s).
 HEARTBEAT_TIMEOUT_S = 30
@@ -119,22 +117,7 @@ def cluster(server_state_dir, shared_data_dir):
         for dag_id in ("griddesk_backfill", "griddesk_morning", "griddesk_consumption"):
             api.wait_for_dag(dag_id)
             api.set_paused(dag_id, False)  # the scheduler runs triggered runs only (--replay)
-        # The meters' and Bedford's history, through the feeds' own extraction (what griddesk_feeds runs daily).
-        subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                (
-                    "from datetime import date, timedelta; from griddesk.feeds.tasks import extract_feed_job as x\n"
-                    f"d = date.fromisoformat('{CONSUMPTION_DAY}') - timedelta(days=2)\n"
-                    "for feed, key in (('meter_readings', 'portfolio'), ('weather_observations', 'bedford')):\n"
-                    "    x({'feed': feed, 'key': key}, d, history_days=110)\n"
-                ),
-            ],
-            env=p.env,
-            check=True,
-            timeout=600,
-        )
+        load_consumption_history(p.env, timeout=600)  # the meters' and Bedford's history
         t1 = time.monotonic()
         history = (p.day - timedelta(days=35), p.day - timedelta(days=1))
         run_dag_via_scheduler(

@@ -28,6 +28,7 @@ from griddesk.markets import get_market
 from griddesk.settings import Settings
 from tests.conftest import _drop_database, _fresh_database
 from tests.integration.conftest import default_simulator_kwargs
+from tests.integration.helpers import insert_price_forecast
 
 D = date(2018, 3, 14)
 METERS = ["b1", "b40"]
@@ -115,27 +116,7 @@ def test_a_fit_stored_by_older_model_code_is_refit_not_reused(pipeline):
 
 def test_portfolio_bid_and_marts(pipeline):
     url, platform = pipeline["url"], pipeline["platform"]
-    start, _ = get_market("NP").delivery_day_bounds_utc(D)
-    prices = 30 + 10 * np.sin(np.arange(24) / 24 * 2 * np.pi)  # an input: D's price forecast (morning DAG's job)
-    with psycopg2.connect(url) as conn, conn.cursor() as cur:
-        for h, p in enumerate(prices):
-            cur.execute(
-                """insert into raw.price_forecasts (forecast_run_id, market_code, delivery_date_local, delivery_start_utc,
-                       resolution_minutes, forecast_price_per_mwh, lower_price_per_mwh, upper_price_per_mwh,
-                       interval_width_pct, currency, model_family, model_version, training_start_utc,
-                       training_end_utc, cutoff_utc)
-                   values ('r', 'NP', %s, %s, 60, %s, %s, %s, 90, 'EUR', 'prophet', 'test', %s, %s, %s)""",
-                (
-                    D,
-                    start + timedelta(hours=h),
-                    float(p),
-                    float(p) - 5,
-                    float(p) + 5,
-                    start - timedelta(days=365),
-                    start,
-                    get_market("NP").gate_closure_utc(D),
-                ),
-            )
+    insert_price_forecast(url, "NP", D)  # an input: D's price forecast (morning DAG's job)
     bid = bidding_tasks.generate_order_set(
         "NP", RunClock(D, MORNING), platform, BiddingSettings(predict_demand_response=False)
     )

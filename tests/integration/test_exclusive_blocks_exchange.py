@@ -30,6 +30,7 @@ from griddesk.extraction import tasks as extraction
 from griddesk.markets import get_market
 from griddesk.settings import Settings
 from tests.integration import test_bidding_execution as execution
+from tests.integration.helpers import price_forecast_row
 from tests.integration.test_bidding_execution import DAY, MARKET, TOKEN, _order_set
 
 realised = execution.realised
@@ -222,25 +223,7 @@ def block_warehouse(warehouse: Settings, realised) -> Settings:
         shape = rng.normal(0, 6) * np.sin(np.linspace(0, 2 * np.pi, len(frame)) + rng.uniform(0, np.pi))
         forecast = frame["price_per_mwh"].to_numpy() + shape + rng.normal(0, 2, len(frame))
         for t, f in zip(pd.DatetimeIndex(frame["delivery_start_utc"]), forecast, strict=True):
-            rows.append(
-                (
-                    f"FR|{day}|test/v1",
-                    MARKET,
-                    day,
-                    t.to_pydatetime(),
-                    60,
-                    float(f),
-                    float(f - 10),
-                    float(f + 10),
-                    90,
-                    "EUR",
-                    "prophet",
-                    "test/v1",
-                    t.to_pydatetime() - timedelta(days=365),
-                    t.to_pydatetime() - timedelta(days=1),
-                    market.gate_closure_utc(day),
-                )
-            )
+            rows.append(price_forecast_row(market, day, t.to_pydatetime(), (float(f), float(f - 10), float(f + 10))))
     execution.insert_forecasts(settings.warehouse_url, rows)
     return settings
 
@@ -391,26 +374,7 @@ def test_pjm_refuses_the_strategy_and_writes_nothing(warehouse_url, smtp_server)
     starts = pd.date_range(market.delivery_day_bounds_utc(DAY)[0], periods=24, freq="h")
     execution.insert_forecasts(
         warehouse_url,
-        [
-            (
-                f"PJM|{DAY}|test/v1",
-                "PJM",
-                DAY,
-                t.to_pydatetime(),
-                60,
-                30.0,
-                20.0,
-                40.0,
-                90,
-                "USD",
-                "prophet",
-                "test/v1",
-                t.to_pydatetime() - timedelta(days=365),
-                t.to_pydatetime() - timedelta(days=1),
-                market.gate_closure_utc(DAY),
-            )
-            for t in starts
-        ],
+        [price_forecast_row(market, DAY, t.to_pydatetime(), (30.0, 20.0, 40.0), currency="USD") for t in starts],
     )
     out = bidding_tasks.generate_order_set("PJM", RunClock(DAY, MORNING), settings, _bidding())
     assert out["status"] == "refused" and "PJM" in out["reason"] and "not applicable" in out["reason"]

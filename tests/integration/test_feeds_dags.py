@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 import psycopg2
 import pytest
 
-from griddesk import datasets
 from griddesk.cli import load_dag, run_dag
-from griddesk.settings import Settings, get_settings
+from griddesk.settings import get_settings
 from tests.conftest import _drop_database, _fresh_database
+from tests.integration.helpers import feeds_env, set_env, synthetic_simulator
 
 pytestmark = pytest.mark.slow
 
@@ -20,19 +20,11 @@ pytestmark = pytest.mark.slow
 def env(pg_server_url, start_simulator):
     from griddesk.runtime import migrate_airflow_db
 
-    sim = start_simulator(settings=Settings(markets="FR"), frames={"FR": datasets.synthetic_epftoolbox("FR")})
+    sim = synthetic_simulator(start_simulator, "FR")
     name = f"gd_feeddag_{uuid.uuid4().hex[:8]}"
     url = _fresh_database(pg_server_url, name)
     with pytest.MonkeyPatch.context() as mp:
-        for key, value in {
-            "GRIDDESK_WAREHOUSE_URL": url,
-            "GRIDDESK_SIMULATOR_URL": sim,
-            "GRIDDESK_MARKETS": "FR",
-            "GRIDDESK_WEATHER_LOCATIONS": "FR",
-            "GRIDDESK_CKW_TARIFF_NAMES": "home_dynamic",
-            "GRIDDESK_FEEDS_BACKOFF_S": "0.01",
-        }.items():
-            mp.setenv(key, value)
+        set_env(mp, feeds_env(url, sim))
         get_settings.cache_clear()
         migrate_airflow_db({})
         yield url

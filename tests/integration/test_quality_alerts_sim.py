@@ -25,6 +25,10 @@ from griddesk.quality.settings import get_quality_settings
 from griddesk.quality.tasks import run_watch
 from griddesk.settings import Settings, get_settings
 from griddesk.simulator.security import admin_headers
+from tests.integration.helpers import clear_faults
+from tests.integration.helpers import html_body as html
+from tests.integration.helpers import inject_fault as inject
+from tests.integration.helpers import query_rows as query
 
 pytestmark = pytest.mark.slow
 
@@ -58,32 +62,15 @@ def env(warehouse_url, sim, monkeypatch) -> str:
         monkeypatch.setenv(key, value)
     get_settings.cache_clear()
     get_quality_settings.cache_clear()
-    requests.delete(f"{sim}/admin/faults", headers=admin_headers(), timeout=10).raise_for_status()
+    clear_faults(sim)
     yield warehouse_url
     get_settings.cache_clear()
     get_quality_settings.cache_clear()
 
 
-def inject(sim: str, endpoint: str, kind: str, **params) -> None:
-    resp = requests.post(
-        f"{sim}/admin/faults", headers=admin_headers(), json={"endpoint": endpoint, "kind": kind, **params}, timeout=10
-    )
-    assert resp.ok, resp.text
-
-
-def html(msg) -> str:
-    return msg.get_body(preferencelist=("html",)).get_content()
-
-
 def price_job() -> dict:
     (job,) = [j for j in extraction.feed_jobs([MARKET]) if j["feed"] == "day_ahead_prices"]
     return job
-
-
-def query(url: str, sql: str, *params) -> list[tuple]:
-    with psycopg2.connect(url) as conn, conn.cursor() as cur:
-        cur.execute(sql, params)
-        return cur.fetchall()
 
 
 def insert_forecasts(url: str, frame, days: list[date], model_version: str) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import shutil
 from datetime import date, timedelta
 
-import numpy as np
 import psycopg2
 import pytest
 import requests
@@ -30,6 +29,8 @@ from griddesk.quality.store import store_results
 from griddesk.settings import Settings
 from griddesk.simulator.security import admin_headers
 from tests.integration.conftest import default_simulator_kwargs
+from tests.integration.helpers import insert_price_forecast
+from tests.integration.helpers import query_rows as rows
 
 pytestmark = pytest.mark.slow
 
@@ -70,49 +71,21 @@ def validate(gate, env, run_id: str):
         "meter_readings": [("portfolio", d) for d in VALIDATED_DAYS],
         "weather_forecasts": [("bedford", issue_day)],
     }
-    with psycopg2.connect(env["url"]) as conn:
+    return validate_and_store(gate, env["url"], scopes, cutoff, run_id)
+
+
+def validate_and_store(gate, url: str, scopes: dict, cutoff, run_id: str):
+    """The GX run of griddesk_feeds over ``scopes`` as of ``cutoff``, its results stored like the task stores them."""
+    with psycopg2.connect(url) as conn:
         run = validate_feeds(gate, conn, scopes, cutoff, run_id)
         store_results(conn, run.results, run_id)
     return run.results
-
-
-def rows(url: str, sql: str, *params) -> list[tuple]:
-    with psycopg2.connect(url) as conn, conn.cursor() as cur:
-        cur.execute(sql, params)
-        return cur.fetchall()
 
 
 def morning_bid(env) -> dict:
     """The morning bid task of the paired market for D (paper mode)."""
     bidding = BiddingSettings(predict_demand_response=False)
     return bidding_tasks.generate_order_set(SETTINGS.market, RunClock(D, MORNING), env["platform"], bidding)
-
-
-def insert_price_forecast(url: str, market_code: str = SETTINGS.market, day: date = D) -> None:
-    """A 24-hour price forecast for ``day`` made before its cut-off, as the morning's forecast task stores it."""
-    market = get_market(market_code)
-    start, _ = market.delivery_day_bounds_utc(day)
-    prices = 30 + 10 * np.sin(np.arange(24) / 24 * 2 * np.pi)  # D's price forecast (the morning DAG's output)
-    with psycopg2.connect(url) as conn, conn.cursor() as cur:
-        for h, p in enumerate(prices):
-            cur.execute(
-                """insert into raw.price_forecasts (forecast_run_id, market_code, delivery_date_local,
-                       delivery_start_utc, resolution_minutes, forecast_price_per_mwh, lower_price_per_mwh,
-                       upper_price_per_mwh, interval_width_pct, currency, model_family, model_version,
-                       training_start_utc, training_end_utc, cutoff_utc)
-                   values ('r', %s, %s, %s, 60, %s, %s, %s, 90, 'EUR', 'prophet', 'test', %s, %s, %s)""",
-                (
-                    market.code,
-                    day,
-                    start + timedelta(hours=h),
-                    float(p),
-                    float(p) - 5,
-                    float(p) + 5,
-                    start - timedelta(days=365),
-                    start,
-                    market.gate_closure_utc(day),
-                ),
-            )
 
 
 def test_warnings_on_the_real_meters_do_not_block_the_consumption_forecast(gate, env):
@@ -126,7 +99,7 @@ def test_warnings_on_the_real_meters_do_not_block_the_consumption_forecast(gate,
 
     out = tasks.train_and_forecast_meter("b1", D, SETTINGS, env["url"])
     assert out["status"] == "trained", out
-    insert_price_forecast(env["url"])
+    insert_price_forecast(env["url"], SETTINGS.market, D)
     bid = morning_bid(env)
     assert bid["status"] == "generated" and "joint" in bid["portfolio"], bid
     assert rows(env["url"], "select count(*) from raw.portfolio_bids") == [(24,)]
@@ -160,7 +133,7 @@ def test_missing_meter_intervals_block_the_consumption_forecast_and_bid_until_a_
     assert rows(env["url"], "select status, reason from raw.consumption_training_runs where meter_id = 'b1'") == [
         ("skipped", out["reason"])
     ]
-    insert_price_forecast(env["url"])
+    insert_price_forecast(env["url"], SETTINGS.market, D)
     bid = morning_bid(env)  # no forecast of the portfolio: the battery is bid alone, and the desk is told
     assert bid["status"] == "generated" and "no champion consumption forecast" in bid["portfolio"], bid
     assert "battery bid alone" in smtp_server.messages[-1]["Subject"]

@@ -13,20 +13,16 @@ from datetime import UTC, date, datetime, timedelta
 import pandas as pd
 import psycopg2
 import pytest
-import requests
 
-from griddesk import datasets
 from griddesk.bidding import tasks as bidding_tasks
 from griddesk.bidding.demand_response import parse_windows, predict_windows, signal_dates, to_mtu_constraints
 from griddesk.clock import MORNING, RunClock
 from griddesk.feeds import tasks as feed_tasks
 from griddesk.markets import get_market
 from griddesk.quality.blocking import blocked_feed_days
-from griddesk.quality.feeds_gate import validate_feeds
-from griddesk.quality.store import store_results
-from griddesk.settings import Settings, get_settings
-from griddesk.simulator.security import admin_headers
 from tests.integration import test_quality_blocking as shared
+from tests.integration.helpers import demand_response_env, inject_fault, simulator_env, synthetic_simulator
+from tests.integration.helpers import query_rows as query
 
 pytestmark = pytest.mark.slow
 gate = shared.gate  # the module's GX gate over a throw-away copy of the committed context (a fixture)
@@ -42,24 +38,13 @@ CONFIGURED = [{"name": "DR evening peak", "start_local": "17:00", "end_local": "
 
 @pytest.fixture(scope="module")
 def sim(start_simulator) -> str:
-    return start_simulator(settings=Settings(markets=MARKET), frames={MARKET: datasets.synthetic_epftoolbox(MARKET)})
+    return synthetic_simulator(start_simulator, MARKET)
 
 
 @pytest.fixture
 def env(warehouse_url, sim, monkeypatch) -> dict:
-    for key, value in {
-        "GRIDDESK_WAREHOUSE_URL": warehouse_url,
-        "GRIDDESK_SIMULATOR_URL": sim,
-        "GRIDDESK_MARKETS": MARKET,
-        "GRIDDESK_FEEDS_BACKOFF_S": "0.01",
-        "GRIDDESK_BIDDING_PREDICT_DEMAND_RESPONSE": "true",
-        "GRIDDESK_BIDDING_DEMAND_RESPONSE_WINDOWS": json.dumps(CONFIGURED),
-    }.items():
-        monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
-    requests.delete(f"{sim}/admin/faults", headers=admin_headers(), timeout=10).raise_for_status()
-    yield {"url": warehouse_url, "sim": sim}
-    get_settings.cache_clear()
+    with simulator_env(monkeypatch, demand_response_env(warehouse_url, sim, MARKET, CONFIGURED), sim):
+        yield {"url": warehouse_url, "sim": sim}
 
 
 def extract_tra(history_days: int) -> dict:
@@ -71,16 +56,7 @@ def extract_tra(history_days: int) -> dict:
 
 def validate(gate, url: str, days: list[date], run_id: str):
     cutoff = get_market(MARKET).gate_closure_utc(D)
-    with psycopg2.connect(url) as conn:
-        run = validate_feeds(gate, conn, {"ckw_tra_signals": [("tra", d) for d in days]}, cutoff, run_id)
-        store_results(conn, run.results, run_id)
-    return run.results
-
-
-def query(url: str, sql: str, *params) -> list[tuple]:
-    with psycopg2.connect(url) as conn, conn.cursor() as cur:
-        cur.execute(sql, params)
-        return cur.fetchall()
+    return shared.validate_and_store(gate, url, {"ckw_tra_signals": [("tra", d) for d in days]}, cutoff, run_id)
 
 
 def expected_windows(url: str, starts: pd.DatetimeIndex, exclude: set[date]) -> list[str]:
@@ -102,13 +78,7 @@ def test_blocked_tra_dates_are_left_out_of_the_predicted_windows_until_a_passing
 
     url, sim = env["url"], env["sim"]
     # The simulator drops 3 of the 5 channels (002R-004R) of 8 of the 14 signal dates; the other 6 are clean.
-    resp = requests.post(
-        f"{sim}/admin/faults",
-        headers=admin_headers(),
-        json={"endpoint": "ckw.tra_signals", "kind": "missing_intervals", "n_intervals": 3, "times": 8},
-        timeout=10,
-    )
-    assert resp.ok, resp.text
+    inject_fault(sim, "ckw.tra_signals", "missing_intervals", n_intervals=3, times=8)
     extract_tra(history_days=len(TRA_DAYS))
     results = validate(gate, url, TRA_DAYS, "feeds-tra-bad")
     failed = {r.delivery_date_local: [o.expectation_id for o in r.failed_critical] for r in results}

@@ -11,16 +11,17 @@ from datetime import UTC, date, datetime, timedelta
 import pandas as pd
 import psycopg2
 import pytest
-import requests
 
-from griddesk import datasets
 from griddesk.feeds import tasks as feed_tasks
 from griddesk.quality import gx_runner
 from griddesk.quality.gx_runner import DEFAULT_CONTEXT_DIR, QualityGate
 from griddesk.quality.tasks import validate_feeds_for_run
-from griddesk.settings import Settings, get_settings
-from griddesk.simulator.security import admin_headers
+from griddesk.settings import get_settings
 from tests.conftest import _drop_database, _fresh_database
+from tests.integration.helpers import clear_faults, feeds_env, set_env, synthetic_simulator
+from tests.integration.helpers import html_body as html
+from tests.integration.helpers import inject_fault as inject
+from tests.integration.helpers import query_frame as query
 
 pytestmark = pytest.mark.slow
 
@@ -38,7 +39,7 @@ def gate(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def sim(start_simulator):
-    return start_simulator(settings=Settings(markets="FR"), frames={"FR": datasets.synthetic_epftoolbox("FR")})
+    return synthetic_simulator(start_simulator, "FR")
 
 
 @pytest.fixture
@@ -46,40 +47,15 @@ def env(pg_server_url, sim, gate, monkeypatch):
     """A fresh warehouse with a clean week of every daily feed for RUN_DAY; the gate used by the task is ``gate``."""
     name = f"gd_dqfeeds_{uuid.uuid4().hex[:8]}"
     url = _fresh_database(pg_server_url, name)
-    for key, value in {
-        "GRIDDESK_WAREHOUSE_URL": url,
-        "GRIDDESK_SIMULATOR_URL": sim,
-        "GRIDDESK_MARKETS": "FR",
-        "GRIDDESK_WEATHER_LOCATIONS": "FR",
-        "GRIDDESK_CKW_TARIFF_NAMES": "home_dynamic",
-        "GRIDDESK_FEEDS_BACKOFF_S": "0.01",
-    }.items():
-        monkeypatch.setenv(key, value)
+    set_env(monkeypatch, feeds_env(url, sim))
     get_settings.cache_clear()
     monkeypatch.setattr(gx_runner, "default_gate", lambda: gate)
-    requests.delete(f"{sim}/admin/faults", headers=admin_headers(), timeout=10).raise_for_status()
+    clear_faults(sim)
     for job in feed_tasks.feed_jobs():
         feed_tasks.extract_feed_job(job, RUN_DAY, history_days=2)
     yield url
     get_settings.cache_clear()
     _drop_database(pg_server_url, name)
-
-
-def query(url: str, sql: str, *params) -> pd.DataFrame:
-    with psycopg2.connect(url) as conn, conn.cursor() as cur:
-        cur.execute(sql, params)
-        return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
-
-
-def inject(sim: str, endpoint: str, kind: str, **params) -> None:
-    resp = requests.post(
-        f"{sim}/admin/faults", headers=admin_headers(), json={"endpoint": endpoint, "kind": kind, **params}, timeout=10
-    )
-    assert resp.ok, resp.text
-
-
-def html(msg) -> str:
-    return msg.get_body(preferencelist=("html",)).get_content()
 
 
 def test_clean_feeds_pass_and_the_marts_match_the_gx_run(env, smtp_server):

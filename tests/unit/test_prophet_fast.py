@@ -47,17 +47,23 @@ def _daily_frame(n: int, seed: int) -> pd.DataFrame:
     return pd.DataFrame({"ds": ds, "a": a, "b": b, "y": y})
 
 
-@pytest.mark.parametrize("scaling", ["absmax", "minmax"])
-def test_predict_additive_equals_prophet_predict(scaling):
-    df = _daily_frame(120, 3)
-    model = Prophet(
+def _weekly_model(cls, **kwargs):
+    """A small model of ``cls`` (Prophet or a subclass) for :func:`_daily_frame`: 5 changepoints, weekly
+    seasonality of order 3, no yearly or daily seasonality, no uncertainty samples."""
+    return cls(
         n_changepoints=5,
         yearly_seasonality=False,
         weekly_seasonality=3,
         daily_seasonality=False,
         uncertainty_samples=0,
-        scaling=scaling,
+        **kwargs,
     )
+
+
+@pytest.mark.parametrize("scaling", ["absmax", "minmax"])
+def test_predict_additive_equals_prophet_predict(scaling):
+    df = _daily_frame(120, 3)
+    model = _weekly_model(Prophet, scaling=scaling)
     model.add_regressor("a", prior_scale=10.0)
     model.add_regressor("b", prior_scale=10.0)  # binary: Prophet leaves it unstandardised
     with fast_stan(model):
@@ -100,13 +106,7 @@ def test_lean_prophet_prepares_and_fits_exactly_as_prophet(initialize_scales):
     df = _daily_frame(90, 6).sample(frac=1.0, random_state=2)  # unsorted: both must sort the same way
 
     def build(cls):
-        model = cls(
-            n_changepoints=5,
-            yearly_seasonality=False,
-            weekly_seasonality=3,
-            daily_seasonality=False,
-            uncertainty_samples=0,
-        )
+        model = _weekly_model(cls)
         model.add_regressor("a")
         model.add_regressor("b")
         return model

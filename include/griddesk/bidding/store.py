@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from griddesk.bidding.backtest import DAILY_COLUMNS
 from griddesk.bidding.curves import CURVE_COLUMNS
 from griddesk.warehouse.frames import insert_frame
 
@@ -405,21 +406,9 @@ BACKTEST_DAY_COLUMNS = [
     "market_code",
     "source_name",
     "strategy",
-    "delivery_date_local",
+    DAILY_COLUMNS[0],  # delivery_date_local
     "currency",
-    "revenue",
-    "degradation_cost",
-    "soc_start_pct",
-    "soc_end_pct",
-    "end_soc_value_per_mwh",
-    "pnl",
-    "charged_mwh",
-    "discharged_mwh",
-    "drawn_mwh",
-    "trades",
-    "steps",
-    "solve_ms",
-    "is_fallback",
+    *DAILY_COLUMNS[1:],
     "perfect_foresight_revenue",
 ]
 

@@ -9,7 +9,7 @@ Time columns are ``datetime64[us]`` in UTC (naive numpy datetimes, UTC by conven
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
@@ -56,6 +56,32 @@ class FeedBatch:
 
     def __str__(self) -> str:
         return f"{self.feed}/{self.source_key} [{self.window_start_utc:%Y-%m-%d %H:%M}, {self.window_end_utc:%Y-%m-%d %H:%M})"
+
+
+@dataclass(frozen=True)
+class BatchSource:
+    """What the batches of one extraction share: feed, source, raw table and extraction time."""
+
+    feed: str
+    source_key: str
+    table: TableSpec
+    extracted_at_utc: datetime
+
+    def batch(
+        self, columns: dict[str, np.ndarray], window: tuple[datetime, datetime], source_url: str, **fields
+    ) -> FeedBatch:
+        """A batch of ``columns`` for the window [start, end); ``fields``: the other :class:`FeedBatch` fields."""
+        return FeedBatch(
+            feed=self.feed,
+            source_key=self.source_key,
+            table=self.table,
+            columns=columns,
+            window_start_utc=window[0],
+            window_end_utc=window[1],
+            extracted_at_utc=self.extracted_at_utc,
+            source_url=source_url,
+            **fields,
+        )
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -323,6 +349,51 @@ def split_by_local_day(
     for day, idx in zip(uniq, np.split(order, bounds), strict=True):
         out[pd.Timestamp(day).date()] = {name: np.asarray(arr)[idx] for name, arr in columns.items()}
     return out
+
+
+def daily_batches(
+    source: BatchSource,
+    columns: Mapping[str, np.ndarray],
+    time_column: str,
+    tz: tzinfo,
+    days: tuple[date, date],
+    describe: Callable[[date, dict[str, np.ndarray], datetime, datetime], dict],
+) -> list[FeedBatch]:
+    """One deduplicated batch per local day (in ``tz``) of ``time_column`` within ``days`` (first, last inclusive).
+
+    ``describe(day, cols, start, end)`` gives the day's ``source_url`` and other :class:`FeedBatch` fields (gaps,
+    publication time) from its deduplicated columns and UTC window.
+    """
+    first_day, last_day = days
+    batches = []
+    for day, raw_cols in split_by_local_day(columns, time_column, tz).items():
+        if not first_day <= day <= last_day:
+            continue
+        cols, n_dup, n_conflicting = sort_and_dedupe(raw_cols, source.table.key)
+        start, end = day_bounds_utc(day, tz)
+        fields = describe(day, cols, start, end)
+        batches.append(
+            source.batch(
+                cols, (start, end), n_duplicates_removed=n_dup, n_conflicting_duplicates=n_conflicting, **fields
+            )
+        )
+    return batches
+
+
+def day_ranges(first_day: date, last_day: date, max_days: int) -> list[tuple[date, date]]:
+    """Consecutive (first, last) day ranges covering ``first_day``..``last_day``, each at most ``max_days`` long.
+
+    Raises:
+        ValueError: ``last_day`` is before ``first_day``.
+    """
+    if last_day < first_day:
+        raise ValueError(f"empty day range: {first_day} .. {last_day}")
+    ranges, day = [], first_day
+    while day <= last_day:
+        end_day = min(day + timedelta(days=max_days - 1), last_day)
+        ranges.append((day, end_day))
+        day = end_day + timedelta(days=1)
+    return ranges
 
 
 # ------------------------------------------------------------------------------------------------------------

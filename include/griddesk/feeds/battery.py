@@ -10,23 +10,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 import numpy as np
 
 from griddesk.feeds.batch import (
+    BatchSource,
     FeedBatch,
     Page,
     absent_gaps,
     check_fields,
     concat_columns,
+    daily_batches,
     day_bounds_utc,
+    day_ranges,
     page_for,
     parse_floats,
     parse_times,
     regular_grid,
-    sort_and_dedupe,
-    split_by_local_day,
     utc64,
 )
 from griddesk.feeds.errors import PayloadError, UnitError
@@ -57,18 +58,14 @@ class BmsClient:
 
     def status(self, battery_id: str, first_day: date, last_day: date) -> list[Page]:
         """5-minute status for UTC days first..last, <= 7 days per request (all fetched first)."""
-        if last_day < first_day:
-            raise ValueError(f"empty day range: {first_day} .. {last_day}")
-        pages, day = [], first_day
-        while day <= last_day:
-            end_day = min(day + timedelta(days=MAX_STATUS_DAYS - 1), last_day)
+        pages = []
+        for day, end_day in day_ranges(first_day, last_day, MAX_STATUS_DAYS):
             params = {
                 "start": day_bounds_utc(day, UTC)[0].isoformat(),
                 "end": day_bounds_utc(end_day, UTC)[1].isoformat(),
             }
             resp = self.http.get_json(STATUS_PATH.format(battery_id=battery_id), "bms.status", params)
             pages.append(Page(params, resp.data, resp.url_path))
-            day = end_day + timedelta(days=1)
         return pages
 
     def submit_orders(self, market_code: str, delivery_date: date, orders: Sequence[dict]) -> dict:
@@ -125,27 +122,11 @@ def battery_batches(
     if not parsed or not sum(len(c["measured_at_utc"]) for c, _ in parsed):
         return []
     step = np.timedelta64(parsed[0][1], "m")
-    batches = []
-    for day, raw_cols in split_by_local_day(concat_columns([c for c, _ in parsed]), "measured_at_utc", UTC).items():
-        if not first_day <= day <= last_day:
-            continue
-        cols, n_dup, n_conflicting = sort_and_dedupe(raw_cols, BATTERY_STATUS.key)
-        start, end = day_bounds_utc(day, UTC)
+
+    def describe(day: date, cols: dict[str, np.ndarray], start: datetime, end: datetime) -> dict:
         gaps = absent_gaps(cols["measured_at_utc"], regular_grid(utc64(start), utc64(end), step), step, battery_id)
-        page = page_for(pages, start, "start", "end")
-        batches.append(
-            FeedBatch(
-                feed=FEED_BATTERY,
-                source_key=battery_id,
-                table=BATTERY_STATUS,
-                columns=cols,
-                window_start_utc=start,
-                window_end_utc=end,
-                extracted_at_utc=extracted_at,
-                source_url=page.source_url,
-                gaps=gaps,
-                n_duplicates_removed=n_dup,
-                n_conflicting_duplicates=n_conflicting,
-            )
-        )
-    return batches
+        return {"source_url": page_for(pages, start, "start", "end").source_url, "gaps": gaps}
+
+    source = BatchSource(FEED_BATTERY, battery_id, BATTERY_STATUS, extracted_at)
+    columns = concat_columns([c for c, _ in parsed])
+    return daily_batches(source, columns, "measured_at_utc", UTC, (first_day, last_day), describe)

@@ -24,18 +24,19 @@ from datetime import date, datetime, timedelta
 import numpy as np
 
 from griddesk.feeds.batch import (
+    BatchSource,
     FeedBatch,
     Page,
     absent_gaps,
     check_fields,
     concat_columns,
+    daily_batches,
     day_bounds_utc,
     page_for,
     parse_floats,
     parse_times,
     regular_grid,
     sort_and_dedupe,
-    split_by_local_day,
     to_utc_datetime,
     utc64,
 )
@@ -243,34 +244,22 @@ def tariff_batches(
     parts = [cols for cols, _ in parsed]
     if not parts:
         return []
-    batches = []
-    for day, raw_cols in split_by_local_day(concat_columns(parts), "interval_start_utc", CKW_TZ).items():
-        if not first_day <= day <= last_day:
-            continue
-        cols, n_dup, n_conflicting = sort_and_dedupe(raw_cols, DYNAMIC_TARIFFS.key)
-        start, end = day_bounds_utc(day, CKW_TZ)
+
+    def describe(day: date, cols: dict[str, np.ndarray], start: datetime, end: datetime) -> dict:
         expected = regular_grid(utc64(start), utc64(end), QUARTER_HOUR)
         gaps = []
         for tariff_type in TARIFF_TYPES:
             present = cols["interval_start_utc"][cols["tariff_type"] == tariff_type]
             gaps += absent_gaps(present, expected, QUARTER_HOUR, tariff_type)
-        batches.append(
-            FeedBatch(
-                feed=FEED_TARIFFS,
-                source_key=tariff_name,
-                table=DYNAMIC_TARIFFS,
-                columns=cols,
-                window_start_utc=start,
-                window_end_utc=end,
-                extracted_at_utc=extracted_at,
-                source_url=page_for(pages, start).source_url,
-                published_at_utc=to_utc_datetime(parsed[pages.index(page_for(pages, start))][1]),
-                gaps=gaps,
-                n_duplicates_removed=n_dup,
-                n_conflicting_duplicates=n_conflicting,
-            )
-        )
-    return batches
+        page = page_for(pages, start)
+        return {
+            "source_url": page.source_url,
+            "published_at_utc": to_utc_datetime(parsed[pages.index(page)][1]),
+            "gaps": gaps,
+        }
+
+    source = BatchSource(FEED_TARIFFS, tariff_name, DYNAMIC_TARIFFS, extracted_at)
+    return daily_batches(source, concat_columns(parts), "interval_start_utc", CKW_TZ, (first_day, last_day), describe)
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -328,17 +317,8 @@ def plant_batch(
     """The one-sample batch of a live poll; its window is [zeitstempel, zeitstempel + 5 min)."""
     row = parse_plant_live(page.payload, plant_id)
     measured = to_utc_datetime(row["measured_at_utc"][0])
-    return FeedBatch(
-        feed=FEED_PLANT,
-        source_key=plant_id,
-        table=PLANT_TELEMETRY,
-        columns=row,
-        window_start_utc=measured,
-        window_end_utc=measured + interval,
-        extracted_at_utc=extracted_at,
-        source_url=page.url_path,
-        published_at_utc=measured,
-    )
+    source = BatchSource(FEED_PLANT, plant_id, PLANT_TELEMETRY, extracted_at)
+    return source.batch(row, (measured, measured + interval), page.url_path, published_at_utc=measured)
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -384,6 +364,7 @@ def tra_batches(pages: Iterable[Page], extracted_at: datetime) -> list[FeedBatch
     if not parts:
         return []
     columns = concat_columns(parts)
+    source = BatchSource(FEED_TRA, "tra", TRA_SIGNALS, extracted_at)
     for day in np.unique(columns["signal_date_local"]):
         mask = columns["signal_date_local"] == day
         cols, n_dup, n_conflicting = sort_and_dedupe({k: v[mask] for k, v in columns.items()}, TRA_SIGNALS.key)
@@ -391,18 +372,7 @@ def tra_batches(pages: Iterable[Page], extracted_at: datetime) -> list[FeedBatch
         start, end = day_bounds_utc(d, CKW_TZ)
         url = next((p.url_path for p in pages if d.isoformat() in p.url_path), pages[-1].url_path)
         batches.append(
-            FeedBatch(
-                feed=FEED_TRA,
-                source_key="tra",
-                table=TRA_SIGNALS,
-                columns=cols,
-                window_start_utc=start,
-                window_end_utc=end,
-                extracted_at_utc=extracted_at,
-                source_url=url,
-                n_duplicates_removed=n_dup,
-                n_conflicting_duplicates=n_conflicting,
-            )
+            source.batch(cols, (start, end), url, n_duplicates_removed=n_dup, n_conflicting_duplicates=n_conflicting)
         )
     return batches
 

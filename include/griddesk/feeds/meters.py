@@ -18,11 +18,14 @@ import numpy as np
 import pandas as pd
 
 from griddesk.feeds.batch import (
+    BatchSource,
     FeedBatch,
     Page,
     check_fields,
     concat_columns,
+    daily_batches,
     day_bounds_utc,
+    day_ranges,
     page_for,
     parse_floats,
     parse_times,
@@ -30,8 +33,6 @@ from griddesk.feeds.batch import (
     require_step,
     series_absent_gaps,
     series_flagged_gaps,
-    sort_and_dedupe,
-    split_by_local_day,
     utc64,
 )
 from griddesk.feeds.errors import PayloadError, UnitError
@@ -73,17 +74,13 @@ class MeterClient:
 
     def consumption(self, first_day: date, last_day: date) -> list[Page]:
         """Readings of every meter for local (Europe/London) days first..last, <= 31 days per request."""
-        if last_day < first_day:
-            raise ValueError(f"empty day range: {first_day} .. {last_day}")
-        pages, day = [], first_day
-        while day <= last_day:
-            end_day = min(day + timedelta(days=MAX_CONSUMPTION_DAYS - 1), last_day)
+        pages = []
+        for day, end_day in day_ranges(first_day, last_day, MAX_CONSUMPTION_DAYS):
             start = day_bounds_utc(day, METER_TZ)[0]
             end = day_bounds_utc(end_day, METER_TZ)[1]
             params = {"start": start.isoformat(), "end": end.isoformat()}
             resp = self.http.get_json(CONSUMPTION_PATH, "meters.consumption", params)
             pages.append(Page(params, resp.data, resp.url_path))
-            day = end_day + timedelta(days=1)
         return pages
 
 
@@ -151,32 +148,15 @@ def meter_batches(
         raise PayloadError(f"consumption: mixed resolutions {resolutions.tolist()}")
     step = np.timedelta64(int(resolutions[0]), "m")
     meter_ids = sorted(set(meter_ids) | set(np.unique(columns["meter_id"]).tolist()))
-    batches = []
-    for day, raw_cols in split_by_local_day(columns, "interval_start_utc", METER_TZ).items():
-        if not first_day <= day <= last_day:
-            continue
-        cols, n_dup, n_conflicting = sort_and_dedupe(raw_cols, METER_READINGS.key)
-        start, end = day_bounds_utc(day, METER_TZ)
+
+    def describe(day: date, cols: dict[str, np.ndarray], start: datetime, end: datetime) -> dict:
         expected = regular_grid(utc64(start), utc64(end), step)
         require_step(cols["interval_start_utc"], utc64(start), step, f"consumption {day}")
         energy = cols["energy_kwh"]
         gaps = series_absent_gaps(cols["meter_id"], cols["interval_start_utc"], expected, step, meter_ids)
         gaps += series_flagged_gaps(cols["meter_id"], cols["interval_start_utc"], energy == 0.0, step, "zero_reading")
         gaps += series_flagged_gaps(cols["meter_id"], cols["interval_start_utc"], np.isnan(energy), step, "null_value")
-        page = page_for(pages, start, "start", "end")
-        batches.append(
-            FeedBatch(
-                feed=FEED_METERS,
-                source_key=PORTFOLIO,
-                table=METER_READINGS,
-                columns=cols,
-                window_start_utc=start,
-                window_end_utc=end,
-                extracted_at_utc=extracted_at,
-                source_url=page.source_url,
-                gaps=gaps,
-                n_duplicates_removed=n_dup,
-                n_conflicting_duplicates=n_conflicting,
-            )
-        )
-    return batches
+        return {"source_url": page_for(pages, start, "start", "end").source_url, "gaps": gaps}
+
+    source = BatchSource(FEED_METERS, PORTFOLIO, METER_READINGS, extracted_at)
+    return daily_batches(source, columns, "interval_start_utc", METER_TZ, (first_day, last_day), describe)

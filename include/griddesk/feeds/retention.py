@@ -49,74 +49,79 @@ on conflict (feed, endpoint, hour_start_utc) do update set
 delete from raw.api_call_log where requested_at_utc < %(cutoff)s;
 """
 
-# The newest version of every sample (a reloaded window is a new batch), folded per hour.
-_PLANT_SQL = """
-insert into raw.ckw_plant_telemetry_hourly as h (plant_id, hour_start_utc, n_samples, n_running,
-    active_power_sum_mw, n_active_power, active_power_min_mw, active_power_max_mw, wind_speed_sum_kmh, n_wind_speed)
+
+def _telemetry_fold_sql(
+    table: str, key: str, flag: tuple[str, str], ranged: tuple[str, str, str], summed: tuple[str, str, str]
+) -> str:
+    """Fold the newest version of every sample (a reloaded window is a new batch) of ``table`` per hour.
+
+    ``flag`` is (count column, condition); ``ranged`` and ``summed`` are (raw column, stem, unit): both keep
+    ``<stem>_sum_<unit>`` and ``n_<stem>``, ``ranged`` also ``<stem>_min_<unit>`` and ``<stem>_max_<unit>``.
+    """
+    n_flag, condition = flag
+    (r_col, r_stem, r_unit), (s_col, s_stem, s_unit) = ranged, summed
+    r_sum, r_n, r_min, r_max = (
+        f"{r_stem}_sum_{r_unit}",
+        f"n_{r_stem}",
+        f"{r_stem}_min_{r_unit}",
+        f"{r_stem}_max_{r_unit}",
+    )
+    s_sum, s_n = f"{s_stem}_sum_{s_unit}", f"n_{s_stem}"
+    return f"""
+insert into {table}_hourly as h ({key}, hour_start_utc, n_samples, {n_flag}, {r_sum},
+    {r_n}, {r_min}, {r_max}, {s_sum}, {s_n})
 select
-    plant_id,
+    {key},
     date_trunc('hour', measured_at_utc at time zone 'UTC') at time zone 'UTC',
     count(*),
-    count(*) filter (where operating_status = 'running'),
-    coalesce(sum(active_power_mw), 0),
-    count(active_power_mw),
-    min(active_power_mw),
-    max(active_power_mw),
-    coalesce(sum(wind_speed_kmh), 0),
-    count(wind_speed_kmh)
+    count(*) filter (where {condition}),
+    coalesce(sum({r_col}), 0),
+    count({r_col}),
+    min({r_col}),
+    max({r_col}),
+    coalesce(sum({s_col}), 0),
+    count({s_col})
 from (
-    select distinct on (plant_id, measured_at_utc) *
-    from raw.ckw_plant_telemetry
+    select distinct on ({key}, measured_at_utc) *
+    from {table}
     where measured_at_utc < %(cutoff)s
-    order by plant_id, measured_at_utc, batch_id desc
+    order by {key}, measured_at_utc, batch_id desc
 ) as newest
 group by 1, 2
-on conflict (plant_id, hour_start_utc) do update set
+on conflict ({key}, hour_start_utc) do update set
     n_samples = h.n_samples + excluded.n_samples,
-    n_running = h.n_running + excluded.n_running,
-    active_power_sum_mw = h.active_power_sum_mw + excluded.active_power_sum_mw,
-    n_active_power = h.n_active_power + excluded.n_active_power,
-    active_power_min_mw = least(h.active_power_min_mw, excluded.active_power_min_mw),
-    active_power_max_mw = greatest(h.active_power_max_mw, excluded.active_power_max_mw),
-    wind_speed_sum_kmh = h.wind_speed_sum_kmh + excluded.wind_speed_sum_kmh,
-    n_wind_speed = h.n_wind_speed + excluded.n_wind_speed,
+    {n_flag} = h.{n_flag} + excluded.{n_flag},
+    {r_sum} = h.{r_sum} + excluded.{r_sum},
+    {r_n} = h.{r_n} + excluded.{r_n},
+    {r_min} = least(h.{r_min}, excluded.{r_min}),
+    {r_max} = greatest(h.{r_max}, excluded.{r_max}),
+    {s_sum} = h.{s_sum} + excluded.{s_sum},
+    {s_n} = h.{s_n} + excluded.{s_n},
     aggregated_at_utc = now();
-delete from raw.ckw_plant_telemetry where measured_at_utc < %(cutoff)s;
+delete from {table} where measured_at_utc < %(cutoff)s;
 """
 
-_BATTERY_SQL = """
-insert into raw.bms_battery_status_hourly as h (battery_id, hour_start_utc, n_samples, n_available, soc_sum_pct,
-    n_soc, soc_min_pct, soc_max_pct, active_power_sum_mw, n_active_power)
-select
-    battery_id,
-    date_trunc('hour', measured_at_utc at time zone 'UTC') at time zone 'UTC',
-    count(*),
-    count(*) filter (where availability = 'available'),
-    coalesce(sum(soc_pct), 0),
-    count(soc_pct),
-    min(soc_pct),
-    max(soc_pct),
-    coalesce(sum(active_power_mw), 0),
-    count(active_power_mw)
-from (
-    select distinct on (battery_id, measured_at_utc) *
-    from raw.bms_battery_status
-    where measured_at_utc < %(cutoff)s
-    order by battery_id, measured_at_utc, batch_id desc
-) as newest
-group by 1, 2
-on conflict (battery_id, hour_start_utc) do update set
-    n_samples = h.n_samples + excluded.n_samples,
-    n_available = h.n_available + excluded.n_available,
-    soc_sum_pct = h.soc_sum_pct + excluded.soc_sum_pct,
-    n_soc = h.n_soc + excluded.n_soc,
-    soc_min_pct = least(h.soc_min_pct, excluded.soc_min_pct),
-    soc_max_pct = greatest(h.soc_max_pct, excluded.soc_max_pct),
-    active_power_sum_mw = h.active_power_sum_mw + excluded.active_power_sum_mw,
-    n_active_power = h.n_active_power + excluded.n_active_power,
-    aggregated_at_utc = now();
-delete from raw.bms_battery_status where measured_at_utc < %(cutoff)s;
-"""
+
+#: (table, key, flag, ranged, summed) of each telemetry table, see :func:`_telemetry_fold_sql`.
+_PLANT_SQL, _BATTERY_SQL = (
+    _telemetry_fold_sql(*spec)
+    for spec in (
+        (
+            "raw.ckw_plant_telemetry",
+            "plant_id",
+            ("n_running", "operating_status = 'running'"),
+            ("active_power_mw", "active_power", "mw"),
+            ("wind_speed_kmh", "wind_speed", "kmh"),
+        ),
+        (
+            "raw.bms_battery_status",
+            "battery_id",
+            ("n_available", "availability = 'available'"),
+            ("soc_pct", "soc", "pct"),
+            ("active_power_mw", "active_power", "mw"),
+        ),
+    )
+)
 
 
 @dataclass(frozen=True)

@@ -123,42 +123,46 @@ def meter_ids(conn) -> list[str]:
     return sorted(ids, key=lambda m: (len(m), m))
 
 
-def readings_as_of(conn, meter_id: str, start: datetime, cutoff: datetime) -> pd.Series:
-    """Hourly kWh of ``meter_id`` from ``start``, as published by ``cutoff``, on a complete UTC grid (NaN absent)."""
+def _newest_series(
+    conn, feed: str, columns: tuple[str, str, str], key: str, start: datetime, cutoff: datetime
+) -> pd.Series:
+    """One series of ``raw.<feed>`` from ``start`` in the newest batches extracted by ``cutoff``, UTC-indexed.
+
+    ``columns`` is (key column, time column, value column); the last row of a repeated time wins.
+    """
+    key_column, time_column, value_column = columns
     with conn.cursor() as cur:
         cur.execute(
-            f"""select r.interval_start_utc, r.energy_kwh from raw.meter_readings r
-                where r.batch_id in ({_LATEST_BATCHES}) and r.meter_id = %(meter)s
-                  and r.interval_start_utc >= %(start)s order by 1""",
-            {"feed": "meter_readings", "cutoff": cutoff, "start": start, "meter": meter_id},
+            f"""select t.{time_column}, t.{value_column} from raw.{feed} t
+                where t.batch_id in ({_LATEST_BATCHES}) and t.{key_column} = %(key)s
+                  and t.{time_column} >= %(start)s order by 1""",
+            {"feed": feed, "cutoff": cutoff, "start": start, "key": key},
         )
         df = _frame(cur)
     if df.empty:
-        return pd.Series(dtype=float, index=pd.DatetimeIndex([], tz="UTC"), name=meter_id)
-    s = pd.Series(
-        df["energy_kwh"].astype(float).to_numpy(), index=pd.DatetimeIndex(df["interval_start_utc"]).tz_convert("UTC")
+        return pd.Series(dtype=float, index=pd.DatetimeIndex([], tz="UTC"))
+    s = pd.Series(df[value_column].astype(float).to_numpy(), index=pd.DatetimeIndex(df[time_column]).tz_convert("UTC"))
+    return s[~s.index.duplicated(keep="last")]
+
+
+def readings_as_of(conn, meter_id: str, start: datetime, cutoff: datetime) -> pd.Series:
+    """Hourly kWh of ``meter_id`` from ``start``, as published by ``cutoff``, on a complete UTC grid (NaN absent)."""
+    s = _newest_series(
+        conn, "meter_readings", ("meter_id", "interval_start_utc", "energy_kwh"), meter_id, start, cutoff
     )
-    s = s[~s.index.duplicated(keep="last")]
+    if s.empty:
+        return s.rename(meter_id)
     grid = pd.date_range(s.index[0], s.index[-1], freq="h")
     return s.reindex(grid).rename(meter_id)
 
 
 def temperature_as_of(conn, location: str, start: datetime, cutoff: datetime, lag: pd.Timedelta) -> pd.Series:
     """Observed temperature (degC) from ``start``, extracted by ``cutoff`` and published by it (t + lag)."""
-    with conn.cursor() as cur:
-        cur.execute(
-            f"""select o.valid_time_utc, o.temperature_2m_c from raw.weather_observations o
-                where o.batch_id in ({_LATEST_BATCHES}) and o.location_code = %(loc)s
-                  and o.valid_time_utc >= %(start)s order by 1""",
-            {"feed": "weather_observations", "cutoff": cutoff, "start": start, "loc": location},
-        )
-        df = _frame(cur)
-    if df.empty:
-        return pd.Series(dtype=float, index=pd.DatetimeIndex([], tz="UTC"))
-    s = pd.Series(
-        df["temperature_2m_c"].astype(float).to_numpy(), index=pd.DatetimeIndex(df["valid_time_utc"]).tz_convert("UTC")
+    s = _newest_series(
+        conn, "weather_observations", ("location_code", "valid_time_utc", "temperature_2m_c"), location, start, cutoff
     )
-    s = s[~s.index.duplicated(keep="last")]
+    if s.empty:
+        return s
     s = s[s.index + lag <= pd.Timestamp(cutoff)]
     return s.reindex(pd.date_range(s.index[0], s.index[-1], freq="h")) if len(s) else s
 

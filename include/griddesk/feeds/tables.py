@@ -47,103 +47,85 @@ class TableSpec:
 
 _BATCH = Column("batch_id", "int8")
 
-DYNAMIC_TARIFFS = TableSpec(
+
+def _measured(*names: str) -> tuple[Column, ...]:
+    """Measured values: nullable float8 (a missing value is stored as null and recorded as a gap)."""
+    return tuple(Column(name, "float8", nullable=True) for name in names)
+
+
+def _table(name: str, key: tuple[str, ...], *columns: Column) -> TableSpec:
+    """A raw row table: ``batch_id``, then ``columns``."""
+    return TableSpec(name, (_BATCH, *columns), key=key)
+
+
+DYNAMIC_TARIFFS = _table(
     "raw.ckw_dynamic_tariffs",
-    (
-        _BATCH,
-        Column("tariff_name", "text"),
-        Column("tariff_type", "text"),
-        Column("interval_start_utc", "timestamptz"),
-        Column("interval_end_utc", "timestamptz"),
-        Column("price_per_kwh", "float8"),
-        Column("currency", "text"),
-        Column("unit", "text"),
-    ),
-    key=("tariff_name", "tariff_type", "interval_start_utc"),
+    ("tariff_name", "tariff_type", "interval_start_utc"),
+    Column("tariff_name", "text"),
+    Column("tariff_type", "text"),
+    Column("interval_start_utc", "timestamptz"),
+    Column("interval_end_utc", "timestamptz"),
+    Column("price_per_kwh", "float8"),
+    Column("currency", "text"),
+    Column("unit", "text"),
 )
 
-PLANT_TELEMETRY = TableSpec(
+PLANT_TELEMETRY = _table(
     "raw.ckw_plant_telemetry",
-    (
-        _BATCH,
-        Column("plant_id", "text"),
-        Column("measured_at_utc", "timestamptz"),
-        Column("operating_status", "text"),
-        Column("operating_status_source", "text"),
-        Column("active_power_mw", "float8", nullable=True),
-        Column("reactive_power_mvar", "float8", nullable=True),
-        Column("voltage_kv", "float8", nullable=True),
-        Column("current_a", "float8", nullable=True),
-        Column("wind_speed_kmh", "float8", nullable=True),
-    ),
-    key=("plant_id", "measured_at_utc"),
+    ("plant_id", "measured_at_utc"),
+    Column("plant_id", "text"),
+    Column("measured_at_utc", "timestamptz"),
+    Column("operating_status", "text"),
+    Column("operating_status_source", "text"),
+    *_measured("active_power_mw", "reactive_power_mvar", "voltage_kv", "current_a", "wind_speed_kmh"),
 )
 
-TRA_SIGNALS = TableSpec(
+TRA_SIGNALS = _table(
     "raw.ckw_tra_signals",
-    (
-        _BATCH,
-        Column("signal_name", "text"),
-        Column("description", "text"),
-        Column("signal_date_local", "date"),
-        Column("switch_on_utc", "timestamptz"),
-        Column("switch_off_utc", "timestamptz"),
-    ),
-    key=("signal_name", "signal_date_local", "switch_on_utc"),
+    ("signal_name", "signal_date_local", "switch_on_utc"),
+    Column("signal_name", "text"),
+    Column("description", "text"),
+    Column("signal_date_local", "date"),
+    Column("switch_on_utc", "timestamptz"),
+    Column("switch_off_utc", "timestamptz"),
 )
 
-WEATHER_OBSERVATIONS = TableSpec(
+#: The hourly weather variables, observed and forecast alike.
+_WEATHER_VALUES = _measured("temperature_2m_c", "wind_speed_10m_m_s", "shortwave_radiation_w_m2")
+
+WEATHER_OBSERVATIONS = _table(
     "raw.weather_observations",
-    (
-        _BATCH,
-        Column("location_code", "text"),
-        Column("valid_time_utc", "timestamptz"),
-        Column("temperature_2m_c", "float8", nullable=True),
-        Column("wind_speed_10m_m_s", "float8", nullable=True),
-        Column("shortwave_radiation_w_m2", "float8", nullable=True),
-    ),
-    key=("location_code", "valid_time_utc"),
+    ("location_code", "valid_time_utc"),
+    Column("location_code", "text"),
+    Column("valid_time_utc", "timestamptz"),
+    *_WEATHER_VALUES,
 )
 
-WEATHER_FORECASTS = TableSpec(
+WEATHER_FORECASTS = _table(
     "raw.weather_forecasts",
-    (
-        _BATCH,
-        Column("location_code", "text"),
-        Column("issued_at_utc", "timestamptz"),
-        Column("valid_time_utc", "timestamptz"),
-        Column("temperature_2m_c", "float8", nullable=True),
-        Column("wind_speed_10m_m_s", "float8", nullable=True),
-        Column("shortwave_radiation_w_m2", "float8", nullable=True),
-    ),
-    key=("location_code", "issued_at_utc", "valid_time_utc"),
+    ("location_code", "issued_at_utc", "valid_time_utc"),
+    Column("location_code", "text"),
+    Column("issued_at_utc", "timestamptz"),
+    Column("valid_time_utc", "timestamptz"),
+    *_WEATHER_VALUES,
 )
 
-BATTERY_STATUS = TableSpec(
+BATTERY_STATUS = _table(
     "raw.bms_battery_status",
-    (
-        _BATCH,
-        Column("battery_id", "text"),
-        Column("measured_at_utc", "timestamptz"),
-        Column("soc_pct", "float8", nullable=True),
-        Column("active_power_mw", "float8", nullable=True),
-        Column("available_charge_power_mw", "float8", nullable=True),
-        Column("available_discharge_power_mw", "float8", nullable=True),
-        Column("availability", "text"),
-    ),
-    key=("battery_id", "measured_at_utc"),
+    ("battery_id", "measured_at_utc"),
+    Column("battery_id", "text"),
+    Column("measured_at_utc", "timestamptz"),
+    *_measured("soc_pct", "active_power_mw", "available_charge_power_mw", "available_discharge_power_mw"),
+    Column("availability", "text"),
 )
 
-METER_READINGS = TableSpec(
+METER_READINGS = _table(
     "raw.meter_readings",
-    (
-        _BATCH,
-        Column("meter_id", "text"),
-        Column("interval_start_utc", "timestamptz"),
-        Column("resolution_minutes", "int2"),
-        Column("energy_kwh", "float8", nullable=True),
-    ),
-    key=("meter_id", "interval_start_utc"),
+    ("meter_id", "interval_start_utc"),
+    Column("meter_id", "text"),
+    Column("interval_start_utc", "timestamptz"),
+    Column("resolution_minutes", "int2"),
+    *_measured("energy_kwh"),
 )
 
 ALL_TABLES: tuple[TableSpec, ...] = (

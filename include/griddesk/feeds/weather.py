@@ -15,24 +15,25 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 import numpy as np
 import pandas as pd
 
 from griddesk.feeds.batch import (
+    BatchSource,
     FeedBatch,
     Page,
     absent_gaps,
     check_fields,
     concat_columns,
-    day_bounds_utc,
+    daily_batches,
+    day_ranges,
     flagged_gaps,
     parse_floats,
     parse_times,
     regular_grid,
     sort_and_dedupe,
-    split_by_local_day,
     to_utc_datetime,
     utc64,
 )
@@ -94,15 +95,11 @@ class WeatherClient:
 
     def archive(self, location: WeatherLocation, first_day: date, last_day: date) -> list[Page]:
         """Hourly observations for UTC days first..last, in requests of at most 92 days (all fetched first)."""
-        if last_day < first_day:
-            raise ValueError(f"empty day range: {first_day} .. {last_day}")
-        pages, day = [], first_day
-        while day <= last_day:
-            end = min(day + timedelta(days=MAX_ARCHIVE_DAYS - 1), last_day)
+        pages = []
+        for day, end in day_ranges(first_day, last_day, MAX_ARCHIVE_DAYS):
             params = {**_params(location), "start_date": day.isoformat(), "end_date": end.isoformat()}
             resp = self.http.get_json(ARCHIVE_PATH, "weather.archive", params)
             pages.append(Page(params, resp.data, resp.url_path))
-            day = end + timedelta(days=1)
         return pages
 
     def forecast(self, location: WeatherLocation, forecast_days: int = 2) -> Page:
@@ -172,31 +169,15 @@ def observation_batches(
     parts = [parse_hourly(p.payload, location, f"archive[{location.location_code}]") for p in pages]
     if not parts or not sum(len(p["valid_time_utc"]) for p in parts):
         return []
-    batches = []
-    for day, raw_cols in split_by_local_day(concat_columns(parts), "valid_time_utc", UTC).items():
-        if not first_day <= day <= last_day:
-            continue
-        cols, n_dup, n_conflicting = sort_and_dedupe(raw_cols, WEATHER_OBSERVATIONS.key)
-        start, end = day_bounds_utc(day, UTC)
+
+    def describe(day: date, cols: dict[str, np.ndarray], start: datetime, end: datetime) -> dict:
         expected = regular_grid(utc64(start), utc64(end), HOUR)
         gaps = absent_gaps(cols["valid_time_utc"], expected, HOUR, "all") + _value_gaps(cols, HOUR)
         url = next((p for p in pages if p.params["start_date"] <= day.isoformat() <= p.params["end_date"]), pages[0])
-        batches.append(
-            FeedBatch(
-                feed=FEED_OBSERVATIONS,
-                source_key=location.location_code,
-                table=WEATHER_OBSERVATIONS,
-                columns=cols,
-                window_start_utc=start,
-                window_end_utc=end,
-                extracted_at_utc=extracted_at,
-                source_url=url.source_url,
-                gaps=gaps,
-                n_duplicates_removed=n_dup,
-                n_conflicting_duplicates=n_conflicting,
-            )
-        )
-    return batches
+        return {"source_url": url.source_url, "gaps": gaps}
+
+    source = BatchSource(FEED_OBSERVATIONS, location.location_code, WEATHER_OBSERVATIONS, extracted_at)
+    return daily_batches(source, concat_columns(parts), "valid_time_utc", UTC, (first_day, last_day), describe)
 
 
 def forecast_batch(page: Page, location: WeatherLocation, extracted_at: datetime) -> FeedBatch | None:
@@ -216,15 +197,11 @@ def forecast_batch(page: Page, location: WeatherLocation, extracted_at: datetime
     first, last = cols["valid_time_utc"][0], cols["valid_time_utc"][-1]
     expected = regular_grid(first, last + HOUR, HOUR)
     gaps = absent_gaps(cols["valid_time_utc"], expected, HOUR, "all") + _value_gaps(cols, HOUR)
-    return FeedBatch(
-        feed=FEED_FORECASTS,
-        source_key=location.location_code,
-        table=WEATHER_FORECASTS,
-        columns=cols,
-        window_start_utc=to_utc_datetime(first),
-        window_end_utc=to_utc_datetime(last + HOUR),
-        extracted_at_utc=extracted_at,
-        source_url=page.source_url,
+    source = BatchSource(FEED_FORECASTS, location.location_code, WEATHER_FORECASTS, extracted_at)
+    return source.batch(
+        cols,
+        (to_utc_datetime(first), to_utc_datetime(last + HOUR)),
+        page.source_url,
         published_at_utc=to_utc_datetime(issued),
         gaps=gaps,
         n_duplicates_removed=n_dup,

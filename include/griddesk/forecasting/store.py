@@ -136,8 +136,8 @@ def registered_model_name(conn, model_id: str) -> str | None:
 # raw.forecast_backtest_forecasts / _days (the backtest's cache)
 # --------------------------------------------------------------------------------------------------------------------
 
-_FORECAST_COLUMNS_SQL = (
-    "model_id",
+#: The hourly forecast values a stored row carries, backtest cache and production forecasts alike.
+_FORECAST_VALUE_COLUMNS = (
     "market_code",
     "delivery_date_local",
     "delivery_start_utc",
@@ -146,10 +146,8 @@ _FORECAST_COLUMNS_SQL = (
     "lower_price_per_mwh",
     "upper_price_per_mwh",
     "interval_width_pct",
-    "interval_method",
-    "currency",
-    "cutoff_utc",
 )
+_FORECAST_COLUMNS_SQL = ("model_id", *_FORECAST_VALUE_COLUMNS, "interval_method", "currency", "cutoff_utc")
 _DAY_COLUMNS_SQL = (
     "model_id",
     "market_code",
@@ -494,14 +492,7 @@ def champion_forecast_day_count(conn, market_code: str, days: Sequence[date]) ->
 #: Columns of a production forecast row, in insert order.
 PRICE_FORECAST_COLUMNS = [
     "forecast_run_id",
-    "market_code",
-    "delivery_date_local",
-    "delivery_start_utc",
-    "resolution_minutes",
-    "forecast_price_per_mwh",
-    "lower_price_per_mwh",
-    "upper_price_per_mwh",
-    "interval_width_pct",
+    *_FORECAST_VALUE_COLUMNS,
     "currency",
     "model_family",
     "model_version",

@@ -16,19 +16,12 @@ import pandas as pd
 from griddesk.bidding.backtest import ForecastSource, prophet_source, stored_source
 from griddesk.forecasting.store import champion_forecast_day_count
 from griddesk.markets import get_market
+from griddesk.reporting.forecast_data import PUBLISHED_VERSION  # the paper's files for NP, PJM, BE, FR; 2021 for DE
 from griddesk.settings import PROJECT_ROOT, Settings
 from griddesk.warehouse import db
 
 #: Battery energies at 1 MW for ``--battery``.
 BATTERIES = {"1h": 1.0, "2h": 2.0, "4h": 4.0}
-#: Published forecast files per market: the paper's for NP, PJM, BE, FR; the 2021 files for DE (PROVENANCE.md).
-PUBLISHED_VERSION = {
-    "NP": "paper_2020-06",
-    "PJM": "paper_2020-06",
-    "BE": "paper_2020-06",
-    "FR": "paper_2020-06",
-    "DE": "current_2021-07",
-}
 LEAR_SOURCE = "lear_ens_published"
 
 

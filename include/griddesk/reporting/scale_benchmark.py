@@ -78,6 +78,26 @@ def bench_env(state: Path, markets: str, meters: int, workers: int, ports: dict[
     return env
 
 
+def load_consumption_history(env: dict[str, str], timeout: float | None = None) -> None:
+    """The meters' and Bedford's 110 days before ``CONSUMPTION_DAY`` - 2, through the feeds' own extraction (what
+    griddesk_feeds runs daily), in a child process with the platform's environment ``env``."""
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            (
+                "from datetime import date, timedelta; from griddesk.feeds.tasks import extract_feed_job as x\n"
+                f"d = date.fromisoformat('{CONSUMPTION_DAY}') - timedelta(days=2)\n"
+                "for feed, key in (('meter_readings', 'portfolio'), ('weather_observations', 'bedford')):\n"
+                "    x({'feed': feed, 'key': key}, d, history_days=110)\n"
+            ),
+        ],
+        env=env,
+        check=True,
+        timeout=timeout,
+    )
+
+
 def run_with_workers(state: Path, markets: str, meters: int, workers: int, ports: dict[str, int]) -> dict:
     """Start `griddesk cluster` with ``workers`` workers, run the consumption and the morning day, stop it."""
     from griddesk.airflow_api import AirflowApi, run_id_for
@@ -123,20 +143,7 @@ def run_with_workers(state: Path, markets: str, meters: int, workers: int, ports
                 {"first_day": str(history[0]), "last_day": str(history[1]), "markets": markets},
                 "history",
             )
-            subprocess.run(
-                [
-                    sys.executable,
-                    "-c",
-                    (
-                        "from datetime import date, timedelta; from griddesk.feeds.tasks import extract_feed_job as x\n"
-                        f"d = date.fromisoformat('{CONSUMPTION_DAY}') - timedelta(days=2)\n"
-                        "for feed, key in (('meter_readings', 'portfolio'), ('weather_observations', 'bedford')):\n"
-                        "    x({'feed': feed, 'key': key}, d, history_days=110)\n"
-                    ),
-                ],
-                env=env,
-                check=True,
-            )
+            load_consumption_history(env)
             marker.write_text("ok\n")
         runs = (
             (

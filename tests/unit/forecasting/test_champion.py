@@ -14,6 +14,7 @@ from griddesk.forecasting.ensemble import EnsembleModel, combine, inverse_mae_we
 from griddesk.forecasting.pit_cache import PublishedHistory
 from griddesk.forecasting.registry import ModelSpec
 from griddesk.markets import get_market
+from tests.unit.forecasting.helpers import empty_exogenous
 
 POLICY = ChampionPolicy(window_days=28, margin_pct=5.0, min_days=14)
 DAY = date(2018, 6, 1)
@@ -101,19 +102,7 @@ def _history_and_forecasts(days: list[date], errors: dict[str, list[float]], rev
         last["version"] = 2
         last["published_at_utc"] = pd.Timestamp("2030-01-01", tz="UTC")
         prices = pd.concat([prices, last], ignore_index=True)
-    exogenous = pd.DataFrame(
-        columns=[
-            "series_code",
-            "delivery_start_utc",
-            "resolution_minutes",
-            "quantity_mw",
-            "version",
-            "published_at_utc",
-        ]
-    )
-    exogenous["delivery_start_utc"] = pd.to_datetime(exogenous["delivery_start_utc"], utc=True)
-    exogenous["published_at_utc"] = pd.to_datetime(exogenous["published_at_utc"], utc=True)
-    history = PublishedHistory.from_frames("DE", prices, exogenous)
+    history = PublishedHistory.from_frames("DE", prices, empty_exogenous())
     wide = pd.concat(fc).pivot_table(
         index=["delivery_date_local", "delivery_start_utc"], columns="model", values="forecast"
     )
@@ -187,20 +176,7 @@ def _shaped_history(days: list[date], models: dict[str, callable]):
                     {"delivery_date_local": day, "delivery_start_utc": starts, "model": model, "forecast": fn(actual)}
                 )
             )
-    exogenous = pd.DataFrame(
-        {
-            c: pd.Series(dtype="datetime64[ns, UTC]" if c.endswith("_utc") else "float")
-            for c in [
-                "series_code",
-                "delivery_start_utc",
-                "resolution_minutes",
-                "quantity_mw",
-                "version",
-                "published_at_utc",
-            ]
-        }
-    )
-    history = PublishedHistory.from_frames("DE", pd.concat(rows, ignore_index=True), exogenous)
+    history = PublishedHistory.from_frames("DE", pd.concat(rows, ignore_index=True), empty_exogenous())
     wide = pd.concat(fc).pivot_table(
         index=["delivery_date_local", "delivery_start_utc"], columns="model", values="forecast"
     )

@@ -18,6 +18,7 @@ from griddesk.forecasting.pit_cache import PublishedHistory
 from griddesk.forecasting.production import ChampionForecast
 from griddesk.forecasting.tasks import price_forecast_rows
 from griddesk.markets import get_market
+from tests.unit.forecasting.helpers import empty_exogenous
 
 DAY = date(2018, 3, 1)
 
@@ -139,16 +140,7 @@ def test_the_money_rule_needs_a_scorer():
                 "published_at_utc",
             ]
         ).astype({"delivery_start_utc": "datetime64[ns, UTC]", "published_at_utc": "datetime64[ns, UTC]"}),
-        pd.DataFrame(
-            columns=[
-                "series_code",
-                "delivery_start_utc",
-                "resolution_minutes",
-                "quantity_mw",
-                "version",
-                "published_at_utc",
-            ]
-        ).astype({"delivery_start_utc": "datetime64[ns, UTC]", "published_at_utc": "datetime64[ns, UTC]"}),
+        empty_exogenous(),
     )
     with pytest.raises(ValueError, match="schedule_value"):
         replay(pd.DataFrame(), history, [DAY], "prophet", ChampionPolicy(metric="money"))
