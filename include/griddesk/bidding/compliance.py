@@ -145,42 +145,60 @@ def check_order_set(
     Returns:
         One ``CheckResult`` per name in ``CHECKS``, in that order.
     """
+    limits = limits or ComplianceLimits()
+    cap = min(limits.max_position_mw or battery.power_mw, battery.power_mw)
     if is_block_group(steps):
         if consumption_mw is not None:
             raise ValueError("an exclusive group of block orders is never a joint order set with the portfolio")
-        return check_block_group(steps, battery, rules, n_mtus, now_utc, limits, end_soc_fixed=end_soc_fixed)
-    limits = limits or ComplianceLimits()
-    load_mw = None
-    if consumption_mw is not None:
-        load_mw = np.asarray(consumption_mw, dtype=float)
-        if len(load_mw) != n_mtus or not np.isfinite(load_mw).all() or (load_mw < 0).any():
-            raise ValueError(f"consumption_mw must have {n_mtus} finite non-negative values (one per MTU)")
-    results = [_volume_result(steps, rules, limits)]
-
-    cap = min(limits.max_position_mw or battery.power_mw, battery.power_mw)
-    problems = []
-    if len(steps):
-        by_side = steps.groupby(["mtu_index", "side"])["volume_mw"].sum()
-        for (mtu, side), total in by_side.items():
-            limit, what = cap, "position limit"
-            if load_mw is not None and side == BUY and 0 <= mtu < n_mtus:
-                limit = cap + load_mw[mtu] + rules.volume_tick_mw
-                what = f"position limit plus the forecast consumption {load_mw[mtu]:.4f} MW and one tick"
-            if side not in (BUY, SELL):
-                problems.append(f"MTU {mtu}: unknown side {side!r}")
-            elif total > limit + 1e-9:
-                problems.append(f"MTU {mtu}: {side} steps add up to {total:g} MW, above the {limit:g} MW {what}")
-    results.append(CheckResult("position_limit", not problems, _summary(problems)))
-
-    results += [_price_result(steps, rules), _gate_result(rules, now_utc, limits)]
-
-    if load_mw is None:
-        problems = check_curves_feasible(steps, battery, n_mtus, rules.mtu_minutes, rules, end_soc_fixed=end_soc_fixed)
+        # volumes, prices and gate closure as for any order set; the position limit and the SoC per block (the
+        # module docstring says why); the market's block rules
+        steps = steps.assign(block_index=steps["block_index"].astype("Int64"))  # "block 3", never "block 3.0"
+        position = _block_position_problems(steps, cap)
+        soc = _block_soc_problems(steps, battery, n_mtus, rules, end_soc_fixed)
+        group = _block_group_problems(steps, rules)
     else:
-        problems = check_joint_steps_feasible(steps, battery, load_mw, rules, end_soc_fixed=end_soc_fixed)
-    results.append(CheckResult("soc_feasibility", not problems, _summary(problems)))
-    results.append(CheckResult("block_group", True, ""))
-    return results
+        load_mw = _consumption_per_mtu(consumption_mw, n_mtus)
+        position = _position_problems(steps, cap, load_mw, rules)
+        if load_mw is None:
+            soc = check_curves_feasible(steps, battery, n_mtus, rules.mtu_minutes, rules, end_soc_fixed=end_soc_fixed)
+        else:
+            soc = check_joint_steps_feasible(steps, battery, load_mw, rules, end_soc_fixed=end_soc_fixed)
+        group = []
+    return [
+        _volume_result(steps, rules, limits),
+        CheckResult("position_limit", not position, _summary(position)),
+        _price_result(steps, rules),
+        _gate_result(rules, now_utc, limits),
+        CheckResult("soc_feasibility", not soc, _summary(soc)),
+        CheckResult("block_group", not group, _summary(group)),
+    ]
+
+
+def _consumption_per_mtu(consumption_mw: Sequence[float] | None, n_mtus: int) -> np.ndarray | None:
+    if consumption_mw is None:
+        return None
+    load_mw = np.asarray(consumption_mw, dtype=float)
+    if len(load_mw) != n_mtus or not np.isfinite(load_mw).all() or (load_mw < 0).any():
+        raise ValueError(f"consumption_mw must have {n_mtus} finite non-negative values (one per MTU)")
+    return load_mw
+
+
+def _position_problems(steps: pd.DataFrame, cap: float, load_mw: np.ndarray | None, rules: MarketRules) -> list[str]:
+    """Per MTU and side, the steps within ``cap``; a joint set's buys also within the MTU's forecast consumption."""
+    problems = []
+    if not len(steps):
+        return problems
+    by_side = steps.groupby(["mtu_index", "side"])["volume_mw"].sum()
+    for (mtu, side), total in by_side.items():
+        limit, what = cap, "position limit"
+        if load_mw is not None and side == BUY and 0 <= mtu < len(load_mw):
+            limit = cap + load_mw[mtu] + rules.volume_tick_mw
+            what = f"position limit plus the forecast consumption {load_mw[mtu]:.4f} MW and one tick"
+        if side not in (BUY, SELL):
+            problems.append(f"MTU {mtu}: unknown side {side!r}")
+        elif total > limit + 1e-9:
+            problems.append(f"MTU {mtu}: {side} steps add up to {total:g} MW, above the {limit:g} MW {what}")
+    return problems
 
 
 def is_block_group(steps: pd.DataFrame) -> bool:
@@ -252,34 +270,6 @@ def _block_soc_problems(
         violations = check_schedule_feasible(schedule, battery, rules.mtu_minutes, rules.volume_tick_mw)
         problems += [f"block {int(block)}: {v}" for v in violations if end_soc_fixed or not v.startswith("end SoC")]
     return problems
-
-
-def check_block_group(
-    steps: pd.DataFrame,
-    battery: BatteryConfig,
-    rules: MarketRules,
-    n_mtus: int,
-    now_utc: datetime,
-    limits: ComplianceLimits | None = None,
-    end_soc_fixed: bool = True,
-) -> list[CheckResult]:
-    """Every pre-trade check on an exclusive group of block orders (``block_index`` on every step): one
-    ``CheckResult`` per name in ``CHECKS``, in that order. Volumes, prices and gate closure as for any order set;
-    the position limit and the SoC per block (the module docstring says why); the market's block rules."""
-    limits = limits or ComplianceLimits()
-    steps = steps.assign(block_index=steps["block_index"].astype("Int64"))  # "block 3", never "block 3.0"
-    cap = min(limits.max_position_mw or battery.power_mw, battery.power_mw)
-    position = _block_position_problems(steps, cap)
-    soc = _block_soc_problems(steps, battery, n_mtus, rules, end_soc_fixed)
-    group = _block_group_problems(steps, rules)
-    return [
-        _volume_result(steps, rules, limits),
-        CheckResult("position_limit", not position, _summary(position)),
-        _price_result(steps, rules),
-        _gate_result(rules, now_utc, limits),
-        CheckResult("soc_feasibility", not soc, _summary(soc)),
-        CheckResult("block_group", not group, _summary(group)),
-    ]
 
 
 def passed(results: list[CheckResult]) -> bool:
