@@ -131,6 +131,24 @@ def alert_failed_results(
     return sent
 
 
+def publish_and_alert(url: str, run, run_id: str, specs, consequence, to: str, next_steps: str) -> list[str]:
+    """After a stored GX run: publish its Data Docs, then alert once per failed (suite, market, day).
+
+    ``consequence(result, spec)`` says what the failure means downstream, ``spec`` being the result's dataset in
+    ``specs``; ``next_steps`` names the alert's advice (``NEXT_STEPS``). Returns the keys of the alerts sent.
+    """
+    publish_docs(url, run_id)
+    by_suite = {s.suite: s for s in specs.values()}
+    return alert_failed_results(
+        url,
+        run.results,
+        lambda r: consequence(r, by_suite[r.suite_name]),
+        to,
+        run_id=run_id,
+        next_steps=next_steps,
+    )
+
+
 def validate_feeds_for_run(run_date, run_id: str, settings: Settings | None = None) -> dict:
     """ONE GX run over every feed's SLA day for the daily feeds run on ``run_date``; results stored, alerts sent.
 
@@ -140,7 +158,6 @@ def validate_feeds_for_run(run_date, run_id: str, settings: Settings | None = No
     settings = settings or get_settings()
     url = db.warehouse_url(settings)
     specs = load_feed_specs()
-    by_suite = {s.suite: s for s in specs.values()}
     gate = gx_runner.default_gate()
     _ = gate.context  # the GX import, timed on its own
     imported = time.perf_counter()
@@ -148,15 +165,7 @@ def validate_feeds_for_run(run_date, run_id: str, settings: Settings | None = No
         scopes = scope_days_for_run(specs, feed_sources(conn, settings), run_date)
         run = validate_feeds(gate, conn, scopes, feeds_sim_now(run_date), run_id, specs)
         store_results(conn, run.results, run_id)
-    publish_docs(url, run_id)
-    sent = alert_failed_results(
-        url,
-        run.results,
-        lambda r: feed_consequence(r, by_suite[r.suite_name]),
-        settings.alert_email_to,
-        run_id=run_id,
-        next_steps="feed",
-    )
+    sent = publish_and_alert(url, run, run_id, specs, feed_consequence, settings.alert_email_to, "feed")
     verdicts: dict[str, dict[str, bool]] = {}
     for r in run.results:
         verdicts.setdefault(r.suite_name, {})[r.market_code] = r.passed_critical
@@ -218,16 +227,7 @@ def validate_outputs_for_run(run_date, run_id: str, settings: Settings | None = 
         scopes = scope_days_for_run(specs, {n: settings.market_codes for n in names}, run_date)
         run = validate_feeds(gx_runner.default_gate(), conn, scopes, datetime.now(UTC), run_id, specs)
         store_results(conn, run.results, run_id)
-    publish_docs(url, run_id)
-    by_suite = {s.suite: s for s in specs.values()}
-    sent = alert_failed_results(
-        url,
-        run.results,
-        lambda r: output_consequence(r, by_suite[r.suite_name]),
-        settings.alert_email_to,
-        run_id=run_id,
-        next_steps="outputs",
-    )
+    sent = publish_and_alert(url, run, run_id, specs, output_consequence, settings.alert_email_to, "outputs")
     failed = [f"{r.suite_name}|{r.market_code}|{r.delivery_date_local}" for r in run.results if r.failed]
     return {"watch": "outputs", "alerts": failed, "sent": sent, "missing": missing}
 
