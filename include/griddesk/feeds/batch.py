@@ -419,6 +419,22 @@ def concat_columns(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
 
 
+def fetch_day_ranges(
+    http, path: str, endpoint: str, first_day: date, last_day: date, max_days: int, params_for
+) -> list[Page]:
+    """GET ``path`` once per range of at most ``max_days`` days covering ``first_day``..``last_day``, all fetched
+    before any is parsed; ``params_for(first, last)`` gives a range's query parameters, kept on its page.
+
+    ``http`` is a :class:`griddesk.feeds.http.FeedHttpClient`; ``endpoint`` names the calls in the API log.
+    """
+    pages = []
+    for day, end_day in day_ranges(first_day, last_day, max_days):
+        params = params_for(day, end_day)
+        resp = http.get_json(path, endpoint, params)
+        pages.append(Page(params, resp.data, resp.url_path))
+    return pages
+
+
 def page_for(pages: list[Page], start: datetime, lo: str = "start_timestamp", hi: str = "end_timestamp") -> Page:
     """The page whose window (ISO-8601 parameters ``lo``/``hi``) contains the instant ``start`` (provenance)."""
     for page in pages:

@@ -14,22 +14,7 @@ from datetime import UTC, date, datetime
 
 import numpy as np
 
-from griddesk.feeds.batch import (
-    BatchSource,
-    FeedBatch,
-    Page,
-    absent_gaps,
-    check_fields,
-    concat_columns,
-    daily_batches,
-    day_bounds_utc,
-    day_ranges,
-    page_for,
-    parse_floats,
-    parse_times,
-    regular_grid,
-    utc64,
-)
+from griddesk.feeds import batch
 from griddesk.feeds.errors import PayloadError, UnitError
 from griddesk.feeds.http import FeedHttpClient
 from griddesk.feeds.tables import BATTERY_STATUS
@@ -50,23 +35,25 @@ STATUS_FIELDS: dict[str, tuple[str, str]] = {
 _RECORD_FIELDS = ("timestamp", *STATUS_FIELDS, "availability")
 
 
+def _status_window(first_day: date, last_day: date) -> dict[str, str]:
+    return {
+        "start": batch.day_bounds_utc(first_day, UTC)[0].isoformat(),
+        "end": batch.day_bounds_utc(last_day, UTC)[1].isoformat(),
+    }
+
+
 @dataclass
 class BmsClient:
     """The BMS endpoints over a :class:`FeedHttpClient` (no auth)."""
 
     http: FeedHttpClient
 
-    def status(self, battery_id: str, first_day: date, last_day: date) -> list[Page]:
+    def status(self, battery_id: str, first_day: date, last_day: date) -> list[batch.Page]:
         """5-minute status for UTC days first..last, <= 7 days per request (all fetched first)."""
-        pages = []
-        for day, end_day in day_ranges(first_day, last_day, MAX_STATUS_DAYS):
-            params = {
-                "start": day_bounds_utc(day, UTC)[0].isoformat(),
-                "end": day_bounds_utc(end_day, UTC)[1].isoformat(),
-            }
-            resp = self.http.get_json(STATUS_PATH.format(battery_id=battery_id), "bms.status", params)
-            pages.append(Page(params, resp.data, resp.url_path))
-        return pages
+        path = STATUS_PATH.format(battery_id=battery_id)
+        return batch.fetch_day_ranges(
+            self.http, path, "bms.status", first_day, last_day, MAX_STATUS_DAYS, _status_window
+        )
 
     def submit_orders(self, market_code: str, delivery_date: date, orders: Sequence[dict]) -> dict:
         """Hand a delivery day's orders to the simulated exchange, which clears them against its day-ahead price.
@@ -87,10 +74,10 @@ def parse_status(payload: object, battery_id: str, where: str = "bms.status") ->
         UnitError: a unit other than the column's.
         PayloadError: another battery, an unknown availability, unreadable times or values.
     """
-    check_fields(payload, ("battery_id", "interval_minutes", "units", "records"), where)
+    batch.check_fields(payload, ("battery_id", "interval_minutes", "units", "records"), where)
     if payload["battery_id"] != battery_id:
         raise PayloadError(f"{where}: answer is for battery {payload['battery_id']!r}, not {battery_id!r}")
-    check_fields(payload["units"], tuple(STATUS_FIELDS), f"{where}.units")
+    batch.check_fields(payload["units"], tuple(STATUS_FIELDS), f"{where}.units")
     for name, (column, unit) in STATUS_FIELDS.items():
         if payload["units"][name] != unit:
             raise UnitError(f"{where}: {name} arrives in {payload['units'][name]!r}, {column} stores {unit!r}")
@@ -98,24 +85,24 @@ def parse_status(payload: object, battery_id: str, where: str = "bms.status") ->
     if not isinstance(records, list):
         raise PayloadError(f"{where}: 'records' must be a list")
     for i, record in enumerate(records):
-        check_fields(record, _RECORD_FIELDS, f"{where}.records[{i}]")
+        batch.check_fields(record, _RECORD_FIELDS, f"{where}.records[{i}]")
     availability = np.array([r["availability"] for r in records], dtype=object)
     bad = sorted(set(availability.tolist()) - set(AVAILABILITY))
     if bad:
         raise PayloadError(f"{where}: unknown availability {bad[0]!r} (known: {', '.join(AVAILABILITY)})")
     cols = {
         "battery_id": np.full(len(records), battery_id, dtype=object),
-        "measured_at_utc": parse_times([r["timestamp"] for r in records], f"{where}.timestamp"),
+        "measured_at_utc": batch.parse_times([r["timestamp"] for r in records], f"{where}.timestamp"),
     }
     for name, (column, _) in STATUS_FIELDS.items():
-        cols[column] = parse_floats([r[name] for r in records], f"{where}.{name}")
+        cols[column] = batch.parse_floats([r[name] for r in records], f"{where}.{name}")
     cols["availability"] = availability
     return cols, int(payload["interval_minutes"])
 
 
 def battery_batches(
-    pages: Iterable[Page], battery_id: str, first_day: date, last_day: date, extracted_at: datetime
-) -> list[FeedBatch]:
+    pages: Iterable[batch.Page], battery_id: str, first_day: date, last_day: date, extracted_at: datetime
+) -> list[batch.FeedBatch]:
     """One batch per UTC day with samples; absent 5-minute samples recorded as gaps."""
     pages = list(pages)
     parsed = [parse_status(p.payload, battery_id, f"bms.status[{p.params.get('start')}]") for p in pages]
@@ -124,9 +111,11 @@ def battery_batches(
     step = np.timedelta64(parsed[0][1], "m")
 
     def describe(day: date, cols: dict[str, np.ndarray], start: datetime, end: datetime) -> dict:
-        gaps = absent_gaps(cols["measured_at_utc"], regular_grid(utc64(start), utc64(end), step), step, battery_id)
-        return {"source_url": page_for(pages, start, "start", "end").source_url, "gaps": gaps}
+        gaps = batch.absent_gaps(
+            cols["measured_at_utc"], batch.regular_grid(batch.utc64(start), batch.utc64(end), step), step, battery_id
+        )
+        return {"source_url": batch.page_for(pages, start, "start", "end").source_url, "gaps": gaps}
 
-    source = BatchSource(FEED_BATTERY, battery_id, BATTERY_STATUS, extracted_at)
-    columns = concat_columns([c for c, _ in parsed])
-    return daily_batches(source, columns, "measured_at_utc", UTC, (first_day, last_day), describe)
+    source = batch.BatchSource(FEED_BATTERY, battery_id, BATTERY_STATUS, extracted_at)
+    columns = batch.concat_columns([c for c, _ in parsed])
+    return batch.daily_batches(source, columns, "measured_at_utc", UTC, (first_day, last_day), describe)

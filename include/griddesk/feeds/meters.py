@@ -25,7 +25,7 @@ from griddesk.feeds.batch import (
     concat_columns,
     daily_batches,
     day_bounds_utc,
-    day_ranges,
+    fetch_day_ranges,
     page_for,
     parse_floats,
     parse_times,
@@ -74,14 +74,16 @@ class MeterClient:
 
     def consumption(self, first_day: date, last_day: date) -> list[Page]:
         """Readings of every meter for local (Europe/London) days first..last, <= 31 days per request."""
-        pages = []
-        for day, end_day in day_ranges(first_day, last_day, MAX_CONSUMPTION_DAYS):
-            start = day_bounds_utc(day, METER_TZ)[0]
-            end = day_bounds_utc(end_day, METER_TZ)[1]
-            params = {"start": start.isoformat(), "end": end.isoformat()}
-            resp = self.http.get_json(CONSUMPTION_PATH, "meters.consumption", params)
-            pages.append(Page(params, resp.data, resp.url_path))
-        return pages
+        return fetch_day_ranges(
+            self.http, CONSUMPTION_PATH, "meters.consumption", first_day, last_day, MAX_CONSUMPTION_DAYS, _local_window
+        )
+
+
+def _local_window(first_day: date, last_day: date) -> dict[str, str]:
+    """From the start of local day ``first_day`` to the end of local day ``last_day`` (UTC instants)."""
+    start = day_bounds_utc(first_day, METER_TZ)[0]
+    end = day_bounds_utc(last_day, METER_TZ)[1]
+    return {"start": start.isoformat(), "end": end.isoformat()}
 
 
 def parse_meter_list(payload: object) -> list[dict]:

@@ -28,7 +28,7 @@ from griddesk.feeds.batch import (
     check_fields,
     concat_columns,
     daily_batches,
-    day_ranges,
+    fetch_day_ranges,
     flagged_gaps,
     parse_floats,
     parse_times,
@@ -95,12 +95,13 @@ class WeatherClient:
 
     def archive(self, location: WeatherLocation, first_day: date, last_day: date) -> list[Page]:
         """Hourly observations for UTC days first..last, in requests of at most 92 days (all fetched first)."""
-        pages = []
-        for day, end in day_ranges(first_day, last_day, MAX_ARCHIVE_DAYS):
-            params = {**_params(location), "start_date": day.isoformat(), "end_date": end.isoformat()}
-            resp = self.http.get_json(ARCHIVE_PATH, "weather.archive", params)
-            pages.append(Page(params, resp.data, resp.url_path))
-        return pages
+
+        def window(day: date, end: date) -> dict[str, str]:
+            return {**_params(location), "start_date": day.isoformat(), "end_date": end.isoformat()}
+
+        return fetch_day_ranges(
+            self.http, ARCHIVE_PATH, "weather.archive", first_day, last_day, MAX_ARCHIVE_DAYS, window
+        )
 
     def forecast(self, location: WeatherLocation, forecast_days: int = 2) -> Page:
         """The newest forecast as of the client's clock, ``forecast_days`` ahead."""
