@@ -13,20 +13,9 @@ import pandas as pd
 
 from griddesk.bidding.backtest import CURVES, FIXED, percentage
 from griddesk.markets import get_market
+from griddesk.reporting import report
 from griddesk.reporting.bidding_data import LEAR_SOURCE
 from griddesk.reporting.bidding_scoring import MarketBacktest
-from griddesk.reporting.report import (
-    DASH,
-    REPORT_DIR,
-    fmt,
-    markdown_text,
-    merge_markets_json,
-    pyplot,
-    round_or_none,
-    save_figure,
-    table_header,
-    table_row,
-)
 
 #: The reference figures of the issue (plain daily MILP, published forecasts, full test periods).
 REFERENCE_FIGURES = {"NP": {"lear_ens": 80.6, "dnn_ens": 82.3}, "DE": {"lear_ens": 86.7, "dnn_ens": 88.4}}
@@ -54,18 +43,18 @@ def benchmark_json(results: Sequence[MarketBacktest]) -> dict[str, Any]:
             "power_mw": float(r.battery.power_mw),
             "energy_mwh": float(r.battery.energy_mwh),
             "forecast_model": f"{r.griddesk_source}: {r.forecast_model}",
-            "revenue_eur": round_or_none(prod.get("revenue"), 2),
-            "perfect_foresight_revenue_eur": round_or_none(
+            "revenue_eur": report.round_or_none(prod.get("revenue"), 2),
+            "perfect_foresight_revenue_eur": report.round_or_none(
                 prod.get("perfect_foresight_revenue", r.perfect_daily if r.production == FIXED else r.perfect_multiday),
                 2,
             ),
-            "percentage_of_perfect": round_or_none(prod.get("percentage_of_perfect"), 2),
-            "fixed_schedule_percentage_of_perfect": round_or_none(fixed.get("percentage_of_perfect"), 2),
-            "bid_curves_percentage_of_perfect": round_or_none(curves.get("percentage_of_perfect"), 2),
-            "lear_ens_fixed_schedule_percentage_of_perfect": round_or_none(lear.get("percentage_of_perfect"), 2),
-            "cycles": round_or_none(prod.get("cycles"), 2),
-            "solve_ms_median": round_or_none(prod.get("solve_ms_median"), 3),
-            "wall_seconds": round_or_none(r.wall_seconds, 1),
+            "percentage_of_perfect": report.round_or_none(prod.get("percentage_of_perfect"), 2),
+            "fixed_schedule_percentage_of_perfect": report.round_or_none(fixed.get("percentage_of_perfect"), 2),
+            "bid_curves_percentage_of_perfect": report.round_or_none(curves.get("percentage_of_perfect"), 2),
+            "lear_ens_fixed_schedule_percentage_of_perfect": report.round_or_none(lear.get("percentage_of_perfect"), 2),
+            "cycles": report.round_or_none(prod.get("cycles"), 2),
+            "solve_ms_median": report.round_or_none(prod.get("solve_ms_median"), 3),
+            "wall_seconds": report.round_or_none(r.wall_seconds, 1),
         }
     return doc
 
@@ -104,7 +93,8 @@ def strategies_json(results: Sequence[MarketBacktest]) -> dict[str, Any]:
             "forecast_model": f"{r.griddesk_source}: {r.forecast_model}",
             "strategies": {
                 f"{source}/{strategy}": {
-                    k: round_or_none(s.get(k), 3) if isinstance(s.get(k), float) else s.get(k) for k in STRATEGY_FIELDS
+                    k: report.round_or_none(s.get(k), 3) if isinstance(s.get(k), float) else s.get(k)
+                    for k in STRATEGY_FIELDS
                 }
                 for (source, strategy), s in r.summaries.items()
             },
@@ -124,7 +114,7 @@ def write_plots(result: MarketBacktest, out_dir: Path, suffix: str) -> dict[str,
 def _plot_cumulative(result: MarketBacktest, out_dir: Path, suffix: str) -> str:
     code = result.market_code
     x = pd.to_datetime(result.days)
-    fig, ax = pyplot().subplots(figsize=(11, 4.5))
+    fig, ax = report.pyplot().subplots(figsize=(11, 4.5))
     pf = result.runs[("perfect_foresight", FIXED)].daily
     ax.plot(x, pf["pnl"].cumsum(), color="black", lw=1.6, label="perfect foresight, daily (end = start)")
     ax.plot(
@@ -147,7 +137,7 @@ def _plot_cumulative(result: MarketBacktest, out_dir: Path, suffix: str) -> str:
     ax.set_ylabel(f"{result.currency}")
     ax.legend(fontsize=7, loc="upper left")
     fig.autofmt_xdate()
-    return save_figure(fig, out_dir, f"bidding_benchmark_{code}_{suffix}_cumulative_pnl.png")
+    return report.save_figure(fig, out_dir, f"bidding_benchmark_{code}_{suffix}_cumulative_pnl.png")
 
 
 def _plot_week(result: MarketBacktest, out_dir: Path, suffix: str) -> str | None:
@@ -162,7 +152,7 @@ def _plot_week(result: MarketBacktest, out_dir: Path, suffix: str) -> str | None
     p = prod[prod["delivery_date_local"].isin(week)]
     q = perfect[perfect["delivery_date_local"].isin(week)]
     t = pd.to_datetime(p["delivery_start_utc"]).dt.tz_convert(get_market(code).tz).dt.tz_localize(None)
-    fig, (ax1, ax2) = pyplot().subplots(2, 1, figsize=(11, 6), sharex=True)
+    fig, (ax1, ax2) = report.pyplot().subplots(2, 1, figsize=(11, 6), sharex=True)
     ax1.plot(t, p["price_per_mwh"], color="black", lw=1.3, label="realised price")
     ax1.plot(t, p["forecast_price_per_mwh"], lw=1.0, label=f"{result.griddesk_source} forecast")
     ax1.set_ylabel(f"{result.currency}/MWh")
@@ -173,12 +163,12 @@ def _plot_week(result: MarketBacktest, out_dir: Path, suffix: str) -> str | None
     ax2.legend(fontsize=8, loc="upper left")
     ax1.set_title(f"{code}: prices and state of charge, {week[0]} .. {week[-1]} (local time)")
     fig.autofmt_xdate()
-    return save_figure(fig, out_dir, f"bidding_benchmark_{code}_{suffix}_week.png")
+    return report.save_figure(fig, out_dir, f"bidding_benchmark_{code}_{suffix}_week.png")
 
 
 def _num(value: Any, digits: int = 1) -> str:
     """How this report prints a number: thousands separators, 1 decimal unless told, a dash when missing."""
-    return fmt(value, digits, thousands=True)
+    return report.fmt(value, digits, thousands=True)
 
 
 #: Columns of a market's table, one row per (source, strategy).
@@ -214,7 +204,7 @@ def benchmark_markdown(results: Sequence[MarketBacktest], plots: dict[str, dict[
     ]
     for r in results:
         lines += _market_section(r, plots.get(r.market_code, {}))
-    return markdown_text(lines)
+    return report.markdown_text(lines)
 
 
 def _market_section(r: MarketBacktest, plots: dict[str, str]) -> list[str]:
@@ -226,12 +216,12 @@ def _market_section(r: MarketBacktest, plots: dict[str, str]) -> list[str]:
         f"`{r.production}`. Perfect foresight: {_num(r.perfect_daily, 0)} {r.currency} daily (end = start), "
         f"{_num(r.perfect_multiday, 0)} {r.currency} over the period (SoC carried).",
         "",
-        *table_header(STRATEGY_COLUMNS),
+        *report.table_header(STRATEGY_COLUMNS),
     ]
     for (source, strategy), s in r.summaries.items():
         mark = " **(production)**" if source == r.griddesk_source and strategy == r.production else ""
         lines.append(
-            table_row(
+            report.table_row(
                 (
                     source,
                     f"{strategy}{mark}",
@@ -277,18 +267,18 @@ def _reference_table(r: MarketBacktest) -> list[str]:
         "Reference reproduced with the reference's own setting (plain daily MILP, continuous volumes, "
         "24-hour grid of the published files):",
         "",
-        *table_header(("forecast", "PoP here", "published reference", "gap")),
+        *report.table_header(("forecast", "PoP here", "published reference", "gap")),
     ]
     for key, label in (("lear_ens", "LEAR-Ens"), ("dnn_ens", "DNN-Ens")):
         ours = r.reference[key]["percentage_of_perfect"]
         published = ref.get(key) if len(r.days) == 728 and b.energy_mwh == 2 and b.power_mw == 1 else None
-        gap = _num(ours - published, 2) if published is not None else DASH
-        lines.append(table_row((label, _num(ours, 2), _num(published), gap)))
+        gap = _num(ours - published, 2) if published is not None else report.DASH
+        lines.append(report.table_row((label, _num(ours, 2), _num(published), gap)))
     lines.append("")
     return lines
 
 
-def write_report(results: Sequence[MarketBacktest], report_dir: Path = REPORT_DIR, quick: bool = False) -> dict:
+def write_report(results: Sequence[MarketBacktest], report_dir: Path = report.REPORT_DIR, quick: bool = False) -> dict:
     """Write the Markdown report, its PNGs and the JSON documents into ``report_dir``; returns the JSON."""
     report_dir.mkdir(parents=True, exist_ok=True)
     plots = {}
@@ -296,11 +286,11 @@ def write_report(results: Sequence[MarketBacktest], report_dir: Path = REPORT_DI
         suffix = f"{r.battery.energy_mwh / r.battery.power_mw:g}h"
         plots[r.market_code] = write_plots(r, report_dir, suffix)
     document = benchmark_json(results)
-    merge_markets_json(report_dir / "bidding_benchmark.json", document)
+    report.merge_markets_json(report_dir / "bidding_benchmark.json", document)
     if results:
         b = results[0].battery
-        merge_markets_json(report_dir / f"bidding_benchmark_{b.energy_mwh / b.power_mw:g}h.json", document)
-        merge_markets_json(
+        report.merge_markets_json(report_dir / f"bidding_benchmark_{b.energy_mwh / b.power_mw:g}h.json", document)
+        report.merge_markets_json(
             report_dir / f"bidding_benchmark_strategies_{b.energy_mwh / b.power_mw:g}h.json", strategies_json(results)
         )
     markdown = benchmark_markdown(results, plots, quick)
