@@ -247,17 +247,17 @@ def success_rate(executions: pd.DataFrame) -> float:
     return 100.0 * float(executions["is_accepted"].mean())
 
 
-RESULT_COLUMNS = [
+#: What identifies a cleared step and the price it cleared at, as the exchange reports it and as
+#: ``raw.bid_executions`` stores it.
+CLEARED_STEP_COLUMNS = [
     "delivery_start_utc",
     "step_index",
     "side",
     "volume_mw",
     "limit_price_per_mwh",
     "clearing_price_per_mwh",
-    "accepted",
-    "accepted_volume_mw",
-    "block_index",
 ]
+RESULT_COLUMNS = [*CLEARED_STEP_COLUMNS, "accepted", "accepted_volume_mw", "block_index"]
 
 
 def shadow_results(steps: pd.DataFrame, prices: pd.DataFrame) -> pd.DataFrame:

@@ -17,6 +17,7 @@ import pandas as pd
 
 from griddesk.bidding.backtest import DAILY_COLUMNS
 from griddesk.bidding.curves import CURVE_COLUMNS
+from griddesk.bidding.execution import CLEARED_STEP_COLUMNS
 from griddesk.warehouse.frames import insert_frame
 
 #: Columns of ``raw.bid_order_sets`` written when the bid task creates an order set, in insert order.
@@ -90,12 +91,7 @@ EXECUTION_COLUMNS = [
     "exchange_order_set_id",
     "market_code",
     "delivery_date_local",
-    "delivery_start_utc",
-    "step_index",
-    "side",
-    "volume_mw",
-    "limit_price_per_mwh",
-    "clearing_price_per_mwh",
+    *CLEARED_STEP_COLUMNS,
     "is_accepted",
     "accepted_volume_mw",
     "resolution_minutes",
