@@ -91,15 +91,7 @@ def _price_result(steps: pd.DataFrame, rules: MarketRules) -> CheckResult:
     problems = []
     for row in steps.itertuples(index=False):
         where = f"MTU {row.mtu_index} step {row.step_index}"
-        try:
-            rules.price_ticks(float(row.limit_price_per_mwh))
-        except ValueError as exc:
-            problems.append(f"{where}: {exc}")
-        if not rules.min_price_per_mwh <= row.limit_price_per_mwh <= rules.max_price_per_mwh:
-            problems.append(
-                f"{where}: limit {row.limit_price_per_mwh:g} outside the bounds [{rules.min_price_per_mwh:g}, "
-                f"{rules.max_price_per_mwh:g}] valid on {rules.delivery_date}"
-            )
+        problems += [f"{where}: {p}" for p in rules.limit_price_problems(row.limit_price_per_mwh)]
     return CheckResult("price_bounds", not problems, _summary(problems))
 
 

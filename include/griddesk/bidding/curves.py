@@ -532,19 +532,12 @@ def _step_violations(steps: pd.DataFrame, rules: MarketRules) -> list[str]:
     """Whole volume and price ticks and limits within the price bounds, step by step."""
     violations = []
     for row in steps.itertuples(index=False):
+        where = f"MTU {row.mtu_index} step {row.step_index}"
         try:
             rules.volume_ticks(float(row.volume_mw))
         except ValueError as exc:
-            violations.append(f"MTU {row.mtu_index} step {row.step_index}: {exc}")
-        try:
-            rules.price_ticks(float(row.limit_price_per_mwh))
-        except ValueError as exc:
-            violations.append(f"MTU {row.mtu_index} step {row.step_index}: {exc}")
-        if not rules.min_price_per_mwh <= row.limit_price_per_mwh <= rules.max_price_per_mwh:
-            violations.append(
-                f"MTU {row.mtu_index} step {row.step_index}: limit {row.limit_price_per_mwh} outside the price "
-                f"bounds [{rules.min_price_per_mwh}, {rules.max_price_per_mwh}]"
-            )
+            violations.append(f"{where}: {exc}")
+        violations += [f"{where}: {p}" for p in rules.limit_price_problems(row.limit_price_per_mwh)]
     return violations
 
 

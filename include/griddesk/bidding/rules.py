@@ -75,6 +75,20 @@ class MarketRules(BaseModel):
         """
         return whole_ticks(price_per_mwh, self.price_tick, "price")
 
+    def limit_price_problems(self, price_per_mwh: float) -> list[str]:
+        """Why a limit price cannot be sent for this delivery day: off the price tick grid, outside the bounds."""
+        problems = []
+        try:
+            self.price_ticks(float(price_per_mwh))
+        except ValueError as exc:
+            problems.append(str(exc))
+        if not self.min_price_per_mwh <= price_per_mwh <= self.max_price_per_mwh:
+            problems.append(
+                f"limit {price_per_mwh:g} outside the bounds [{self.min_price_per_mwh:g}, "
+                f"{self.max_price_per_mwh:g}] valid on {self.delivery_date}"
+            )
+        return problems
+
     def volume_ticks(self, volume_mw: float) -> int:
         """``volume_mw`` as a whole number of volume ticks; raises ``ValueError`` when it is not one."""
         return whole_ticks(volume_mw, self.volume_tick_mw, "volume")

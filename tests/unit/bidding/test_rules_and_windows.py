@@ -48,6 +48,17 @@ def test_volume_off_the_tick_is_refused_not_rounded():
         whole_ticks(float("nan"), 0.1)
 
 
+def test_limit_price_problems_name_the_tick_and_the_bounds_of_the_day():
+    rules = market_rules("DE", date(2022, 5, 9))
+    assert rules.limit_price_problems(2999.99) == []
+    assert rules.limit_price_problems(-500.0) == []
+    (tick,) = rules.limit_price_problems(12.345)
+    assert "price 12.345 is not a whole number of 0.01 ticks" in tick
+    assert rules.limit_price_problems(3000.5) == ["limit 3000.5 outside the bounds [-500, 3000] valid on 2022-05-09"]
+    assert rules.limit_price_problems(-500.01) == ["limit -500.01 outside the bounds [-500, 3000] valid on 2022-05-09"]
+    assert len(rules.limit_price_problems(3000.005)) == 2  # off the grid and out of bounds
+
+
 def test_gate_closure_is_noon_local_on_the_day_before_across_dst():
     # 2016-03-27 is the spring DST day in Europe: D-1 noon is still CET (UTC+1).
     assert market_rules("DE", date(2016, 3, 27)).gate_closure_utc == datetime(2016, 3, 26, 11, 0, tzinfo=UTC)
