@@ -80,6 +80,33 @@ def feeds_env(warehouse_url: str, sim: str) -> dict[str, str]:
     )
 
 
+def feeds_settings(warehouse_url: str, sim: str, **overrides) -> Settings:
+    """The :class:`Settings` of :func:`feeds_env`, for the tests that call the feed tasks directly; ``overrides``:
+    other fields (``feeds_max_attempts=4``) or other values of these."""
+    values = dict(
+        warehouse_url=warehouse_url,
+        simulator_url=sim,
+        markets="FR",
+        weather_locations="FR",
+        ckw_tariff_names="home_dynamic",
+        feeds_backoff_s=0.01,
+    )
+    return Settings(**{**values, **overrides})
+
+
+def transient_faults(*, delay_s: float, retry_after_s: float) -> dict[str, dict]:
+    """The simulator's faults a client's retries must absorb, by kind, each with the parameters of
+    :func:`inject_fault`: a 503, an answer ``delay_s`` late (past the client's timeout), a 429 asking to wait
+    ``retry_after_s``, a truncated body and a malformed one."""
+    return {
+        "http_5xx": {"status": 503},
+        "timeout": {"delay_s": delay_s},
+        "rate_limit": {"retry_after_s": retry_after_s},
+        "truncated": {},
+        "malformed": {},
+    }
+
+
 def demand_response_env(warehouse_url: str, sim: str, market: str, windows: list[dict]) -> dict[str, str]:
     """:func:`griddesk_env` of the TRA demand-response tests: quick feed retries, predicted windows on, ``windows``
     configured."""
