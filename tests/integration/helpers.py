@@ -46,6 +46,22 @@ def clear_faults(sim: str) -> None:
     requests.delete(f"{sim}/admin/faults", headers=admin_headers(), timeout=10).raise_for_status()
 
 
+def revise_fr_prices(
+    sim: str, day: date, multiplier: float, published_at: datetime, *, headers: Mapping[str, str] | None = None
+) -> None:
+    """Have the simulator republish FR's day-ahead prices (A44) of ``day`` times ``multiplier``, public from
+    ``published_at``; ``headers``: those of a simulator with its own state directory (default :func:`admin_headers`)."""
+    body = {
+        "market": "FR",
+        "documentType": "A44",
+        "delivery_date": day.isoformat(),
+        "multiplier": multiplier,
+        "published_at": published_at.isoformat(),
+    }
+    resp = requests.post(f"{sim}/admin/revisions", headers=headers or admin_headers(), json=body, timeout=30)
+    assert resp.ok, resp.text
+
+
 def html_body(msg) -> str:
     """The HTML part of an alert email."""
     return msg.get_body(preferencelist=("html",)).get_content()
