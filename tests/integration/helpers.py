@@ -46,6 +46,22 @@ def clear_faults(sim: str) -> None:
     requests.delete(f"{sim}/admin/faults", headers=admin_headers(), timeout=10).raise_for_status()
 
 
+def revise_fr_prices(
+    sim: str, day: date, multiplier: float, published_at: datetime, *, headers: Mapping[str, str] | None = None
+) -> None:
+    """Have the simulator republish FR's day-ahead prices (A44) of ``day`` times ``multiplier``, public from
+    ``published_at``; ``headers``: those of a simulator with its own state directory (default :func:`admin_headers`)."""
+    body = {
+        "market": "FR",
+        "documentType": "A44",
+        "delivery_date": day.isoformat(),
+        "multiplier": multiplier,
+        "published_at": published_at.isoformat(),
+    }
+    resp = requests.post(f"{sim}/admin/revisions", headers=headers or admin_headers(), json=body, timeout=30)
+    assert resp.ok, resp.text
+
+
 def html_body(msg) -> str:
     """The HTML part of an alert email."""
     return msg.get_body(preferencelist=("html",)).get_content()
@@ -78,6 +94,33 @@ def feeds_env(warehouse_url: str, sim: str) -> dict[str, str]:
     return griddesk_env(
         warehouse_url, sim, "FR", weather_locations="FR", ckw_tariff_names="home_dynamic", feeds_backoff_s="0.01"
     )
+
+
+def feeds_settings(warehouse_url: str, sim: str, **overrides) -> Settings:
+    """The :class:`Settings` of :func:`feeds_env`, for the tests that call the feed tasks directly; ``overrides``:
+    other fields (``feeds_max_attempts=4``) or other values of these."""
+    values = dict(
+        warehouse_url=warehouse_url,
+        simulator_url=sim,
+        markets="FR",
+        weather_locations="FR",
+        ckw_tariff_names="home_dynamic",
+        feeds_backoff_s=0.01,
+    )
+    return Settings(**{**values, **overrides})
+
+
+def transient_faults(*, delay_s: float, retry_after_s: float) -> dict[str, dict]:
+    """The simulator's faults a client's retries must absorb, by kind, each with the parameters of
+    :func:`inject_fault`: a 503, an answer ``delay_s`` late (past the client's timeout), a 429 asking to wait
+    ``retry_after_s``, a truncated body and a malformed one."""
+    return {
+        "http_5xx": {"status": 503},
+        "timeout": {"delay_s": delay_s},
+        "rate_limit": {"retry_after_s": retry_after_s},
+        "truncated": {},
+        "malformed": {},
+    }
 
 
 def demand_response_env(warehouse_url: str, sim: str, market: str, windows: list[dict]) -> dict[str, str]:

@@ -24,6 +24,7 @@ from griddesk.quality.gx_runner import DEFAULT_CONTEXT_DIR, QualityGate
 from griddesk.settings import Settings
 from griddesk.simulator.security import admin_headers
 from griddesk.warehouse.pit import prices_as_of
+from tests.integration.helpers import revise_fr_prices as revise
 
 FR = get_market("FR")
 PRICE = feeds_of(FR)[0]
@@ -57,17 +58,6 @@ def deliveries(url: str, day: date) -> list[tuple]:
             (day,),
         )
         return cur.fetchall()
-
-
-def revise(sim: str, day: date, multiplier: float, published_at: datetime) -> None:
-    body = {
-        "market": "FR",
-        "documentType": "A44",
-        "delivery_date": day.isoformat(),
-        "multiplier": multiplier,
-        "published_at": published_at.isoformat(),
-    }
-    requests.post(f"{sim}/admin/revisions", headers=admin_headers(), json=body, timeout=10).raise_for_status()
 
 
 def test_each_revision_is_stamped_with_its_own_publication_time(clean_sim, warehouse_url, frame):

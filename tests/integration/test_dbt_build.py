@@ -131,11 +131,34 @@ MART_TABLES = (
 )
 
 
-def query_free(url: str, sql: str) -> None:
+def query_free(url: str, sql: str, params: dict | None = None) -> None:
     """Run statements that return nothing, in one committed transaction."""
     with psycopg2.connect(url) as conn, conn.cursor() as cur:
-        cur.execute(sql)
+        cur.execute(sql, params)
     conn.close()
+
+
+def insert_fr_hourly_delivery(
+    url: str, delivery_id: int, day: str, *, version: int, prices: list[float], published: str
+) -> None:
+    """One more raw FR delivery of ``day`` (version ``version``, published at ``published`` UTC and extracted ten
+    minutes later) with its hourly ``prices``, the first at the day's midnight in Paris: as many hours as prices."""
+    query_free(
+        url,
+        """
+        insert into raw.entsoe_deliveries (delivery_id, feed, market_code, series_code, delivery_date_local, version,
+            content_sha256, n_points, published_at_utc, extracted_at_utc, source_url)
+        values (%(delivery_id)s, 'day_ahead_prices', 'FR', 'price', %(day)s, %(version)s, 'sha-' || %(delivery_id)s,
+            cardinality(%(prices)s), %(published)s, %(published)s::timestamptz + interval '10 minutes', 'u');
+        insert into raw.entsoe_day_ahead_prices (delivery_id, market_code, delivery_date_local, delivery_start_utc,
+            resolution_minutes, price_per_mwh, currency, version, published_at_utc)
+        select %(delivery_id)s, 'FR', %(day)s,
+            (%(day)s::date::timestamp at time zone 'Europe/Paris') + make_interval(hours => (p.n - 1)::int), 60,
+            p.price, 'EUR', %(version)s, %(published)s
+        from unnest(%(prices)s::double precision[]) with ordinality as p (price, n)
+        """,
+        {"delivery_id": delivery_id, "day": day, "version": version, "prices": prices, "published": published},
+    )
 
 
 def query(url: str, sql: str, params: tuple = ()) -> list[tuple]:
@@ -327,8 +350,8 @@ def test_bid_schedule_realised_revenue_uses_the_realised_price(built_url):
         ("2016-10-30 18:00 +01:00", "discharge", 1.0, 59.0, 59.0),
         ("2016-10-30 19:00 +01:00", "discharge", 1.0, 60.0, 60.0),
     ]
-    orders = query(built_url, "select side, count(*) from marts.fct_bid_orders group by side order by side")
-    assert orders == [("buy", 2), ("sell", 2)]
+    orders_per_side = dict(query(built_url, "select side, count(*) from marts.fct_bid_orders group by side"))
+    assert orders_per_side == {"buy": 2, "sell": 2}
 
 
 def test_dim_markets_has_one_row_per_price_bounds_interval(built_url):
@@ -407,19 +430,8 @@ def test_marts_refuse_views_built_for_another_as_of(built_url, dbt_work_dir):
 
 def test_price_correction_reaches_forecast_errors_and_revenues_incrementally(built_url, dbt_work_dir):
     # A second version of 2016-10-30, every hour 1 EUR/MWh dearer: the forecast error drops from 2 to 1.
-    query_free(
-        built_url,
-        """
-        insert into raw.entsoe_deliveries (delivery_id, feed, market_code, series_code, delivery_date_local, version,
-            content_sha256, n_points, published_at_utc, extracted_at_utc, source_url)
-        values (10, 'day_ahead_prices', 'FR', 'price', '2016-10-30', 2, 'v2', 25, '2016-10-30 09:00Z',
-            '2016-10-30 09:10Z', 'u');
-        insert into raw.entsoe_day_ahead_prices (delivery_id, market_code, delivery_date_local, delivery_start_utc,
-            resolution_minutes, price_per_mwh, currency, version, published_at_utc)
-        select 10, 'FR', '2016-10-30', timestamptz '2016-10-29 22:00Z' + make_interval(hours => i), 60, 41 + i,
-            'EUR', 2, '2016-10-30 09:00Z'
-        from generate_series(0, 24) as i
-        """,
+    insert_fr_hourly_delivery(
+        built_url, 10, "2016-10-30", version=2, prices=[41.0 + i for i in range(25)], published="2016-10-30 09:00Z"
     )
     result = build(built_url, select=["fct_price_forecasts+", "fct_bid_schedules"], work_dir=dbt_work_dir)
     assert result.success
@@ -443,18 +455,8 @@ def test_price_correction_reaches_forecast_errors_and_revenues_incrementally(bui
 
 
 def test_incomplete_delivery_day_fails_the_build_naming_the_dst_aware_test(built_url, dbt_work_dir):
-    insert_incomplete_day = """
-        insert into raw.entsoe_deliveries (delivery_id, feed, market_code, series_code, delivery_date_local, version,
-            content_sha256, n_points, published_at_utc, extracted_at_utc, source_url)
-        values (99, 'day_ahead_prices', 'FR', 'price', '2016-10-25', 1, 'z', 23, '2016-10-24 10:45Z',
-            '2016-10-24 11:00Z', 'u');
-        insert into raw.entsoe_day_ahead_prices (delivery_id, market_code, delivery_date_local, delivery_start_utc,
-            resolution_minutes, price_per_mwh, currency, version, published_at_utc)
-        select 99, 'FR', '2016-10-25', timestamptz '2016-10-24 22:00Z' + make_interval(hours => i), 60, 50, 'EUR', 1,
-            '2016-10-24 10:45Z'
-        from generate_series(0, 22) as i  -- 23 of the day's 24 hours
-    """
-    query_free(built_url, insert_incomplete_day)
+    # 2016-10-25 (CEST, 24 hours) with only 23 of its hours
+    insert_fr_hourly_delivery(built_url, 99, "2016-10-25", version=1, prices=[50.0] * 23, published="2016-10-24 10:45Z")
     try:
         with pytest.raises(DbtError, match="assert_day_ahead_price_days_have_dst_aware_mtu_counts") as failed:
             build(built_url, select="fct_day_ahead_prices", work_dir=dbt_work_dir)

@@ -27,6 +27,7 @@ from griddesk.extraction.entsoe_feeds import FeedSpec, extract_feed, feeds_of
 from griddesk.markets import get_market
 from griddesk.simulator.security import admin_headers
 from tests.conftest import _drop_database, _fresh_database
+from tests.integration.helpers import transient_faults
 
 DE = get_market("DE")
 FEEDS: dict[str, FeedSpec] = {
@@ -35,14 +36,7 @@ FEEDS: dict[str, FeedSpec] = {
 FIRST, LAST = date(2016, 10, 29), date(2016, 10, 31)  # includes the 25-hour autumn day (100 quarter-hours)
 CLOCK = RunClock(date(2016, 11, 2), MORNING).sim_now(DE)
 ATTEMPTS = 2
-FAULTS = {
-    "http_5xx": {"status": 503},
-    "timeout": {"delay_s": 1.5},
-    "rate_limit": {"retry_after_s": 0},
-    "truncated": {},
-    "malformed": {},
-    "expired_token": {},
-}
+FAULTS = {**transient_faults(delay_s=1.5, retry_after_s=0), "expired_token": {}}
 CASES = [(kind, p) for kind in FAULTS for p in ("transient", "persistent")] + [("value_shift", "transient")]
 
 _DELIVERIES = """

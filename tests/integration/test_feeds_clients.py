@@ -23,6 +23,7 @@ from griddesk.feeds.http import CallLog
 from griddesk.settings import Settings
 from griddesk.simulator.security import admin_headers
 from tests.conftest import _drop_database, _fresh_database
+from tests.integration.helpers import feeds_settings, transient_faults
 
 RUN_DATE = date(2016, 6, 15)
 
@@ -67,18 +68,9 @@ def warehouse(pg_server_url):
     _drop_database(pg_server_url, name)
 
 
-def job_settings(warehouse: str, sim: str, **overrides) -> Settings:
-    values = dict(
-        warehouse_url=warehouse,
-        simulator_url=sim,
-        markets="FR",
-        weather_locations="FR",
-        ckw_tariff_names="home_dynamic",
-        feeds_backoff_s=0.01,
-        feeds_timeout_s=5.0,  # generous: a loaded CI machine must not turn a slow answer into a failure
-        feeds_max_attempts=4,
-    )
-    return Settings(**{**values, **overrides})
+def job_settings(warehouse: str, sim: str) -> Settings:
+    # a generous timeout: a loaded CI machine must not turn a slow answer into a failure
+    return feeds_settings(warehouse, sim, feeds_timeout_s=5.0, feeds_max_attempts=4)
 
 
 @pytest.fixture
@@ -136,13 +128,7 @@ def test_every_feed_loads_data_without_faults(baseline):
         assert summary["batches_inserted"] == summary["batches_seen"] > 0, name
 
 
-TRANSIENT = {
-    "http_5xx": {"status": 503},
-    "timeout": {"delay_s": 2.5},
-    "rate_limit": {"retry_after_s": 1},
-    "truncated": {},
-    "malformed": {},
-}
+TRANSIENT = transient_faults(delay_s=2.5, retry_after_s=1)
 
 
 @pytest.mark.parametrize("fault", list(TRANSIENT))

@@ -27,6 +27,7 @@ from griddesk.simulator.security import admin_headers
 from griddesk.transform.dbt import build
 from griddesk.transform.tasks import DBT_SELECT
 from tests.conftest import _drop_database, _fresh_database
+from tests.integration.helpers import feeds_settings
 
 SPRING, AUTUMN = date(2016, 3, 27), date(2016, 10, 30)
 RUN_DATE = date(2016, 10, 31)
@@ -110,16 +111,7 @@ def built(pg_server_url, start_simulator):
     )
     name = f"gd_feedmarts_{uuid.uuid4().hex[:8]}"
     url = _fresh_database(pg_server_url, name)
-    settings = Settings(
-        warehouse_url=url,
-        simulator_url=sim,
-        markets="FR",
-        weather_locations="FR,bedford",
-        ckw_tariff_names="home_dynamic",
-        feeds_backoff_s=0.01,
-        feeds_timeout_s=1.5,
-        feeds_max_attempts=6,
-    )
+    settings = feeds_settings(url, sim, weather_locations="FR,bedford", feeds_timeout_s=1.5, feeds_max_attempts=6)
     # the tariffs of both DST days
     for run_date in (SPRING, AUTUMN):
         feed_tasks.extract_feed_job({"feed": "ckw_dynamic_tariffs", "key": "home_dynamic"}, run_date, settings)

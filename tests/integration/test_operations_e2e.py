@@ -30,6 +30,7 @@ from griddesk.clock import MORNING, RunClock
 from griddesk.markets import get_market
 from griddesk.settings import Settings
 from griddesk.simulator.security import admin_headers
+from tests.integration.helpers import revise_fr_prices
 from tests.platform import Platform
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
@@ -139,19 +140,7 @@ def blocked_run(platform):
     d1 = platform.day - timedelta(days=1)
     published = RunClock(platform.day, MORNING).sim_now(get_market("FR")) - timedelta(hours=1)
     admin = admin_headers(Settings(state_dir=platform.state))  # the platform's simulator has its own state dir
-    resp = requests.post(
-        f"{platform.env['GRIDDESK_SIMULATOR_URL']}/admin/revisions",
-        headers=admin,
-        timeout=30,
-        json={
-            "market": "FR",
-            "documentType": "A44",
-            "delivery_date": str(d1),
-            "multiplier": 1000,
-            "published_at": published.isoformat(),
-        },
-    )
-    assert resp.ok, resp.text
+    revise_fr_prices(platform.env["GRIDDESK_SIMULATOR_URL"], d1, 1000, published, headers=admin)
     platform.cli("trigger", "griddesk_morning", "--day", str(platform.day))
     return run_id_for(platform.day)
 

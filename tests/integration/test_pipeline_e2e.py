@@ -12,7 +12,6 @@ from datetime import timedelta
 import pandas as pd
 import psycopg2
 import pytest
-import requests
 
 from griddesk import datasets
 from griddesk.bidding.tasks import bid_for_run
@@ -22,8 +21,8 @@ from griddesk.forecasting.tasks import forecast_for_run
 from griddesk.markets import get_market
 from griddesk.reporting.summary import RUN_HISTORY_MARTS
 from griddesk.settings import Settings, get_settings
-from griddesk.simulator.security import admin_headers
 from tests.conftest import SHARED_DATA, _drop_database, _fresh_database
+from tests.integration.helpers import revise_fr_prices
 
 pytestmark = pytest.mark.slow
 
@@ -193,19 +192,7 @@ def test_quality_gate_failure_emails_once_and_no_orders_go_out(pipeline, smtp_se
     d1, d2 = pipeline.days
     fr = get_market("FR")
     published = RunClock(d2, MORNING).sim_now(fr) - timedelta(hours=1)
-    resp = requests.post(
-        f"{pipeline.sim_url}/admin/revisions",
-        headers=admin_headers(),
-        json={
-            "market": "FR",
-            "documentType": "A44",
-            "delivery_date": str(d1),
-            "multiplier": 1000,
-            "published_at": published.isoformat(),
-        },
-        timeout=10,
-    )
-    assert resp.ok, resp.text
+    revise_fr_prices(pipeline.sim_url, d1, 1000, published)
     pipeline.run(MORNING, d2)
     orders = pipeline.query(
         "select market_code, count(*) as n from raw.bid_orders where delivery_date_local=%s group by 1", d2

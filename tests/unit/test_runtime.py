@@ -58,15 +58,16 @@ def test_passwords_are_generated_once_into_a_private_file(tmp_path):
     assert runtime.state_secret(s, "jwt_secret") == runtime.state_secret(s, "jwt_secret")
 
 
-@pytest.mark.parametrize(
-    ("spec", "error"),
-    [
-        ("admin:admin,bob:root", "role one of"),
-        ("trader:viewer", "no admin"),
-        ("a:admin,a:viewer", "twice"),
-        ("admin", "expected name:role"),
-    ],
-)
+#: GRIDDESK_AIRFLOW_USERS values that cannot be right -> (a pattern of) the reason given.
+BAD_USER_LISTS = {
+    "admin:admin,bob:root": "role one of",
+    "trader:viewer": "no admin",
+    "a:admin,a:viewer": "twice",
+    "admin": "expected name:role",
+}
+
+
+@pytest.mark.parametrize(("spec", "error"), BAD_USER_LISTS.items())
 def test_bad_user_lists_are_refused_with_the_reason(spec, error):
     with pytest.raises(ValueError, match=error):
         runtime.parse_users(spec)

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from griddesk import datasets
-from griddesk.bidding import BatteryConfig
+from griddesk.bidding import BatteryConfig, backtest
 from griddesk.bidding.backtest import (
     CURVES,
     FIXED,
@@ -19,12 +19,6 @@ from griddesk.bidding.backtest import (
     ForecastSource,
     RealisedPrices,
     StrategyRun,
-    multiday_perfect_foresight,
-    percentage,
-    perfect_foresight_source,
-    run_strategy,
-    summarise,
-    test_period,
 )
 from griddesk.reporting.bidding_report import benchmark_json
 
@@ -48,54 +42,54 @@ def _noisy(realised: RealisedPrices, scale: float, seed: int = 0) -> ForecastSou
 
 
 def test_perfect_foresight_forecasts_score_exactly_100_percent(realised):
-    days = test_period(realised, 14)
-    perfect = perfect_foresight_source(realised)
-    reference = run_strategy(perfect, FIXED, days, realised)
-    again = run_strategy(perfect_foresight_source(realised), FIXED, days, realised)
-    assert summarise(again, reference.revenue, BatteryConfig())["percentage_of_perfect"] == 100.0
+    days = backtest.test_period(realised, 14)
+    perfect = backtest.perfect_foresight_source(realised)
+    reference = backtest.run_strategy(perfect, FIXED, days, realised)
+    again = backtest.run_strategy(backtest.perfect_foresight_source(realised), FIXED, days, realised)
+    assert backtest.summarise(again, reference.revenue, BatteryConfig())["percentage_of_perfect"] == 100.0
     assert reference.revenue > 0
 
 
 def test_a_dst_autumn_day_is_backtested_on_its_25_hours(realised):
     days = [date(2016, 10, 29), date(2016, 10, 30), date(2016, 10, 31)]
-    run = run_strategy(perfect_foresight_source(realised), FIXED, days, realised, keep_mtus=True)
+    run = backtest.run_strategy(backtest.perfect_foresight_source(realised), FIXED, days, realised, keep_mtus=True)
     per_day = run.mtus.groupby("delivery_date_local").size()
     assert list(per_day) == [24, 25, 24]
 
 
 def test_the_soc_carries_into_the_next_day_with_a_valued_end(realised):
-    days = test_period(realised, 10)
-    run = run_strategy(_noisy(realised, 5.0), FIXED_VALUED, days, realised)
+    days = backtest.test_period(realised, 10)
+    run = backtest.run_strategy(_noisy(realised, 5.0), FIXED_VALUED, days, realised)
     d = run.daily
     assert np.allclose(d["soc_start_pct"].to_numpy()[1:], d["soc_end_pct"].to_numpy()[:-1])
     assert d["soc_start_pct"].iloc[0] == BatteryConfig().initial_soc_pct
-    fixed = run_strategy(_noisy(realised, 5.0), FIXED, days, realised).daily
+    fixed = backtest.run_strategy(_noisy(realised, 5.0), FIXED, days, realised).daily
     assert np.allclose(fixed["soc_end_pct"], fixed["soc_start_pct"], atol=1e-9)
 
 
 def test_the_hindsight_optimum_bounds_every_strategy(realised):
-    days = test_period(realised, 12)
+    days = backtest.test_period(realised, 12)
     config = BacktestConfig(error_window_days=7, min_error_days=3)
     battery = config.battery
-    best, _ = multiday_perfect_foresight(realised, days, battery)
-    daily = run_strategy(perfect_foresight_source(realised), FIXED, days, realised, config)
+    best, _ = backtest.multiday_perfect_foresight(realised, days, battery)
+    daily = backtest.run_strategy(backtest.perfect_foresight_source(realised), FIXED, days, realised, config)
     assert best >= daily.revenue - 1e-6
     source = _noisy(realised, 8.0, seed=1)
     for strategy in (FIXED, FIXED_VALUED, CURVES):
-        run = run_strategy(source, strategy, days, realised, config)
+        run = backtest.run_strategy(source, strategy, days, realised, config)
         assert run.revenue <= best + 1e-6, strategy
         assert not run.daily["is_fallback"].any()
 
 
 def test_a_forecast_on_other_mtus_is_refused(realised):
-    day = test_period(realised, 1)[0]
+    day = backtest.test_period(realised, 1)[0]
 
     def wrong(d: date) -> pd.DataFrame:
         starts, prices = realised.day(d)
         return pd.DataFrame({"delivery_start_utc": starts[:-1], "forecast_price_per_mwh": prices[:-1]})
 
     with pytest.raises(ValueError, match="do not match the 24 realised MTUs"):
-        run_strategy(ForecastSource("wrong", wrong), FIXED, [day], realised)
+        backtest.run_strategy(ForecastSource("wrong", wrong), FIXED, [day], realised)
 
 
 def test_metrics_follow_their_definitions():
@@ -117,24 +111,24 @@ def test_metrics_follow_their_definitions():
             "is_fallback": [False] * 4,
         }
     )
-    s = summarise(StrategyRun("x", FIXED, daily, None, 0.1, 0.0), 50.0, BatteryConfig())
+    s = backtest.summarise(StrategyRun("x", FIXED, daily, None, 0.1, 0.0), 50.0, BatteryConfig())
     assert s["revenue"] == 25.0 and s["percentage_of_perfect"] == 50.0
     assert s["win_rate_pct"] == 50.0  # two of four days made money
     assert s["max_drawdown"] == 5.0  # 10 -> 5
     assert s["cycles"] == pytest.approx(2.4 / 1.6)
     assert s["trades"] == 6 and s["solve_ms_median"] == 2.5
     assert s["daily_sharpe"] == pytest.approx(np.mean([10, -5, 20, 0]) / np.std([10, -5, 20, 0], ddof=1))
-    assert np.isnan(percentage(1.0, 0.0))
+    assert np.isnan(backtest.percentage(1.0, 0.0))
 
 
 def test_the_report_json_has_exactly_the_issues_shape(realised):
     from griddesk.reporting.bidding_scoring import MarketBacktest
 
-    days = test_period(realised, 3)
-    perfect = perfect_foresight_source(realised)
-    pf = run_strategy(perfect, FIXED, days, realised)
+    days = backtest.test_period(realised, 3)
+    perfect = backtest.perfect_foresight_source(realised)
+    pf = backtest.run_strategy(perfect, FIXED, days, realised)
     runs = {("perfect_foresight", FIXED): pf, ("prophet", FIXED): pf, ("prophet", CURVES): pf}
-    summaries = {k: summarise(r, pf.revenue, BatteryConfig()) for k, r in runs.items()}
+    summaries = {k: backtest.summarise(r, pf.revenue, BatteryConfig()) for k, r in runs.items()}
     result = MarketBacktest(
         "DE",
         "EUR",

@@ -44,21 +44,11 @@ def _tariff_batches(payload: dict, day: date) -> list:
     return ckw.tariff_batches([page], "home_dynamic", day, day, NOW)
 
 
-LIVE = {
-    "zeitstempel": "2025-12-03T14:40+01:00",
-    "betriebsstatus": "in Betrieb",
-    "spannung": "20.697998",
-    "wirkleistung": "0.079999998",
-    "blindleistung": "-0.02",
-    "windgeschwindigkeit": "12.959999",
-    "einheiten": {
-        "strom": "A",
-        "spannung": "kV",
-        "wirkleistung": "MW",
-        "blindleistung": "Mvar",
-        "windgeschwindigkeit": "km/h",
-    },
-}
+@pytest.fixture
+def live(shared_data_dir) -> dict:
+    """The spec's example answer of the Lutersarni plant's live endpoint (German names, units); a fresh copy."""
+    path = shared_data_dir / "ckw_e-ckw-public-data_raml_1.0.23" / "examples" / "example_lutersarni_live.json"
+    return json.loads(path.read_text())
 
 
 # ------------------------------------------------------------------------------------------------ CKW tariffs
@@ -154,8 +144,8 @@ def test_tariff_windows_page_by_30_days_and_shorten_over_the_autumn_change():
 # ------------------------------------------------------------------------------------------------ plant, TRA
 
 
-def test_german_live_fields_become_english_columns_with_units():
-    row = ckw.parse_plant_live(LIVE, "lutersarni")
+def test_german_live_fields_become_english_columns_with_units(live):
+    row = ckw.parse_plant_live(live, "lutersarni")
     assert row["active_power_mw"][0] == pytest.approx(0.08)
     assert row["voltage_kv"][0] == pytest.approx(20.697998)
     assert row["reactive_power_mvar"][0] == pytest.approx(-0.02)
@@ -165,22 +155,21 @@ def test_german_live_fields_become_english_columns_with_units():
     assert row["measured_at_utc"][0] == np.datetime64("2025-12-03T13:40")
 
 
-def test_live_power_in_kw_is_refused_rather_than_converted():
-    live = copy.deepcopy(LIVE)
+def test_live_power_in_kw_is_refused_rather_than_converted(live):
     live["einheiten"]["wirkleistung"] = "kW"
     with pytest.raises(UnitError, match="wirkleistung.*kW"):
         ckw.parse_plant_live(live, "lutersarni")
 
 
-def test_renamed_live_field_names_the_field():
-    live = {("wirkleistung_mw" if k == "wirkleistung" else k): v for k, v in LIVE.items()}
+def test_renamed_live_field_names_the_field(live):
+    renamed = {("wirkleistung_mw" if k == "wirkleistung" else k): v for k, v in live.items()}
     with pytest.raises(SchemaDriftError, match="'wirkleistung' is missing") as exc:
-        ckw.parse_plant_live(live, "lutersarni")
+        ckw.parse_plant_live(renamed, "lutersarni")
     assert exc.value.field == "wirkleistung"
 
 
-def test_unknown_operating_status_is_kept_verbatim_as_unknown():
-    row = ckw.parse_plant_live({**LIVE, "betriebsstatus": "Revision"}, "lutersarni")
+def test_unknown_operating_status_is_kept_verbatim_as_unknown(live):
+    row = ckw.parse_plant_live({**live, "betriebsstatus": "Revision"}, "lutersarni")
     assert row["operating_status"][0] == "unknown" and row["operating_status_source"][0] == "Revision"
 
 
