@@ -396,15 +396,14 @@ def first_published_prices(conn, market_code: str, day: date, now: datetime) -> 
 # --------------------------------------------------------------------------------------------------------------------
 
 
-#: Columns of ``raw.bid_backtest_days``, in insert order.
+#: Columns of ``raw.bid_backtest_days`` (inserted by name): the run's keys, then a backtest day's own columns.
 BACKTEST_DAY_COLUMNS = [
     "run_id",
     "market_code",
     "source_name",
     "strategy",
-    DAILY_COLUMNS[0],  # delivery_date_local
     "currency",
-    *DAILY_COLUMNS[1:],
+    *DAILY_COLUMNS,
     "perfect_foresight_revenue",
 ]
 

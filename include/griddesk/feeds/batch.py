@@ -12,12 +12,16 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from griddesk.feeds.errors import PayloadError, SchemaDriftError
 from griddesk.feeds.tables import TableSpec
+
+if TYPE_CHECKING:
+    from griddesk.feeds.http import FeedHttpClient
 
 US = "datetime64[us]"
 
@@ -420,13 +424,17 @@ def concat_columns(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
 
 
 def fetch_day_ranges(
-    http, path: str, endpoint: str, first_day: date, last_day: date, max_days: int, params_for
+    http: FeedHttpClient,
+    path: str,
+    endpoint: str,
+    first_day: date,
+    last_day: date,
+    max_days: int,
+    params_for: Callable[[date, date], dict[str, str]],
 ) -> list[Page]:
     """GET ``path`` once per range of at most ``max_days`` days covering ``first_day``..``last_day``, all fetched
     before any is parsed; ``params_for(first, last)`` gives a range's query parameters, kept on its page.
-
-    ``http`` is a :class:`griddesk.feeds.http.FeedHttpClient`; ``endpoint`` names the calls in the API log.
-    """
+    ``endpoint`` names the calls in the API log."""
     pages = []
     for day, end_day in day_ranges(first_day, last_day, max_days):
         params = params_for(day, end_day)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from griddesk.feeds import battery, ckw, meters, weather
-from griddesk.feeds.batch import Page, check_fields, parse_times, sort_and_dedupe, split_by_local_day
+from griddesk.feeds.batch import Page, check_fields, day_ranges, parse_times, sort_and_dedupe, split_by_local_day
 from griddesk.feeds.errors import PayloadError, SchemaDriftError, UnitError
 from griddesk.feeds.reference import CKW_TZ, weather_location
 
@@ -320,3 +320,14 @@ def test_split_by_local_day_uses_the_local_calendar():
         date(2016, 10, 30): 2,
         date(2016, 10, 31): 1,
     }
+
+
+def test_day_ranges_cover_the_days_in_requests_of_at_most_max_days():
+    assert day_ranges(date(2016, 1, 1), date(2016, 1, 10), 4) == [
+        (date(2016, 1, 1), date(2016, 1, 4)),
+        (date(2016, 1, 5), date(2016, 1, 8)),
+        (date(2016, 1, 9), date(2016, 1, 10)),
+    ]
+    assert day_ranges(date(2016, 1, 1), date(2016, 1, 1), 7) == [(date(2016, 1, 1), date(2016, 1, 1))]
+    with pytest.raises(ValueError, match="empty day range: 2016-01-02 .. 2016-01-01"):
+        day_ranges(date(2016, 1, 2), date(2016, 1, 1), 7)
